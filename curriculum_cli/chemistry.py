@@ -1,0 +1,299 @@
+"""Residues, masses and fragment m/z: the physics every loss and metric stands on.
+
+All masses are monoisotopic, in Dalton (Da). Residue masses follow Casanovo's
+``config.yaml`` so that pepcurr's metrics and Casanovo's agree to the last
+digit. Cysteine is always carbamidomethylated (a fixed modification in
+practically every proteomics workflow), so a bare ``C`` means
+``C[Carbamidomethyl]`` (160.030649 Da).
+
+Peptide strings are accepted in three spellings and turned into one canonical
+list of residue names:
+
+- ProForma names: ``M[Oxidation]``, ``C[Carbamidomethyl]``, ``[Acetyl]-PEPTIDE``
+- ProForma mass deltas: ``M[+15.995]``, ``[+42.011]-PEPTIDE``
+- Casanovo v4: ``M+15.995``, ``C+57.021``, ``+42.011PEPTIDE``
+
+The batched functions take tensors of residue masses (``[..., L]``, 0 Da at
+padding) so that the same code scores one-hot true peptides and the soft
+"expected mass" predictions of the spectrum loss.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from curriculum_cli.errors import PeptideError
+
+if TYPE_CHECKING:
+    import torch
+
+PROTON_MASS_DA = 1.007276
+H2O_MASS_DA = 18.010565
+
+#: Residue masses (Da), as in Casanovo's config. Keys are canonical names.
+RESIDUE_MASS_DA: dict[str, float] = {
+    "G": 57.021464,
+    "A": 71.037114,
+    "S": 87.032028,
+    "P": 97.052764,
+    "V": 99.068414,
+    "T": 101.047670,
+    "C[Carbamidomethyl]": 160.030649,  # 103.009185 + 57.021464
+    "L": 113.084064,
+    "I": 113.084064,
+    "N": 114.042927,
+    "D": 115.026943,
+    "Q": 128.058578,
+    "K": 128.094963,
+    "E": 129.042593,
+    "M": 131.040485,
+    "H": 137.058912,
+    "F": 147.068414,
+    "R": 156.101111,
+    "Y": 163.063329,
+    "W": 186.079313,
+    "M[Oxidation]": 147.035400,  # 131.040485 + 15.994915
+    "N[Deamidated]": 115.026943,  # 114.042927 + 0.984016
+    "Q[Deamidated]": 129.042594,  # 128.058578 + 0.984016
+}
+
+#: N-terminal modifications (Da), as in Casanovo's config. Canonical form ``[Name]-``.
+N_TERM_MASS_DA: dict[str, float] = {
+    "[Acetyl]-": 42.010565,
+    "[Carbamyl]-": 43.005814,
+    "[Ammonia-loss]-": -17.026549,
+    "[+25.980265]-": 25.980265,  # carbamylation and NH3 loss
+}
+
+#: The unmodified residues of the 20 standard amino acids (C stands for C[Carbamidomethyl]).
+STANDARD_RESIDUES = (
+    "G", "A", "S", "P", "V", "T", "C[Carbamidomethyl]", "L", "I", "N",
+    "D", "Q", "K", "E", "M", "H", "F", "R", "Y", "W",
+)  # fmt: skip
+
+# A mass delta matches a known modification when within this many Da.
+_DELTA_TOLERANCE_DA = 0.01
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<nterm>^(\[[^\]]+\]-|[+-]\d+(?:\.\d+)?(?:[+-]\d+(?:\.\d+)?)*(?=[A-Z])))  # N-term mod
+    | (?P<aa>[A-Z])(?:\[(?P<mod>[^\]]+)\]|(?P<delta>[+-]\d+(?:\.\d+)?))?
+    """,
+    re.VERBOSE,
+)
+
+
+def _canonical_residue(aa: str, mod: str | None, delta: str | None, peptide: str) -> str:
+    """The canonical name of residue ``aa`` carrying a named mod or a mass delta."""
+    if aa == "C" and mod is None and delta is None:
+        return "C[Carbamidomethyl]"
+    if mod is None and delta is None:
+        if aa not in RESIDUE_MASS_DA:
+            raise PeptideError(f"unknown residue {aa!r} in peptide {peptide!r}")
+        return aa
+    if mod is not None and not re.fullmatch(r"[+-]\d+(\.\d+)?", mod):
+        for name in RESIDUE_MASS_DA:
+            if name.lower() == f"{aa}[{mod}]".lower():
+                return name
+        raise PeptideError(f"unknown modification {aa}[{mod}] in peptide {peptide!r}")
+    shift = float(mod if mod is not None else delta)
+    base = 103.009185 if aa == "C" else RESIDUE_MASS_DA.get(aa)
+    if base is not None:
+        for name, mass in RESIDUE_MASS_DA.items():
+            if name[0] == aa and abs(mass - (base + shift)) <= _DELTA_TOLERANCE_DA:
+                return name
+    spelled = f"{aa}[{mod}]" if mod is not None else f"{aa}{delta}"
+    raise PeptideError(f"unknown modification {spelled} in peptide {peptide!r}")
+
+
+def _canonical_n_term(text: str, peptide: str) -> str:
+    """The canonical name of an N-terminal modification in any spelling."""
+    if text.endswith("-"):
+        inner = text[1:-2]
+        for name in N_TERM_MASS_DA:
+            if name.lower() == text.lower():
+                return name
+        if re.fullmatch(r"[+-]\d+(\.\d+)?", inner):
+            shift = float(inner)
+        else:
+            raise PeptideError(f"unknown N-terminal modification {text!r} in peptide {peptide!r}")
+    else:  # Casanovo v4: "+42.011", "+43.006-17.027"
+        shift = sum(float(x) for x in re.findall(r"[+-]\d+(?:\.\d+)?", text))
+    for name, mass in N_TERM_MASS_DA.items():
+        if abs(mass - shift) <= _DELTA_TOLERANCE_DA:
+            return name
+    raise PeptideError(f"unknown N-terminal modification {text!r} in peptide {peptide!r}")
+
+
+def parse_peptide(peptide: str) -> list[str]:
+    """Split a peptide string into canonical residue names.
+
+    An N-terminal modification, if any, comes first as its own item
+    (``"[Acetyl]-"``); it has a mass but is not a residue position.
+    Raises ``PeptideError`` naming the first unknown residue or modification.
+    """
+    text = peptide.strip()
+    if not text:
+        raise PeptideError("empty peptide")
+    residues: list[str] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN_RE.match(text, pos)
+        if match is None or match.end() == pos:
+            raise PeptideError(
+                f"unknown residue {text[pos]!r} at position {pos} in peptide {peptide!r}"
+            )
+        if match.group("nterm"):
+            residues.append(_canonical_n_term(match.group("nterm"), peptide))
+        else:
+            aa, mod, delta = match.group("aa"), match.group("mod"), match.group("delta")
+            residues.append(_canonical_residue(aa, mod, delta, peptide))
+        pos = match.end()
+    if not residues or all(r in N_TERM_MASS_DA for r in residues):
+        raise PeptideError(f"no residues in peptide {peptide!r}")
+    return residues
+
+
+def residue_mass_da(name: str) -> float:
+    """Mass (Da) of one canonical residue or N-terminal modification name."""
+    if name in RESIDUE_MASS_DA:
+        return RESIDUE_MASS_DA[name]
+    if name in N_TERM_MASS_DA:
+        return N_TERM_MASS_DA[name]
+    raise PeptideError(f"unknown residue {name!r}")
+
+
+def peptide_neutral_mass_da(peptide: str | list[str]) -> float:
+    """Neutral monoisotopic mass (Da) of a peptide: residues + H2O."""
+    residues = parse_peptide(peptide) if isinstance(peptide, str) else peptide
+    return sum(residue_mass_da(r) for r in residues) + H2O_MASS_DA
+
+
+def mz_from_neutral_mass(neutral_mass_da, charge):
+    """m/z of an ion of neutral mass M (Da) carrying ``charge`` protons: (M + z*proton)/z.
+
+    Works on floats and on tensors alike.
+    """
+    return (neutral_mass_da + charge * PROTON_MASS_DA) / charge
+
+
+def neutral_mass_from_mz(mz, charge):
+    """Neutral mass (Da) of an ion observed at ``mz`` with ``charge``: M = z*mz - z*proton."""
+    return charge * mz - charge * PROTON_MASS_DA
+
+
+# ----------------------------------------------------------------------------
+# Batched tensor functions (any device, any float dtype)
+# ----------------------------------------------------------------------------
+
+
+def peptide_mass_da(residue_masses: torch.Tensor) -> torch.Tensor:
+    """Neutral peptide mass (Da) from residue masses ``[..., L]`` (0 at padding): sum + H2O."""
+    return residue_masses.sum(dim=-1) + H2O_MASS_DA
+
+
+def fragment_mz(
+    residue_masses: torch.Tensor, lengths: torch.Tensor, charge: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """b and y ion m/z at each cleavage site, batched.
+
+    ``residue_masses`` is ``[..., L]`` (Da, 0 at padding; soft expected masses
+    are fine), ``lengths`` ``[...]`` the residue count of each peptide.
+    Cleavage site ``i`` (0-based, ``i < length - 1``) splits residues
+    ``0..i`` from ``i+1..length-1``:
+
+    - b = (prefix + z*proton) / z, prefix = sum of residues 0..i
+    - y = (suffix + H2O + z*proton) / z, suffix = sum of residues i+1..
+
+    Returns ``(b_mz, y_mz, valid)``, each ``[..., L-1]``; ``valid`` is False at
+    sites past the peptide's end (their m/z values are meaningless).
+    """
+    import torch
+
+    prefix = torch.cumsum(residue_masses, dim=-1)[..., :-1]
+    total = residue_masses.sum(dim=-1, keepdim=True)
+    suffix = total - prefix
+    sites = torch.arange(prefix.shape[-1], device=residue_masses.device)
+    valid = sites < (lengths.unsqueeze(-1) - 1)
+    b_mz = mz_from_neutral_mass(prefix, charge)
+    y_mz = mz_from_neutral_mass(suffix + H2O_MASS_DA, charge)
+    return b_mz, y_mz, valid
+
+
+# ----------------------------------------------------------------------------
+# Token vocabulary of the model
+# ----------------------------------------------------------------------------
+
+PAD_TOKEN = 0
+EOS_TOKEN = 1
+SPECIAL_TOKENS = ("<pad>", "<eos>")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Token ids of the model: ``<pad>`` = 0, ``<eos>`` = 1, then one id per residue.
+
+    ``fold_il``: I and L have the same mass (113.084064 Da), so no mass-based
+    loss and no spectrum can tell them apart; by default I is encoded as L and
+    the model never has to guess between two isobaric tokens. Turn it off to
+    keep I as its own token.
+    """
+
+    residues: tuple[str, ...]
+    fold_il: bool = True
+
+    @classmethod
+    def default(cls, fold_il: bool = True, oxidation: bool = False) -> Vocabulary:
+        residues = [r for r in STANDARD_RESIDUES if not (fold_il and r == "I")]
+        if oxidation:
+            residues.append("M[Oxidation]")
+        return cls(residues=tuple(residues), fold_il=fold_il)
+
+    @property
+    def size(self) -> int:
+        return len(SPECIAL_TOKENS) + len(self.residues)
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return SPECIAL_TOKENS + self.residues
+
+    def residue_masses(self, device=None, dtype=None) -> torch.Tensor:
+        """Mass table ``[size]`` in Da; 0 for the special tokens."""
+        import torch
+
+        masses = [0.0] * len(SPECIAL_TOKENS) + [RESIDUE_MASS_DA[r] for r in self.residues]
+        return torch.tensor(masses, device=device, dtype=dtype or torch.float32)
+
+    def encode(self, peptide: str | list[str]) -> list[int]:
+        """Token ids of a peptide's residues (no ``<eos>``); I becomes L when folded."""
+        residues = parse_peptide(peptide) if isinstance(peptide, str) else peptide
+        index = {r: i + len(SPECIAL_TOKENS) for i, r in enumerate(self.residues)}
+        ids = []
+        for r in residues:
+            key = "L" if (self.fold_il and r == "I") else r
+            if key not in index:
+                raise PeptideError(
+                    f"residue {r!r} is not in the model's vocabulary ({', '.join(self.residues)})"
+                )
+            ids.append(index[key])
+        return ids
+
+    def decode(self, ids) -> str:
+        """Peptide string of token ids, up to the first ``<eos>``; ``<pad>`` is skipped."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == EOS_TOKEN:
+                break
+            if i >= len(SPECIAL_TOKENS):
+                out.append(self.residues[i - len(SPECIAL_TOKENS)])
+        return "".join(out)
+
+    def to_dict(self) -> dict:
+        return {"residues": list(self.residues), "fold_il": self.fold_il}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Vocabulary:
+        return cls(residues=tuple(data["residues"]), fold_il=bool(data["fold_il"]))

@@ -1,0 +1,151 @@
+"""The ``pepcurr`` command line: parse options, call one library function, render.
+
+Every command is a skin over a library function that tests call directly.
+Errors raised by the library (``PepcurrError`` and pydantic's
+``ValidationError``) are turned into one or two lines on stderr and exit code
+2 by ``main``; ``pepcurr --debug ...`` shows the traceback instead. Heavy
+imports (torch, matplotlib, pandas) happen inside the commands, so
+``pepcurr --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from curriculum_cli import __version__
+from curriculum_cli.errors import PepcurrError
+
+_state = {"debug": False}
+
+
+def format_validation_error(error, source: str | None = None) -> list[str]:
+    """One ``source: loc: msg`` line per problem of a pydantic ``ValidationError``.
+
+    Locations are dotted with list indices in brackets: ``stages[2].max_length``.
+    """
+    lines = []
+    for problem in error.errors():
+        loc = ""
+        for part in problem.get("loc", ()):
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = problem.get("msg", "invalid")
+        prefix = f"{source}: " if source else ""
+        lines.append(f"{prefix}{loc or '(top level)'}: {msg}")
+    return lines
+
+
+def print_error(message: str) -> None:
+    """One error line on stderr, never re-wrapped and never read as rich markup."""
+    from rich.console import Console
+
+    Console(stderr=True).print(
+        f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True
+    )
+
+
+class _ErrorBoundary(TyperGroup):
+    """Maps library errors to one clear line and exit 2 (``--debug``: traceback)."""
+
+    def invoke(self, ctx):
+        from pydantic import ValidationError
+
+        try:
+            return super().invoke(ctx)
+        except PepcurrError as error:
+            if _state["debug"]:
+                raise
+            print_error(str(error))
+            raise typer.Exit(2) from None
+        except ValidationError as error:
+            if _state["debug"]:
+                raise
+            for line in format_validation_error(error):
+                print_error(line)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            print_error("interrupted")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_ErrorBoundary,
+    name="pepcurr",
+    help="Measure when, and how strongly, to switch on mass-physics losses "
+    "while training de novo peptide sequencing transformers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# ----------------------------------------------------------------------------
+# Shared options, defined once
+# ----------------------------------------------------------------------------
+
+CurriculumOpt = Annotated[
+    str,
+    typer.Option(
+        "--curriculum",
+        "-c",
+        help="Curriculum JSON file or preset name (current, revised, conservative).",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (every draw is seeded from it).")]
+OutFileOpt = Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"pepcurr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def stdout_console():
+    from rich.console import Console
+
+    return Console()
+
+
+# ----------------------------------------------------------------------------
+# Curriculum commands: generate, validate, plot-schedule
+# ----------------------------------------------------------------------------
+
+# ----------------------------------------------------------------------------
+# Spectra commands: spectra, inspect
+# ----------------------------------------------------------------------------
+
+# ----------------------------------------------------------------------------
+# Training: train
+# ----------------------------------------------------------------------------
+
+# ----------------------------------------------------------------------------
+# Evaluation: evaluate, compare, ab
+# ----------------------------------------------------------------------------
+
+
+# ----------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
