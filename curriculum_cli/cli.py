@@ -136,6 +136,59 @@ def stdout_console():
 # Training: train
 # ----------------------------------------------------------------------------
 
+RunDirOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")]
+
+
+@app.command()
+def train(
+    curriculum: Annotated[
+        str | None,
+        typer.Option(
+            "--curriculum", "-c", help="Curriculum JSON file or preset (default: revised)."
+        ),
+    ] = None,
+    out: RunDirOpt = Path("runs/run"),
+    scale: Annotated[
+        float | None, typer.Option(help="Multiply every stage's steps (0.02: 100k -> 2k).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model size: tiny or base.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Spectra per step.")] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = None,
+    val_every: Annotated[int | None, typer.Option(min=1, help="Steps between validations.")] = None,
+    grad_every: Annotated[
+        int | None, typer.Option(min=1, help="Steps between gradient measurements.")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a model on synthetic spectra, following a curriculum."""
+    from curriculum_cli.engine import run_training
+    from curriculum_cli.render import TrainingProgress, render_train_result
+
+    console = stdout_console()
+    options = dict(
+        curriculum=curriculum,
+        scale=scale,
+        seed=seed,
+        device=device,
+        model=model,
+        batch_size=batch_size,
+        lr=lr,
+        val_every=val_every,
+        grad_every=grad_every,
+    )
+    reporter = TrainingProgress(console, quiet=quiet)
+    result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)
+    render_train_result(console, result)
+    if result.status == "interrupted":
+        raise typer.Exit(130)
+
+
 # ----------------------------------------------------------------------------
 # Evaluation: evaluate, compare, ab
 # ----------------------------------------------------------------------------

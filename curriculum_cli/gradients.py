@@ -1,0 +1,59 @@
+"""Measured "gradient strength": per-loss gradient norms, ratios and cosines.
+
+The design document estimated an auxiliary loss's gradient strength as
+accuracy squared. pepcurr measures it instead: the gradient of each loss term
+taken separately with respect to the shared parameters (every trainable
+parameter of the model), then
+
+- ``<aux>_norm``: the L2 norm of that loss's gradient;
+- ``<aux>_ratio``: aux norm / CE norm (how strong the raw signal is);
+- ``<aux>_ratio_weighted``: weight * aux norm / CE norm (how much of it the
+  update would carry at the current curriculum weight);
+- ``<aux>_cosine``: cosine between the aux gradient and the CE gradient
+  (> 0: helps cross-entropy, < 0: tug of war).
+
+It is measured whether or not the loss is switched on, so a run shows what the
+gradient would have been before its introduction. Under DDP each rank
+measures on its own batch; rank 0's figures are logged.
+"""
+
+from __future__ import annotations
+
+import torch
+
+AUXILIARY_LOSSES = ("spectrum", "precursor")
+
+
+def _flat_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return torch.cat(
+        [
+            (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+            for g, p in zip(grads, params, strict=True)
+        ]
+    )
+
+
+def measure_gradients(
+    terms: dict[str, torch.Tensor], params: list[torch.Tensor], weights: dict[str, float]
+) -> dict[str, float]:
+    """Norms, ratios and cosines of each loss term's gradient (see module docstring).
+
+    ``terms`` are the unweighted losses of one forward pass (their graph is
+    kept for the real backward pass); ``weights`` the current curriculum
+    weights of the auxiliary losses.
+    """
+    ce = _flat_gradient(terms["ce"], params)
+    ce_norm = ce.norm()
+    result = {"ce_norm": ce_norm.item()}
+    for name in AUXILIARY_LOSSES:
+        aux = _flat_gradient(terms[name], params)
+        aux_norm = aux.norm()
+        ratio = (aux_norm / ce_norm).item() if ce_norm > 0 else float("nan")
+        denominator = aux_norm * ce_norm
+        cosine = (aux @ ce / denominator).item() if denominator > 0 else float("nan")
+        result[f"{name}_norm"] = aux_norm.item()
+        result[f"{name}_ratio"] = ratio
+        result[f"{name}_ratio_weighted"] = weights[name] * ratio
+        result[f"{name}_cosine"] = cosine
+    return result

@@ -1,0 +1,156 @@
+"""Cross-entropy plus the two mass-physics losses (formulas in docs/losses.md).
+
+The auxiliary losses see the decoder's *soft* prediction: at each residue
+position, a probability distribution over residue tokens. Its expected
+residue mass (Da) makes soft b/y fragment m/z (spectrum loss) and a soft
+total mass (precursor loss). Both take residue probabilities rather than
+logits, so a test can feed an exact one-hot and get the exact minimum.
+
+Special tokens (``<pad>``, ``<eos>``) have no mass. They are left out and the
+distribution is renormalized over residues: otherwise probability that the
+model puts on ``<eos>`` would count as 0 Da and drag every expected mass low.
+Positions past the true peptide length are ignored (the length comes from the
+target, as in teacher forcing).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from curriculum_cli.batch import SpectrumBatch
+from curriculum_cli.chemistry import H2O_MASS_DA, PAD_TOKEN, SPECIAL_TOKENS, fragment_mz
+
+#: Default width (standard deviation, Da) of the Gaussian kernel of the spectrum loss.
+SPECTRUM_SIGMA_DA = 0.2
+#: Smooth-L1 transition (Da) of the precursor loss: quadratic below, linear above.
+PRECURSOR_BETA_DA = 1.0
+# Keeps 1 - kernel away from 0 so that log(1 - kernel) and its gradient stay finite.
+_KERNEL_CEILING = 1.0 - 1e-6
+
+
+def cross_entropy_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean token cross-entropy; ``<pad>`` targets are ignored, ``<eos>`` counts."""
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), tokens.reshape(-1), ignore_index=PAD_TOKEN
+    )
+
+
+def residue_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over residue tokens only, ``[B, T, V]`` -> ``[B, T, V - n_special]``."""
+    return torch.softmax(logits[..., len(SPECIAL_TOKENS) :].float(), dim=-1)
+
+
+def expected_residue_masses(
+    residue_probs: torch.Tensor, residue_masses_da: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
+    """Expected mass (Da) per position, ``[B, T]``; 0 at positions >= length.
+
+    ``residue_masses_da`` is the mass table of residue tokens only (``[V - n_special]``).
+    """
+    masses = residue_probs @ residue_masses_da.to(residue_probs.dtype)
+    positions = torch.arange(masses.shape[-1], device=masses.device)
+    return masses * (positions < lengths.unsqueeze(-1))
+
+
+def _soft_or(kernel: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """1 - prod(1 - k) over ``dim`` for entries where ``mask``: "explained by at least one"."""
+    log_miss = torch.log1p(-kernel.clamp(max=_KERNEL_CEILING)) * mask
+    return 1.0 - torch.exp(log_miss.sum(dim=dim))
+
+
+def spectrum_loss(
+    residue_probs: torch.Tensor,
+    residue_masses_da: torch.Tensor,
+    batch: SpectrumBatch,
+    sigma_da: float = SPECTRUM_SIGMA_DA,
+) -> torch.Tensor:
+    """How badly the soft b/y fragments explain the observed peaks, in [0, 1].
+
+    Soft fragments: b and y m/z from expected residue masses at charge 1, and at
+    charge 2 too for precursors of charge >= 3. Each (fragment, peak) pair is
+    scored by a Gaussian kernel ``k = exp(-(d / sigma_da)^2 / 2)`` of their
+    distance ``d`` in m/z. Two fractions, each in [0, 1]:
+
+    - explained intensity: sum over peaks of intensity * P(peak hit by any
+      fragment), over the total intensity, with P = 1 - prod(1 - k);
+    - fragment hit rate: mean over valid fragments of P(fragment lands on any peak).
+
+    loss = 1 - (explained + hit rate) / 2, averaged over the batch. It is 0 when
+    every fragment sits exactly on a peak and every peak is a fragment (the
+    true one-hot on a clean spectrum); noise peaks raise its floor.
+    """
+    masses = expected_residue_masses(residue_probs, residue_masses_da, batch.lengths)
+    fragments, valid = [], []
+    for charge in (1, 2):
+        b_mz, y_mz, ok = fragment_mz(masses, batch.lengths, charge)
+        if charge > 1:
+            ok = ok & (batch.precursor_charge >= 3).unsqueeze(-1)
+        fragments += [b_mz, y_mz]
+        valid += [ok, ok]
+    fragment_mz_all = torch.cat(fragments, dim=-1)  # [B, F]
+    fragment_ok = torch.cat(valid, dim=-1).to(fragment_mz_all.dtype)
+    peak_ok = batch.peak_mask.to(fragment_mz_all.dtype)  # [B, P]
+
+    distance = fragment_mz_all.unsqueeze(-1) - batch.mz.unsqueeze(-2).to(fragment_mz_all.dtype)
+    kernel = torch.exp(-0.5 * (distance / sigma_da) ** 2)  # [B, F, P]
+    pair_ok = fragment_ok.unsqueeze(-1) * peak_ok.unsqueeze(-2)
+
+    peak_hit = _soft_or(kernel, pair_ok, dim=1)  # [B, P]
+    intensity = batch.intensity.to(peak_hit.dtype) * peak_ok
+    explained = (intensity * peak_hit).sum(-1) / intensity.sum(-1).clamp_min(1e-12)
+
+    fragment_hit = _soft_or(kernel, pair_ok, dim=2)  # [B, F]
+    hit_rate = (fragment_hit * fragment_ok).sum(-1) / fragment_ok.sum(-1).clamp_min(1.0)
+
+    return (1.0 - 0.5 * (explained + hit_rate)).mean()
+
+
+def precursor_loss(
+    residue_probs: torch.Tensor,
+    residue_masses_da: torch.Tensor,
+    batch: SpectrumBatch,
+    beta_da: float = PRECURSOR_BETA_DA,
+) -> torch.Tensor:
+    """Smooth-L1 (in Da) of expected peptide mass against the precursor's neutral mass.
+
+    Expected mass = sum of expected residue masses + H2O. The error is in Da
+    (not ppm) so that the gradient per residue does not depend on peptide
+    size; it is quadratic within ``beta_da`` and linear beyond. Exactly 0 for
+    the true one-hot.
+    """
+    masses = expected_residue_masses(residue_probs, residue_masses_da, batch.lengths)
+    predicted_da = masses.sum(-1) + H2O_MASS_DA
+    target_da = batch.precursor_mass_da.to(predicted_da.dtype)
+    return F.smooth_l1_loss(predicted_da, target_da, beta=beta_da)
+
+
+def loss_terms(
+    logits: torch.Tensor,
+    batch: SpectrumBatch,
+    residue_masses_da: torch.Tensor,
+    sigma_da: float = SPECTRUM_SIGMA_DA,
+) -> dict[str, torch.Tensor]:
+    """The three unweighted loss terms of a teacher-forced forward pass."""
+    probs = residue_probabilities(logits)
+    return {
+        "ce": cross_entropy_loss(logits, batch.tokens),
+        "spectrum": spectrum_loss(probs, residue_masses_da, batch, sigma_da),
+        "precursor": precursor_loss(probs, residue_masses_da, batch),
+    }
+
+
+def total_loss(
+    terms: dict[str, torch.Tensor], spectrum_weight: float, precursor_weight: float
+) -> torch.Tensor:
+    """CE + w_spectrum * spectrum + w_precursor * precursor (weights from the curriculum stage).
+
+    A term whose weight is 0 is left out of the sum entirely, so it cannot
+    touch the update (not even through a NaN).
+    """
+    total = terms["ce"]
+    if spectrum_weight > 0:
+        total = total + spectrum_weight * terms["spectrum"]
+    if precursor_weight > 0:
+        total = total + precursor_weight * terms["precursor"]
+    return total

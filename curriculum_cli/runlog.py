@@ -1,0 +1,155 @@
+"""The run directory: ``run.json`` (resolved config) and ``metrics.jsonl`` (events).
+
+``metrics.jsonl`` holds one JSON object per line, flushed after every record
+so that a crash loses at most the record being written. Every record has an
+integer ``step`` (optimizer updates completed) and an ``event`` kind; see
+docs/run-directory.md for the fields of each kind. Non-finite floats are
+written as ``null`` (JSON has no NaN).
+
+Reading tolerates exactly one kind of damage: a truncated last line, as left
+by a crash mid-write. Anything else unparseable is a ``RunError``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from curriculum_cli.errors import RunError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "last.pt"
+
+EVENTS = ("train", "val", "grad", "stage", "skip", "spike", "resume", "end")
+
+
+def _finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """``run.json`` of a run directory, or a ``RunError`` saying what is wrong."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: not a run directory (no such directory)")
+    if not path.is_file():
+        raise RunError(f"{run_dir}: not a run directory (no {RUN_FILE})")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunError(f"{path}: corrupt {RUN_FILE} ({error})") from None
+
+
+class MetricsWriter:
+    """Appends one JSON record per line to ``metrics.jsonl``, flushed every time."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def write(self, event: str, step: int, **fields) -> dict:
+        record = {"event": event, "step": int(step)}
+        record.update({k: _finite_or_none(v) for k, v in fields.items()})
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        return record
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_records(path: Path) -> tuple[list[dict], list[str]]:
+    """All records of a metrics file and warnings (a truncated last line is dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: missing metrics file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not a text file") from None
+    records, warnings = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "step" not in record or "event" not in record:
+                raise ValueError("a record needs 'event' and 'step'")
+        except ValueError as error:
+            if number == len(lines):
+                warnings.append(f"{path}: line {number} is truncated (a crash mid-write?); ignored")
+                continue
+            raise RunError(f"{path}: line {number} is not a metrics record ({error})") from None
+        records.append(record)
+    return records, warnings
+
+
+def truncate_records_after(path: Path, step: int, drop_events: tuple[str, ...] = ()) -> None:
+    """Keep only records with ``step <= step`` and not of ``drop_events``.
+
+    Used on resume from a checkpoint at ``step``: what was logged after it is
+    logged again by the resumed run.
+    """
+    records, _ = read_records(path)
+    kept = [r for r in records if r["step"] <= step and r["event"] not in drop_events]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunLog:
+    """A run directory read back: its config, its events as a DataFrame, and warnings."""
+
+    run_dir: Path
+    config: dict
+    metrics: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    def events(self, kind: str) -> pd.DataFrame:
+        """The records of one event kind, in step order."""
+        frame = self.metrics
+        if frame.empty or "event" not in frame:
+            return frame
+        return frame[frame["event"] == kind].dropna(axis=1, how="all").reset_index(drop=True)
+
+    @property
+    def status(self) -> str:
+        """``finished``, ``interrupted``, ``stopped``, ``failed`` or ``running/crashed``."""
+        ends = self.events("end")
+        return str(ends["status"].iloc[-1]) if len(ends) else "incomplete"
+
+    @property
+    def last_step(self) -> int:
+        return int(self.metrics["step"].max()) if len(self.metrics) else 0
+
+
+def read_run(run_dir: Path) -> RunLog:
+    """Read ``run.json`` and ``metrics.jsonl`` of a run directory (pandas)."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    records, warnings = read_records(run_dir / METRICS_FILE)
+    metrics = pd.DataFrame.from_records(records)
+    if len(metrics):
+        metrics = metrics.sort_values("step", kind="stable").reset_index(drop=True)
+    return RunLog(run_dir=run_dir, config=config, metrics=metrics, warnings=warnings)
