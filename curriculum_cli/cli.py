@@ -128,6 +128,106 @@ def stdout_console():
 # Curriculum commands: generate, validate, plot-schedule
 # ----------------------------------------------------------------------------
 
+CurriculumArgs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Curriculum JSON files or preset names (current, revised, conservative).",
+        metavar="FILE|PRESET",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def generate(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="Preset (current, revised, conservative) or 'phased'.",
+            metavar="NAME",
+            show_default=False,
+        ),
+    ] = None,
+    list_presets: Annotated[bool, typer.Option("--list", help="List the presets.")] = False,
+    spectrum_at: Annotated[
+        int | None, typer.Option(help="phased: first spectrum-loss step.")
+    ] = None,
+    precursor_at: Annotated[
+        int | None, typer.Option(help="phased: first precursor-loss step.")
+    ] = None,
+    total: Annotated[int | None, typer.Option(help="phased: total steps (default 100000).")] = None,
+    output: OutFileOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Write a curriculum JSON (a preset or a phased A/B arm); to stdout without -o."""
+    from curriculum_cli.curriculum import curriculum_json, save_curriculum
+    from curriculum_cli.presets import PRESET_NAMES, from_options, preset
+    from curriculum_cli.render import render_preset_list
+
+    if list_presets:
+        render_preset_list(stdout_console(), [preset(preset_name) for preset_name in PRESET_NAMES])
+        return
+    curriculum = from_options(name, spectrum_at, precursor_at, total)
+    if output is None:
+        typer.echo(curriculum_json(curriculum), nl=False)
+        return
+    save_curriculum(curriculum, output, overwrite=force)
+    stdout_console().print(
+        f"wrote {output} ({curriculum.name}, {curriculum.total_steps:,} steps)", highlight=False
+    )
+
+
+@app.command()
+def validate(
+    sources: CurriculumArgs,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+) -> None:
+    """Check curricula: a summary of each valid one, field and reason for each invalid one."""
+    from curriculum_cli.curriculum import check_curriculum
+    from curriculum_cli.render import render_curriculum_summary
+
+    console = stdout_console()
+    failed = False
+    for source in sources:
+        check = check_curriculum(source)
+        for line in check.errors:
+            print_error(line)
+        if check.curriculum is not None:
+            render_curriculum_summary(console, check.curriculum, source, check.warnings)
+        if strict and check.warnings:
+            print_error(f"{source}: {len(check.warnings)} warning(s), errors under --strict")
+        failed = failed or bool(check.errors) or (strict and bool(check.warnings))
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command("plot-schedule")
+def plot_schedule(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Curriculum files or presets (default: the three presets).",
+            metavar="FILE|PRESET",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG to write.")] = None,
+) -> None:
+    """Show curricula on one step axis: when each loss turns on, how length and noise rise."""
+    from curriculum_cli.curriculum import load_curriculum
+    from curriculum_cli.presets import PRESET_NAMES
+    from curriculum_cli.render import render_schedule
+
+    curricula = [load_curriculum(source) for source in sources or PRESET_NAMES]
+    console = stdout_console()
+    render_schedule(console, curricula)
+    if output is not None:
+        from curriculum_cli.plots import plot_schedule as draw_schedule
+
+        draw_schedule(curricula, output)
+        console.print(f"wrote {output}", highlight=False)
+
+
 # ----------------------------------------------------------------------------
 # Spectra commands: spectra, inspect
 # ----------------------------------------------------------------------------

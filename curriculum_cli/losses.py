@@ -38,7 +38,10 @@ def cross_entropy_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tens
 
 def residue_probabilities(logits: torch.Tensor) -> torch.Tensor:
     """Softmax over residue tokens only, ``[B, T, V]`` -> ``[B, T, V - n_special]``."""
-    return torch.softmax(logits[..., len(SPECIAL_TOKENS) :].float(), dim=-1)
+    residue_logits = logits[..., len(SPECIAL_TOKENS) :]
+    if residue_logits.dtype in (torch.float16, torch.bfloat16):
+        residue_logits = residue_logits.float()
+    return torch.softmax(residue_logits, dim=-1)
 
 
 def expected_residue_masses(

@@ -1,0 +1,135 @@
+"""Training-step throughput: pepcurr's full step against a bare nn.Transformer.
+
+Measured side by side in one process, alternating, so both see the same
+machine load:
+
+(a) pepcurr's real training loop (``engine.train``) on a one-stage curriculum
+    equal to the last stage of ``revised`` (lengths 7-18, 10 noise peaks, all
+    three losses on, data generated on the fly), no validation or gradient
+    measurement inside the timed windows;
+(b) a bare ``torch.nn.Transformer`` of the same dimensions, batch and
+    sequence shapes (peaks in, residues out), AdamW, cross-entropy only, on
+    fixed pre-made tensors.
+
+Prints steps/s of each, the ratio a/b, the cost of a gradient-measurement
+step relative to a normal step, and peak RSS. Usage::
+
+    python bench/bench_train.py [--device cpu|cuda] [--model tiny|base] [--batch-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from curriculum_cli.curriculum import Curriculum
+from curriculum_cli.engine import TrainConfig, train
+from curriculum_cli.model import MODEL_PRESETS
+from curriculum_cli.presets import preset
+from curriculum_cli.runlog import read_run
+from curriculum_cli.synthetic import SpectrumSettings
+
+
+def pepcurr_windows(config: TrainConfig, steps: int, window: int, workdir: Path) -> list[float]:
+    """steps/s of the real loop over windows of ``window`` steps (first window dropped)."""
+    run_dir = Path(tempfile.mkdtemp(dir=workdir))
+    train(config, run_dir / "run")
+    rates = read_run(run_dir / "run").events("train")["steps_per_s"].tolist()
+    return rates[1:]
+
+
+def bare_transformer_windows(
+    config: TrainConfig, n_peaks: int, steps: int, window: int
+) -> list[float]:
+    """steps/s of a bare nn.Transformer training loop with the same shapes."""
+    dims = config.model
+    device = torch.device(config.device)
+    torch.manual_seed(0)
+    transformer = torch.nn.Transformer(
+        d_model=dims.d_model,
+        nhead=dims.n_heads,
+        num_encoder_layers=dims.n_encoder_layers,
+        num_decoder_layers=dims.n_decoder_layers,
+        dim_feedforward=dims.dim_feedforward,
+        dropout=0.0,
+        batch_first=True,
+        norm_first=True,
+    ).to(device)
+    vocab_size = config.vocab.size
+    embed_peaks = torch.nn.Linear(1, dims.d_model).to(device)
+    embed_tokens = torch.nn.Embedding(vocab_size, dims.d_model).to(device)
+    head = torch.nn.Linear(dims.d_model, vocab_size).to(device)
+    modules = torch.nn.ModuleList([transformer, embed_peaks, embed_tokens, head])
+    optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr)
+    batch, length = config.batch_size, config.curriculum.max_length + 1
+    peaks = torch.rand(batch, n_peaks + 1, 1, device=device) * 2000
+    tokens = torch.randint(2, vocab_size, (batch, length), device=device)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(length, device=device)
+    rates, start = [], time.perf_counter()
+    for step in range(1, steps + 1):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out = transformer(embed_peaks(peaks), embed_tokens(tokens), tgt_mask=mask)
+            logits = head(out)
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, vocab_size),
+                                                 tokens.reshape(-1))  # fmt: skip
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
+        optimizer.step()
+        if step % window == 0:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            now = time.perf_counter()
+            rates.append(window / (now - start))
+            start = now
+    return rates[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="tiny", choices=sorted(MODEL_PRESETS))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=240, help="steps per measurement")
+    parser.add_argument("--window", type=int, default=40, help="steps per timing window")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating (a, b) rounds")
+    args = parser.parse_args()
+
+    last = preset("revised").stages[-1]
+    stage = last.model_copy(update={"steps": args.steps, "name": "last_stage_of_revised"})
+    curriculum = Curriculum(name="bench", stages=[stage])
+    base = TrainConfig(
+        curriculum=curriculum, model=MODEL_PRESETS[args.model], model_preset=args.model,
+        device=args.device, batch_size=args.batch_size, val_size=32, decode_size=4,
+        val_every=10**9, grad_every=10**9, checkpoint_every=10**9, log_every=args.window,
+    )  # fmt: skip
+    measured = TrainConfig(**{**base.__dict__, "grad_every": 1})
+    n_peaks = SpectrumSettings.from_stage(last).max_peaks
+
+    pepcurr, bare, with_grad = [], [], []
+    with tempfile.TemporaryDirectory() as workdir:
+        for _ in range(args.rounds):
+            pepcurr += pepcurr_windows(base, args.steps, args.window, Path(workdir))
+            bare += bare_transformer_windows(base, n_peaks, args.steps, args.window)
+            with_grad += pepcurr_windows(measured, args.steps, args.window, Path(workdir))
+
+    a, b, g = (statistics.median(x) for x in (pepcurr, bare, with_grad))
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"device {args.device}, model {args.model}, batch {args.batch_size}, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}")  # fmt: skip
+    print(f"(a) pepcurr full step (last stage of revised): {a:7.2f} steps/s  ({1000 / a:.1f} ms)")
+    print(f"(b) bare nn.Transformer, same shapes:          {b:7.2f} steps/s  ({1000 / b:.1f} ms)")
+    print(f"a/b = {a / b:.3f}")
+    print(f"gradient-measurement step costs {a / g:.2f}x a normal step "
+          f"({1000 / g:.1f} ms vs {1000 / a:.1f} ms)")  # fmt: skip
+    print(f"peak RSS {peak_rss_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The three shipped curricula and the ``phased`` builder that makes new A/B arms.
+
+- ``current``: the system's existing 100k-step curriculum, as data (10 stages of
+  10,000 steps; spectrum loss from step 10,000, precursor loss from 20,000).
+- ``revised``: the seed design document's phased introduction (spectrum loss
+  from 15,000, precursor loss from 30,000), built by ``phased(15_000, 30_000)``.
+- ``conservative``: the document's "even more conservative" alternative
+  (spectrum from 20,000, precursor from 35,000), built by ``phased(20_000, 35_000)``.
+
+``curricula/*.json`` in the repository are these presets written by
+``pepcurr generate NAME``; a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+from curriculum_cli.curriculum import Curriculum, Stage
+from curriculum_cli.errors import CurriculumError
+
+PRESET_NAMES = ("current", "revised", "conservative")
+
+SEED_DOCUMENT = "the design document 'Revised Curriculum: Phased Auxiliary Loss Introduction'"
+
+# Columns of the stage tables below: name, min_length, max_length, noise_peaks,
+# peak_dropout, mass_error_ppm, intensity_variation, spectrum_loss_weight,
+# precursor_loss_weight.
+_STAGE_COLUMNS = (
+    "name",
+    "min_length",
+    "max_length",
+    "noise_peaks",
+    "peak_dropout",
+    "mass_error_ppm",
+    "intensity_variation",
+    "spectrum_loss_weight",
+    "precursor_loss_weight",
+)
+
+CURRENT_STAGE_STEPS = 10_000
+
+_CURRENT_STAGES = (
+    ("stage_1_foundation", 7, 10, 0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    ("stage_2_spectrum", 7, 10, 0, 0.0, 0.0, 0.0, 0.05, 0.0),
+    ("stage_3_precursor_intro", 7, 11, 1, 0.02, 2.0, 0.0, 0.08, 0.01),
+    ("stage_4_light_noise", 7, 12, 2, 0.05, 5.0, 0.0, 0.10, 0.02),
+    ("stage_5_mild_noise", 7, 13, 3, 0.08, 7.5, 0.0, 0.12, 0.025),
+    ("stage_6_moderate_noise", 7, 14, 5, 0.10, 10.0, 0.0, 0.13, 0.03),
+    ("stage_7_moderate_high", 7, 15, 6, 0.12, 12.0, 0.0, 0.14, 0.04),
+    ("stage_8_high_noise", 7, 16, 7, 0.13, 13.0, 0.10, 0.14, 0.05),
+    ("stage_9_near_realistic", 7, 17, 8, 0.14, 14.0, 0.15, 0.15, 0.06),
+    ("stage_10_realistic", 7, 18, 10, 0.15, 15.0, 0.20, 0.15, 0.08),
+)
+
+# The seed document's stages as written; noise-dependent fields are taken from
+# the current curriculum's stage with the same noise_peaks. Step counts come
+# from ``phased``: foundation, 2a/2b, 3a/3b, then the seven last stages.
+_PHASED_STAGES = (
+    ("stage_1_foundation", 7, 10, 0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    ("stage_2a_fragments_intro", 7, 11, 1, 0.02, 2.0, 0.0, 0.08, 0.0),
+    ("stage_2b_fragments_ramp", 7, 12, 2, 0.05, 5.0, 0.0, 0.12, 0.0),
+    ("stage_3a_precursor_intro", 7, 13, 3, 0.08, 7.5, 0.0, 0.15, 0.01),
+    ("stage_3b_precursor_ramp", 7, 14, 5, 0.10, 10.0, 0.0, 0.18, 0.02),
+    ("stage_4_moderate_high", 7, 15, 6, 0.12, 12.0, 0.0, 0.19, 0.03),
+    ("stage_5_moderate_high_ramp", 7, 15, 6, 0.12, 12.0, 0.0, 0.20, 0.04),
+    ("stage_6_high_noise", 7, 16, 7, 0.13, 13.0, 0.10, 0.21, 0.05),
+    ("stage_7_high_noise_ramp", 7, 16, 7, 0.13, 13.0, 0.10, 0.22, 0.06),
+    ("stage_8_near_realistic", 7, 17, 8, 0.14, 14.0, 0.15, 0.23, 0.065),
+    ("stage_9_near_realistic_ramp", 7, 17, 9, 0.145, 14.5, 0.175, 0.24, 0.07),
+    ("stage_10_realistic", 7, 18, 10, 0.15, 15.0, 0.20, 0.25, 0.08),
+)
+
+PRECURSOR_RAMP_STEPS = 7_500
+"""Steps of each of stages 3a and 3b in ``phased`` (as in the seed document)."""
+
+LAST_STAGE_COUNT = 7
+LAST_STAGE_QUANTUM = 500
+"""The first six of the seven last stages get a multiple of this many steps."""
+
+
+def _stages(rows: tuple[tuple, ...], steps: list[int]) -> list[Stage]:
+    return [
+        Stage(steps=stage_steps, **dict(zip(_STAGE_COLUMNS, row, strict=True)))
+        for row, stage_steps in zip(rows, steps, strict=True)
+    ]
+
+
+def phased(
+    spectrum_at: int, precursor_at: int, total: int = 100_000, name: str | None = None
+) -> Curriculum:
+    """The seed's phased curriculum with the two losses switched on at chosen steps.
+
+    Rule (so that one command makes a new A/B arm): the foundation stage covers
+    ``[0, spectrum_at)``; stages 2a and 2b split ``[spectrum_at, precursor_at)``
+    in half (2b takes the odd step); 3a and 3b take 7,500 steps each; the
+    remaining ``R = total - precursor_at - 15,000`` steps go to the seven last
+    stages, the first six getting ``floor(R / 7 / 500) * 500`` each and the last
+    the rest. All other values are those of the revised curriculum.
+    """
+    if spectrum_at < 1:
+        raise CurriculumError(
+            f"spectrum_at must be >= 1 (the foundation stage needs steps), got {spectrum_at}"
+        )
+    if precursor_at - spectrum_at < 2:
+        raise CurriculumError(
+            f"precursor_at ({precursor_at}) must be at least 2 steps after spectrum_at "
+            f"({spectrum_at}): stages 2a and 2b lie between them"
+        )
+    smallest_total = precursor_at + 2 * PRECURSOR_RAMP_STEPS + LAST_STAGE_COUNT * LAST_STAGE_QUANTUM
+    if total < smallest_total:
+        raise CurriculumError(
+            f"total ({total}) is too small: after precursor_at ({precursor_at}) come "
+            f"{2 * PRECURSOR_RAMP_STEPS:,} steps of stages 3a/3b and at least "
+            f"{LAST_STAGE_COUNT * LAST_STAGE_QUANTUM:,} for the seven last stages; "
+            f"use total >= {smallest_total}"
+        )
+    fragment_steps = precursor_at - spectrum_at
+    remaining = total - precursor_at - 2 * PRECURSOR_RAMP_STEPS
+    last_each = remaining // LAST_STAGE_COUNT // LAST_STAGE_QUANTUM * LAST_STAGE_QUANTUM
+    steps = [
+        spectrum_at,
+        fragment_steps // 2,
+        fragment_steps - fragment_steps // 2,
+        PRECURSOR_RAMP_STEPS,
+        PRECURSOR_RAMP_STEPS,
+        *[last_each] * (LAST_STAGE_COUNT - 1),
+        remaining - (LAST_STAGE_COUNT - 1) * last_each,
+    ]
+    return Curriculum(
+        name=name or f"phased_s{spectrum_at}_p{precursor_at}",
+        description=(
+            f"Phased introduction (pepcurr generate phased): spectrum loss from step "
+            f"{spectrum_at:,}, precursor loss from step {precursor_at:,}, {total:,} steps in "
+            f"total; stage values as in the revised curriculum of {SEED_DOCUMENT}."
+        ),
+        stages=_stages(_PHASED_STAGES, steps),
+    )
+
+
+def preset(name: str) -> Curriculum:
+    """One of the shipped curricula by name (see ``PRESET_NAMES``)."""
+    if name == "current":
+        return Curriculum(
+            name="current",
+            description=(
+                "The system's existing curriculum, the baseline of "
+                f"{SEED_DOCUMENT}: 10 stages of 10,000 steps, spectrum loss from step "
+                "10,000 (about 40% accuracy), precursor loss from step 20,000."
+            ),
+            stages=_stages(_CURRENT_STAGES, [CURRENT_STAGE_STEPS] * len(_CURRENT_STAGES)),
+        )
+    if name == "revised":
+        return phased(15_000, 30_000, name="revised").model_copy(
+            update={
+                "description": (
+                    f"The revised curriculum proposed in {SEED_DOCUMENT}: a 15,000-step "
+                    "cross-entropy foundation, spectrum loss from step 15,000, precursor "
+                    "loss from step 30,000, full multi-task stages from 45,000; 100,000 steps."
+                )
+            }
+        )
+    if name == "conservative":
+        return phased(20_000, 35_000, name="conservative").model_copy(
+            update={
+                "description": (
+                    f"The 'even more conservative' alternative of {SEED_DOCUMENT}: "
+                    "the revised shape with a 20,000-step foundation, spectrum loss from "
+                    "step 20,000, precursor loss from step 35,000; 100,000 steps."
+                )
+            }
+        )
+    raise CurriculumError(f"unknown preset {name!r}; the presets are: {', '.join(PRESET_NAMES)}")
+
+
+def from_options(
+    name: str | None,
+    spectrum_at: int | None = None,
+    precursor_at: int | None = None,
+    total: int | None = None,
+) -> Curriculum:
+    """The curriculum ``pepcurr generate`` asks for: a preset, or ``phased`` with its steps.
+
+    ``total`` defaults to 100,000 for ``phased``; presets have fixed steps.
+    """
+    if name == "phased":
+        if spectrum_at is None or precursor_at is None:
+            raise CurriculumError("phased needs both --spectrum-at and --precursor-at")
+        return phased(spectrum_at, precursor_at, 100_000 if total is None else total)
+    if spectrum_at is not None or precursor_at is not None or total is not None:
+        raise CurriculumError(
+            "--spectrum-at, --precursor-at and --total only apply to 'phased'; "
+            "use 'pepcurr generate phased ...' for other step counts"
+        )
+    if name is None:
+        raise CurriculumError(
+            f"name a curriculum to generate: one of {', '.join(PRESET_NAMES)}, or phased"
+        )
+    return preset(name)

@@ -1,0 +1,209 @@
+"""The training engine, on tiny real CPU runs: learning, stages, resume, faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from curriculum_cli.engine import (
+    CKPT_MODEL,
+    TrainConfig,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    train,
+)
+from curriculum_cli.errors import RunError, TrainingError
+from curriculum_cli.presets import preset
+from curriculum_cli.runlog import CHECKPOINT_FILE, METRICS_FILE, RUN_FILE, read_run
+from tests.conftest import REPO_ROOT, tiny_train_config, two_stage_curriculum
+
+TIMING_FIELDS = {"steps_per_s", "elapsed_s"}
+
+
+def comparable(records: list[dict]) -> list[dict]:
+    """Records without timing fields and without the event marking a resume."""
+    return [
+        {k: v for k, v in r.items() if k not in TIMING_FIELDS}
+        for r in records
+        if r["event"] != "resume"
+    ]
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def revised_run(tmp_path_factory):
+    """revised scaled to 200 steps, with the test model."""
+    run_dir = tmp_path_factory.mktemp("revised") / "run"
+    config = tiny_train_config(preset("revised").scaled(0.002), curriculum_source="revised",
+                               scale=0.002, val_every=50, grad_every=25)  # fmt: skip
+    result = train(config, run_dir)
+    return config, result, run_dir
+
+
+def test_run_directory_holds_config_metrics_and_checkpoint(revised_run):
+    config, result, run_dir = revised_run
+    assert result.status == "finished" and result.step == 200
+    stored = json.loads((run_dir / RUN_FILE).read_text())
+    assert stored["curriculum"]["stages"][0]["steps"] == 30
+    assert stored["nominal_total_steps"] == 100_000
+    assert stored["torch_version"] == torch.__version__
+    assert TrainConfig.from_dict(stored) == config
+    frame = pd.read_json(run_dir / METRICS_FILE, lines=True)
+    assert set(frame["event"]) >= {"train", "val", "grad", "stage", "end"}
+    assert frame["step"].dtype.kind == "i"
+    val = frame[frame["event"] == "val"]
+    assert set(val["split"]) == {"val_easy", "val_hard"}
+    assert val["token_accuracy"].between(0, 1).all()
+    state = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    assert state["step"] == 200
+
+
+def test_training_loss_falls(revised_run):
+    _, _, run_dir = revised_run
+    val = read_run(run_dir).events("val")
+    easy = val[val["split"] == "val_easy"]
+    assert easy["ce"].iloc[-1] < easy["ce"].iloc[0] - 0.2
+    assert easy["token_accuracy"].iloc[-1] > easy["token_accuracy"].iloc[0]
+
+
+def test_stages_change_at_scaled_boundaries(revised_run):
+    config, _, run_dir = revised_run
+    stages = read_run(run_dir).events("stage")
+    assert list(stages["step"]) == config.curriculum.stage_starts()
+    assert list(stages["stage"]) == [s.name for s in config.curriculum.stages]
+    introductions = config.curriculum.introductions()
+    assert introductions == {"spectrum": 30, "precursor": 60}
+
+
+def test_gradient_measurement_logs_every_loss_even_before_introduction(revised_run):
+    _, _, run_dir = revised_run
+    grads = read_run(run_dir).events("grad")
+    assert list(grads["step"]) == list(range(0, 200, 25))
+    before = grads[grads["step"] < 30]
+    assert (before["spectrum_norm"] > 0).all() and (before["spectrum_ratio_weighted"] == 0).all()
+    assert grads["spectrum_cosine"].between(-1, 1).all()
+    assert grads["precursor_cosine"].between(-1, 1).all()
+
+
+def test_load_model_gives_an_eval_model(revised_run):
+    config, _, run_dir = revised_run
+    model, loaded = load_model(run_dir)
+    assert not model.training and loaded == config
+
+
+def test_auxiliary_loss_changes_nothing_before_its_introduction(tmp_path):
+    with_aux = tiny_train_config(two_stage_curriculum(5, 5, spectrum=0.5, precursor=0.05))
+    without_aux = tiny_train_config(two_stage_curriculum(5, 5, spectrum=0.0, precursor=0.0))
+
+    def params_after(config, steps, name):
+        train(config, tmp_path / name, max_steps=steps)
+        return load_checkpoint(tmp_path / name / CHECKPOINT_FILE)[CKPT_MODEL]
+
+    before_a, before_b = params_after(with_aux, 5, "a5"), params_after(without_aux, 5, "b5")
+    for key in before_a:
+        assert torch.equal(before_a[key], before_b[key]), key
+    after_a, after_b = params_after(with_aux, 6, "a6"), params_after(without_aux, 6, "b6")
+    assert any(not torch.equal(after_a[k], after_b[k]) for k in after_a)
+
+
+def test_resume_is_bit_identical_on_cpu(tmp_path):
+    config = tiny_train_config(val_every=7, grad_every=6, checkpoint_every=5)
+    train(config, tmp_path / "straight")
+    stopped = train(config, tmp_path / "resumed", max_steps=17)
+    assert stopped.status == "stopped" and stopped.step == 17
+    # a crash after the checkpoint at 17 leaves a half-written line behind
+    with open(tmp_path / "resumed" / METRICS_FILE, "a") as handle:
+        handle.write('{"event": "train", "st')
+    resumed = train(config, tmp_path / "resumed", resume=True)
+    assert resumed.status == "finished" and resumed.step == 40
+    straight = comparable(read_jsonl(tmp_path / "straight" / METRICS_FILE))
+    again = comparable(read_jsonl(tmp_path / "resumed" / METRICS_FILE))
+    assert again == straight
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_FILE)[CKPT_MODEL]
+    b = load_checkpoint(tmp_path / "resumed" / CHECKPOINT_FILE)[CKPT_MODEL]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
+    config = tiny_train_config(two_stage_curriculum(6, 6))
+    train(config, tmp_path / "a")
+    train(config, tmp_path / "b")
+    train(tiny_train_config(two_stage_curriculum(6, 6), seed=1), tmp_path / "c")
+    a, b, c = (comparable(read_jsonl(tmp_path / n / METRICS_FILE)) for n in "abc")
+    assert a == b and a != c
+
+
+def test_injected_nan_is_skipped_counted_and_training_goes_on(tmp_path):
+    result = train(tiny_train_config(inject_nan_steps=(3, 4)), tmp_path / "run")
+    assert result.status == "finished" and result.skipped_steps == 2
+    skips = read_run(tmp_path / "run").events("skip")
+    assert list(skips["step"]) == [4, 5] and list(skips["consecutive"]) == [1, 2]
+
+
+def test_too_many_non_finite_steps_stop_with_a_usable_checkpoint(tmp_path):
+    config = tiny_train_config(inject_nan_steps=tuple(range(12, 40)), max_consecutive_skips=5)
+    with pytest.raises(TrainingError, match="5 non-finite steps in a row"):
+        train(config, tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT_FILE)
+    assert state["step"] == 17
+    assert read_run(tmp_path / "run").status == "failed"
+    assert all(torch.isfinite(v).all() for v in state[CKPT_MODEL].values())
+
+
+def test_checkpoint_interrupted_mid_write_leaves_previous_loadable(tmp_path):
+    path = tmp_path / CHECKPOINT_FILE
+    save_checkpoint(path, {"step": 1, "weights": torch.ones(3)})
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint(path, {"step": 2, "weights": torch.zeros(1000), "bad": Unpicklable()})
+    state = load_checkpoint(path)
+    assert state["step"] == 1 and torch.equal(state["weights"], torch.ones(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_FILE]
+
+
+def test_finished_run_is_not_overwritten(tmp_path):
+    config = tiny_train_config(two_stage_curriculum(3, 3))
+    train(config, tmp_path / "run")
+    before = (tmp_path / "run" / METRICS_FILE).read_text()
+    with pytest.raises(RunError, match="already holds a run"):
+        train(config, tmp_path / "run")
+    again = train(config, tmp_path / "run", resume=True)
+    assert again.status == "finished"
+    assert (tmp_path / "run" / METRICS_FILE).read_text() == before
+
+
+def test_ctrl_c_saves_checkpoint_and_log_then_resume_finishes(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "curriculum_cli", "train", "--scale", "0.004",
+               "--out", str(run_dir), "--val-every", "100", "--grad-every", "100", "--quiet"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metrics = run_dir / METRICS_FILE
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if metrics.exists() and '"event": "train"' in metrics.read_text():
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0].decode()
+    assert process.returncode == 130, output
+    log = read_run(run_dir)
+    assert log.status == "interrupted" and log.warnings == []
+    step = load_checkpoint(run_dir / CHECKPOINT_FILE)["step"]
+    assert step == log.last_step and 0 < step < 400

@@ -1,0 +1,127 @@
+"""The shipped curricula: the issue's tables, the JSON files, and the ``phased`` rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curriculum_cli.curriculum import curriculum_json, load_curriculum
+from curriculum_cli.errors import CurriculumError
+from curriculum_cli.presets import PRESET_NAMES, from_options, phased, preset
+
+CURRICULA_DIR = Path(__file__).parents[1] / "curricula"
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_repository_json_equals_the_preset(name):
+    path = CURRICULA_DIR / f"{name}.json"
+    assert load_curriculum(path) == preset(name)
+    assert path.read_text() == curriculum_json(preset(name))
+    assert preset(name).name == name
+    assert "design document" in preset(name).description
+
+
+@pytest.mark.parametrize(
+    ("name", "spectrum_at", "precursor_at"),
+    [("current", 10_000, 20_000), ("revised", 15_000, 30_000), ("conservative", 20_000, 35_000)],
+)
+def test_preset_introductions_and_totals(name, spectrum_at, precursor_at):
+    curriculum = preset(name)
+    assert curriculum.total_steps == 100_000
+    assert curriculum.introductions() == {"spectrum": spectrum_at, "precursor": precursor_at}
+
+
+def test_current_is_ten_stages_of_ten_thousand_steps():
+    current = preset("current")
+    assert [stage.steps for stage in current.stages] == [10_000] * 10
+    last = current.stages[-1]
+    assert (last.name, last.min_length, last.max_length, last.noise_peaks) == (
+        "stage_10_realistic",
+        7,
+        18,
+        10,
+    )
+    assert (last.peak_dropout, last.mass_error_ppm, last.intensity_variation) == (0.15, 15.0, 0.2)
+    assert (last.spectrum_loss_weight, last.precursor_loss_weight) == (0.15, 0.08)
+
+
+def test_revised_keeps_the_seed_names_and_step_counts():
+    revised = preset("revised")
+    assert [stage.name for stage in revised.stages[:5]] == [
+        "stage_1_foundation",
+        "stage_2a_fragments_intro",
+        "stage_2b_fragments_ramp",
+        "stage_3a_precursor_intro",
+        "stage_3b_precursor_ramp",
+    ]
+    assert [stage.steps for stage in revised.stages] == [15_000] + [7_500] * 10 + [10_000]
+    assert [stage.spectrum_loss_weight for stage in revised.stages] == [
+        0.0, 0.08, 0.12, 0.15, 0.18, 0.19, 0.20, 0.21, 0.22, 0.23, 0.24, 0.25
+    ]  # fmt: skip
+    assert [stage.precursor_loss_weight for stage in revised.stages] == [
+        0.0, 0.0, 0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.065, 0.07, 0.08
+    ]  # fmt: skip
+
+
+def test_conservative_spreads_the_last_stages_over_50k_to_100k():
+    conservative = preset("conservative")
+    steps = [stage.steps for stage in conservative.stages]
+    assert steps == [20_000, 7_500, 7_500, 7_500, 7_500] + [7_000] * 6 + [8_000]
+    assert conservative.stage_starts()[5] == 50_000
+
+
+def test_phased_reproduces_revised():
+    assert phased(15_000, 30_000).stages == preset("revised").stages
+
+
+def test_phased_reproduces_conservative():
+    assert phased(20_000, 35_000).stages == preset("conservative").stages
+
+
+def test_phased_rule_for_an_odd_split_and_a_short_total():
+    curriculum = phased(10_001, 20_000, total=50_000)
+    steps = [stage.steps for stage in curriculum.stages]
+    assert steps[:5] == [10_001, 4_999, 5_000, 7_500, 7_500]
+    # R = 50,000 - 20,000 - 15,000 = 15,000; floor(15,000 / 7 / 500) * 500 = 2,000.
+    assert steps[5:] == [2_000] * 6 + [3_000]
+    assert curriculum.total_steps == 50_000
+    assert curriculum.introductions() == {"spectrum": 10_001, "precursor": 20_000}
+    assert curriculum.name == "phased_s10001_p20000"
+
+
+@pytest.mark.parametrize(
+    ("spectrum_at", "precursor_at", "total", "message"),
+    [
+        (0, 30_000, 100_000, "spectrum_at must be >= 1"),
+        (30_000, 30_000, 100_000, "must be at least 2 steps after spectrum_at"),
+        (30_000, 20_000, 100_000, "must be at least 2 steps after spectrum_at"),
+        (15_000, 30_000, 48_499, r"total \(48499\) is too small.*use total >= 48500"),
+    ],
+)
+def test_phased_refuses_impossible_parameters(spectrum_at, precursor_at, total, message):
+    with pytest.raises(CurriculumError, match=message):
+        phased(spectrum_at, precursor_at, total)
+
+
+def test_phased_smallest_total_is_accepted():
+    assert phased(15_000, 30_000, total=48_500).total_steps == 48_500
+
+
+def test_unknown_preset_lists_the_names():
+    with pytest.raises(CurriculumError, match="current, revised, conservative"):
+        preset("aggressive")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((None,), "name a curriculum"),
+        (("phased", 15_000), "needs both --spectrum-at and --precursor-at"),
+        (("revised", 15_000, 30_000), "only apply to 'phased'"),
+        (("revised", None, None, 50_000), "only apply to 'phased'"),
+    ],
+)
+def test_generate_options_that_do_not_fit_together(arguments, message):
+    with pytest.raises(CurriculumError, match=message):
+        from_options(*arguments)
