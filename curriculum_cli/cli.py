@@ -10,6 +10,7 @@ imports (torch, matplotlib, pandas) happen inside the commands, so
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,25 +18,9 @@ import typer
 from typer.core import TyperGroup
 
 from curriculum_cli import __version__
-from curriculum_cli.errors import PepcurrError
+from curriculum_cli.errors import PepcurrError, validation_problem_lines
 
 _state = {"debug": False}
-
-
-def format_validation_error(error, source: str | None = None) -> list[str]:
-    """One ``source: loc: msg`` line per problem of a pydantic ``ValidationError``.
-
-    Locations are dotted with list indices in brackets: ``stages[2].max_length``.
-    """
-    lines = []
-    for problem in error.errors():
-        loc = ""
-        for part in problem.get("loc", ()):
-            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        msg = problem.get("msg", "invalid")
-        prefix = f"{source}: " if source else ""
-        lines.append(f"{prefix}{loc or '(top level)'}: {msg}")
-    return lines
 
 
 def print_error(message: str) -> None:
@@ -58,12 +43,13 @@ class _ErrorBoundary(TyperGroup):
         except PepcurrError as error:
             if _state["debug"]:
                 raise
-            print_error(str(error))
+            for line in str(error).splitlines() or [type(error).__name__]:
+                print_error(line)
             raise typer.Exit(2) from None
         except ValidationError as error:
             if _state["debug"]:
                 raise
-            for line in format_validation_error(error):
+            for line in validation_problem_lines(error):
                 print_error(line)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
@@ -232,6 +218,97 @@ def plot_schedule(
 # Spectra commands: spectra, inspect
 # ----------------------------------------------------------------------------
 
+
+def _stage_of(curriculum, stage_name: str | None, step: int | None):
+    """``(index, stage)`` named by ``--stage`` or in force at ``--step`` (exactly one given)."""
+    from curriculum_cli.errors import CurriculumError
+
+    if (stage_name is None) == (step is None):
+        raise CurriculumError("give exactly one of --stage NAME and --step N")
+    if step is not None:
+        return curriculum.stage_at(step)
+    for index, stage in enumerate(curriculum.stages):
+        if stage.name == stage_name:
+            return index, stage
+    names = ", ".join(stage.name for stage in curriculum.stages)
+    raise CurriculumError(f"{curriculum.name} has no stage {stage_name!r}; its stages: {names}")
+
+
+@app.command()
+def spectra(
+    curriculum: CurriculumOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="MGF file to write.")],
+    stage: Annotated[str | None, typer.Option(help="Stage name (or --step).")] = None,
+    step: Annotated[int | None, typer.Option(min=0, help="0-based step: its stage.")] = None,
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Number of spectra.")] = 1000,
+    seed: SeedOpt = 0,
+    noise_peaks: Annotated[int | None, typer.Option(min=0, help="Override: noise peaks.")] = None,
+    peak_dropout: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Override: peak dropout (0-1).")
+    ] = None,
+    mass_error_ppm: Annotated[
+        float | None, typer.Option(min=0.0, help="Override: m/z error sd (ppm).")
+    ] = None,
+    intensity_variation: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Override: intensity variation.")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Write synthetic spectra of one curriculum stage as MGF (TITLE, PEPMASS, CHARGE, SEQ)."""
+    from dataclasses import replace
+
+    from curriculum_cli.chemistry import Vocabulary
+    from curriculum_cli.curriculum import load_curriculum
+    from curriculum_cli.mgf import write_mgf
+    from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
+
+    chosen = load_curriculum(curriculum)
+    index, picked = _stage_of(chosen, stage, step)
+    overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
+    overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
+    settings = SpectrumSettings.from_stage(picked, **overrides)
+    vocab = Vocabulary.default()
+    batch = generate_spectra(settings, n, vocab, seed)
+    batch = replace(batch, titles=[f"{chosen.name}:{picked.name}:seed{seed}:{i}" for i in range(n)])
+    write_mgf(output, batch, vocab, overwrite=force)
+    stdout_console().print(
+        f"wrote {n:,} spectra to {output} ({chosen.name}, stage {picked.name} (index {index}): "
+        f"lengths {settings.min_length}-{settings.max_length}, {settings.noise_peaks} noise peaks, "
+        f"dropout {settings.peak_dropout:g}, {settings.mass_error_ppm:g} ppm, "
+        f"intensity variation {settings.intensity_variation:g}; seed {seed})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("inspect")
+def inspect_command(
+    path: Annotated[Path, typer.Argument(metavar="FILE.mgf", help="MGF file to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip invalid spectra and count them.")
+    ] = False,
+    tolerance_da: Annotated[
+        float, typer.Option("--tolerance", min=0.0, help="b/y ion m/z tolerance (Da).")
+    ] = 0.02,
+    no_filter: Annotated[
+        bool, typer.Option("--no-filter", help="Use the peaks as in the file (no preprocessing).")
+    ] = False,
+) -> None:
+    """Check an MGF file: charges, peaks, peptides, precursor error, b/y ions found."""
+    import json
+
+    from curriculum_cli.mgf import PeakFilter, inspect_mgf
+    from curriculum_cli.render import render_inspect_report
+
+    peak_filter = PeakFilter.keep_all() if no_filter else PeakFilter()
+    report = inspect_mgf(path, tolerance_da, peak_filter=peak_filter, skip_invalid=skip_invalid)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        render_inspect_report(stdout_console(), report)
+
+
 # ----------------------------------------------------------------------------
 # Training: train
 # ----------------------------------------------------------------------------
@@ -292,6 +369,170 @@ def train(
 # ----------------------------------------------------------------------------
 # Evaluation: evaluate, compare, ab
 # ----------------------------------------------------------------------------
+
+
+class CompareFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+AtOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--at",
+        min=0,
+        help="Nominal curriculum step to compare at (default: the end).",
+        metavar="STEP",
+    ),
+]
+MetricOpt = Annotated[
+    str,
+    typer.Option(help="Primary metric: decides the verdict (a row key, e.g. val_ce_hard)."),
+]
+TargetOpt = Annotated[float, typer.Option(help="Accuracy target of the 'steps to target' row.")]
+FormatOpt = Annotated[CompareFormat, typer.Option("--format", "-f", help="Output format.")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write training curves to this PNG.")]
+
+
+def _print_comparison(comparison, output_format: CompareFormat) -> None:
+    """The table on stdout (machine formats: warnings on stderr, stdout stays parseable)."""
+    from curriculum_cli.render import COMPARISON_FORMATS, render_comparison
+
+    if output_format is CompareFormat.table:
+        render_comparison(stdout_console(), comparison)
+        return
+    typer.echo(COMPARISON_FORMATS[output_format.value](comparison), nl=False)
+    for warning in comparison.warnings:
+        print_note(f"warning: {warning}")
+
+
+@app.command()
+def evaluate(
+    source: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR|CHECKPOINT", help="A run directory or its last.pt.")
+    ],
+    mgf: Annotated[Path, typer.Option("--mgf", help="Annotated MGF spectra (SEQ=...).")],
+    predictions: Annotated[
+        Path | None, typer.Option(help="Write per-spectrum predictions to this CSV.")
+    ] = None,
+    beam_size: Annotated[int, typer.Option(min=1, help="Beams per spectrum.")] = 5,
+    precursor_tol_ppm: Annotated[
+        float, typer.Option(min=0.0, help="Precursor mass tolerance of the beam filter (ppm).")
+    ] = 50.0,
+    no_filter: Annotated[
+        bool, typer.Option("--no-filter", help="Turn the precursor-mass filter off.")
+    ] = False,
+    max_isotope: Annotated[
+        int, typer.Option(min=0, help="Accept isotope offsets 0..N (13C peaks).")
+    ] = 1,
+    max_length: Annotated[
+        int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
+    ] = False,
+) -> None:
+    """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
+    from curriculum_cli.evaluation import evaluate_checkpoint
+    from curriculum_cli.render import render_evaluation
+
+    result = evaluate_checkpoint(
+        source, mgf, beam_size=beam_size,
+        precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
+        max_length=max_length, device=device, skip_invalid=skip_invalid,
+        predictions_csv=predictions,
+    )  # fmt: skip
+    console = stdout_console()
+    render_evaluation(console, result)
+    if predictions is not None:
+        console.print(f"wrote {predictions}", highlight=False)
+
+
+@app.command()
+def compare(
+    runs: Annotated[
+        list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories to compare.")
+    ],
+    at: AtOpt = None,
+    metric: MetricOpt = "token_accuracy_hard",
+    target: TargetOpt = 0.9,
+    output_format: FormatOpt = CompareFormat.table,
+    plot: PlotOpt = None,
+) -> None:
+    """Compare runs at one nominal step: seeds grouped, better value per row marked, verdict."""
+    from curriculum_cli.compare import compare_runs
+
+    comparison = compare_runs(runs, at=at, metric=metric, target=target)
+    _print_comparison(comparison, output_format)
+    if plot is not None:
+        from curriculum_cli.plots import plot_curves
+
+        plot_curves(comparison, plot)
+        print_note(f"wrote {plot}")
+
+
+@app.command()
+def ab(
+    curricula: Annotated[
+        list[str],
+        typer.Argument(metavar="CURRICULUM", help="Two or more curriculum JSON files or presets."),
+    ],
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per curriculum.")] = 2,
+    base_seed: Annotated[int, typer.Option(help="First seed (then +1, +2, ...).")] = 0,
+    scale: Annotated[
+        float | None, typer.Option(help="Multiply every stage's steps (0.02: 100k -> 2k).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the runs.")] = Path(
+        "runs/ab"
+    ),
+    at: AtOpt = None,
+    metric: MetricOpt = "token_accuracy_hard",
+    target: TargetOpt = 0.9,
+    output_format: FormatOpt = CompareFormat.table,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model size: tiny or base.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Spectra per step.")] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    val_every: Annotated[int | None, typer.Option(min=1, help="Steps between validations.")] = None,
+    grad_every: Annotated[
+        int | None, typer.Option(min=1, help="Steps between gradient measurements.")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
+    from curriculum_cli.ab import run_ab
+    from curriculum_cli.render import TrainingProgress
+
+    options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
+                   val_every=val_every, grad_every=grad_every)  # fmt: skip
+    # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
+    progress_console = stdout_console() if output_format is CompareFormat.table else None
+    result = run_ab(
+        curricula, out, seeds=seeds, base_seed=base_seed, scale=scale, options=options, at=at,
+        metric=metric, target=target, plot=plot,
+        reporter=TrainingProgress(progress_console or _stderr_console(), quiet=quiet),
+    )  # fmt: skip
+    if result.interrupted:
+        raise typer.Exit(130)
+    _print_comparison(result.comparison, output_format)
+    print_note(f"wrote {result.plot}")
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def print_note(message: str) -> None:
+    """A short note on stderr (so that --format json/csv output on stdout stays parseable)."""
+    _stderr_console().print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------

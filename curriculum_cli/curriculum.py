@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from curriculum_cli.errors import CurriculumError
+from curriculum_cli.errors import CurriculumError, validation_problem_lines
 
 SCHEMA_VERSION = 1
 """The only curriculum file version this pepcurr reads and writes."""
@@ -268,7 +268,9 @@ def load_curriculum(source: str | Path) -> Curriculum:
     try:
         return Curriculum.model_validate(data)
     except ValidationError as error:
-        raise CurriculumError("\n".join(_problem_lines(error, source=str(path)))) from None
+        raise CurriculumError(
+            "\n".join(validation_problem_lines(error, str(path), MAX_PROBLEM_LINES))
+        ) from None
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
@@ -311,41 +313,6 @@ def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
     return "number"
-
-
-def _problem_lines(error: ValidationError, source: str) -> list[str]:
-    """``source: stages[2].max_length: reason`` for the first few problems of ``error``."""
-    lines = []
-    for problem in error.errors():
-        location = _dotted(problem["loc"])
-        if problem["type"] == "extra_forbidden":
-            reason = "unknown key (a typo?); see docs/curriculum-format.md for the keys"
-        elif problem["type"] == "missing":
-            reason = "required field is missing"
-        else:
-            reason = problem["msg"]
-            if problem["type"].endswith("_type") and _is_scalar(problem["input"]):
-                reason += f", got {problem['input']!r}"
-        lines.append(f"{source}: {location or '(top level)'}: {reason}")
-    if len(lines) > MAX_PROBLEM_LINES:
-        hidden = len(lines) - MAX_PROBLEM_LINES
-        lines = lines[:MAX_PROBLEM_LINES] + [f"{source}: ... and {hidden} more problem(s)"]
-    return lines
-
-
-def _dotted(location: tuple[int | str, ...]) -> str:
-    """``("stages", 2, "max_length")`` -> ``stages[2].max_length``."""
-    text = ""
-    for part in location:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool) or value is None
 
 
 def curriculum_warnings(curriculum: Curriculum) -> list[str]:

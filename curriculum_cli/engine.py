@@ -85,7 +85,7 @@ class TrainConfig:
     val_seed: int = 20_240_501
     device: str = "auto"
     batch_size: int = 32
-    lr: float = 5e-4
+    lr: float = 1e-3
     weight_decay: float = 1e-5
     warmup_steps: int = 0  # 0: 5% of the run, at most 1,000 steps
     min_lr_fraction: float = 0.1
@@ -523,7 +523,7 @@ def train(
 
                 # --- logging, validation, checkpoint
                 window_steps += 1
-                if step % config.log_every == 0 or step == stop_at:
+                if step % config.log_every == 0 or step == total_steps:
                     now = time.perf_counter()
                     record = log.write(
                         "train",

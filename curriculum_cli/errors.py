@@ -5,6 +5,10 @@ is wrong and, where possible, how to fix it. ``cli.main`` maps each one to a
 line on stderr; ``--debug`` shows the traceback instead.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class PepcurrError(Exception):
     """Base class of every error pepcurr reports to a user."""
@@ -28,3 +32,42 @@ class RunError(PepcurrError):
 
 class TrainingError(PepcurrError):
     """Training cannot go on (e.g. too many non-finite steps in a row)."""
+
+
+def validation_problem_lines(error, source: str | None = None, max_lines: int = 5) -> list[str]:
+    """``source: stages[2].max_length: reason``, one line per problem of a pydantic error.
+
+    At most ``max_lines`` problems are listed, then a count of the rest.
+    """
+    prefix = f"{source}: " if source else ""
+    lines = []
+    for problem in error.errors():
+        location = _dotted(problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            reason = "unknown key (a typo?); see docs/curriculum-format.md for the keys"
+        elif problem["type"] == "missing":
+            reason = "required field is missing"
+        else:
+            reason = problem["msg"]
+            if problem["type"].endswith("_type") and _is_scalar(problem["input"]):
+                reason += f", got {problem['input']!r}"
+        lines.append(f"{prefix}{location or '(top level)'}: {reason}")
+    if len(lines) > max_lines:
+        hidden = len(lines) - max_lines
+        lines = lines[:max_lines] + [f"{prefix}... and {hidden} more problem(s)"]
+    return lines
+
+
+def _dotted(location: tuple[int | str, ...]) -> str:
+    """``("stages", 2, "max_length")`` -> ``stages[2].max_length``."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) or value is None

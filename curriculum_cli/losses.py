@@ -23,8 +23,9 @@ from curriculum_cli.chemistry import H2O_MASS_DA, PAD_TOKEN, SPECIAL_TOKENS, fra
 
 #: Default width (standard deviation, Da) of the Gaussian kernel of the spectrum loss.
 SPECTRUM_SIGMA_DA = 0.2
-#: Smooth-L1 transition (Da) of the precursor loss: quadratic below, linear above.
-PRECURSOR_BETA_DA = 1.0
+#: Smooth-L1 transition of the precursor loss, in percent of the precursor mass
+#: (1% = 10,000 ppm, about 11 Da for a 1,100 Da peptide): quadratic below, linear above.
+PRECURSOR_BETA_PERCENT = 1.0
 # Keeps 1 - kernel away from 0 so that log(1 - kernel) and its gradient stay finite.
 _KERNEL_CEILING = 1.0 - 1e-6
 
@@ -113,19 +114,21 @@ def precursor_loss(
     residue_probs: torch.Tensor,
     residue_masses_da: torch.Tensor,
     batch: SpectrumBatch,
-    beta_da: float = PRECURSOR_BETA_DA,
+    beta_percent: float = PRECURSOR_BETA_PERCENT,
 ) -> torch.Tensor:
-    """Smooth-L1 (in Da) of expected peptide mass against the precursor's neutral mass.
+    """Smooth-L1 of the expected peptide mass's relative error, in percent.
 
-    Expected mass = sum of expected residue masses + H2O. The error is in Da
-    (not ppm) so that the gradient per residue does not depend on peptide
-    size; it is quadratic within ``beta_da`` and linear beyond. Exactly 0 for
-    the true one-hot.
+    Expected mass = sum of expected residue masses + H2O; the error is
+    relative to the precursor's neutral mass and expressed in percent
+    (1% = 10,000 ppm), so the loss is of order 1 early in training, like CE,
+    and means the same for short and long peptides. Quadratic within
+    ``beta_percent``, linear beyond. Exactly 0 for the true one-hot.
     """
     masses = expected_residue_masses(residue_probs, residue_masses_da, batch.lengths)
     predicted_da = masses.sum(-1) + H2O_MASS_DA
     target_da = batch.precursor_mass_da.to(predicted_da.dtype)
-    return F.smooth_l1_loss(predicted_da, target_da, beta=beta_da)
+    error_percent = 100.0 * (predicted_da - target_da) / target_da
+    return F.smooth_l1_loss(error_percent, torch.zeros_like(error_percent), beta=beta_percent)
 
 
 def loss_terms(

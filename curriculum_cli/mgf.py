@@ -240,7 +240,7 @@ def write_mgf(
     mask = batch.peak_mask.detach().cpu().numpy()
     mass_da = batch.precursor_mass_da.detach().cpu().double().numpy()
     charges = batch.precursor_charge.detach().cpu().numpy()
-    tokens = batch.tokens.detach().cpu()
+    tokens = batch.tokens.detach().cpu().tolist()
     out = io.StringIO()
     for i in range(len(batch)):
         title = batch.titles[i] if batch.titles else str(i)
@@ -272,10 +272,13 @@ def inspect_mgf(
     """A plain-data report telling a user whether an MGF file looks right.
 
     Keys: ``path``, ``n_spectra``, ``n_skipped``, ``skipped`` (messages),
+    ``preprocessing`` (the peak filter in words),
     ``charges`` (charge -> count), ``peaks_in_file`` and ``peaks_used`` (min,
     median, mean, max per spectrum, before and after ``peak_filter``),
     ``n_annotated``, ``peptide_length`` (min, median, max residues),
-    ``modifications`` (canonical name -> count), ``n_outside_vocabulary``,
+    ``modifications`` (canonical name -> count), ``n_outside_vocabulary``
+    (annotated spectra with no training target) and
+    ``residues_outside_vocabulary`` (the residue names to blame),
     ``precursor_error_ppm`` (SEQ's m/z against PEPMASS: median, median_abs,
     worst, worst_title, n_over_tolerance, tolerance_ppm) and
     ``fragment_coverage`` (per spectrum, the fraction of b and y ions of SEQ,
@@ -306,6 +309,9 @@ def inspect_mgf(
         "peptide_length": _summary(lengths, mean=False) if lengths else None,
         "modifications": dict(modifications.most_common()),
         "n_outside_vocabulary": sum(int(batch.lengths[i]) == 0 for i in annotated),
+        "residues_outside_vocabulary": sorted(
+            {r for i in annotated for r in residues[i]} - set(vocab.residues) - {"I"}
+        ),
         "precursor_error_ppm": None,
         "fragment_coverage": None,
     }
@@ -476,23 +482,25 @@ def _parse_block(
 def _explain_pyteomics_error(error: Exception, block: _Block) -> str:
     """A one-line reason for a pyteomics failure, naming the offending line when possible."""
     text = str(error)
-    bad_line = re.search(r"Line:\s*\n(.*)", text)
+    # PyteomicsError quotes the bad peak line after "Line:" (newlines escaped as \n).
+    bad_line = re.search(r"Line:(?:\s|\\n)*(.*?)(?:\s|\\n)*'?$", text)
     if bad_line:
         line = bad_line.group(1).strip()
         for offset, candidate in enumerate(block.lines):
             if candidate.strip() == line:
-                return f"line {block.first_line + offset}: cannot read {line!r} as 'm/z intensity'"
-        return f"cannot read {line!r} as 'm/z intensity'"
+                number = block.first_line + offset
+                return f"peak line {number} {line!r} is not 'm/z intensity'"
+        return f"peak line {line!r} is not 'm/z intensity'"
+    # ValueError / PyteomicsError on a parameter quote the bad value: find its line.
     value = re.search(r"'([^']*)'", text)
     if value:
         for offset, candidate in enumerate(block.lines):
-            key, _, rest = candidate.partition("=")
-            if rest.strip() == value.group(1) and key.strip():
-                return (
-                    f"line {block.first_line + offset}: {key.strip()}={rest.strip()} "
-                    "is not a valid value"
-                )
-    return f"cannot read the spectrum: {text.splitlines()[0] if text else type(error).__name__}"
+            key, equals, rest = candidate.partition("=")
+            if equals and key.strip() and rest.strip() == value.group(1):
+                number = block.first_line + offset
+                return f"{key.strip()}={rest.strip()} on line {number} is not a valid value"
+    first_line = text.splitlines()[0] if text else type(error).__name__
+    return f"cannot read the spectrum: {first_line}"
 
 
 def _to_batch(spectra: list[_Spectrum]) -> SpectrumBatch:

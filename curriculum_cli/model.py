@@ -11,6 +11,14 @@ The decoder is causal. Its first position is the precursor: the neutral mass
 (same sinusoidal encoding) plus a charge embedding. Position ``i`` of the
 output predicts residue ``i``; after the last residue it should predict
 ``<eos>``.
+
+Mass-aware decoding (``ModelConfig.mass_aware_decoder``, on by default): each
+decoder position also gets the m/z of the b ion of the residues decoded so far
+and of the complementary y ion (precursor minus that prefix), in the same
+sinusoidal encoding as the peaks. Matching a prefix to its peak then becomes a
+similarity of two identical encodings instead of a sum the network must learn
+to compute, which makes a small model learn several times faster. Without it
+the model is the plain Casanovo design.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import torch
 from torch import nn
 
 from curriculum_cli.batch import SpectrumBatch
-from curriculum_cli.chemistry import PAD_TOKEN, Vocabulary
+from curriculum_cli.chemistry import PAD_TOKEN, PROTON_MASS_DA, Vocabulary
 
 MAX_CHARGE = 10
 
@@ -38,6 +46,7 @@ class ModelConfig:
     dim_feedforward: int = 512
     dropout: float = 0.0
     max_peptide_length: int = 40
+    mass_aware_decoder: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,6 +98,8 @@ class PeptideTransformer(nn.Module):
         self.charge_embedding = nn.Embedding(MAX_CHARGE + 1, d)
         self.token_embedding = nn.Embedding(vocab.size, d, padding_idx=PAD_TOKEN)
         self.position_embedding = nn.Embedding(config.max_peptide_length + 2, d)
+        self.register_buffer("token_masses", vocab.residue_masses(), persistent=False)
+        self.prefix_proj = nn.Linear(2 * d, d) if config.mass_aware_decoder else None
         self.encoder = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(
                 d,
@@ -142,11 +153,25 @@ class PeptideTransformer(nn.Module):
         x = torch.cat([precursor.unsqueeze(1), self.token_embedding(prefix_tokens)], dim=1)
         length = x.shape[1]
         x = x + self.position_embedding(torch.arange(length, device=x.device))
+        if self.prefix_proj is not None:
+            x = x + self._prefix_ion_features(prefix_tokens, precursor_mass_da)
         causal = torch.triu(
             torch.full((length, length), float("-inf"), device=x.device), diagonal=1
         )
         x = self.decoder(x, memory, tgt_mask=causal, memory_key_padding_mask=memory_pad_mask)
         return self.head(self.final_norm(x))
+
+    def _prefix_ion_features(
+        self, prefix_tokens: torch.Tensor, precursor_mass_da: torch.Tensor
+    ) -> torch.Tensor:
+        """Encoded b-ion m/z of each decoded prefix and y-ion m/z of the rest, ``[B, t+1, D]``."""
+        residue_mass = self.token_masses[prefix_tokens]  # special tokens weigh 0 Da
+        zero = residue_mass.new_zeros(residue_mass.shape[0], 1)
+        prefix_mass = torch.cat([zero, torch.cumsum(residue_mass, dim=1)], dim=1)
+        b_mz = prefix_mass + PROTON_MASS_DA
+        y_mz = precursor_mass_da.unsqueeze(1) - prefix_mass + PROTON_MASS_DA
+        features = torch.cat([self.mass_encoder(b_mz), self.mass_encoder(y_mz)], dim=-1)
+        return self.prefix_proj(features)
 
     def forward(self, batch: SpectrumBatch) -> torch.Tensor:
         """Teacher-forced logits ``[B, T, V]`` for the batch's target tokens ``[B, T]``."""

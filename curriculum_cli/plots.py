@@ -137,3 +137,132 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
     except (OSError, ValueError) as error:
         raise PepcurrError(f"{path}: cannot write the plot: {error}") from None
     return path
+
+
+# (panel title, y label, [(event, column, split or None, line style, legend)], log scale)
+_CURVE_PANELS = (
+    ("validation token accuracy", "token accuracy",
+     [("val", "token_accuracy", "val_hard", "-", "hard"),
+      ("val", "token_accuracy", "val_easy", "--", "easy")], False),
+    ("training cross-entropy", "CE (nats)", [("train", "ce", None, "-", "CE")], False),
+    ("training spectrum loss (unweighted)", "spectrum loss",
+     [("train", "spectrum", None, "-", "spectrum")], False),
+    ("training precursor loss (unweighted)", "precursor loss",
+     [("train", "precursor", None, "-", "precursor")], True),
+    ("gradient norm ratio, auxiliary / CE", "ratio (unweighted)",
+     [("grad", "spectrum_ratio", None, "-", "spectrum"),
+      ("grad", "precursor_ratio", None, "--", "precursor")], True),
+    ("gradient cosine, auxiliary · CE", "cosine",
+     [("grad", "spectrum_cosine", None, "-", "spectrum"),
+      ("grad", "precursor_cosine", None, "--", "precursor")], False),
+)  # fmt: skip
+_INTRODUCTION_STYLES = {"spectrum": ":", "precursor": "-."}
+TRAIN_SMOOTHING_RECORDS = 5
+"""Training curves are a rolling mean over this many ``train`` records (they are noisy)."""
+
+
+def _step_tick(step: float, _position: int) -> str:
+    return f"{step / 1000:g}k" if abs(step) >= 1000 else f"{step:g}"
+
+
+def _curve(log, event: str, column: str, split: str | None, scale: float):
+    """One run's values of ``column`` against nominal step (a pandas Series), or None."""
+    frame = log.events(event)
+    if frame.empty or column not in frame:
+        return None
+    if split is not None:
+        frame = frame[frame["split"] == split]
+    series = frame.set_index("step")[column].astype(float)
+    series = series[~series.index.duplicated(keep="last")]
+    if event == "train":
+        series = series.rolling(TRAIN_SMOOTHING_RECORDS, min_periods=1).mean()
+    series.index = series.index / scale
+    return series
+
+
+def plot_curves(comparison, path: Path) -> Path:
+    """Training curves of compared runs against nominal step, saved as a PNG at ``path``.
+
+    Six panels: validation token accuracy (hard solid, easy dashed), the three
+    training losses (a rolling mean of ``TRAIN_SMOOTHING_RECORDS`` records), the
+    measured gradient ratio and cosine of each auxiliary loss against CE. One
+    colour per group of seeds: its mean line and, with several seeds, a
+    min-max band. Vertical lines in the group's colour mark where each
+    auxiliary loss is introduced (dotted: spectrum, dash-dot: precursor); a
+    grey line marks the compared step. ``comparison`` is a ``compare.Comparison``.
+    """
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    figure = Figure(figsize=(14, 8.5), layout="constrained")
+    axes = figure.subplots(2, 3, sharex=True).ravel()
+    colours = [f"C{index}" for index in range(10)]
+    runs = comparison.runs
+    logs = {str(log.run_dir): log for log in comparison.logs}
+    group_handles = []
+    for number, group in enumerate(comparison.groups):
+        colour = colours[number % len(colours)]
+        members = runs[runs["group"] == group]
+        for ax, (_, _, curves, _) in zip(axes, _CURVE_PANELS, strict=True):
+            for event, column, split, linestyle, _ in curves:
+                series = [
+                    _curve(logs[run_dir], event, column, split, scale)
+                    for run_dir, scale in zip(members["run_dir"], members["scale"], strict=True)
+                ]
+                series = [s for s in series if s is not None and len(s)]
+                if not series:
+                    continue
+                table = pd.concat(series, axis=1).sort_index()
+                ax.plot(table.index, table.mean(axis=1), color=colour, linestyle=linestyle,
+                        linewidth=1.6)  # fmt: skip
+                if len(series) > 1:
+                    ax.fill_between(table.index, table.min(axis=1), table.max(axis=1),
+                                    color=colour, alpha=0.18, linewidth=0)  # fmt: skip
+        for loss, linestyle in _INTRODUCTION_STYLES.items():
+            step = members[f"{loss}_introduced"].iloc[0]
+            if pd.notna(step):
+                for ax in axes:
+                    ax.axvline(step, color=colour, linestyle=linestyle, linewidth=1.1, alpha=0.8)
+        group_handles.append(
+            Line2D([], [], color=colour, linewidth=3, label=f"{group} (n={len(members)})")
+        )
+    for ax, (title, ylabel, curves, log_scale) in zip(axes, _CURVE_PANELS, strict=True):
+        ax.set_title(title, fontsize="medium")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.axvline(comparison.at_nominal, color="grey", linewidth=0.8)
+        if log_scale:
+            ax.set_yscale("log")
+            plain = FuncFormatter(lambda value, _position: f"{value:g}")
+            ax.yaxis.set_major_formatter(plain)
+            low, high = ax.get_ylim()
+            if high < 10 * low:  # under a decade: label the minor ticks too
+                ax.yaxis.set_minor_formatter(plain)
+        if len(curves) > 1:
+            ax.legend(
+                handles=[Line2D([], [], color="black", linestyle=style, label=label)
+                         for _, _, _, style, label in curves],
+                fontsize="small",
+            )  # fmt: skip
+    for ax in axes[3:]:
+        ax.set_xlabel("nominal curriculum step")
+        ax.xaxis.set_major_formatter(FuncFormatter(_step_tick))
+    introduction_handles = [
+        Line2D([], [], color="black", linestyle=style, linewidth=1.1, label=f"{loss} loss on")
+        for loss, style in _INTRODUCTION_STYLES.items()
+    ] + [Line2D([], [], color="grey", linewidth=0.8, label=f"--at {comparison.at_nominal:,}")]
+    figure.legend(
+        handles=group_handles + introduction_handles,
+        loc="outside lower center",
+        ncols=len(group_handles) + len(introduction_handles),
+        fontsize="medium",
+    )
+    band = " (line: mean, band: min-max over seeds)" if comparison.grouped else ""
+    figure.suptitle(f"Training curves{band}")
+    try:
+        figure.savefig(path, dpi=100)
+    except (OSError, ValueError) as error:
+        raise PepcurrError(f"{path}: cannot write the plot: {error}") from None
+    return path

@@ -17,6 +17,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from curriculum_cli.compare import Comparison
     from curriculum_cli.curriculum import Curriculum
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
@@ -190,6 +191,74 @@ def render_schedule(console: Console, curricula: list[Curriculum]) -> None:
         console.print(table)
 
 
+# ----------------------------------------------------------------------------
+# Spectra: the inspect report of an MGF file
+# ----------------------------------------------------------------------------
+
+MAX_SKIPPED_SHOWN = 5
+"""How many skipped-spectrum messages ``render_inspect_report`` prints before summarising."""
+
+
+def _range(summary: dict) -> str:
+    return f"{summary['min']:g}–{summary['max']:g} (median {summary['median']:g})"
+
+
+def render_inspect_report(console: Console, report: dict) -> None:
+    """The ``inspect_mgf`` report as a two-column table, skipped spectra as warnings."""
+    table = Table(
+        title=f"{report['path']}: {report['n_spectra']:,} "
+        + ("spectrum" if report["n_spectra"] == 1 else "spectra"),
+        title_justify="left",
+        box=None,
+        show_header=False,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("skipped", f"{report['n_skipped']:,} invalid spectra")
+    charges = ", ".join(f"{z}+: {n:,}" for z, n in report["charges"].items())
+    table.add_row("charges", charges)
+    table.add_row("peaks in file", _range(report["peaks_in_file"]))
+    table.add_row("peaks used", f"{_range(report['peaks_used'])}; {report['preprocessing']}")
+    n_annotated = report["n_annotated"]
+    table.add_row("annotated (SEQ)", f"{n_annotated:,} of {report['n_spectra']:,}")
+    if report["peptide_length"] is not None:
+        table.add_row("peptide length", f"{_range(report['peptide_length'])} residues")
+        mods = ", ".join(f"{name} {n:,}" for name, n in report["modifications"].items())
+        table.add_row("modifications", mods or "none")
+        outside = report["n_outside_vocabulary"]
+        table.add_row(
+            "outside vocabulary",
+            f"{outside:,} peptides hold {', '.join(report['residues_outside_vocabulary'])} "
+            "(no training target)"
+            if outside
+            else "none (every peptide is a training target)",
+        )
+    error = report["precursor_error_ppm"]
+    if error is not None:
+        table.add_row(
+            "precursor error",
+            f"median {error['median']:+.2f} ppm, median |error| {error['median_abs']:.2f} ppm, "
+            f"worst {error['worst']:+.2f} ppm (TITLE={error['worst_title']}); "
+            f"{error['n_over_tolerance']:,} over {error['tolerance_ppm']:g} ppm",
+        )
+    coverage = report["fragment_coverage"]
+    if coverage is not None:
+        table.add_row(
+            "b/y ions found",
+            f"mean {coverage['mean']:.0%}, median {coverage['median']:.0%}, "
+            f"lowest {coverage['min']:.0%} (TITLE={coverage['min_title']}) "
+            f"within {coverage['tolerance_da']:g} Da",
+        )
+    console.print(table)
+    skipped = report["skipped"]
+    for message in skipped[:MAX_SKIPPED_SHOWN]:
+        console.print(Text(f"skipped: {message}", style="yellow"), soft_wrap=True)
+    if len(skipped) > MAX_SKIPPED_SHOWN:
+        console.print(
+            Text(f"... and {len(skipped) - MAX_SKIPPED_SHOWN:,} more skipped", style="yellow")
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -253,7 +322,9 @@ class TrainingProgress:
         elif not self.quiet and time.monotonic() - self._last_plain >= self.plain_every_s:
             self._last_plain = time.monotonic()
             self.console.print(
-                f"step {step}/{self._total} {record['stage']} {losses} {speed}", highlight=False
+                f"step {step}/{self._total} {record['stage']} {losses} {speed}",
+                highlight=False,
+                soft_wrap=True,
             )
 
     def message(self, text: str) -> None:
@@ -279,3 +350,226 @@ def render_train_result(console: Console, result) -> None:
     for split, values in result.final_val.items():
         parts = [f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float)]
         console.print(f"  {split}: " + ", ".join(parts), highlight=False)
+
+
+# ----------------------------------------------------------------------------
+# Comparison of runs (compare, ab) and evaluation
+# ----------------------------------------------------------------------------
+
+_MISSING = "—"
+
+
+def _format_value(kind: str, value, key: str = "") -> str:
+    """One value of a comparison row, formatted by the row's kind (see ``compare.Row``)."""
+    if kind == "text":
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return _MISSING
+    if not math.isfinite(number):
+        if key == "steps_to_target":
+            return "not reached"
+        if key.endswith("_introduced"):
+            return "never"
+        return _MISSING
+    if kind == "fraction":
+        return f"{number:.3f}"
+    if kind == "loss":
+        return f"{number:.4g}"
+    if kind == "ppm":
+        return f"{number:,.1f}"
+    if kind in ("count", "step"):
+        return f"{number:,.0f}" if number == round(number) else f"{number:,.1f}"
+    if kind == "cosine":
+        return f"{number:+.3f}"
+    return f"{number:.3g}"
+
+
+def _shows_spread(kind: str, spread: float) -> bool:
+    """A standard deviation is shown unless missing, or 0 for a step or a count."""
+    return math.isfinite(spread) and not (spread == 0 and kind in ("step", "count"))
+
+
+def comparison_cells(comparison: Comparison) -> list[tuple[str, list[str], list[bool]]]:
+    """Each table row as ``(label, cells, is_best)``: what every renderer shows.
+
+    Grouped comparisons show ``mean ± sd``; "steps to target" says how many
+    runs of a group reached it when not all did.
+    """
+    table = []
+    columns = comparison.columns
+    for row in comparison.rows:
+        best = comparison.best_columns(row.key)
+        cells = []
+        for column in columns:
+            text = _format_value(row.kind, comparison.value(row.key, column), row.key)
+            spread = comparison.spread(row.key, column)
+            if _shows_spread(row.kind, spread) and text not in (_MISSING, "not reached", "never"):
+                text += f" ± {_format_value('ratio' if row.kind == 'cosine' else row.kind, spread)}"
+            if comparison.grouped and row.key == "steps_to_target":
+                size = int((comparison.runs["group"] == column).sum())
+                reached = int(comparison.count.loc[row.key, column])
+                if 0 < reached < size:
+                    text += f" ({reached} of {size} reached)"
+            cells.append(text)
+        table.append((row.label, cells, [column in best for column in columns]))
+    return table
+
+
+def _column_headers(comparison: Comparison) -> list[str]:
+    if not comparison.grouped:
+        return list(comparison.columns)
+    sizes = comparison.runs.groupby("group", sort=False).size()
+    return [f"{group} (n={sizes[group]})" for group in comparison.columns]
+
+
+def render_comparison(console: Console, comparison: Comparison) -> None:
+    """The comparison as a rich table (better value per row in bold green), verdict, warnings."""
+    statistic = "mean ± sd over seeds" if comparison.grouped else "one column per run"
+    table = Table(
+        title=f"Runs at nominal step {comparison.at_nominal:,} ({statistic})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("")
+    for header in _column_headers(comparison):
+        table.add_column(header, justify="right")
+    for label, cells, best in comparison_cells(comparison):
+        styled = [
+            Text(c, style="bold green") if b else Text(c) for c, b in zip(cells, best, strict=True)
+        ]
+        table.add_row(label, *styled)
+    console.print(table)
+    console.print(Text(comparison.verdict, style="bold"), soft_wrap=True, highlight=False)
+    for warning in comparison.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
+
+
+def _plain(value):
+    """A JSON-safe scalar: NaN and infinities become None, numpy scalars Python ones."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def comparison_json(comparison: Comparison) -> str:
+    """The comparison as JSON: rows with a value (and sd) per column, runs, verdict, warnings."""
+    import json
+    from dataclasses import asdict
+
+    columns = comparison.columns
+    rows = []
+    for row in comparison.rows:
+        entry = {
+            "key": row.key,
+            "label": row.label,
+            "better": row.better,
+            "values": {c: _plain(comparison.value(row.key, c)) for c in columns},
+            "best": comparison.best_columns(row.key),
+        }
+        if comparison.grouped and row.kind != "text":
+            entry["sd"] = {c: _plain(comparison.spread(row.key, c)) for c in columns}
+        rows.append(entry)
+    difference = comparison.difference
+    data = {
+        "at_nominal_step": comparison.at_nominal,
+        "metric": comparison.metric,
+        "target": comparison.target,
+        "grouped": comparison.grouped,
+        "columns": columns,
+        "rows": rows,
+        "runs": [
+            {k: _plain(v) for k, v in record.items()}
+            for record in comparison.runs.to_dict(orient="records")
+        ],
+        "difference": None
+        if difference is None
+        else {k: _plain(v) for k, v in asdict(difference).items()}
+        | {"exceeds_noise": difference.exceeds_noise},
+        "verdict": comparison.verdict,
+        "warnings": comparison.warnings,
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def comparison_csv(comparison: Comparison) -> str:
+    """The comparison as CSV: one line per row, raw numbers, a value (and sd) column per column."""
+    import pandas as pd
+
+    records = []
+    for row in comparison.rows:
+        record = {"key": row.key, "label": row.label, "better": row.better or ""}
+        for column in comparison.columns:
+            record[column] = _plain(comparison.value(row.key, column))
+            if comparison.grouped:
+                record[f"{column} sd"] = _plain(comparison.spread(row.key, column))
+        records.append(record)
+    return pd.DataFrame.from_records(records).to_csv(index=False)
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """The comparison as a Markdown table (better value per row in bold), verdict and warnings."""
+    headers = _column_headers(comparison)
+    lines = [
+        f"Runs at nominal step {comparison.at_nominal:,}"
+        + (" (mean ± sd over seeds)" if comparison.grouped else ""),
+        "",
+        "| | " + " | ".join(headers) + " |",
+        "|---|" + "---:|" * len(headers),
+    ]
+    for label, cells, best in comparison_cells(comparison):
+        shown = [f"**{c}**" if b else c for c, b in zip(cells, best, strict=True)]
+        lines.append(f"| {label.strip()} | " + " | ".join(shown) + " |")
+    lines += ["", comparison.verdict]
+    lines += [f"\n> warning: {warning}" for warning in comparison.warnings]
+    return "\n".join(lines) + "\n"
+
+
+COMPARISON_FORMATS = {
+    "json": comparison_json,
+    "csv": comparison_csv,
+    "markdown": comparison_markdown,
+}
+"""Text renderers of ``compare --format``; ``table`` is ``render_comparison``."""
+
+
+def render_evaluation(console: Console, result) -> None:
+    """Metrics of ``pepcurr evaluate`` (an ``evaluation.EvaluationResult``), settings, warnings."""
+    settings = result.settings
+    tolerance = settings["precursor_tol_ppm"]
+    console.print(
+        f"{result.source} on {result.mgf}: {result.n_annotated} of {result.n_spectra} spectra "
+        "annotated",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    metrics = result.metrics
+    for label, key, text in (
+        ("AA precision", "aa_precision", "{:.3f}"),
+        ("AA recall", "aa_recall", "{:.3f}"),
+        ("peptide recall", "peptide_recall", "{:.3f}"),
+        ("fits the precursor", "fits_precursor", "{:.1%}"),
+        ("precursor error, median abs. ppm", "precursor_error_ppm_median", "{:,.1f}"),
+    ):
+        value = metrics.get(key, math.nan)
+        table.add_row(label, text.format(value) if math.isfinite(value) else _MISSING)
+    console.print(table)
+    console.print(
+        f"beam size {settings['beam_size']}, precursor filter "
+        + ("off" if tolerance is None else f"{tolerance:g} ppm")
+        + f", isotope offsets {settings['isotope_offsets']}, at most {settings['max_length']} "
+        f"residues, device {settings['device']}; AA and peptide metrics as Casanovo computes them "
+        "(docs/metrics.md)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.n_skipped:
+        console.print(Text(f"{result.n_skipped} spectra skipped", style="yellow"))
+    for warning in result.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)

@@ -103,13 +103,19 @@ def test_spectrum_loss_gradient_is_finite_at_exact_hits():
     assert torch.isfinite(probs.grad).all()
 
 
-def test_precursor_loss_is_smooth_l1_in_da():
+def test_precursor_loss_is_smooth_l1_of_relative_error_in_percent():
     batch = clean_batch(["PEPTLDEK"])
     probs = one_hot_probs(batch)
-    shifted = batch.precursor_mass_da + 10.0  # 10 Da off: linear regime, 10 - beta/2
-    off = SpectrumBatch(**{**batch.__dict__, "precursor_mass_da": shifted})
+    true_mass = batch.precursor_mass_da
+    # predicted mass 3% above the precursor: linear regime, 3 - beta/2
+    off = SpectrumBatch(**{**batch.__dict__, "precursor_mass_da": true_mass / 1.03})
     torch.testing.assert_close(
-        precursor_loss(probs, residue_mass_table(), off), torch.tensor(9.5), atol=2e-3, rtol=0
+        precursor_loss(probs, residue_mass_table(), off), torch.tensor(2.5), atol=1e-4, rtol=0
+    )
+    # 0.5% below: quadratic regime, 0.5 * 0.5^2 / beta
+    near = SpectrumBatch(**{**batch.__dict__, "precursor_mass_da": true_mass / 0.995})
+    torch.testing.assert_close(
+        precursor_loss(probs, residue_mass_table(), near), torch.tensor(0.125), atol=1e-4, rtol=0
     )
 
 

@@ -1,0 +1,171 @@
+"""``pepcurr evaluate``, ``compare`` and ``ab`` end to end, and ``run_ab``'s reuse and resume."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from curriculum_cli.ab import run_ab
+from curriculum_cli.cli import app
+from curriculum_cli.curriculum import save_curriculum
+from curriculum_cli.errors import RunError
+from curriculum_cli.model import MODEL_PRESETS
+from tests.conftest import AB_ARMS, SHARED_DATA, TEST_MODEL, named_curriculum
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+runner = CliRunner()
+
+#: run_ab options that reproduce the ``ab_runs`` fixture's settings (tiny_train_config).
+AB_OPTIONS = {"model": "test", "batch_size": 8, "lr": 2e-3, "device": "cpu", "val_every": 10,
+              "grad_every": 10, "val_size": 16, "decode_size": 4, "decode_every": 2,
+              "log_every": 5, "checkpoint_every": 10}  # fmt: skip
+
+
+def invoke(*arguments):
+    return runner.invoke(app, [str(argument) for argument in arguments])
+
+
+@pytest.fixture
+def test_preset(monkeypatch):
+    """Register the tests' small model as the preset ``test``, so ``ab --model test`` is fast."""
+    monkeypatch.setitem(MODEL_PRESETS, "test", TEST_MODEL)
+
+
+@pytest.fixture
+def arm_files(tmp_path):
+    """The ``ab_runs`` arms as curriculum JSON files: ``[late.json, early.json]``."""
+    paths = []
+    for name, (first, second) in AB_ARMS.items():
+        path = tmp_path / f"{name}.json"
+        save_curriculum(named_curriculum(name, first, second), path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def small_mgf(tmp_path):
+    """The first 6 spectra of the shared Casanovo sample file."""
+    text = (SHARED_DATA / "casanovo_sample_preprocessed_spectra.mgf").read_text()
+    blocks = text.split("END IONS")[:6]
+    path = tmp_path / "six.mgf"
+    path.write_text("END IONS".join(blocks) + "END IONS\n")
+    return path
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_evaluate_decodes_real_spectra_and_writes_predictions(ab_runs, small_mgf, tmp_path):
+    out = tmp_path / "predictions.csv"
+    result = invoke("evaluate", ab_runs["late"][0], "--mgf", small_mgf, "--predictions", out,
+                    "--beam-size", "2", "--max-length", "12")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "AA precision" in result.stdout and "6 of 6 spectra annotated" in result.stdout
+    frame = pd.read_csv(out)
+    assert len(frame) == 6
+    assert list(frame.columns) == ["title", "charge", "precursor_mz", "true_peptide",
+                                   "predicted_peptide", "score", "precursor_error_ppm",
+                                   "isotope", "fits_precursor"]  # fmt: skip
+    assert frame["true_peptide"].iloc[0] == "IAHYNKR"
+    assert frame["predicted_peptide"].str.len().between(1, 12 * 20).all()
+
+
+def test_evaluate_reads_a_checkpoint_path_too(ab_runs, small_mgf):
+    result = invoke("evaluate", ab_runs["late"][0] / "last.pt", "--mgf", small_mgf,
+                    "--beam-size", "1", "--max-length", "8", "--no-filter")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "precursor filter off" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["evaluate", "{tmp}/nothing", "--mgf", "{mgf}"], "no such run directory or checkpoint"),
+        (["evaluate", "{run}", "--mgf", "{tmp}/none.mgf"], "none.mgf: no such file"),
+        (["evaluate", "{run}", "--mgf", "{mgf}", "--predictions", "{tmp}/no/p.csv"],
+         "its directory does not exist"),
+        (["compare", "{tmp}/nothing"], "not a run directory"),
+        (["compare", "{run}", "--metric", "nope"], "unknown --metric 'nope'"),
+        (["compare", "{run}", "--plot", "{tmp}/no/curves.png"], "cannot write the plot"),
+        (["ab", "revised"], "an A/B needs at least two curricula"),
+        (["ab", "revised", "{tmp}/missing.json"], "missing.json: no such file"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(ab_runs, small_mgf, tmp_path, arguments, message):
+    values = {"tmp": tmp_path, "mgf": small_mgf, "run": ab_runs["late"][0]}
+    line = _one_error_line(invoke(*[argument.format(**values) for argument in arguments]))
+    assert message in line
+
+
+def test_compare_prints_each_format(ab_runs, tmp_path):
+    runs = [run for group in ab_runs.values() for run in group]
+    table = invoke("compare", *runs, "--at", "30", "--plot", tmp_path / "curves.png")
+    assert table.exit_code == 0, table.output
+    assert "Runs at nominal step 30" in table.stdout and "late (n=2)" in table.stdout
+    assert (tmp_path / "curves.png").read_bytes().startswith(PNG_MAGIC)
+    data = json.loads(invoke("compare", *runs, "--format", "json").stdout)
+    assert data["columns"] == ["late", "early"] and data["at_nominal_step"] == 40
+    csv = pd.read_csv(io.StringIO(invoke("compare", *runs, "-f", "csv").stdout))
+    assert "token_accuracy_hard" in set(csv["key"])
+    markdown = invoke("compare", *runs, "-f", "markdown").stdout
+    assert "| | late (n=2) | early (n=2) |" in markdown
+
+
+def test_compare_puts_warnings_on_stderr_for_machine_formats(ab_runs):
+    result = invoke("compare", ab_runs["late"][0], "--at", "100", "-f", "json")
+    assert result.exit_code == 0
+    json.loads(result.stdout)
+    assert "before --at 100" in result.stderr
+
+
+def test_ab_reuses_finished_runs_and_compares(ab_runs, arm_files, test_preset):
+    out = ab_runs["late"][0].parent  # the fixture's runs are named <curriculum>-s<seed>
+    result = invoke("ab", *arm_files, "--out", out, "--seeds", "2", "--model", "test",
+                    "--batch-size", "8", "--lr", "0.002", "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["columns"] == ["late", "early"]
+    assert result.stderr.count("finished already, reused") == 4
+    assert (out / "curves.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_run_ab_trains_missing_runs_and_resumes_stopped_ones(ab_runs, arm_files, tmp_path,
+                                                             test_preset):  # fmt: skip
+    from curriculum_cli.engine import run_training
+
+    out = tmp_path / "ab"
+    late_options = {**AB_OPTIONS, "curriculum": str(arm_files[0]), "seed": 0}
+    stopped = run_training(out / "late-s0", late_options, max_steps=20)
+    assert stopped.status == "stopped"
+    result = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
+    assert result.actions == {str(out / "late-s0"): "resumed", str(out / "early-s0"): "trained"}
+    assert set(result.comparison.runs["step"]) == {40}
+    # The resumed run equals the fixture's uninterrupted one (same settings, seed 0).
+    resumed = result.comparison.runs.set_index("group").loc["late", "token_accuracy_hard"]
+    reference = compare_values(ab_runs["late"][0])
+    assert resumed == reference
+    again = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
+    assert set(again.actions.values()) == {"reused"}
+
+
+def compare_values(run_dir) -> float:
+    from curriculum_cli.compare import compare_runs
+
+    return compare_runs([run_dir]).runs.iloc[0]["token_accuracy_hard"]
+
+
+def test_run_ab_refuses_a_directory_holding_another_run(ab_runs, arm_files, tmp_path,
+                                                        test_preset):  # fmt: skip
+    out = tmp_path / "ab"
+    shutil.copytree(ab_runs["late"][0], out / "late-s0")
+    with pytest.raises(RunError, match="holds a run with another lr"):
+        run_ab(arm_files, out, seeds=1, options={**AB_OPTIONS, "lr": 1e-3})

@@ -1,0 +1,213 @@
+"""``compare_runs`` on small real runs: facts, --at and --scale, groups, statistics, renderers."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from curriculum_cli.compare import compare_runs, student_t_quantile, welch_interval
+from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.render import (
+    comparison_csv,
+    comparison_json,
+    comparison_markdown,
+    render_comparison,
+)
+from curriculum_cli.runlog import METRICS_FILE
+
+
+def _all(ab_runs) -> list:
+    return [run for runs in ab_runs.values() for run in runs]
+
+
+def _val(run_dir, split: str) -> pd.DataFrame:
+    """Validation records of a split, read independently of compare (json, full precision)."""
+    lines = (run_dir / METRICS_FILE).read_text().splitlines()
+    frame = pd.DataFrame.from_records([json.loads(line) for line in lines])
+    return frame[(frame["event"] == "val") & (frame["split"] == split)]
+
+
+@pytest.fixture(scope="module")
+def grouped(ab_runs):
+    return compare_runs(_all(ab_runs))
+
+
+def test_values_are_those_of_the_last_validation_at_or_before_step(ab_runs):
+    run = ab_runs["late"][0]
+    comparison = compare_runs([run], at=25)  # validations every 10 steps: step 20 is read
+    facts = comparison.runs.iloc[0]
+    hard = _val(run, "val_hard")
+    assert facts["step"] == 20
+    assert facts["token_accuracy_hard"] == hard.loc[hard["step"] == 20, "token_accuracy"].item()
+    assert facts["val_ce_hard"] == hard.loc[hard["step"] == 20, "ce"].item()
+    # decoded metrics come every 2nd validation (steps 0, 20, 40): step 20 too
+    assert facts["decoded_step"] == 20
+    assert facts["spectrum_introduced"] == 20 and facts["precursor_introduced"] == 20
+
+
+def test_runs_of_one_curriculum_form_a_group_with_mean_and_sd(ab_runs, grouped):
+    assert grouped.groups == ["late", "early"] and grouped.grouped
+    for group, runs in ab_runs.items():
+        finals = [_val(run, "val_hard")["token_accuracy"].iloc[-1] for run in runs]
+        assert grouped.mean.loc["token_accuracy_hard", group] == pytest.approx(sum(finals) / 2)
+        assert grouped.std.loc["token_accuracy_hard", group] == pytest.approx(
+            abs(finals[0] - finals[1]) / math.sqrt(2)
+        )
+        assert grouped.runs.loc[grouped.runs["group"] == group, "seeds"].iloc[0] == "0, 1"
+    assert grouped.mean.loc["spectrum_introduced"].to_dict() == {"late": 20, "early": 10}
+
+
+def test_two_groups_get_a_welch_interval_and_a_verdict(ab_runs, grouped):
+    difference = grouped.difference
+    means = grouped.mean.loc["token_accuracy_hard"]
+    assert {difference.first, difference.second} == {"late", "early"}
+    assert difference.mean_first >= difference.mean_second
+    assert difference.difference == pytest.approx(
+        means[difference.first] - means[difference.second]
+    )
+    first = list(grouped.runs.loc[grouped.runs["group"] == difference.first, "token_accuracy_hard"])
+    second = list(
+        grouped.runs.loc[grouped.runs["group"] == difference.second, "token_accuracy_hard"]
+    )
+    _, low, high, _ = welch_interval(first, second)
+    assert (difference.ci_low, difference.ci_high) == pytest.approx((low, high))
+    assert "Welch" in grouped.verdict and "seed noise" in grouped.verdict
+    assert f"At nominal step {grouped.at_nominal}" in grouped.verdict
+
+
+def test_one_run_per_arm_says_seed_noise_cannot_be_judged(ab_runs):
+    comparison = compare_runs([ab_runs["late"][0], ab_runs["early"][0]])
+    assert not comparison.grouped
+    assert comparison.columns == ["late s0", "early s0"]
+    assert math.isnan(comparison.difference.ci_low)
+    assert "fewer than 2 seeds" in comparison.verdict
+
+
+def test_student_t_quantiles_and_welch_interval_by_hand():
+    assert student_t_quantile(0.975, 1) == pytest.approx(12.7062, abs=1e-4)
+    assert student_t_quantile(0.975, 2) == pytest.approx(4.3027, abs=1e-4)
+    assert student_t_quantile(0.975, 10) == pytest.approx(2.2281, abs=1e-4)
+    assert student_t_quantile(0.975, 1e7) == pytest.approx(1.95996, abs=1e-4)
+    # variances 1 and 13 over 3 values: se^2 = 14/3, df = (14/3)^2 / ((1/3)^2/2 + (13/3)^2/2)
+    diff, low, high, df = welch_interval([1, 2, 3], [2, 4, 9])
+    assert diff == -3 and df == pytest.approx((14 / 3) ** 2 / ((1 / 9) / 2 + (169 / 9) / 2))
+    half = student_t_quantile(0.975, df) * math.sqrt(14 / 3)
+    assert (low, high) == pytest.approx((-3 - half, -3 + half))
+
+
+def test_at_is_nominal_and_maps_through_the_scale(scaled_run):
+    comparison = compare_runs([scaled_run], at=1000)  # 1000 * 0.02 = step 20
+    facts = comparison.runs.iloc[0]
+    assert facts["step"] == 20 and facts["scale"] == 0.02
+    assert facts["spectrum_introduced"] == 1000  # scaled 20, shown nominal
+    assert compare_runs([scaled_run]).at_nominal == 2000  # default: the nominal end
+    assert compare_runs([scaled_run]).runs.iloc[0]["step"] == 40
+
+
+def test_runs_that_differ_in_scale_are_flagged(ab_runs, scaled_run):
+    comparison = compare_runs([ab_runs["late"][0], scaled_run], at=20)
+    assert any("differ in scale" in warning for warning in comparison.warnings)
+
+
+def test_run_shorter_than_step_is_flagged(ab_runs, tmp_path):
+    from curriculum_cli.engine import train
+    from tests.conftest import named_curriculum, tiny_train_config
+
+    short = tmp_path / "short"
+    train(tiny_train_config(named_curriculum("late", 20, 20)), short, max_steps=20)
+    comparison = compare_runs([short, ab_runs["late"][1]], at=40)
+    warnings = " ".join(comparison.warnings)
+    assert "the run is stopped at step 20" in warnings
+    assert "ends at step 20 (nominal 20), before --at 40" in warnings
+    assert comparison.runs.set_index("seed").loc[0, "step"] == 20
+
+
+def _copy(run_dir, tmp_path):
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def test_truncated_last_line_is_tolerated_with_a_warning(ab_runs, tmp_path):
+    run = _copy(ab_runs["late"][0], tmp_path)
+    with open(run / METRICS_FILE, "a") as handle:
+        handle.write('{"event": "val", "step": 41, "spl')
+    comparison = compare_runs([run])
+    assert any("truncated" in warning for warning in comparison.warnings)
+    assert comparison.runs.iloc[0]["step"] == 40
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda run: (run / METRICS_FILE).write_text("garbage\n" * 3), "line 1 is not a metrics"),
+        (lambda run: (run / METRICS_FILE).unlink(), "missing metrics file"),
+        (lambda run: (run / METRICS_FILE).write_text(""), "no validation records"),
+        (lambda run: (run / "run.json").write_text("{oops"), "corrupt run.json"),
+        (lambda run: (run / "run.json").write_text("{}"), "run.json lacks 'scale'"),
+    ],
+)
+def test_corrupt_runs_are_clear_errors(ab_runs, tmp_path, damage, message):
+    run = _copy(ab_runs["late"][0], tmp_path)
+    damage(run)
+    with pytest.raises(RunError, match=message):
+        compare_runs([run])
+
+
+def test_bad_options_are_clear_errors(ab_runs, tmp_path):
+    run = ab_runs["late"][0]
+    with pytest.raises(PepcurrError, match="unknown --metric 'accuracy'; choose one of"):
+        compare_runs([run], metric="accuracy")
+    with pytest.raises(PepcurrError, match="--at must be a step >= 0"):
+        compare_runs([run], at=-1)
+    with pytest.raises(RunError, match="not a run directory"):
+        compare_runs([tmp_path / "nothing"])
+
+
+def test_table_marks_the_better_value_of_each_scored_row(grouped):
+    best = grouped.best_columns("token_accuracy_hard")
+    means = grouped.mean.loc["token_accuracy_hard"]
+    if means["late"] != means["early"]:
+        assert best == [means.idxmax()]
+    assert grouped.best_columns("train_ce") == [grouped.mean.loc["train_ce"].idxmin()]
+    assert grouped.best_columns("spectrum_introduced") == []  # a fact, not a score
+    console = Console(file=io.StringIO(), width=140, record=True)
+    render_comparison(console, grouped)
+    text = console.export_text()
+    assert "late (n=2)" in text and "early (n=2)" in text
+    assert "val token accuracy, hard" in text and " ± " in text
+    assert grouped.verdict.split(":")[0] in text.replace("\n", " ")
+
+
+def test_json_output_holds_rows_runs_and_difference(grouped):
+    data = json.loads(comparison_json(grouped))
+    assert data["columns"] == ["late", "early"] and data["grouped"] is True
+    rows = {row["key"]: row for row in data["rows"]}
+    assert rows["token_accuracy_hard"]["values"]["late"] == pytest.approx(
+        grouped.mean.loc["token_accuracy_hard", "late"]
+    )
+    assert rows["token_accuracy_hard"]["sd"]["early"] >= 0
+    assert len(data["runs"]) == 4 and data["difference"]["method"].startswith("Welch")
+    assert data["verdict"] == grouped.verdict
+
+
+def test_csv_output_is_one_line_per_row_with_sd_columns(grouped):
+    frame = pd.read_csv(io.StringIO(comparison_csv(grouped)))
+    assert list(frame.columns) == ["key", "label", "better", "late", "late sd", "early", "early sd"]
+    assert list(frame["key"]) == [row.key for row in grouped.rows]
+    row = frame.set_index("key").loc["val_ce_hard"]
+    assert float(row["early"]) == pytest.approx(grouped.mean.loc["val_ce_hard", "early"])
+
+
+def test_markdown_output_is_a_table_with_the_better_value_in_bold(grouped):
+    text = comparison_markdown(grouped)
+    lines = text.splitlines()
+    assert lines[2] == "| | late (n=2) | early (n=2) |"
+    assert all(line.count("|") == 4 for line in lines[2 : 3 + len(grouped.rows)])
+    assert "**" in text and grouped.verdict in text
