@@ -76,8 +76,9 @@ def bare_transformer_windows(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             out = transformer(embed_peaks(peaks), embed_tokens(tokens), tgt_mask=mask)
             logits = head(out)
-        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, vocab_size),
-                                                 tokens.reshape(-1))  # fmt: skip
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, vocab_size), tokens.reshape(-1)
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
@@ -105,10 +106,18 @@ def main() -> None:
     stage = last.model_copy(update={"steps": args.steps, "name": "last_stage_of_revised"})
     curriculum = Curriculum(name="bench", stages=[stage])
     base = TrainConfig(
-        curriculum=curriculum, model=MODEL_PRESETS[args.model], model_preset=args.model,
-        device=args.device, batch_size=args.batch_size, val_size=32, decode_size=4,
-        val_every=10**9, grad_every=10**9, checkpoint_every=10**9, log_every=args.window,
-    )  # fmt: skip
+        curriculum=curriculum,
+        model=MODEL_PRESETS[args.model],
+        model_preset=args.model,
+        device=args.device,
+        batch_size=args.batch_size,
+        val_size=32,
+        decode_size=4,
+        val_every=10**9,
+        grad_every=10**9,
+        checkpoint_every=10**9,
+        log_every=args.window,
+    )
     measured = TrainConfig(**{**base.__dict__, "grad_every": 1})
     n_peaks = SpectrumSettings.from_stage(last).max_peaks
 
@@ -121,13 +130,17 @@ def main() -> None:
 
     a, b, g = (statistics.median(x) for x in (pepcurr, bare, with_grad))
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"device {args.device}, model {args.model}, batch {args.batch_size}, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}")  # fmt: skip
+    print(
+        f"device {args.device}, model {args.model}, batch {args.batch_size}, "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
+    )
     print(f"(a) pepcurr full step (last stage of revised): {a:7.2f} steps/s  ({1000 / a:.1f} ms)")
     print(f"(b) bare nn.Transformer, same shapes:          {b:7.2f} steps/s  ({1000 / b:.1f} ms)")
     print(f"a/b = {a / b:.3f}")
-    print(f"gradient-measurement step costs {a / g:.2f}x a normal step "
-          f"({1000 / g:.1f} ms vs {1000 / a:.1f} ms)")  # fmt: skip
+    print(
+        f"gradient-measurement step costs {a / g:.2f}x a normal step "
+        f"({1000 / g:.1f} ms vs {1000 / a:.1f} ms)"
+    )
     print(f"peak RSS {peak_rss_mb:.0f} MB")
 
 

@@ -241,6 +241,11 @@ def write_mgf(
     mass_da = batch.precursor_mass_da.detach().cpu().double().numpy()
     charges = batch.precursor_charge.detach().cpu().numpy()
     tokens = batch.tokens.detach().cpu().tolist()
+    # numpy prints a float32 with the shortest digits that read back to the same value.
+    peak_lines = [
+        f"{a} {b}\n" for a, b in zip(mz[mask].astype(str), intensity[mask].astype(str), strict=True)
+    ]
+    peak_end = np.cumsum(mask.sum(axis=1))
     out = io.StringIO()
     for i in range(len(batch)):
         title = batch.titles[i] if batch.titles else str(i)
@@ -251,9 +256,7 @@ def write_mgf(
         out.write(f"CHARGE={charge}+\n")
         if peptide:
             out.write(f"SEQ={peptide}\n")
-        # numpy prints a float32 with the shortest digits that read back to the same value.
-        peak_mz, peak_intensity = mz[i][mask[i]].astype(str), intensity[i][mask[i]].astype(str)
-        out.writelines(f"{a} {b}\n" for a, b in zip(peak_mz, peak_intensity, strict=True))
+        out.writelines(peak_lines[peak_end[i - 1] if i else 0 : peak_end[i]])
         out.write("END IONS\n\n")
     try:
         path.write_text(out.getvalue(), encoding="utf-8")
@@ -389,9 +392,9 @@ def _split_blocks(path: Path, text: str) -> tuple[dict, list[_Block]]:
         if marker == "BEGIN IONS":
             if current is not None:  # the previous spectrum never ended
                 blocks.append(current)
-            current = _Block(first_line=number, lines=[line], closed=False)
+            current = _Block(first_line=number, lines=[marker], closed=False)
         elif current is not None:
-            current.lines.append(line)
+            current.lines.append(marker if marker == "END IONS" else line)
             if marker == "END IONS":
                 current.closed = True
                 blocks.append(current)

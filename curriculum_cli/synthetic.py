@@ -278,9 +278,9 @@ class _Tables:
     mass_da: torch.Tensor  # [vocab size] residue masses (Da), float64, 0 for specials
     positions: torch.Tensor  # [max_length + 1] token positions
     charges: torch.Tensor  # [C] precursor charges
-    charge_cdf: torch.Tensor  # [C - 1] cumulative probabilities (upper bins)
-    nominal_intensity: torch.Tensor  # [4 * (max_length - 1)] for [b1 | y1 | b2 | y2]
-    noise_present: torch.Tensor  # [noise_peaks] all True
+    charge_cdf: torch.Tensor  # [C - 1] cumulative probabilities: the bin edges of u ~ U[0, 1)
+    nominal_intensity: torch.Tensor  # [1, 4 * (max_length - 1)] for [b1 | y1 | b2 | y2]
+    noise_present: torch.Tensor  # [1, noise_peaks] all True
     inside_ids: torch.Tensor  # residue ids allowed inside a peptide
     last_ids: torch.Tensor | None  # residue ids allowed last (None: same as inside)
 

@@ -21,7 +21,10 @@ TEST_MODEL = ModelConfig(
 
 
 def two_stage_curriculum(
-    foundation_steps: int = 20, second_steps: int = 20, spectrum: float = 0.2, precursor: float = 0.02
+    foundation_steps: int = 20,
+    second_steps: int = 20,
+    spectrum: float = 0.2,
+    precursor: float = 0.02,
 ) -> Curriculum:
     """Pure CE first, then both auxiliary losses on, with a little noise."""
     return Curriculum(

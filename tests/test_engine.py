@@ -46,8 +46,13 @@ def read_jsonl(path) -> list[dict]:
 def revised_run(tmp_path_factory):
     """revised scaled to 200 steps, with the test model."""
     run_dir = tmp_path_factory.mktemp("revised") / "run"
-    config = tiny_train_config(preset("revised").scaled(0.002), curriculum_source="revised",
-                               scale=0.002, val_every=50, grad_every=25)  # fmt: skip
+    config = tiny_train_config(
+        preset("revised").scaled(0.002),
+        curriculum_source="revised",
+        scale=0.002,
+        val_every=50,
+        grad_every=25,
+    )
     result = train(config, run_dir)
     return config, result, run_dir
 
@@ -190,8 +195,21 @@ def test_finished_run_is_not_overwritten(tmp_path):
 
 def test_ctrl_c_saves_checkpoint_and_log_then_resume_finishes(tmp_path):
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "curriculum_cli", "train", "--scale", "0.004",
-               "--out", str(run_dir), "--val-every", "100", "--grad-every", "100", "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "curriculum_cli",
+        "train",
+        "--scale",
+        "0.004",
+        "--out",
+        str(run_dir),
+        "--val-every",
+        "100",
+        "--grad-every",
+        "100",
+        "--quiet",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     metrics = run_dir / METRICS_FILE
