@@ -82,7 +82,7 @@ def _rows(target_metric: str, target: float) -> list[Row]:
         for suffix in SPLITS:
             rows.append(Row(f"{metric}_{suffix}", f"{label}, {suffix}", "higher", "fraction"))
     rows += [
-        Row("precursor_error_ppm_hard", "precursor error, median abs. ppm, hard", "lower", "ppm"),
+        Row("precursor_error_ppm_hard", "median precursor error ppm, hard", "lower", "ppm"),
         Row("skipped_steps", "skipped non-finite steps", "lower", "count"),
         Row("loss_spikes", "loss spikes", "lower", "count"),
         Row("train_ce", "train CE (smoothed)", "lower", "loss"),
@@ -91,13 +91,14 @@ def _rows(target_metric: str, target: float) -> list[Row]:
         Row("val_ce_hard", "val CE, hard", "lower", "loss"),
         Row("val_spectrum_hard", "val spectrum loss, hard", "lower", "loss"),
         Row("val_precursor_hard", "val precursor loss, hard", "lower", "loss"),
-        Row("steps_to_target", f"nominal steps to {target_metric} >= {target:g}", "lower", "step"),
+        Row("steps_to_target", f"steps to {target_metric} >= {target:g}", "lower", "step"),
     ]
     for loss in AUXILIARY_LOSSES:
         rows += [
             Row(f"{loss}_introduced", f"{loss} loss on at (nominal)", None, "step"),
             Row(f"{loss}_accuracy_then", f"  val token accuracy then, {_split_of(target_metric)}",
                 None, "fraction"),
+            Row(f"{loss}_grad_step", "  gradient measured at (nominal)", None, "step"),
             Row(f"{loss}_ratio_then", f"  grad ratio {loss}/CE then", None, "ratio"),
             Row(f"{loss}_cosine_then", f"  grad cosine {loss}·CE then", None, "cosine"),
         ]  # fmt: skip
@@ -232,6 +233,8 @@ def actual_to_nominal(step: int, scale: float) -> int:
 
 
 def _config_value(run: RunLog, key: str):
+    if not isinstance(run.config, dict):
+        raise RunError(f"{run.run_dir}: run.json is not a JSON object")
     if key not in run.config:
         raise RunError(f"{run.run_dir}: run.json lacks {key!r}; was it written by pepcurr train?")
     return run.config[key]
@@ -257,10 +260,19 @@ def _float(record, column: str) -> float:
 
 def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> dict:
     """One run's facts at actual step ``at_step`` (validation values: last validation <= it)."""
+    from pydantic import ValidationError
+
     from curriculum_cli.curriculum import Curriculum
 
     scale = float(_config_value(run, "scale"))
-    curriculum = Curriculum.model_validate(_config_value(run, "curriculum"))
+    try:
+        curriculum = Curriculum.model_validate(_config_value(run, "curriculum"))
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        raise RunError(
+            f"{run.run_dir}: run.json holds an invalid curriculum ({where}: {problem['msg']})"
+        ) from None
     val = run.events("val")
     if val.empty or "split" not in val:
         raise RunError(f"{run.run_dir}: no validation records in {run.run_dir / 'metrics.jsonl'}")
@@ -324,6 +336,9 @@ def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> d
         then = _last_at_or_before(target_split, introduced) if reached_intro else None
         facts[f"{loss}_accuracy_then"] = _float(then, "token_accuracy")
         measured = _last_at_or_before(grad, introduced, f"{loss}_ratio") if reached_intro else None
+        facts[f"{loss}_grad_step"] = (
+            math.nan if measured is None else actual_to_nominal(int(measured["step"]), scale)
+        )
         facts[f"{loss}_ratio_then"] = _float(measured, f"{loss}_ratio")
         facts[f"{loss}_cosine_then"] = _float(measured, f"{loss}_cosine")
     return facts

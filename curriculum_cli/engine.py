@@ -262,6 +262,8 @@ def load_checkpoint(path: Path) -> dict:
 def load_model(source: Path | str, device: str = "cpu") -> tuple[PeptideTransformer, TrainConfig]:
     """The trained model of a run directory or of a ``last.pt`` inside one, in eval mode."""
     source = Path(source)
+    if not source.exists():
+        raise RunError(f"{source}: no such run directory or checkpoint")
     run_dir = source if source.is_dir() else source.parent
     checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
     config = TrainConfig.from_dict(read_run_config(run_dir))

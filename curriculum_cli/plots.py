@@ -194,7 +194,7 @@ def plot_curves(comparison, path: Path) -> Path:
     import pandas as pd
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogFormatter
 
     figure = Figure(figsize=(14, 8.5), layout="constrained")
     axes = figure.subplots(2, 3, sharex=True).ravel()
@@ -235,11 +235,9 @@ def plot_curves(comparison, path: Path) -> Path:
         ax.axvline(comparison.at_nominal, color="grey", linewidth=0.8)
         if log_scale:
             ax.set_yscale("log")
-            plain = FuncFormatter(lambda value, _position: f"{value:g}")
-            ax.yaxis.set_major_formatter(plain)
-            low, high = ax.get_ylim()
-            if high < 10 * low:  # under a decade: label the minor ticks too
-                ax.yaxis.set_minor_formatter(plain)
+            # plain numbers ("20", not "2 x 10^1"); minor ticks labelled over short ranges only
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+            ax.yaxis.set_minor_formatter(LogFormatter(minor_thresholds=(2, 0.5)))
         if len(curves) > 1:
             ax.legend(
                 handles=[Line2D([], [], color="black", linestyle=style, label=label)

@@ -378,12 +378,19 @@ def _format_value(kind: str, value, key: str = "") -> str:
     if kind == "loss":
         return f"{number:.4g}"
     if kind == "ppm":
-        return f"{number:,.1f}"
+        return f"{number:,.1f}" if abs(number) < 100 else f"{number:,.0f}"
     if kind in ("count", "step"):
         return f"{number:,.0f}" if number == round(number) else f"{number:,.1f}"
     if kind == "cosine":
         return f"{number:+.3f}"
     return f"{number:.3g}"
+
+
+def _format_spread(kind: str, spread: float) -> str:
+    """A standard deviation: two significant digits, or the value's own format."""
+    if kind in ("loss", "ratio", "cosine"):
+        return f"{spread:.2g}"
+    return _format_value(kind, spread)
 
 
 def _shows_spread(kind: str, spread: float) -> bool:
@@ -406,7 +413,7 @@ def comparison_cells(comparison: Comparison) -> list[tuple[str, list[str], list[
             text = _format_value(row.kind, comparison.value(row.key, column), row.key)
             spread = comparison.spread(row.key, column)
             if _shows_spread(row.kind, spread) and text not in (_MISSING, "not reached", "never"):
-                text += f" ± {_format_value('ratio' if row.kind == 'cosine' else row.kind, spread)}"
+                text += f" ± {_format_spread(row.kind, spread)}"
             if comparison.grouped and row.key == "steps_to_target":
                 size = int((comparison.runs["group"] == column).sum())
                 reached = int(comparison.count.loc[row.key, column])
@@ -432,7 +439,7 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for header in _column_headers(comparison):
         table.add_column(header, justify="right")
     for label, cells, best in comparison_cells(comparison):

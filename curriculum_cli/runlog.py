@@ -48,8 +48,10 @@ def read_run_config(run_dir: Path) -> dict:
     """``run.json`` of a run directory, or a ``RunError`` saying what is wrong."""
     run_dir = Path(run_dir)
     path = run_dir / RUN_FILE
+    if not run_dir.exists():
+        raise RunError(f"{run_dir}: no such run directory")
     if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: not a run directory (no such directory)")
+        raise RunError(f"{run_dir}: not a run directory (a file)")
     if not path.is_file():
         raise RunError(f"{run_dir}: not a run directory (no {RUN_FILE})")
     try:
@@ -93,6 +95,8 @@ def read_records(path: Path) -> tuple[list[dict], list[str]]:
             record = json.loads(line)
             if not isinstance(record, dict) or "step" not in record or "event" not in record:
                 raise ValueError("a record needs 'event' and 'step'")
+            if not isinstance(record["step"], int) or isinstance(record["step"], bool):
+                raise ValueError(f"'step' must be an integer, got {record['step']!r}")
         except ValueError as error:
             if number == len(lines):
                 warnings.append(f"{path}: line {number} is truncated (a crash mid-write?); ignored")
