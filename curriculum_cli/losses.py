@@ -22,7 +22,7 @@ from curriculum_cli.batch import SpectrumBatch
 from curriculum_cli.chemistry import H2O_MASS_DA, PAD_TOKEN, SPECIAL_TOKENS, fragment_mz
 
 #: Default width (standard deviation, Da) of the Gaussian kernel of the spectrum loss.
-SPECTRUM_SIGMA_DA = 0.2
+SPECTRUM_SIGMA_DA = 1.0
 #: Smooth-L1 transition of the precursor loss, in percent of the precursor mass
 #: (1% = 10,000 ppm, about 11 Da for a 1,100 Da peptide): quadratic below, linear above.
 PRECURSOR_BETA_PERCENT = 1.0

@@ -148,6 +148,10 @@ def test_truncated_last_line_is_tolerated_with_a_warning(ab_runs, tmp_path):
     [
         (lambda run: (run / METRICS_FILE).write_text("garbage\n" * 3), "line 1 is not a metrics"),
         (lambda run: (run / METRICS_FILE).unlink(), "missing metrics file"),
+        (
+            lambda run: (run / METRICS_FILE).write_text('{"event": "val", "step": "x"}\n' * 2),
+            "'step' must be an integer",
+        ),
         (lambda run: (run / METRICS_FILE).write_text(""), "no validation records"),
         (lambda run: (run / "run.json").write_text("{oops"), "corrupt run.json"),
         (lambda run: (run / "run.json").write_text("{}"), "run.json lacks 'scale'"),
@@ -166,7 +170,7 @@ def test_bad_options_are_clear_errors(ab_runs, tmp_path):
         compare_runs([run], metric="accuracy")
     with pytest.raises(PepcurrError, match="--at must be a step >= 0"):
         compare_runs([run], at=-1)
-    with pytest.raises(RunError, match="not a run directory"):
+    with pytest.raises(RunError, match="no such run directory"):
         compare_runs([tmp_path / "nothing"])
 
 
