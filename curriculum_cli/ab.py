@@ -11,6 +11,7 @@ surface after the first arm has trained for ten minutes.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def run_ab(
     target: float = DEFAULT_TARGET,
     plot: Path | str | None = None,
     reporter=None,
+    jobs: int = 1,
 ) -> AbResult:
     """Train each curriculum with seeds ``base_seed .. base_seed + seeds - 1``, then compare.
 
@@ -94,9 +96,17 @@ def run_ab(
     ``at``/``metric``/``target`` go to ``compare_runs``; ``plot`` (default
     ``OUT/curves.png``) receives the curves. ``reporter`` (the engine's
     ``Reporter``) shows training progress and one message per run.
+
+    ``jobs`` > 1 trains that many runs at once in worker processes, each with
+    one intra-op thread: on a CPU, two single-threaded runs side by side do
+    more steps per second together than one run using both cores (measured in
+    docs/performance.md). Results are deterministic for a given ``jobs``
+    setting (thread count changes float summation order, so a run trained
+    with ``jobs=2`` may differ in the last bits from one trained alone).
+    ``jobs`` = 0 picks: the number of CPU cores on a CPU, 1 on a GPU.
     """
     from curriculum_cli.curriculum import load_curriculum
-    from curriculum_cli.engine import build_train_config, run_training
+    from curriculum_cli.engine import build_train_config
 
     if len(curricula) < 2:
         raise PepcurrError("an A/B needs at least two curricula")
@@ -117,28 +127,114 @@ def run_ab(
             plan.append((run_dir, run_options, _state(run_dir, _comparable(config))))
 
     result = AbResult(run_dirs=[run_dir for run_dir, _, _ in plan], actions={})
+    todo = []
     for number, (run_dir, run_options, state) in enumerate(plan, start=1):
         prefix = f"[{number}/{len(plan)}] {run_dir.name}"
         if state == "finished":
             result.actions[str(run_dir)] = "reused"
             _tell(reporter, result, f"{prefix}: finished already, reused")
-            continue
-        _tell(reporter, result, f"{prefix}: {'resuming' if state == 'resume' else 'training'}")
-        trained = run_training(
-            run_dir, {} if state == "resume" else run_options, resume=state == "resume",
-            reporter=reporter,
-        )  # fmt: skip
-        result.actions[str(run_dir)] = "resumed" if state == "resume" else "trained"
-        if trained.status == "interrupted":
-            result.interrupted = True
-            _tell(reporter, result, f"{prefix}: interrupted; run the same command to resume")
-            return result
+        else:
+            todo.append((prefix, run_dir, run_options, state))
+    if jobs <= 0:  # auto: one single-threaded run per core on a CPU, one run on a GPU
+        from curriculum_cli.engine import resolve_device
+
+        on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
+        jobs = (os.cpu_count() or 1) if on_cpu else 1
+    if jobs > 1 and len(todo) > 1:
+        _train_in_parallel(todo, jobs, result, reporter)
+    else:
+        for prefix, run_dir, run_options, state in todo:
+            verb = "resuming" if state == "resume" else "training"
+            _tell(reporter, result, f"{prefix}: {verb}")
+            trained = _train_one(run_dir, run_options, state, reporter=reporter)
+            _record(result, reporter, prefix, run_dir, state, trained)
+            if result.interrupted:
+                break
+    if result.interrupted:
+        _tell(reporter, result, "interrupted; run the same command to resume")
+        return result
 
     result.comparison = compare_runs(result.run_dirs, at=at, metric=metric, target=target)
     from curriculum_cli.plots import plot_curves
 
     result.plot = plot_curves(result.comparison, Path(plot) if plot else out_dir / "curves.png")
     return result
+
+
+def _train_one(run_dir: Path, run_options: dict, state: str, reporter=None, threads: int = 0):
+    """Train or resume one run; ``threads`` > 0 sets torch's intra-op threads first."""
+    from curriculum_cli.engine import run_training
+
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+    resume = state == "resume"
+    return run_training(run_dir, {} if resume else run_options, resume=resume, reporter=reporter)
+
+
+def _train_in_parallel(todo: list, jobs: int, result: AbResult, reporter) -> None:
+    """Train runs in ``jobs`` worker processes (one thread each).
+
+    Every 30 s the step each running run has reached is reported. Ctrl-C
+    reaches every worker: each stops after its step in flight with a
+    checkpoint, and runs not started yet are cancelled.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {}
+        for prefix, run_dir, run_options, state in todo:
+            future = pool.submit(_train_one, run_dir, run_options, state, None, 1)
+            futures[future] = (prefix, run_dir, state)
+        _tell(reporter, result, f"training {len(todo)} runs, {jobs} at a time (one thread each)")
+        pending = set(futures)
+        while pending:
+            try:
+                done, pending = wait(pending, timeout=30, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:
+                result.interrupted = True
+                for future in pending:
+                    future.cancel()
+                continue
+            for future in done:
+                if future.cancelled():
+                    continue
+                prefix, run_dir, state = futures[future]
+                _record(result, reporter, prefix, run_dir, state, future.result())
+            if pending and reporter is not None and not result.interrupted:
+                reporter.message(_progress_line([futures[f][1] for f in pending]))
+
+
+def _progress_line(run_dirs: list[Path]) -> str:
+    """``name step N/total`` of each run, from the last train record of its metrics."""
+    parts = []
+    for run_dir in sorted(run_dirs):
+        step = "starting"
+        if (run_dir / METRICS_FILE).is_file():
+            records, _ = read_records(run_dir / METRICS_FILE)
+            train = [r for r in records if r["event"] == "train"]
+            if train:
+                total = read_run_config(run_dir)["curriculum"]
+                total_steps = sum(stage["steps"] for stage in total["stages"])
+                step = f"step {train[-1]['step']}/{total_steps}"
+        parts.append(f"{run_dir.name} {step}")
+    return "  ".join(parts)
+
+
+def _record(result: AbResult, reporter, prefix: str, run_dir: Path, state: str, trained) -> None:
+    result.actions[str(run_dir)] = "resumed" if state == "resume" else "trained"
+    if trained.status == "interrupted":
+        result.interrupted = True
+        _tell(reporter, result, f"{prefix}: interrupted at step {trained.step}")
+        return
+    _tell(
+        reporter,
+        result,
+        f"{prefix}: {trained.status} at step {trained.step} in {trained.elapsed_s:.0f} s",
+    )
 
 
 def _comparable(config) -> dict:

@@ -503,6 +503,12 @@ def ab(
     grad_every: Annotated[
         int | None, typer.Option(min=1, help="Steps between gradient measurements.")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Runs trained at once, one thread each (0: one per CPU core; 1 on CUDA)."
+        ),
+    ] = 0,
     quiet: QuietOpt = False,
 ) -> None:
     """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
@@ -515,7 +521,7 @@ def ab(
     progress_console = stdout_console() if output_format is CompareFormat.table else None
     result = run_ab(
         curricula, out, seeds=seeds, base_seed=base_seed, scale=scale, options=options, at=at,
-        metric=metric, target=target, plot=plot,
+        metric=metric, target=target, plot=plot, jobs=jobs,
         reporter=TrainingProgress(progress_console or _stderr_console(), quiet=quiet),
     )  # fmt: skip
     if result.interrupted:
