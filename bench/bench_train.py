@@ -97,9 +97,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default="tiny", choices=sorted(MODEL_PRESETS))
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=240, help="steps per measurement")
+    parser.add_argument("--steps", type=int, default=160, help="steps per measurement")
     parser.add_argument("--window", type=int, default=40, help="steps per timing window")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating (a, b) rounds")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating (a, b) rounds")
     args = parser.parse_args()
 
     last = preset("revised").stages[-1]

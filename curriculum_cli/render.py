@@ -331,7 +331,7 @@ class TrainingProgress:
         if self.quiet and not text.startswith("warning"):
             return
         console = self._progress.console if self._progress is not None else self.console
-        console.print(text, highlight=False, markup=False)
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def finish(self) -> None:
         if self._progress is not None:
@@ -346,10 +346,11 @@ def render_train_result(console: Console, result) -> None:
         f"in {result.elapsed_s:.0f} s; skipped steps {result.skipped_steps}, "
         f"loss spikes {result.loss_spikes}; run directory {result.run_dir}",
         highlight=False,
+        soft_wrap=True,
     )
     for split, values in result.final_val.items():
         parts = [f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float)]
-        console.print(f"  {split}: " + ", ".join(parts), highlight=False)
+        console.print(f"  {split}: " + ", ".join(parts), highlight=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------
