@@ -42,6 +42,7 @@ from curriculum_cli.chemistry import (
     neutral_mass_from_mz,
     peptide_mass_da,
 )
+from curriculum_cli.curriculum import NOISE_FIELDS
 from curriculum_cli.errors import CurriculumError
 
 RESIDUE_DISTRIBUTIONS = ("uniform", "tryptic")
@@ -60,14 +61,8 @@ NOISE_INTENSITY_RANGE = (0.02, 0.2)
 """Nominal intensities before normalization: y ions dominate, as in HCD spectra of tryptic
 peptides; doubly charged fragments are weaker; noise stays low."""
 
-_STAGE_FIELDS = (
-    "min_length",
-    "max_length",
-    "noise_peaks",
-    "peak_dropout",
-    "mass_error_ppm",
-    "intensity_variation",
-)
+# The data settings a curriculum stage carries (the rest are its loss weights).
+_STAGE_FIELDS = ("min_length", "max_length", *NOISE_FIELDS)
 
 
 @dataclass(frozen=True)
