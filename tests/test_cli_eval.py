@@ -94,7 +94,7 @@ def test_evaluate_reads_a_checkpoint_path_too(ab_runs, small_mgf):
         (["evaluate", "{run}", "--mgf", "{tmp}/none.mgf"], "none.mgf: no such file"),
         (["evaluate", "{run}", "--mgf", "{mgf}", "--predictions", "{tmp}/no/p.csv"],
          "its directory does not exist"),
-        (["compare", "{tmp}/nothing"], "not a run directory"),
+        (["compare", "{tmp}/nothing"], "no such run directory"),
         (["compare", "{run}", "--metric", "nope"], "unknown --metric 'nope'"),
         (["compare", "{run}", "--plot", "{tmp}/no/curves.png"], "cannot write the plot"),
         (["ab", "revised"], "an A/B needs at least two curricula"),

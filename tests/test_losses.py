@@ -145,3 +145,31 @@ def test_total_loss_leaves_out_terms_with_zero_weight_even_if_nan():
     terms = {"ce": torch.tensor(1.0), "spectrum": nan, "precursor": torch.tensor(2.0)}
     assert total_loss(terms, 0.0, 0.5).item() == 2.0
     assert torch.isnan(total_loss(terms, 0.1, 0.5))
+
+
+def test_loss_values_of_a_seeded_tiny_model_match_stored_numbers():
+    """A silent change to a loss formula, the model or the generator changes these numbers."""
+    from curriculum_cli.losses import loss_terms
+    from curriculum_cli.model import PeptideTransformer
+    from curriculum_cli.synthetic import SpectrumSettings, generate_batch
+    from tests.conftest import TEST_MODEL
+
+    settings = SpectrumSettings(
+        min_length=7,
+        max_length=12,
+        noise_peaks=3,
+        peak_dropout=0.1,
+        mass_error_ppm=10.0,
+        intensity_variation=0.2,
+    )
+    batch = generate_batch(settings, 8, VOCAB, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = PeptideTransformer(TEST_MODEL, VOCAB)
+    terms = loss_terms(model(batch), batch, residue_mass_table())
+    stored = {
+        "ce": 3.2916996479034424,
+        "spectrum": 0.950128436088562,
+        "precursor": 6.295201778411865,
+    }
+    for name, value in stored.items():
+        torch.testing.assert_close(terms[name], torch.tensor(value), rtol=1e-5, atol=1e-6)
