@@ -134,6 +134,20 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def stored_train_config(run_dir: Path) -> TrainConfig:
+    """The ``TrainConfig`` of a run directory's ``run.json``, or a ``RunError``."""
+    from pydantic import ValidationError
+
+    data = read_run_config(Path(run_dir))
+    try:
+        return TrainConfig.from_dict(data)
+    except KeyError as error:
+        raise RunError(f"{run_dir}/{RUN_FILE}: not a pepcurr run (no {error.args[0]!r})") from None
+    except (TypeError, ValueError, ValidationError) as error:
+        first_line = str(error).splitlines()[0]
+        raise RunError(f"{run_dir}/{RUN_FILE}: invalid run configuration ({first_line})") from None
+
+
 class Reporter(Protocol):
     """Receives progress; the CLI passes a rich progress bar, tests pass nothing."""
 
@@ -266,7 +280,7 @@ def load_model(source: Path | str, device: str = "cpu") -> tuple[PeptideTransfor
         raise RunError(f"{source}: no such run directory or checkpoint")
     run_dir = source if source.is_dir() else source.parent
     checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
-    config = TrainConfig.from_dict(read_run_config(run_dir))
+    config = stored_train_config(run_dir)
     model = PeptideTransformer(config.model, config.vocab)
     model.load_state_dict(load_checkpoint(checkpoint)[CKPT_MODEL])
     return model.to(device).eval(), config
@@ -313,7 +327,7 @@ def _prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> TrainC
     """
     run_file = run_dir / RUN_FILE
     if resume:
-        stored = TrainConfig.from_dict(read_run_config(run_dir))
+        stored = stored_train_config(run_dir)
         if not (run_dir / CHECKPOINT_FILE).is_file():
             raise RunError(f"{run_dir}: no {CHECKPOINT_FILE} to resume from")
         return stored
@@ -372,6 +386,8 @@ def train(
         if ends and ends[-1]["status"] == "finished":
             reporter.message(f"{run_dir}: already finished at step {ends[-1]['step']}")
             return TrainResult(run_dir, "finished", ends[-1]["step"], ends[-1]["step"])
+    if not resume:
+        resolve_device(config.device)  # a bad --device fails before the run directory exists
     config = _prepare_run_dir(run_dir, config, resume)
     device = resolve_device(config.device)
     rank = int(os.environ.get("RANK", "0"))
@@ -648,5 +664,5 @@ def run_training(
                 f"{stored_values.get(key)!r}, and --resume continues it with its own settings"
             )
     return train(
-        TrainConfig.from_dict(stored), run_dir, resume=True, max_steps=max_steps, reporter=reporter
+        stored_train_config(run_dir), run_dir, resume=True, max_steps=max_steps, reporter=reporter
     )

@@ -246,3 +246,16 @@ def test_train_command_end_to_end_then_resume_with_a_warning(tmp_path):
     assert read_run(run_dir).status == "finished"
     refused = runner.invoke(app, common)
     assert refused.exit_code == 2 and "already holds a run" in refused.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_missing_cuda_fails_before_the_run_directory_exists(tmp_path):
+    with pytest.raises(RunError, match="sees no CUDA device"):
+        train(tiny_train_config(device="cuda"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_foreign_run_json_is_a_clear_error(tmp_path):
+    (tmp_path / RUN_FILE).write_text('{"seed": 1}')
+    with pytest.raises(RunError, match="not a pepcurr run"):
+        load_model(tmp_path)
