@@ -15,9 +15,11 @@ the run's seed (training data) and ``val_seed`` (validation sets), and every
 piece of state they touch is in the checkpoint, so a resumed run on the CPU
 reproduces the uninterrupted one bit for bit.
 
-DDP: the loop keeps no global state, so it can run under torchrun; the data
-generator is seeded from (seed, rank) and only rank 0 writes the run
-directory. (Multi-process launch itself is not wired up yet.)
+DDP: the loop keeps no global state (every draw comes from explicit
+generators; the data generator is seeded from the seed and the ``RANK``
+environment variable), so it can be wrapped for torchrun. Not done yet:
+wrapping the model in ``DistributedDataParallel`` and letting only rank 0
+write the run directory.
 """
 
 from __future__ import annotations
