@@ -21,6 +21,7 @@ from curriculum_cli.runlog import (
     CHECKPOINT_FILE,
     METRICS_FILE,
     RUN_FILE,
+    last_end_record,
     read_records,
     read_run_config,
 )
@@ -60,11 +61,8 @@ def _state(run_dir: Path, config_dict: dict) -> str:
                 f"{run_dir} holds a run with another {key} than asked for; use another --out, "
                 "or delete that directory to train it again"
             )
-    records = []
-    if (run_dir / METRICS_FILE).is_file():
-        records, _ = read_records(run_dir / METRICS_FILE)
-    ends = [r for r in records if r["event"] == "end"]
-    if ends and ends[-1].get("status") == "finished":
+    end = last_end_record(run_dir)
+    if end is not None and end.get("status") == "finished":
         return "finished"
     if not (run_dir / CHECKPOINT_FILE).is_file():
         raise RunError(

@@ -50,7 +50,7 @@ from curriculum_cli.runlog import (
     METRICS_FILE,
     RUN_FILE,
     MetricsWriter,
-    read_records,
+    last_end_record,
     read_run_config,
     truncate_records_after,
     write_json_atomic,
@@ -334,11 +334,8 @@ def _prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> TrainC
             raise RunError(f"{run_dir}: no {CHECKPOINT_FILE} to resume from")
         return stored
     if run_file.exists():
-        records, _ = (
-            read_records(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else ([], [])
-        )
-        ends = [r for r in records if r["event"] == "end"]
-        state = f"{ends[-1]['status']} at step {ends[-1]['step']}" if ends else "incomplete"
+        end = last_end_record(run_dir)
+        state = f"{end['status']} at step {end['step']}" if end else "incomplete"
         raise RunError(
             f"{run_dir} already holds a run ({state}); use --resume to continue it, "
             "or choose another --out"
@@ -382,12 +379,10 @@ def train(
     """
     run_dir = Path(run_dir)
     reporter = reporter or _SilentReporter()
-    if resume and (run_dir / RUN_FILE).is_file():
-        records, _ = read_records(run_dir / METRICS_FILE)
-        ends = [r for r in records if r["event"] == "end"]
-        if ends and ends[-1]["status"] == "finished":
-            reporter.message(f"{run_dir}: already finished at step {ends[-1]['step']}")
-            return TrainResult(run_dir, "finished", ends[-1]["step"], ends[-1]["step"])
+    end = last_end_record(run_dir) if resume and (run_dir / RUN_FILE).is_file() else None
+    if end is not None and end["status"] == "finished":
+        reporter.message(f"{run_dir}: already finished at step {end['step']}")
+        return TrainResult(run_dir, "finished", end["step"], end["step"])
     if not resume:
         resolve_device(config.device)  # a bad --device fails before the run directory exists
     config = _prepare_run_dir(run_dir, config, resume)

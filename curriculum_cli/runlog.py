@@ -106,6 +106,18 @@ def read_records(path: Path) -> tuple[list[dict], list[str]]:
     return records, warnings
 
 
+def last_end_record(run_dir: Path) -> dict | None:
+    """The last ``end`` record of a run directory (how the run last stopped), or None.
+
+    None when the run has no metrics file yet or never stopped cleanly.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return None
+    ends = [r for r in read_records(path)[0] if r["event"] == "end"]
+    return ends[-1] if ends else None
+
+
 def truncate_records_after(path: Path, step: int, drop_events: tuple[str, ...] = ()) -> None:
     """Keep only records with ``step <= step`` and not of ``drop_events``.
 
