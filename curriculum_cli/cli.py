@@ -23,11 +23,15 @@ from curriculum_cli.errors import PepcurrError, validation_problem_lines
 _state = {"debug": False}
 
 
-def print_error(message: str) -> None:
-    """One error line on stderr, never re-wrapped and never read as rich markup."""
+def _stderr_console():
     from rich.console import Console
 
-    Console(stderr=True).print(
+    return Console(stderr=True)
+
+
+def print_error(message: str) -> None:
+    """One error line on stderr, never re-wrapped and never read as rich markup."""
+    _stderr_console().print(
         f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True
     )
 
@@ -528,12 +532,6 @@ def ab(
         raise typer.Exit(130)
     _print_comparison(result.comparison, output_format)
     print_note(f"wrote {result.plot}")
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 def print_note(message: str) -> None:
