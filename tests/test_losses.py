@@ -4,7 +4,12 @@ import torch
 import torch.nn.functional as F
 
 from curriculum_cli.batch import SpectrumBatch
-from curriculum_cli.chemistry import EOS_TOKEN, SPECIAL_TOKENS, Vocabulary, fragment_mz
+from curriculum_cli.chemistry import (
+    EOS_TOKEN,
+    SPECIAL_TOKENS,
+    Vocabulary,
+    peptide_fragment_ladder,
+)
 from curriculum_cli.losses import (
     cross_entropy_loss,
     precursor_loss,
@@ -28,11 +33,9 @@ def clean_batch(peptides: list[str], charge: int = 2, dtype=torch.float32) -> Sp
         tokens[row, len(seq)] = EOS_TOKEN
     lengths = torch.tensor([len(i) for i in ids])
     residue_masses = masses[tokens[:, :-1]]
-    peaks = []
-    for z in (1, 2) if charge >= 3 else (1,):
-        b, y, ok = fragment_mz(residue_masses, lengths, z)
-        peaks += [torch.where(ok, b, torch.inf), torch.where(ok, y, torch.inf)]
-    mz = torch.cat(peaks, dim=-1).sort(dim=-1).values
+    charges = torch.full((len(ids),), charge)
+    ladder_mz, ok = peptide_fragment_ladder(residue_masses, lengths, charges)
+    mz = torch.where(ok, ladder_mz, torch.inf).flatten(1).sort(dim=-1).values
     peak_mask = torch.isfinite(mz)
     mz = torch.where(peak_mask, mz, 0.0)
     return SpectrumBatch(

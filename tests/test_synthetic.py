@@ -15,10 +15,12 @@ import torch
 
 from curriculum_cli.chemistry import (
     EOS_TOKEN,
+    MAX_PEAK_MZ,
+    MIN_PEAK_MZ,
     PAD_TOKEN,
     Vocabulary,
-    fragment_mz,
     mz_from_neutral_mass,
+    peptide_fragment_ladder,
     peptide_mass_da,
 )
 from curriculum_cli.errors import CurriculumError
@@ -33,17 +35,15 @@ def _batch(settings: SpectrumSettings, n: int, seed: int = 0):
 
 
 def _expected_fragments(batch) -> list[torch.Tensor]:
-    """Exact b/y m/z of each spectrum (charge 2 too for 3+ precursors), float32, sorted."""
+    """Exact b/y m/z of each spectrum (charge 2 too for 3+ precursors) inside the m/z window
+    the MGF reader keeps, float32, sorted."""
     masses = VOCAB.residue_masses(dtype=torch.float64)[batch.tokens[:, :-1]]
+    ladder_mz, valid = peptide_fragment_ladder(masses, batch.lengths, batch.precursor_charge)
     out = []
-    singly = fragment_mz(masses, batch.lengths, charge=1)
-    doubly = fragment_mz(masses, batch.lengths, charge=2)
     for row in range(len(batch)):
-        valid = singly[2][row]
-        ions = [singly[0][row][valid], singly[1][row][valid]]
-        if batch.precursor_charge[row] >= 3:
-            ions += [doubly[0][row][valid], doubly[1][row][valid]]
-        out.append(torch.cat(ions).to(torch.float32).sort().values)
+        ions = ladder_mz[row][valid[row]].to(torch.float32)
+        ions = ions[(ions >= MIN_PEAK_MZ) & (ions <= MAX_PEAK_MZ)]
+        out.append(ions.sort().values)
     return out
 
 
@@ -142,8 +142,11 @@ def test_doubly_charged_fragments_only_for_precursors_of_charge_3_or_more():
     settings = SpectrumSettings(8, 8)  # every peptide has 7 cleavage sites
     batch = _batch(settings, 200, seed=6)
     counts = batch.peak_mask.sum(-1)
-    assert (counts[batch.precursor_charge == 2] == 14).all()
-    assert (counts[batch.precursor_charge == 3] == 28).all()
+    assert (counts[batch.precursor_charge == 2] == 14).all()  # singly charged b/y are >= 58 m/z
+    expected = torch.tensor([len(ions) for ions in _expected_fragments(batch)])
+    triply = batch.precursor_charge == 3
+    assert torch.equal(counts[triply], expected[triply])
+    assert (counts[triply] > 14).all() and (counts[triply] <= 28).all()
 
 
 def test_tryptic_peptides_end_in_k_or_r_with_no_k_or_r_inside():
