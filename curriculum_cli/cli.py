@@ -89,6 +89,21 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing f
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")]
 
 
+class Residues(StrEnum):
+    tryptic = "tryptic"
+    uniform = "uniform"
+
+
+ResiduesOpt = Annotated[
+    Residues | None,
+    typer.Option(
+        "--residues",
+        help="Synthetic peptides: tryptic (Swiss-Prot frequencies, ending in K/R; the default) "
+        "or uniform.",
+    ),
+]
+
+
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"pepcurr {__version__}")
@@ -256,6 +271,7 @@ def spectra(
     intensity_variation: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Override: intensity variation.")
     ] = None,
+    residues: ResiduesOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Write synthetic spectra of one curriculum stage as MGF (TITLE, PEPMASS, CHARGE, SEQ)."""
@@ -270,6 +286,7 @@ def spectra(
     index, picked = _stage_of(chosen, stage, step)
     overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
     overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
+    overrides.update(residue_distribution=residues.value if residues else None)
     settings = SpectrumSettings.from_stage(picked, **overrides)
     vocab = Vocabulary.default()
     batch = generate_spectra(settings, n, vocab, seed)
@@ -279,7 +296,8 @@ def spectra(
         f"wrote {n:,} spectra to {output} ({chosen.name}, stage {picked.name} (index {index}): "
         f"lengths {settings.min_length}-{settings.max_length}, {settings.noise_peaks} noise peaks, "
         f"dropout {settings.peak_dropout:g}, {settings.mass_error_ppm:g} ppm, "
-        f"intensity variation {settings.intensity_variation:g}; seed {seed})",
+        f"intensity variation {settings.intensity_variation:g}, "
+        f"{settings.residue_distribution} residues; seed {seed})",
         highlight=False,
         soft_wrap=True,
     )
@@ -318,6 +336,7 @@ def inspect_command(
 # ----------------------------------------------------------------------------
 
 RunDirOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")]
+MODEL_HELP = "Model: tiny, base (ion evidence), casanovo-tiny, casanovo-base (plain)."
 
 
 @app.command()
@@ -334,7 +353,8 @@ def train(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model size: tiny or base.")] = None,
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    residues: ResiduesOpt = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Spectra per step.")] = None,
     lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = None,
     val_every: Annotated[int | None, typer.Option(min=1, help="Steps between validations.")] = None,
@@ -358,6 +378,7 @@ def train(
         seed=seed,
         device=device,
         model=model,
+        residue_distribution=residues.value if residues else None,
         batch_size=batch_size,
         lr=lr,
         val_every=val_every,
@@ -499,7 +520,8 @@ def ab(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model size: tiny or base.")] = None,
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    residues: ResiduesOpt = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Spectra per step.")] = None,
     lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
@@ -520,7 +542,8 @@ def ab(
     from curriculum_cli.render import TrainingProgress
 
     options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
-                   val_every=val_every, grad_every=grad_every)  # fmt: skip
+                   val_every=val_every, grad_every=grad_every,
+                   residue_distribution=residues.value if residues else None)  # fmt: skip
     # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
     progress_console = stdout_console() if output_format is CompareFormat.table else None
     result = run_ab(

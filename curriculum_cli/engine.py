@@ -43,7 +43,7 @@ from curriculum_cli.curriculum import Curriculum
 from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.gradients import measure_gradients
 from curriculum_cli.losses import SPECTRUM_SIGMA_DA, loss_terms, total_loss
-from curriculum_cli.metrics import decoded_metrics, token_accuracy
+from curriculum_cli.metrics import decoded_metrics, residue_accuracy, token_accuracy
 from curriculum_cli.model import MODEL_PRESETS, ModelConfig, PeptideTransformer
 from curriculum_cli.runlog import (
     CHECKPOINT_FILE,
@@ -83,6 +83,7 @@ class TrainConfig:
     model: ModelConfig = MODEL_PRESETS["tiny"]
     model_preset: str = "tiny"
     vocab: Vocabulary = field(default_factory=Vocabulary.default)
+    residue_distribution: str = "tryptic"  # synthetic peptides: tryptic or uniform
     seed: int = 0
     val_seed: int = 20_240_501
     device: str = "auto"
@@ -96,7 +97,7 @@ class TrainConfig:
     val_every: int = 0
     val_size: int = 256
     decode_every: int = 5  # decoded-peptide metrics every N-th validation
-    decode_size: int = 64
+    decode_size: int = 256
     grad_every: int = 0
     log_every: int = 10
     checkpoint_every: int = 0
@@ -129,7 +130,7 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         data = dict(data)
         data["curriculum"] = Curriculum.model_validate(data["curriculum"])
-        data["model"] = ModelConfig(**data["model"])
+        data["model"] = ModelConfig.from_stored(data["model"])
         data["vocab"] = Vocabulary.from_dict(data["vocab"])
         data["inject_nan_steps"] = tuple(data.get("inject_nan_steps", ()))
         known = set(cls.__dataclass_fields__)
@@ -217,7 +218,7 @@ def make_validation_sets(config: TrainConfig, device: torch.device) -> dict:
         zip(VALIDATION_SPLITS, (stages[0], stages[-1]), strict=True)
     ):
         sets[split] = generate_spectra(
-            SpectrumSettings.from_stage(stage),
+            SpectrumSettings.from_stage(stage, residue_distribution=config.residue_distribution),
             config.val_size,
             config.vocab,
             seed=config.val_seed + offset,
@@ -238,6 +239,7 @@ def validate(model, batch, config: TrainConfig, masses, decode: bool) -> dict:
         terms = loss_terms(logits, chunk, masses, config.spectrum_sigma_da)
         values = {k: v.item() for k, v in terms.items()}
         values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
+        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
     result = {key: value / n_total for key, value in sums.items()}
@@ -483,7 +485,9 @@ def train(
 
                 # --- forward: synthetic batch -> model -> loss terms
                 batch = generate_batch(
-                    SpectrumSettings.from_stage(stage),
+                    SpectrumSettings.from_stage(
+                        stage, residue_distribution=config.residue_distribution
+                    ),
                     config.batch_size,
                     config.vocab,
                     generator,
@@ -549,6 +553,7 @@ def train(
                         w_spectrum=weights["spectrum"],
                         w_precursor=weights["precursor"],
                         token_accuracy=token_accuracy(logits.detach(), batch.tokens),
+                        residue_accuracy=residue_accuracy(logits.detach(), batch.tokens),
                         lr=lr,
                         grad_norm=grad_norm.item(),
                         skipped=counters["skipped"],
