@@ -38,7 +38,7 @@ SMOOTHING_FRACTION = 0.02
 """Training losses are averaged over the last 2% of a run's steps up to STEP."""
 
 CONFIDENCE = 0.95
-DEFAULT_METRIC = "token_accuracy_hard"
+DEFAULT_METRIC = "residue_accuracy_hard"
 DEFAULT_TARGET = 0.9
 
 # Settings that must agree for a fair comparison (besides the curriculum and the seed).
@@ -70,8 +70,10 @@ def _rows(target_metric: str, target: float) -> list[Row]:
         Row("curriculum", "curriculum", None, "text"),
         Row("seeds", "seeds", None, "text"),
         Row("step", "step read (actual)", None, "step"),
-        Row("token_accuracy_easy", "val token accuracy, easy", "higher", "fraction"),
-        Row("token_accuracy_hard", "val token accuracy, hard", "higher", "fraction"),
+        Row("residue_accuracy_easy", "val residue accuracy, easy", "higher", "fraction"),
+        Row("residue_accuracy_hard", "val residue accuracy, hard", "higher", "fraction"),
+        Row("token_accuracy_easy", "val token accuracy (with <eos>), easy", "higher", "fraction"),
+        Row("token_accuracy_hard", "val token accuracy (with <eos>), hard", "higher", "fraction"),
         Row("decoded_step", "decoded metrics from step", None, "step"),
     ]
     for metric, label in (
@@ -96,7 +98,7 @@ def _rows(target_metric: str, target: float) -> list[Row]:
     for loss in AUXILIARY_LOSSES:
         rows += [
             Row(f"{loss}_introduced", f"{loss} loss on at (nominal)", None, "step"),
-            Row(f"{loss}_accuracy_then", f"  val token accuracy then, {_split_of(target_metric)}",
+            Row(f"{loss}_accuracy_then", f"  val residue accuracy then, {_split_of(target_metric)}",
                 None, "fraction"),
             Row(f"{loss}_grad_step", "  gradient measured at (nominal)", None, "step"),
             Row(f"{loss}_ratio_then", f"  grad ratio {loss}/CE then", None, "ratio"),
@@ -113,7 +115,13 @@ def _split_of(metric: str) -> str:
 _SERIES_METRICS = {
     f"{metric}_{suffix}": (split, metric)
     for suffix, split in SPLITS.items()
-    for metric in ("token_accuracy", "peptide_recall", "aa_precision", "aa_recall")
+    for metric in (
+        "residue_accuracy",
+        "token_accuracy",
+        "peptide_recall",
+        "aa_precision",
+        "aa_recall",
+    )
 }
 
 
@@ -284,6 +292,7 @@ def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> d
         raise RunError(f"{run.run_dir}: no validation at or before step {at_step}")
     facts["step"] = int(max(r["step"] for r in last.values() if r is not None))
     for suffix in SPLITS:
+        facts[f"residue_accuracy_{suffix}"] = _float(last[suffix], "residue_accuracy")
         facts[f"token_accuracy_{suffix}"] = _float(last[suffix], "token_accuracy")
     facts["val_ce_hard"] = _float(last["hard"], "ce")
     facts["val_spectrum_hard"] = _float(last["hard"], "spectrum")
@@ -334,7 +343,7 @@ def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> d
         )
         reached_intro = introduced is not None and run.last_step >= introduced
         then = _last_at_or_before(target_split, introduced) if reached_intro else None
-        facts[f"{loss}_accuracy_then"] = _float(then, "token_accuracy")
+        facts[f"{loss}_accuracy_then"] = _float(then, "residue_accuracy")
         measured = _last_at_or_before(grad, introduced, f"{loss}_ratio") if reached_intro else None
         facts[f"{loss}_grad_step"] = (
             math.nan if measured is None else actual_to_nominal(int(measured["step"]), scale)
@@ -485,10 +494,10 @@ def compare_runs(
 ) -> Comparison:
     """Read runs and compare them at nominal step ``at`` (default: the end of the longest run).
 
-    ``metric``: the primary metric, a row key (``token_accuracy_hard``,
+    ``metric``: the primary metric, a row key (``residue_accuracy_hard``,
     ``peptide_recall_easy``, ``val_ce_hard``, ...); it decides the verdict,
     and "steps to target" uses it when it is a validation accuracy or recall
-    (else ``token_accuracy_hard``). Raises ``RunError`` for a missing or
+    (else ``residue_accuracy_hard``). Raises ``RunError`` for a missing or
     corrupt run and ``PepcurrError`` for a bad option; softer problems (a
     truncated last log line, a run shorter than ``at``, runs that differ in
     model, batch size or scale) are in ``Comparison.warnings``.

@@ -11,6 +11,11 @@ distribution is renormalized over residues: otherwise probability that the
 model puts on ``<eos>`` would count as 0 Da and drag every expected mass low.
 Positions past the true peptide length are ignored (the length comes from the
 target, as in teacher forcing).
+
+Both auxiliary losses see only the expected residue mass per position, so a
+mass-balanced mixture of wrong residues (or an isobaric one: GG for N, AG for
+Q) can score as well as the truth: they reward mass consistency, and only
+cross-entropy names the residue.
 """
 
 from __future__ import annotations

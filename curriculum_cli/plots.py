@@ -141,9 +141,9 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
 
 # (panel title, y label, [(event, column, split or None, line style, legend)], log scale)
 _CURVE_PANELS = (
-    ("validation token accuracy", "token accuracy",
-     [("val", "token_accuracy", "val_hard", "-", "hard"),
-      ("val", "token_accuracy", "val_easy", "--", "easy")], False),
+    ("validation residue accuracy", "residue accuracy",
+     [("val", "residue_accuracy", "val_hard", "-", "hard"),
+      ("val", "residue_accuracy", "val_easy", "--", "easy")], False),
     ("training cross-entropy", "CE (nats)", [("train", "ce", None, "-", "CE")], False),
     ("training spectrum loss (unweighted)", "spectrum loss",
      [("train", "spectrum", None, "-", "spectrum")], False),
@@ -183,7 +183,7 @@ def _curve(log, event: str, column: str, split: str | None, scale: float):
 def plot_curves(comparison, path: Path) -> Path:
     """Training curves of compared runs against nominal step, saved as a PNG at ``path``.
 
-    Six panels: validation token accuracy (hard solid, easy dashed), the three
+    Six panels: validation residue accuracy (hard solid, easy dashed), the three
     training losses (a rolling mean of ``TRAIN_SMOOTHING_RECORDS`` records), the
     measured gradient ratio and cosine of each auxiliary loss against CE. One
     colour per group of seeds: its mean line and, with several seeds, a
