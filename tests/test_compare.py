@@ -45,6 +45,8 @@ def test_values_are_those_of_the_last_validation_at_or_before_step(ab_runs):
     hard = _val(run, "val_hard")
     assert facts["step"] == 20
     assert facts["token_accuracy_hard"] == hard.loc[hard["step"] == 20, "token_accuracy"].item()
+    residue = hard.loc[hard["step"] == 20, "residue_accuracy"].item()
+    assert facts["residue_accuracy_hard"] == residue
     assert facts["val_ce_hard"] == hard.loc[hard["step"] == 20, "ce"].item()
     # decoded metrics come every 2nd validation (steps 0, 20, 40): step 20 too
     assert facts["decoded_step"] == 20
@@ -65,16 +67,14 @@ def test_runs_of_one_curriculum_form_a_group_with_mean_and_sd(ab_runs, grouped):
 
 def test_two_groups_get_a_welch_interval_and_a_verdict(ab_runs, grouped):
     difference = grouped.difference
-    means = grouped.mean.loc["token_accuracy_hard"]
+    means = grouped.mean.loc["residue_accuracy_hard"]
     assert {difference.first, difference.second} == {"late", "early"}
     assert difference.mean_first >= difference.mean_second
     assert difference.difference == pytest.approx(
         means[difference.first] - means[difference.second]
     )
-    first = list(grouped.runs.loc[grouped.runs["group"] == difference.first, "token_accuracy_hard"])
-    second = list(
-        grouped.runs.loc[grouped.runs["group"] == difference.second, "token_accuracy_hard"]
-    )
+    runs = grouped.runs.set_index("group")["residue_accuracy_hard"]
+    first, second = list(runs.loc[[difference.first]]), list(runs.loc[[difference.second]])
     _, low, high, _ = welch_interval(first, second)
     assert (difference.ci_low, difference.ci_high) == pytest.approx((low, high))
     assert "Welch" in grouped.verdict and "seed noise" in grouped.verdict
@@ -175,8 +175,8 @@ def test_bad_options_are_clear_errors(ab_runs, tmp_path):
 
 
 def test_table_marks_the_better_value_of_each_scored_row(grouped):
-    best = grouped.best_columns("token_accuracy_hard")
-    means = grouped.mean.loc["token_accuracy_hard"]
+    best = grouped.best_columns("residue_accuracy_hard")
+    means = grouped.mean.loc["residue_accuracy_hard"]
     if means["late"] != means["early"]:
         assert best == [means.idxmax()]
     assert grouped.best_columns("train_ce") == [grouped.mean.loc["train_ce"].idxmin()]
@@ -185,7 +185,8 @@ def test_table_marks_the_better_value_of_each_scored_row(grouped):
     render_comparison(console, grouped)
     text = console.export_text()
     assert "late (n=2)" in text and "early (n=2)" in text
-    assert "val token accuracy, hard" in text and " ± " in text
+    assert "val residue accuracy, hard" in text
+    assert "val token accuracy (with <eos>), hard" in text and " ± " in text
     assert grouped.verdict.split(":")[0] in text.replace("\n", " ")
 
 
