@@ -28,15 +28,16 @@ from pathlib import Path
 
 import torch
 
+from curriculum_cli.config import RunConfig, build_run_config
 from curriculum_cli.curriculum import Curriculum
-from curriculum_cli.engine import TrainConfig, train
+from curriculum_cli.engine import train
 from curriculum_cli.model import MODEL_PRESETS
 from curriculum_cli.presets import preset
 from curriculum_cli.runlog import read_run
 from curriculum_cli.synthetic import SpectrumSettings
 
 
-def pepcurr_windows(config: TrainConfig, steps: int, window: int, workdir: Path) -> list[float]:
+def pepcurr_windows(config: RunConfig, steps: int, window: int, workdir: Path) -> list[float]:
     """steps/s of the real loop over windows of ``window`` steps (first window dropped)."""
     run_dir = Path(tempfile.mkdtemp(dir=workdir))
     train(config, run_dir / "run")
@@ -45,10 +46,10 @@ def pepcurr_windows(config: TrainConfig, steps: int, window: int, workdir: Path)
 
 
 def bare_transformer_windows(
-    config: TrainConfig, n_peaks: int, steps: int, window: int
+    config: RunConfig, n_peaks: int, steps: int, window: int
 ) -> list[float]:
     """steps/s of a bare nn.Transformer training loop with the same shapes."""
-    dims = config.model
+    dims = config.architecture
     device = torch.device(config.device)
     torch.manual_seed(0)
     transformer = torch.nn.Transformer(
@@ -105,10 +106,9 @@ def main() -> None:
     last = preset("revised").stages[-1]
     stage = last.model_copy(update={"steps": args.steps, "name": "last_stage_of_revised"})
     curriculum = Curriculum(name="bench", stages=[stage])
-    base = TrainConfig(
-        curriculum=curriculum,
-        model=MODEL_PRESETS[args.model],
-        model_preset=args.model,
+    base = build_run_config(
+        curriculum,
+        model=args.model,
         device=args.device,
         batch_size=args.batch_size,
         val_size=32,
@@ -118,7 +118,7 @@ def main() -> None:
         checkpoint_every=10**9,
         log_every=args.window,
     )
-    measured = TrainConfig(**{**base.__dict__, "grad_every": 1})
+    measured = base.model_copy(update={"grad_every": 1})
     n_peaks = SpectrumSettings.from_stage(last).max_peaks
 
     pepcurr, bare, with_grad = [], [], []

@@ -3,10 +3,11 @@
 Run directories are ``OUT/<curriculum name>-s<seed>``. Re-running the same
 command is safe and cheap: a finished run is reused, an interrupted or
 stopped one is resumed from its checkpoint, and a directory holding a
-*different* run (another curriculum, scale, seed or model) is an error rather
-than silently mixed in. Runs train one after another; all settings are
-checked before the first one starts, so a typo in the second arm does not
-surface after the first arm has trained for ten minutes.
+*different* run (any setting of ``run.json`` other than where the curriculum
+was read from) is an error rather than silently mixed in. All settings are
+checked before the first run starts, so a typo in the second arm does not
+surface after the first arm has trained for ten minutes. On a CPU several
+runs train at once, one thread each (``jobs``); on a GPU one after another.
 """
 
 from __future__ import annotations
@@ -15,19 +16,22 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curriculum_cli.checkpoint import CHECKPOINT_FILE
 from curriculum_cli.compare import DEFAULT_METRIC, DEFAULT_TARGET, Comparison, compare_runs
-from curriculum_cli.errors import PepcurrError, RunError
-from curriculum_cli.runlog import (
-    CHECKPOINT_FILE,
-    METRICS_FILE,
+from curriculum_cli.config import (
+    MEASUREMENT_FIELDS,
     RUN_FILE,
-    last_end_record,
-    read_records,
+    RunConfig,
+    build_run_config,
     read_run_config,
 )
+from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.runlog import METRICS_FILE, last_end_record, read_records
 
-# Settings a reused run must share with the command line.
-_MUST_MATCH = ("curriculum", "scale", "seed", "model", "batch_size", "lr")
+# Settings a reused run may differ in: where the curriculum was read from, "auto"
+# against the device it resolved to, and what is measured when (not the trained weights;
+# compare shows differing validation settings).
+_MAY_DIFFER = {"curriculum_source", "device", *MEASUREMENT_FIELDS}
 
 
 @dataclass
@@ -50,17 +54,21 @@ def _arm_names(curricula) -> list[str]:
     return [f"{index}-{name}" for index, name in enumerate(names)]
 
 
-def _state(run_dir: Path, config_dict: dict) -> str:
+def _state(run_dir: Path, asked: RunConfig) -> str:
     """``new``, ``finished`` or ``resume``; a ``RunError`` if the directory holds another run."""
     if not (run_dir / RUN_FILE).is_file():
         return "new"
     stored = read_run_config(run_dir)
-    for key in _MUST_MATCH:
-        if stored.get(key) != config_dict.get(key):
-            raise RunError(
-                f"{run_dir} holds a run with another {key} than asked for; use another --out, "
-                "or delete that directory to train it again"
-            )
+    differing = [
+        key
+        for key in RunConfig.model_fields
+        if key not in _MAY_DIFFER and getattr(stored, key) != getattr(asked, key)
+    ]
+    if differing:
+        raise RunError(
+            f"{run_dir} holds a run with another {', '.join(differing)} than asked for; use "
+            "another --out, or delete that directory to train it again"
+        )
     end = last_end_record(run_dir)
     if end is not None and end.get("status") == "finished":
         return "finished"
@@ -103,8 +111,7 @@ def run_ab(
     with ``jobs=2`` may differ in the last bits from one trained alone).
     ``jobs`` = 0 picks: the number of CPU cores on a CPU, 1 on a GPU.
     """
-    from curriculum_cli.curriculum import load_curriculum
-    from curriculum_cli.engine import build_train_config
+    from curriculum_cli.presets import load_curriculum
 
     if len(curricula) < 2:
         raise PepcurrError("an A/B needs at least two curricula")
@@ -121,8 +128,8 @@ def run_ab(
         for seed in range(base_seed, base_seed + seeds):
             run_options = {**options, "curriculum": source, "scale": scale, "seed": seed}
             run_dir = out_dir / f"{name}-s{seed}"
-            config = build_train_config(run_options)
-            plan.append((run_dir, run_options, _state(run_dir, _comparable(config))))
+            config = build_run_config(**run_options)
+            plan.append((run_dir, run_options, _state(run_dir, config)))
 
     result = AbResult(run_dirs=[run_dir for run_dir, _, _ in plan], actions={})
     todo = []
@@ -134,7 +141,7 @@ def run_ab(
         else:
             todo.append((prefix, run_dir, run_options, state))
     if jobs <= 0:  # auto: one single-threaded run per core on a CPU, one run on a GPU
-        from curriculum_cli.engine import resolve_device
+        from curriculum_cli.config import resolve_device
 
         on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
         jobs = (os.cpu_count() or 1) if on_cpu else 1
@@ -215,8 +222,7 @@ def _progress_line(run_dirs: list[Path]) -> str:
             records, _ = read_records(run_dir / METRICS_FILE)
             train = [r for r in records if r["event"] == "train"]
             if train:
-                total = read_run_config(run_dir)["curriculum"]
-                total_steps = sum(stage["steps"] for stage in total["stages"])
+                total_steps = read_run_config(run_dir).total_steps
                 step = f"step {train[-1]['step']}/{total_steps}"
         parts.append(f"{run_dir.name} {step}")
     return "  ".join(parts)
@@ -233,12 +239,6 @@ def _record(result: AbResult, reporter, prefix: str, run_dir: Path, state: str, 
         result,
         f"{prefix}: {trained.status} at step {trained.step} in {trained.elapsed_s:.0f} s",
     )
-
-
-def _comparable(config) -> dict:
-    """The ``run.json`` values of ``_MUST_MATCH`` that a ``TrainConfig`` would write."""
-    data = config.to_dict()
-    return {key: data.get(key) for key in _MUST_MATCH}
 
 
 def _tell(reporter, result: AbResult, message: str) -> None:

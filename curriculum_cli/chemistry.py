@@ -241,6 +241,9 @@ class Vocabulary:
     keep I as its own token.
     """
 
+    # run.json holds it: an unknown key there is an error, not silently dropped
+    __pydantic_config__ = {"extra": "forbid"}
+
     residues: tuple[str, ...]
     fold_il: bool = True
 

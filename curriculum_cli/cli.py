@@ -173,7 +173,7 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
 ) -> None:
     """Check curricula: a summary of each valid one, field and reason for each invalid one."""
-    from curriculum_cli.curriculum import check_curriculum
+    from curriculum_cli.presets import check_curriculum
     from curriculum_cli.render import render_curriculum_summary
 
     console = stdout_console()
@@ -204,8 +204,7 @@ def plot_schedule(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG to write.")] = None,
 ) -> None:
     """Show curricula on one step axis: when each loss turns on, how length and noise rise."""
-    from curriculum_cli.curriculum import load_curriculum
-    from curriculum_cli.presets import PRESET_NAMES
+    from curriculum_cli.presets import PRESET_NAMES, load_curriculum
     from curriculum_cli.render import render_schedule
 
     curricula = [load_curriculum(source) for source in sources or PRESET_NAMES]
@@ -221,21 +220,6 @@ def plot_schedule(
 # ----------------------------------------------------------------------------
 # Spectra commands: spectra, inspect
 # ----------------------------------------------------------------------------
-
-
-def _stage_of(curriculum, stage_name: str | None, step: int | None):
-    """``(index, stage)`` named by ``--stage`` or in force at ``--step`` (exactly one given)."""
-    from curriculum_cli.errors import CurriculumError
-
-    if (stage_name is None) == (step is None):
-        raise CurriculumError("give exactly one of --stage NAME and --step N")
-    if step is not None:
-        return curriculum.stage_at(step)
-    for index, stage in enumerate(curriculum.stages):
-        if stage.name == stage_name:
-            return index, stage
-    names = ", ".join(stage.name for stage in curriculum.stages)
-    raise CurriculumError(f"{curriculum.name} has no stage {stage_name!r}; its stages: {names}")
 
 
 @app.command()
@@ -262,12 +246,12 @@ def spectra(
     from dataclasses import replace
 
     from curriculum_cli.chemistry import Vocabulary
-    from curriculum_cli.curriculum import load_curriculum
     from curriculum_cli.mgf import write_mgf
+    from curriculum_cli.presets import load_curriculum
     from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
 
     chosen = load_curriculum(curriculum)
-    index, picked = _stage_of(chosen, stage, step)
+    index, picked = chosen.stage_named_or_at(stage, step)
     overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
     overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
     settings = SpectrumSettings.from_stage(picked, **overrides)
@@ -317,30 +301,76 @@ def inspect_command(
 # Training: train
 # ----------------------------------------------------------------------------
 
-RunDirOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")]
+
+class DeviceChoice(StrEnum):
+    """Where to train or decode (the same values as ``config.Device``)."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _model_spec(value: str | None) -> str | None:
+    """A ``--model`` value checked at parse time: a preset name or MODULE:FUNCTION."""
+    if value is None or ":" in value:
+        return value
+    from curriculum_cli.model import MODEL_PRESETS
+
+    if value not in MODEL_PRESETS:
+        raise typer.BadParameter(
+            f"{value!r} is neither a preset ({', '.join(MODEL_PRESETS)}) nor a factory "
+            "(package.module:function or path/to/file.py:function)"
+        )
+    return value
+
+
+CurriculumTrainOpt = Annotated[
+    str | None,
+    typer.Option("--curriculum", "-c", help="Curriculum JSON file or preset (default: revised)."),
+]
+ScaleOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, help="Multiply every stage's steps (0.02: 100k -> 2k)."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        parser=_model_spec,
+        metavar="PRESET|MODULE:FUNCTION",
+        help="Model: a preset (tiny, base; see docs/models.md), or your own model's factory "
+        "as package.module:function or path/to/file.py:function. Default: tiny.",
+    ),
+]
+DeviceOpt = Annotated[
+    DeviceChoice | None, typer.Option(help="auto: CUDA when torch sees a GPU, else the CPU.")
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="torch CPU threads per run (default: see docs/performance.md)."),
+]
+BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Spectra per step.")]
+LrOpt = Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")]
+ValEveryOpt = Annotated[int | None, typer.Option(min=1, help="Steps between validations.")]
+GradEveryOpt = Annotated[
+    int | None, typer.Option(min=1, help="Steps between gradient measurements.")
+]
 
 
 @app.command()
 def train(
-    curriculum: Annotated[
-        str | None,
-        typer.Option(
-            "--curriculum", "-c", help="Curriculum JSON file or preset (default: revised)."
-        ),
-    ] = None,
-    out: RunDirOpt = Path("runs/run"),
-    scale: Annotated[
-        float | None, typer.Option(help="Multiply every stage's steps (0.02: 100k -> 2k).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model size: tiny or base.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Spectra per step.")] = None,
-    lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = None,
-    val_every: Annotated[int | None, typer.Option(min=1, help="Steps between validations.")] = None,
-    grad_every: Annotated[
-        int | None, typer.Option(min=1, help="Steps between gradient measurements.")
-    ] = None,
+    curriculum: CurriculumTrainOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
+        "runs/run"
+    ),
+    scale: ScaleOpt = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Training seed.")] = None,
+    device: DeviceOpt = None,
+    model: ModelOpt = None,
+    threads: ThreadsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    val_every: ValEveryOpt = None,
+    grad_every: GradEveryOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
@@ -348,21 +378,14 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a model on synthetic spectra, following a curriculum."""
-    from curriculum_cli.engine import run_training
+    from curriculum_cli.engine import run_training, set_threads
     from curriculum_cli.render import TrainingProgress, render_train_result
 
     console = stdout_console()
-    options = dict(
-        curriculum=curriculum,
-        scale=scale,
-        seed=seed,
-        device=device,
-        model=model,
-        batch_size=batch_size,
-        lr=lr,
-        val_every=val_every,
-        grad_every=grad_every,
-    )
+    set_threads(threads)
+    options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
+                   batch_size=batch_size, lr=lr, val_every=val_every,
+                   grad_every=grad_every)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)
     render_train_result(console, result)
@@ -434,19 +457,22 @@ def evaluate(
     max_length: Annotated[
         int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = DeviceChoice.auto,
+    threads: ThreadsOpt = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
     ] = False,
 ) -> None:
     """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
+    from curriculum_cli.engine import set_threads
     from curriculum_cli.evaluation import evaluate_checkpoint
     from curriculum_cli.render import render_evaluation
 
+    set_threads(threads)
     result = evaluate_checkpoint(
         source, mgf, beam_size=beam_size,
         precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
-        max_length=max_length, device=device, skip_invalid=skip_invalid,
+        max_length=max_length, device=device.value, skip_invalid=skip_invalid,
         predictions_csv=predictions,
     )  # fmt: skip
     console = stdout_console()
@@ -486,9 +512,7 @@ def ab(
     ],
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per curriculum.")] = 2,
     base_seed: Annotated[int, typer.Option(help="First seed (then +1, +2, ...).")] = 0,
-    scale: Annotated[
-        float | None, typer.Option(help="Multiply every stage's steps (0.02: 100k -> 2k).")
-    ] = None,
+    scale: ScaleOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the runs.")] = Path(
         "runs/ab"
     ),
@@ -499,14 +523,12 @@ def ab(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model size: tiny or base.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Spectra per step.")] = None,
-    lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    val_every: Annotated[int | None, typer.Option(min=1, help="Steps between validations.")] = None,
-    grad_every: Annotated[
-        int | None, typer.Option(min=1, help="Steps between gradient measurements.")
-    ] = None,
+    model: ModelOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    val_every: ValEveryOpt = None,
+    grad_every: GradEveryOpt = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -545,5 +567,5 @@ def print_note(message: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m curriculum_cli``)."""
+    app(prog_name="pepcurr")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curriculum_cli.curriculum import AUXILIARY_LOSSES, DATA_FIELDS
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.runlog import RunLog, read_run
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 SPLITS = {"easy": "val_easy", "hard": "val_hard"}
 """Row suffix -> validation split (see docs/run-directory.md)."""
 
-AUXILIARY_LOSSES = ("spectrum", "precursor")
 
 SMOOTHING_FRACTION = 0.02
 """Training losses are averaged over the last 2% of a run's steps up to STEP."""
@@ -44,10 +44,6 @@ DEFAULT_TARGET = 0.9
 # Settings that must agree for a fair comparison (besides the curriculum and the seed).
 _SETTINGS_CHECKED = ("model", "batch_size", "scale", "lr", "device")
 _VALIDATION_SETTINGS = ("val_seed", "val_size", "decode_size")
-_DATA_FIELDS = (
-    "min_length", "max_length", "noise_peaks", "peak_dropout", "mass_error_ppm",
-    "intensity_variation",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -232,14 +228,6 @@ def actual_to_nominal(step: int, scale: float) -> int:
     return round(step / scale)
 
 
-def _config_value(run: RunLog, key: str):
-    if not isinstance(run.config, dict):
-        raise RunError(f"{run.run_dir}: run.json is not a JSON object")
-    if key not in run.config:
-        raise RunError(f"{run.run_dir}: run.json lacks {key!r}; was it written by pepcurr train?")
-    return run.config[key]
-
-
 def _last_at_or_before(frame: pd.DataFrame, step: int, column: str | None = None):
     """The last record of ``frame`` with ``step <= step`` (and ``column`` present), or None."""
     if frame.empty or "step" not in frame:
@@ -260,24 +248,13 @@ def _float(record, column: str) -> float:
 
 def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> dict:
     """One run's facts at actual step ``at_step`` (validation values: last validation <= it)."""
-    from pydantic import ValidationError
-
-    from curriculum_cli.curriculum import Curriculum
-
-    scale = float(_config_value(run, "scale"))
-    try:
-        curriculum = Curriculum.model_validate(_config_value(run, "curriculum"))
-    except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        raise RunError(
-            f"{run.run_dir}: run.json holds an invalid curriculum ({where}: {problem['msg']})"
-        ) from None
+    scale = run.config.scale
+    curriculum = run.config.curriculum
     val = run.events("val")
     if val.empty or "split" not in val:
         raise RunError(f"{run.run_dir}: no validation records in {run.run_dir / 'metrics.jsonl'}")
     per_split = {suffix: val[val["split"] == split] for suffix, split in SPLITS.items()}
-    facts: dict = {"curriculum": curriculum.name, "seeds": str(run.config.get("seed", "?"))}
+    facts: dict = {"curriculum": curriculum.name, "seeds": str(run.config.seed)}
 
     last = {suffix: _last_at_or_before(frame, at_step) for suffix, frame in per_split.items()}
     if last["hard"] is None and last["easy"] is None:
@@ -441,15 +418,20 @@ def _sample_variance(values: list[float]) -> float:
 
 def _group_labels(runs: list[RunLog]) -> list[str]:
     """A label per run: its curriculum's name; different curricula sharing a name get a suffix."""
-    keys = [json.dumps(run.config.get("curriculum"), sort_keys=True) for run in runs]
+    keys = [run.config.curriculum.model_dump_json() for run in runs]
     names: dict[str, str] = {}
     used: dict[str, int] = {}
     for run, key in zip(runs, keys, strict=True):
         if key not in names:
-            name = str(run.config.get("curriculum", {}).get("name", "?"))
+            name = run.config.curriculum.name
             used[name] = used.get(name, 0) + 1
             names[key] = name if used[name] == 1 else f"{name} ({used[name]})"
     return [names[key] for key in keys]
+
+
+def _setting(run: RunLog, key: str):
+    """A run's setting as plain JSON data (for comparing and showing)."""
+    return run.config.model_dump(mode="json")[key]
 
 
 def _setting_warnings(runs: list[RunLog]) -> list[str]:
@@ -457,16 +439,16 @@ def _setting_warnings(runs: list[RunLog]) -> list[str]:
     warnings = []
     first = runs[0]
     for key in _SETTINGS_CHECKED + _VALIDATION_SETTINGS:
-        values = {json.dumps(run.config.get(key), sort_keys=True) for run in runs}
+        values = {json.dumps(_setting(run, key), sort_keys=True) for run in runs}
         if len(values) > 1:
-            shown = ", ".join(f"{run.run_dir.name}: {run.config.get(key)}" for run in runs)
+            shown = ", ".join(f"{run.run_dir.name}: {_setting(run, key)}" for run in runs)
             what = "validation sets differ" if key in _VALIDATION_SETTINGS else "unfair comparison"
             warnings.append(f"runs differ in {key} ({shown}); {what}")
 
     def val_data(run: RunLog) -> str:
-        stages = run.config.get("curriculum", {}).get("stages") or [{}]
+        stages = run.config.curriculum.stages
         return json.dumps(
-            [{k: stage.get(k) for k in _DATA_FIELDS} for stage in (stages[0], stages[-1])]
+            [{k: getattr(stage, k) for k in DATA_FIELDS} for stage in (stages[0], stages[-1])]
         )
 
     if len({val_data(run) for run in runs}) > 1:
@@ -520,14 +502,9 @@ def compare_runs(
         warnings += run.warnings
         logs.append(run)
 
-    scales = {}
-    for run in logs:
-        scale = _as_float(_config_value(run, "scale"))
-        if not (math.isfinite(scale) and scale > 0):
-            raise RunError(f"{run.run_dir}: run.json has an invalid scale {scale!r}")
-        scales[str(run.run_dir)] = scale
+    scales = {str(run.run_dir): run.config.scale for run in logs}
     if at is None:
-        at = max(int(_config_value(run, "nominal_total_steps")) for run in logs)
+        at = max(run.config.nominal_total_steps for run in logs)
 
     groups = _group_labels(logs)
     records = []
@@ -543,7 +520,7 @@ def compare_runs(
                 f"(step {at_step:,} at scale {scale:g}); its values are from its last records"
             )
         facts = run_facts(run, at_step, target_metric, target)
-        seed = run.config.get("seed", "?")
+        seed = run.config.seed
         records.append(
             {"label": f"{group} s{seed}", "group": group, "seed": seed, "scale": scale,
              "run_dir": str(run.run_dir), **facts}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +47,14 @@ MAX_PROBLEM_LINES = 5
 LOSS_WEIGHT_FIELDS = {"spectrum": "spectrum_loss_weight", "precursor": "precursor_loss_weight"}
 """Auxiliary loss name (as used in introductions and logs) -> stage field holding its weight."""
 
+AUXILIARY_LOSSES = tuple(LOSS_WEIGHT_FIELDS)
+"""The auxiliary losses, in the order logs, checkpoints and tables list them."""
+
 NOISE_FIELDS = ("noise_peaks", "peak_dropout", "mass_error_ppm", "intensity_variation")
 """Stage fields that make spectra harder; a curriculum normally only raises them."""
+
+DATA_FIELDS = ("min_length", "max_length", *NOISE_FIELDS)
+"""Stage fields that say what spectra the stage trains on (the rest are its steps and weights)."""
 
 
 class Stage(BaseModel):
@@ -118,6 +123,11 @@ class Stage(BaseModel):
         allow_inf_nan=False,
         description="Weight of the precursor (total mass) loss next to cross-entropy; 0 = off.",
     )
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """Auxiliary loss name -> its weight next to cross-entropy in this stage."""
+        return {loss: getattr(self, field) for loss, field in LOSS_WEIGHT_FIELDS.items()}
 
     @model_validator(mode="after")
     def _lengths_in_order(self) -> Stage:
@@ -204,6 +214,18 @@ class Curriculum(BaseModel):
         index = bisect.bisect_right(self.stage_starts(), step) - 1
         return index, self.stages[index]
 
+    def stage_named_or_at(self, name: str | None, step: int | None) -> tuple[int, Stage]:
+        """Index and stage named ``name``, or in force at ``step`` (exactly one of the two)."""
+        if (name is None) == (step is None):
+            raise CurriculumError("give exactly one of --stage NAME and --step N")
+        if step is not None:
+            return self.stage_at(step)
+        for index, stage in enumerate(self.stages):
+            if stage.name == name:
+                return index, stage
+        names = ", ".join(stage.name for stage in self.stages)
+        raise CurriculumError(f"{self.name} has no stage {name!r}; its stages: {names}")
+
     def introductions(self) -> dict[str, int | None]:
         """First step at which each auxiliary loss has a weight > 0 (None: never).
 
@@ -248,22 +270,12 @@ def save_curriculum(curriculum: Curriculum, path: Path, *, overwrite: bool = Fal
         raise CurriculumError(f"{path}: cannot write: {error.strerror}") from None
 
 
-def load_curriculum(source: str | Path) -> Curriculum:
-    """A curriculum from a preset name (current, revised, conservative) or a JSON file.
+def read_curriculum_file(path: Path) -> Curriculum:
+    """A curriculum from a JSON file.
 
     Every failure is a ``CurriculumError`` whose message starts with the file
     name and says, one line per problem, what is wrong and where.
     """
-    # Imported here because presets builds its curricula with this module's models.
-    from curriculum_cli.presets import PRESET_NAMES, preset
-
-    if isinstance(source, str) and source in PRESET_NAMES:
-        return preset(source)
-    path = Path(source)
-    if not path.exists():
-        raise CurriculumError(
-            f"{path}: no such file (and not a preset name: {', '.join(PRESET_NAMES)})"
-        )
     data = _read_json_object(path)
     try:
         return Curriculum.model_validate(data)
@@ -341,22 +353,3 @@ def curriculum_warnings(curriculum: Curriculum) -> list[str]:
                 f"{SHORT_STAGE_FRACTION:.0%} of the {total:,} total; too short to matter"
             )
     return warnings
-
-
-@dataclass(frozen=True)
-class CurriculumCheck:
-    """What ``pepcurr validate`` learns about one source: the curriculum or its errors."""
-
-    source: str
-    curriculum: Curriculum | None
-    errors: list[str]
-    warnings: list[str]
-
-
-def check_curriculum(source: str | Path) -> CurriculumCheck:
-    """Load ``source`` and collect its errors (one line each) or its warnings."""
-    try:
-        curriculum = load_curriculum(source)
-    except CurriculumError as error:
-        return CurriculumCheck(str(source), None, str(error).splitlines(), [])
-    return CurriculumCheck(str(source), curriculum, [], curriculum_warnings(curriculum))

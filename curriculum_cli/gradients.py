@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-AUXILIARY_LOSSES = ("spectrum", "precursor")
+from curriculum_cli.curriculum import AUXILIARY_LOSSES
 
 
 def _flat_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:

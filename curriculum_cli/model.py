@@ -39,6 +39,9 @@ MAX_CHARGE = 10
 class ModelConfig:
     """Transformer dimensions. Dropout is 0 by default, as in Casanovo."""
 
+    # run.json holds it: an unknown key there is an error, not silently dropped
+    __pydantic_config__ = {"extra": "forbid"}
+
     d_model: int = 128
     n_encoder_layers: int = 2
     n_decoder_layers: int = 2
@@ -91,6 +94,7 @@ class PeptideTransformer(nn.Module):
         super().__init__()
         self.config = config
         self.vocab = vocab
+        self.max_peptide_length = config.max_peptide_length
         d = config.d_model
         self.mass_encoder = SinusoidalMassEncoder(d)
         self.intensity_proj = nn.Linear(1, d)

@@ -13,27 +13,24 @@
 
 from __future__ import annotations
 
-from curriculum_cli.curriculum import Curriculum, Stage
+from dataclasses import dataclass
+from pathlib import Path
+
+from curriculum_cli.curriculum import (
+    DATA_FIELDS,
+    Curriculum,
+    Stage,
+    curriculum_warnings,
+    read_curriculum_file,
+)
 from curriculum_cli.errors import CurriculumError
 
 PRESET_NAMES = ("current", "revised", "conservative")
 
 SEED_DOCUMENT = "the design document 'Revised Curriculum: Phased Auxiliary Loss Introduction'"
 
-# Columns of the stage tables below: name, min_length, max_length, noise_peaks,
-# peak_dropout, mass_error_ppm, intensity_variation, spectrum_loss_weight,
-# precursor_loss_weight.
-_STAGE_COLUMNS = (
-    "name",
-    "min_length",
-    "max_length",
-    "noise_peaks",
-    "peak_dropout",
-    "mass_error_ppm",
-    "intensity_variation",
-    "spectrum_loss_weight",
-    "precursor_loss_weight",
-)
+# Columns of the stage tables below: the name, the data fields, then the two loss weights.
+_STAGE_COLUMNS = ("name", *DATA_FIELDS, "spectrum_loss_weight", "precursor_loss_weight")
 
 CURRENT_STAGE_STEPS = 10_000
 
@@ -194,3 +191,43 @@ def from_options(
             f"name a curriculum to generate: one of {', '.join(PRESET_NAMES)}, or phased"
         )
     return preset(name)
+
+
+# ----------------------------------------------------------------------------
+# A curriculum from a name or a file
+# ----------------------------------------------------------------------------
+
+
+def load_curriculum(source: str | Path) -> Curriculum:
+    """A curriculum from a preset name (current, revised, conservative) or a JSON file.
+
+    Every failure is a ``CurriculumError`` whose message starts with the file
+    name and says, one line per problem, what is wrong and where.
+    """
+    if isinstance(source, str) and source in PRESET_NAMES:
+        return preset(source)
+    path = Path(source)
+    if not path.exists():
+        raise CurriculumError(
+            f"{path}: no such file (and not a preset name: {', '.join(PRESET_NAMES)})"
+        )
+    return read_curriculum_file(path)
+
+
+@dataclass(frozen=True)
+class CurriculumCheck:
+    """What ``pepcurr validate`` learns about one source: the curriculum or its errors."""
+
+    source: str
+    curriculum: Curriculum | None
+    errors: list[str]
+    warnings: list[str]
+
+
+def check_curriculum(source: str | Path) -> CurriculumCheck:
+    """Load ``source`` and collect its errors (one line each) or its warnings."""
+    try:
+        curriculum = load_curriculum(source)
+    except CurriculumError as error:
+        return CurriculumCheck(str(source), None, str(error).splitlines(), [])
+    return CurriculumCheck(str(source), curriculum, [], curriculum_warnings(curriculum))

@@ -10,8 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from curriculum_cli.cli import app
-from curriculum_cli.curriculum import load_curriculum
-from curriculum_cli.presets import preset
+from curriculum_cli.presets import load_curriculum, preset
 
 CURRICULA_DIR = Path(__file__).parents[1] / "curricula"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

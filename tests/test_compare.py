@@ -117,10 +117,10 @@ def test_runs_that_differ_in_scale_are_flagged(ab_runs, scaled_run):
 
 def test_run_shorter_than_step_is_flagged(ab_runs, tmp_path):
     from curriculum_cli.engine import train
-    from tests.conftest import named_curriculum, tiny_train_config
+    from tests.helpers import named_curriculum, tiny_run_config
 
     short = tmp_path / "short"
-    train(tiny_train_config(named_curriculum("late", 20, 20)), short, max_steps=20)
+    train(tiny_run_config(named_curriculum("late", 20, 20)), short, max_steps=20)
     comparison = compare_runs([short, ab_runs["late"][1]], at=40)
     warnings = " ".join(comparison.warnings)
     assert "the run is stopped at step 20" in warnings
@@ -143,6 +143,17 @@ def test_truncated_last_line_is_tolerated_with_a_warning(ab_runs, tmp_path):
     assert comparison.runs.iloc[0]["step"] == 40
 
 
+def _edit_config(run, **changes):
+    """Rewrite run.json's config: a value of None removes the key."""
+    data = json.loads((run / "run.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            del data["config"][key]
+        else:
+            data["config"][key] = value
+    (run / "run.json").write_text(json.dumps(data))
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -154,7 +165,10 @@ def test_truncated_last_line_is_tolerated_with_a_warning(ab_runs, tmp_path):
         ),
         (lambda run: (run / METRICS_FILE).write_text(""), "no validation records"),
         (lambda run: (run / "run.json").write_text("{oops"), "corrupt run.json"),
-        (lambda run: (run / "run.json").write_text("{}"), "run.json lacks 'scale'"),
+        (lambda run: (run / "run.json").write_text("{}"), "not a pepcurr run"),
+        (lambda run: _edit_config(run, scale=None), r"config: scale: required field is missing"),
+        (lambda run: _edit_config(run, batch_size="32"), r"config: batch_size: .*got '32'"),
+        (lambda run: _edit_config(run, bogus=1), r"config: bogus: unknown key"),
     ],
 )
 def test_corrupt_runs_are_clear_errors(ab_runs, tmp_path, damage, message):

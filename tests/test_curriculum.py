@@ -10,14 +10,12 @@ from curriculum_cli.curriculum import (
     MIN_PEPTIDE_LENGTH,
     Curriculum,
     Stage,
-    check_curriculum,
     curriculum_json,
     curriculum_warnings,
-    load_curriculum,
     save_curriculum,
 )
 from curriculum_cli.errors import CurriculumError
-from curriculum_cli.presets import PRESET_NAMES, preset
+from curriculum_cli.presets import PRESET_NAMES, check_curriculum, load_curriculum, preset
 
 
 def test_noise_fields_and_weights_default_to_zero():

@@ -13,18 +13,19 @@ import pandas as pd
 import pytest
 import torch
 
-from curriculum_cli.engine import (
+from curriculum_cli.checkpoint import (
+    CHECKPOINT_FILE,
     CKPT_MODEL,
-    TrainConfig,
     load_checkpoint,
     load_model,
     save_checkpoint,
-    train,
 )
+from curriculum_cli.config import RUN_FILE, read_run_config
+from curriculum_cli.engine import train
 from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.presets import preset
-from curriculum_cli.runlog import CHECKPOINT_FILE, METRICS_FILE, RUN_FILE, read_run
-from tests.conftest import REPO_ROOT, tiny_train_config, two_stage_curriculum
+from curriculum_cli.runlog import METRICS_FILE, read_run
+from tests.helpers import REPO_ROOT, tiny_run_config, two_stage_curriculum
 
 TIMING_FIELDS = {"steps_per_s", "elapsed_s"}
 
@@ -46,13 +47,7 @@ def read_jsonl(path) -> list[dict]:
 def revised_run(tmp_path_factory):
     """revised scaled to 200 steps, with the test model."""
     run_dir = tmp_path_factory.mktemp("revised") / "run"
-    config = tiny_train_config(
-        preset("revised").scaled(0.002),
-        curriculum_source="revised",
-        scale=0.002,
-        val_every=50,
-        grad_every=25,
-    )
+    config = tiny_run_config(preset("revised"), scale=0.002, val_every=50, grad_every=25)
     result = train(config, run_dir)
     return config, result, run_dir
 
@@ -61,10 +56,10 @@ def test_run_directory_holds_config_metrics_and_checkpoint(revised_run):
     config, result, run_dir = revised_run
     assert result.status == "finished" and result.step == 200
     stored = json.loads((run_dir / RUN_FILE).read_text())
-    assert stored["curriculum"]["stages"][0]["steps"] == 30
-    assert stored["nominal_total_steps"] == 100_000
-    assert stored["torch_version"] == torch.__version__
-    assert TrainConfig.from_dict(stored) == config
+    assert stored["config"]["curriculum"]["stages"][0]["steps"] == 30
+    assert stored["provenance"]["torch"] == torch.__version__
+    assert read_run_config(run_dir) == config
+    assert config.nominal_total_steps == 100_000
     frame = pd.read_json(run_dir / METRICS_FILE, lines=True)
     assert set(frame["event"]) >= {"train", "val", "grad", "stage", "end"}
     assert frame["step"].dtype.kind == "i"
@@ -109,8 +104,8 @@ def test_load_model_gives_an_eval_model(revised_run):
 
 
 def test_auxiliary_loss_changes_nothing_before_its_introduction(tmp_path):
-    with_aux = tiny_train_config(two_stage_curriculum(5, 5, spectrum=0.5, precursor=0.05))
-    without_aux = tiny_train_config(two_stage_curriculum(5, 5, spectrum=0.0, precursor=0.0))
+    with_aux = tiny_run_config(two_stage_curriculum(5, 5, spectrum=0.5, precursor=0.05))
+    without_aux = tiny_run_config(two_stage_curriculum(5, 5, spectrum=0.0, precursor=0.0))
 
     def params_after(config, steps, name):
         train(config, tmp_path / name, max_steps=steps)
@@ -124,7 +119,7 @@ def test_auxiliary_loss_changes_nothing_before_its_introduction(tmp_path):
 
 
 def test_resume_is_bit_identical_on_cpu(tmp_path):
-    config = tiny_train_config(val_every=7, grad_every=6, checkpoint_every=5)
+    config = tiny_run_config(val_every=7, grad_every=6, checkpoint_every=5)
     train(config, tmp_path / "straight")
     stopped = train(config, tmp_path / "resumed", max_steps=17)
     assert stopped.status == "stopped" and stopped.step == 17
@@ -142,25 +137,31 @@ def test_resume_is_bit_identical_on_cpu(tmp_path):
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
-    config = tiny_train_config(two_stage_curriculum(6, 6))
+    config = tiny_run_config(two_stage_curriculum(6, 6))
     train(config, tmp_path / "a")
     train(config, tmp_path / "b")
-    train(tiny_train_config(two_stage_curriculum(6, 6), seed=1), tmp_path / "c")
+    train(tiny_run_config(two_stage_curriculum(6, 6), seed=1), tmp_path / "c")
     a, b, c = (comparable(read_jsonl(tmp_path / n / METRICS_FILE)) for n in "abc")
     assert a == b and a != c
 
 
+def nan_at(steps):
+    """A loss hook that makes the loss NaN at the given (0-based) steps."""
+    return lambda step, loss: loss * float("nan") if step in steps else loss
+
+
 def test_injected_nan_is_skipped_counted_and_training_goes_on(tmp_path):
-    result = train(tiny_train_config(inject_nan_steps=(3, 4)), tmp_path / "run")
+    result = train(tiny_run_config(), tmp_path / "run", loss_hook=nan_at({3, 4}))
     assert result.status == "finished" and result.skipped_steps == 2
     skips = read_run(tmp_path / "run").events("skip")
     assert list(skips["step"]) == [4, 5] and list(skips["consecutive"]) == [1, 2]
 
 
 def test_too_many_non_finite_steps_stop_with_a_usable_checkpoint(tmp_path):
-    config = tiny_train_config(inject_nan_steps=tuple(range(12, 40)), max_consecutive_skips=5)
+    # log_every=1: the rule is checked at logging steps (device reads), so here at every step
+    config = tiny_run_config(max_consecutive_skips=5, log_every=1)
     with pytest.raises(TrainingError, match="5 non-finite steps in a row"):
-        train(config, tmp_path / "run")
+        train(config, tmp_path / "run", loss_hook=nan_at(set(range(12, 40))))
     state = load_checkpoint(tmp_path / "run" / CHECKPOINT_FILE)
     assert state["step"] == 17
     assert read_run(tmp_path / "run").status == "failed"
@@ -183,7 +184,7 @@ def test_checkpoint_interrupted_mid_write_leaves_previous_loadable(tmp_path):
 
 
 def test_finished_run_is_not_overwritten(tmp_path):
-    config = tiny_train_config(two_stage_curriculum(3, 3))
+    config = tiny_run_config(two_stage_curriculum(3, 3))
     train(config, tmp_path / "run")
     before = (tmp_path / "run" / METRICS_FILE).read_text()
     with pytest.raises(RunError, match="already holds a run"):
@@ -251,7 +252,7 @@ def test_train_command_end_to_end_then_resume_with_a_warning(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_missing_cuda_fails_before_the_run_directory_exists(tmp_path):
     with pytest.raises(RunError, match="sees no CUDA device"):
-        train(tiny_train_config(device="cuda"), tmp_path / "run")
+        train(tiny_run_config(device="cuda"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 

@@ -11,7 +11,6 @@ from curriculum_cli.metrics import (
     aa_match,
     aa_match_metrics,
     mass_error_ppm,
-    precursor_error_ppm,
     token_accuracy,
 )
 
@@ -108,8 +107,8 @@ def test_bad_input_is_reported():
 
 def test_precursor_error_in_ppm():
     mass = peptide_neutral_mass_da("PEPTIDE")
-    assert precursor_error_ppm("PEPTIDE", mass) == pytest.approx(0.0, abs=1e-9)
-    assert precursor_error_ppm("PEPTIDE", mass * (1 - 10e-6)) == pytest.approx(10.0, rel=1e-4)
+    assert mass_error_ppm(mass, mass) == pytest.approx(0.0, abs=1e-9)
+    assert mass_error_ppm(mass, mass * (1 - 10e-6)) == pytest.approx(10.0, rel=1e-4)
     # One 13C spacing heavier precursor, read at isotope 1: no error.
     assert mass_error_ppm(mass, mass + 1.003355, isotope=1) == pytest.approx(0.0, abs=1e-9)
     tensor = mass_error_ppm(torch.tensor([mass]), torch.tensor([mass]))

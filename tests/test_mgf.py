@@ -15,7 +15,7 @@ from curriculum_cli.chemistry import (
 from curriculum_cli.errors import MgfError
 from curriculum_cli.mgf import PeakFilter, filter_peaks, inspect_mgf, read_mgf, write_mgf
 from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
-from tests.conftest import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
+from tests.helpers import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
 
 VOCAB = Vocabulary.default()
 

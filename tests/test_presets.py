@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from curriculum_cli.curriculum import curriculum_json, load_curriculum
+from curriculum_cli.curriculum import curriculum_json
 from curriculum_cli.errors import CurriculumError
-from curriculum_cli.presets import PRESET_NAMES, from_options, phased, preset
+from curriculum_cli.presets import PRESET_NAMES, from_options, load_curriculum, phased, preset
 
 CURRICULA_DIR = Path(__file__).parents[1] / "curricula"
 
