@@ -9,7 +9,8 @@ curriculum (the same stages after scaling) with different seeds form a group;
 each row gets the group's mean and standard deviation, and for the best two
 groups the difference of the primary metric gets a 95% confidence interval
 (Welch's t interval over seeds: unequal variances, Welch-Satterthwaite
-degrees of freedom) and a plain sentence saying whether it exceeds seed noise.
+degrees of freedom, from ``stats``) and a plain sentence saying whether it
+exceeds seed noise.
 
 Presentation (rich table, JSON, CSV, Markdown, plot) is in ``render`` and
 ``plots``; ``docs/ab-testing.md`` explains each row.
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from curriculum_cli.curriculum import AUXILIARY_LOSSES, DATA_FIELDS
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.runlog import RunLog, read_run
+from curriculum_cli.stats import welch_interval
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -319,96 +321,6 @@ def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> d
         facts[f"{loss}_ratio_then"] = _float(measured, f"{loss}_ratio")
         facts[f"{loss}_cosine_then"] = _float(measured, f"{loss}_cosine")
     return facts
-
-
-# ----------------------------------------------------------------------------
-# Statistics
-# ----------------------------------------------------------------------------
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz, Numerical Recipes)."""
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return h
-
-
-def _regularized_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b), the regularized incomplete beta function, for 0 <= x <= 1."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def student_t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile (0.5 < p < 1) of Student's t distribution with ``df`` degrees of freedom.
-
-    Bisection on the CDF ``1 - I_{df/(df+t^2)}(df/2, 1/2) / 2``; exact to about
-    1e-10, enough for a confidence interval (no SciPy dependency).
-    """
-    if not 0.5 < p < 1.0 or not df > 0:
-        raise ValueError(f"need 0.5 < p < 1 and df > 0, got p={p}, df={df}")
-
-    def cdf(t: float) -> float:
-        return 1.0 - 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
-
-    low, high = 0.0, 1.0
-    while cdf(high) < p:
-        low, high = high, high * 2.0
-    for _ in range(200):
-        middle = (low + high) / 2.0
-        if cdf(middle) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2.0
-
-
-def welch_interval(
-    first: list[float], second: list[float], confidence: float = CONFIDENCE
-) -> tuple[float, float, float, float]:
-    """Difference of means (first - second) and its Welch t interval: ``(diff, low, high, df)``.
-
-    Unequal variances; degrees of freedom by Welch-Satterthwaite. Needs at
-    least 2 values on each side, else the interval is NaN. With no spread on
-    either side the interval is the difference itself.
-    """
-    diff = sum(first) / len(first) - sum(second) / len(second)
-    if len(first) < 2 or len(second) < 2:
-        return diff, math.nan, math.nan, math.nan
-    v1 = _sample_variance(first) / len(first)
-    v2 = _sample_variance(second) / len(second)
-    if v1 + v2 == 0:
-        return diff, diff, diff, float(len(first) + len(second) - 2)
-    df = (v1 + v2) ** 2 / (v1**2 / (len(first) - 1) + v2**2 / (len(second) - 1))
-    half = student_t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(v1 + v2)
-    return diff, diff - half, diff + half, df
-
-
-def _sample_variance(values: list[float]) -> float:
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
 # ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from curriculum_cli.compare import compare_runs, student_t_quantile, welch_interval
+from curriculum_cli.compare import compare_runs
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.render import (
     comparison_csv,
@@ -20,6 +20,7 @@ from curriculum_cli.render import (
     render_comparison,
 )
 from curriculum_cli.runlog import METRICS_FILE
+from curriculum_cli.stats import student_t_quantile, welch_interval
 
 
 def _all(ab_runs) -> list:
