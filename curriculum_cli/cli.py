@@ -285,6 +285,7 @@ def inspect_command(
 ) -> None:
     """Check an MGF file: charges, peaks, peptides, precursor error, b/y ions found."""
     import json
+    from dataclasses import asdict
 
     from curriculum_cli.mgf import PeakFilter, inspect_mgf
     from curriculum_cli.render import render_inspect_report
@@ -292,7 +293,7 @@ def inspect_command(
     peak_filter = PeakFilter.keep_all() if no_filter else PeakFilter()
     report = inspect_mgf(path, tolerance_da, peak_filter=peak_filter, skip_invalid=skip_invalid)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(asdict(report), indent=2))
     else:
         render_inspect_report(stdout_console(), report)
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from curriculum_cli.compare import Comparison
     from curriculum_cli.curriculum import Curriculum
+    from curriculum_cli.mgf import MgfReport, ValueRange
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 TIMELINE_WIDTH_RANGE = (20, 60)
@@ -199,15 +200,15 @@ MAX_SKIPPED_SHOWN = 5
 """How many skipped-spectrum messages ``render_inspect_report`` prints before summarising."""
 
 
-def _range(summary: dict) -> str:
-    return f"{summary['min']:g}–{summary['max']:g} (median {summary['median']:g})"
+def _range(summary: ValueRange) -> str:
+    return f"{summary.min:g}–{summary.max:g} (median {summary.median:g})"
 
 
-def render_inspect_report(console: Console, report: dict) -> None:
+def render_inspect_report(console: Console, report: MgfReport) -> None:
     """The ``inspect_mgf`` report as a two-column table, skipped spectra as warnings."""
     table = Table(
-        title=f"{report['path']}: {report['n_spectra']:,} "
-        + ("spectrum" if report["n_spectra"] == 1 else "spectra"),
+        title=f"{report.path}: {report.n_spectra:,} "
+        + ("spectrum" if report.n_spectra == 1 else "spectra"),
         title_justify="left",
         box=None,
         show_header=False,
@@ -216,43 +217,43 @@ def render_inspect_report(console: Console, report: dict) -> None:
     )
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    table.add_row("skipped", f"{report['n_skipped']:,} invalid spectra")
-    charges = ", ".join(f"{z}+: {n:,}" for z, n in report["charges"].items())
+    table.add_row("skipped", f"{report.n_skipped:,} invalid spectra")
+    charges = ", ".join(f"{z}+: {n:,}" for z, n in report.charges.items())
     table.add_row("charges", charges)
-    table.add_row("peaks in file", _range(report["peaks_in_file"]))
-    table.add_row("peaks used", f"{_range(report['peaks_used'])}; {report['preprocessing']}")
-    n_annotated = report["n_annotated"]
-    table.add_row("annotated (SEQ)", f"{n_annotated:,} of {report['n_spectra']:,}")
-    if report["peptide_length"] is not None:
-        table.add_row("peptide length", f"{_range(report['peptide_length'])} residues")
-        mods = ", ".join(f"{name} {n:,}" for name, n in report["modifications"].items())
+    table.add_row("peaks in file", _range(report.peaks_in_file))
+    table.add_row("peaks used", f"{_range(report.peaks_used)}; {report.preprocessing}")
+    n_annotated = report.n_annotated
+    table.add_row("annotated (SEQ)", f"{n_annotated:,} of {report.n_spectra:,}")
+    if report.peptide_length is not None:
+        table.add_row("peptide length", f"{_range(report.peptide_length)} residues")
+        mods = ", ".join(f"{name} {n:,}" for name, n in report.modifications.items())
         table.add_row("modifications", mods or "none")
-        outside = report["n_outside_vocabulary"]
+        outside = report.n_outside_vocabulary
         table.add_row(
             "outside vocabulary",
-            f"{outside:,} peptides hold {', '.join(report['residues_outside_vocabulary'])} "
+            f"{outside:,} peptides hold {', '.join(report.residues_outside_vocabulary)} "
             "(no training target)"
             if outside
             else "none (every peptide is a training target)",
         )
-    error = report["precursor_error_ppm"]
+    error = report.precursor_error_ppm
     if error is not None:
         table.add_row(
             "precursor error",
-            f"median {error['median']:+.2f} ppm, median |error| {error['median_abs']:.2f} ppm, "
-            f"worst {error['worst']:+.2f} ppm (TITLE={error['worst_title']}); "
-            f"{error['n_over_tolerance']:,} over {error['tolerance_ppm']:g} ppm",
+            f"median {error.median:+.2f} ppm, median |error| {error.median_abs:.2f} ppm, "
+            f"worst {error.worst:+.2f} ppm (TITLE={error.worst_title}); "
+            f"{error.n_over_tolerance:,} over {error.tolerance_ppm:g} ppm",
         )
-    coverage = report["fragment_coverage"]
+    coverage = report.fragment_coverage
     if coverage is not None:
         table.add_row(
             "b/y ions found",
-            f"mean {coverage['mean']:.0%}, median {coverage['median']:.0%}, "
-            f"lowest {coverage['min']:.0%} (TITLE={coverage['min_title']}) "
-            f"within {coverage['tolerance_da']:g} Da",
+            f"mean {coverage.mean:.0%}, median {coverage.median:.0%}, "
+            f"lowest {coverage.min:.0%} (TITLE={coverage.min_title}) "
+            f"within {coverage.tolerance_da:g} Da",
         )
     console.print(table)
-    skipped = report["skipped"]
+    skipped = report.skipped
     for message in skipped[:MAX_SKIPPED_SHOWN]:
         console.print(Text(f"skipped: {message}", style="yellow"), soft_wrap=True)
     if len(skipped) > MAX_SKIPPED_SHOWN:
