@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from curriculum_cli.chemistry import PAD_TOKEN, parse_peptide, residue_mass_da
+from curriculum_cli.chemistry import PAD_TOKEN, SPECIAL_TOKENS, parse_peptide, residue_mass_da
 
 if TYPE_CHECKING:
     import torch
@@ -48,6 +48,22 @@ def token_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     score 1. Returns a float in [0, 1] (NaN when there is no target position).
     """
     target = tokens != PAD_TOKEN
+    n_targets = int(target.sum())
+    if n_targets == 0:
+        return math.nan
+    correct = (logits.argmax(dim=-1) == tokens) & target
+    return int(correct.sum()) / n_targets
+
+
+def residue_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
+    """Teacher-forced residue accuracy: fraction of residue positions predicted right.
+
+    Like ``token_accuracy``, but only positions whose target is a residue token
+    (id >= 2: neither ``<pad>`` nor ``<eos>``) count. ``logits`` ``[B, T, V]``,
+    ``tokens`` ``[B, T]``. Returns a float in [0, 1] (NaN when there is no
+    residue position).
+    """
+    target = tokens >= len(SPECIAL_TOKENS)  # residue ids follow <pad> and <eos>
     n_targets = int(target.sum())
     if n_targets == 0:
         return math.nan

@@ -11,6 +11,7 @@ from curriculum_cli.metrics import (
     aa_match,
     aa_match_metrics,
     mass_error_ppm,
+    residue_accuracy,
     token_accuracy,
 )
 
@@ -29,6 +30,20 @@ def test_token_accuracy_ignores_padding_and_counts_eos():
 def test_token_accuracy_is_nan_without_targets():
     tokens = torch.full((2, 3), PAD_TOKEN)
     assert math.isnan(token_accuracy(torch.zeros(2, 3, 5), tokens))
+
+
+def test_residue_accuracy_leaves_out_eos_and_padding():
+    tokens = torch.tensor([[5, 6, EOS_TOKEN, PAD_TOKEN], [7, EOS_TOKEN, PAD_TOKEN, PAD_TOKEN]])
+    # residues: 5 right, 6 wrong, 7 right; a wrong <eos> and wrong pads do not count
+    predicted = torch.tensor([[5, 9, 3, 3], [7, 4, 4, 4]])
+    logits = torch.nn.functional.one_hot(predicted, 10).float()
+    assert residue_accuracy(logits, tokens) == pytest.approx(2 / 3)
+    assert token_accuracy(logits, tokens) == pytest.approx(2 / 5)
+
+
+def test_residue_accuracy_is_nan_without_residues():
+    tokens = torch.tensor([[EOS_TOKEN, PAD_TOKEN]])
+    assert math.isnan(residue_accuracy(torch.zeros(1, 2, 5), tokens))
 
 
 def test_casanovo_documented_case_reproduced():
