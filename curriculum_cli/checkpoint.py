@@ -25,6 +25,7 @@ CKPT_MODEL = "model"
 CKPT_OPTIMIZER = "optimizer"
 CKPT_STEP = "step"
 CKPT_STAGE_INDEX = "stage_index"
+CKPT_STAGE_SCHEDULE = "stage_schedule"  # StageSchedule: actual stage starts, last gate values
 CKPT_GENERATOR = "data_generator_state"
 CKPT_COUNTERS = "counters"  # skipped, consecutive_skipped, spikes, validations
 CKPT_RECENT_TERMS = "recent_loss_terms"  # (ce, spectrum, precursor) of recent applied steps

@@ -20,8 +20,12 @@ run with too many non-finite steps in a row stopped, at the next logging
 step (at most ``log_every`` steps later).
 
 Steps are counted as optimizer updates completed: the update that takes the
-run from step ``s`` to ``s + 1`` uses the curriculum stage at step ``s``
-(``Curriculum.stage_at``). All random draws come from generators seeded from
+run from step ``s`` to ``s + 1`` uses the curriculum stage in force at step
+``s``. A ``StageSchedule`` decides it: for an ungated curriculum that is
+``Curriculum.stage_at(s)``; a gated stage (``start_when``) starts at the first
+validation at or after its earliest start whose metric reaches the threshold
+(a validation at step ``v`` is used for the update from ``v`` on), or at its
+``latest_step``. All random draws come from generators seeded from
 the run's seed (training data) and ``val_seed`` (validation sets), and every
 piece of state they touch is in the checkpoint, so a resumed run on the CPU
 reproduces the uninterrupted one bit for bit.
@@ -51,6 +55,7 @@ from curriculum_cli.checkpoint import (
     CKPT_OPTIMIZER,
     CKPT_RECENT_TERMS,
     CKPT_STAGE_INDEX,
+    CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
     load_checkpoint,
     save_checkpoint,
@@ -64,12 +69,12 @@ from curriculum_cli.config import (
     resume_conflicts,
     run_json,
 )
-from curriculum_cli.curriculum import AUXILIARY_LOSSES
+from curriculum_cli.curriculum import AUXILIARY_LOSSES, StageSchedule, gate_metric_values
 from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.evaluation import decoded_metrics
 from curriculum_cli.gradients import measure_gradients
 from curriculum_cli.losses import loss_terms, total_loss
-from curriculum_cli.metrics import token_accuracy
+from curriculum_cli.metrics import residue_accuracy, token_accuracy
 from curriculum_cli.model_source import build_model, factory_provenance, is_factory
 from curriculum_cli.runlog import (
     METRICS_FILE,
@@ -168,7 +173,7 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
 
 @torch.no_grad()
 def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
-    """Loss terms and token accuracy on one validation set (in chunks of 256 spectra)."""
+    """Loss terms, token and residue accuracy on one validation set (in chunks of 256 spectra)."""
     model.eval()
     sums: dict[str, float] = {}
     n_total = len(batch)
@@ -178,6 +183,7 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
         terms = loss_terms(logits, chunk, masses, config.spectrum_sigma_da)
         values = {k: v.item() for k, v in terms.items()}
         values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
+        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)  # gates read it
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
     result = {key: value / n_total for key, value in sums.items()}
@@ -257,6 +263,7 @@ class _Parts:
     masses: torch.Tensor  # residue masses (Da) of the residue tokens, for the losses
     val_sets: dict
     monitor: StabilityMonitor
+    schedule: StageSchedule  # the stage in force, gates resolved
 
 
 def _setup(config: RunConfig, device: torch.device) -> _Parts:
@@ -279,30 +286,40 @@ def _setup(config: RunConfig, device: torch.device) -> _Parts:
         monitor=StabilityMonitor(
             config.max_consecutive_skips, config.spike_factor, config.spike_window
         ),
+        schedule=StageSchedule(config.curriculum),
     )
 
 
-def _checkpoint_state(parts: _Parts, step: int, stage_index: int, validations: int) -> dict:
+def _checkpoint_state(parts: _Parts, step: int, validations: int) -> dict:
     monitor = parts.monitor.state_dict()
     return {
         CKPT_MODEL: parts.model.state_dict(),
         CKPT_OPTIMIZER: parts.optimizer.state_dict(),
         CKPT_STEP: step,
-        CKPT_STAGE_INDEX: stage_index,
+        CKPT_STAGE_INDEX: parts.schedule.index,
+        CKPT_STAGE_SCHEDULE: parts.schedule.state_dict(),
         CKPT_GENERATOR: parts.generator.get_state(),
         CKPT_COUNTERS: {**monitor["counters"], "validations": validations},
         CKPT_RECENT_TERMS: monitor["recent_terms"],
     }
 
 
-def _restore(parts: _Parts, state: dict) -> tuple[int, int, int]:
-    """Load a checkpoint into the parts; returns ``(step, stage_index, validations)``."""
+def _restore(parts: _Parts, state: dict) -> tuple[int, int]:
+    """Load a checkpoint into the parts; returns ``(step, validations)``.
+
+    A checkpoint from before gated stages has no schedule: its stages started
+    as planned, so the schedule is rebuilt from ``stage_index``.
+    """
     parts.model.load_state_dict(state[CKPT_MODEL])
     parts.optimizer.load_state_dict(state[CKPT_OPTIMIZER])
     parts.generator.set_state(state[CKPT_GENERATOR].to(parts.generator.get_state().device))
     counters = state[CKPT_COUNTERS]
     parts.monitor.load_state_dict({"counters": counters, "recent_terms": state[CKPT_RECENT_TERMS]})
-    return int(state[CKPT_STEP]), int(state[CKPT_STAGE_INDEX]), int(counters["validations"])
+    if CKPT_STAGE_SCHEDULE in state:
+        parts.schedule.load_state_dict(state[CKPT_STAGE_SCHEDULE])
+    else:
+        parts.schedule.load_planned(int(state[CKPT_STAGE_INDEX]))
+    return int(state[CKPT_STEP]), int(counters["validations"])
 
 
 # ----------------------------------------------------------------------------
@@ -340,15 +357,15 @@ def train(
     if not resume:
         _create_run_dir(run_dir, config, device)
     model, optimizer, monitor = parts.model, parts.optimizer, parts.monitor
-    curriculum = config.curriculum
-    total_steps = curriculum.total_steps
+    schedule = parts.schedule
+    total_steps = config.curriculum.total_steps
     stop_at = total_steps if max_steps is None else min(max_steps, total_steps)
     use_bf16 = device.type == "cuda"
     checkpoint_path = run_dir / CHECKPOINT_FILE
 
-    step, stage_index, validations = 0, -1, 0
+    step, validations = 0, 0
     if resume:
-        step, stage_index, validations = _restore(parts, load_checkpoint(checkpoint_path))
+        step, validations = _restore(parts, load_checkpoint(checkpoint_path))
         truncate_records_after(run_dir / METRICS_FILE, step, drop_events=("end",))
     log = MetricsWriter(run_dir / METRICS_FILE)
     if resume:
@@ -377,7 +394,7 @@ def train(
 
     def checkpoint() -> None:
         read_pending()
-        save_checkpoint(checkpoint_path, _checkpoint_state(parts, step, stage_index, validations))
+        save_checkpoint(checkpoint_path, _checkpoint_state(parts, step, validations))
 
     def run_validation() -> dict:
         nonlocal validations
@@ -387,6 +404,7 @@ def train(
         for split, val_batch in parts.val_sets.items():
             results[split] = validate(model, val_batch, config, parts.masses, decode)
             log.write("val", step, split=split, **results[split])
+        schedule.record_validation(step, gate_metric_values(results))
         return results
 
     final_val: dict = {}
@@ -401,12 +419,13 @@ def train(
             window_start, window_steps = time.perf_counter(), 0
             while step < stop_at:
                 # --- the curriculum at this step: data settings and loss weights
-                index, stage = curriculum.stage_at(step)
+                new_stage = schedule.advance(step)  # the next stage, if it starts here
+                stage = schedule.stage
                 weights = stage.loss_weights
-                if index != stage_index:
-                    stage_index = index
-                    log.write("stage", step, stage=stage.name, stage_index=index,
-                              **{f"w_{name}": w for name, w in weights.items()})  # fmt: skip
+                if new_stage is not None:
+                    log.write("stage", step, stage=stage.name, stage_index=new_stage.index,
+                              **{f"w_{name}": w for name, w in weights.items()},
+                              **new_stage.gate_fields())  # fmt: skip
                     reporter.message(f"step {step}: stage {stage.name}")
                 lr = learning_rate(step, config)
                 for group in optimizer.param_groups:
