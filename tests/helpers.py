@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curriculum_cli.config import RunConfig, build_run_config
-from curriculum_cli.curriculum import Curriculum, Stage
+from curriculum_cli.curriculum import Curriculum, Stage, StartWhen
 from curriculum_cli.model import ModelConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +56,52 @@ def two_stage_curriculum(
                 mass_error_ppm=5.0,
                 spectrum_loss_weight=spectrum,
                 precursor_loss_weight=precursor,
+            ),
+        ],
+    )
+
+
+def gated_curriculum(
+    spectrum_at_least: float = 0.0,
+    spectrum_latest: int = 30,
+    precursor_at_least: float = 0.0,
+    precursor_latest: int = 38,
+) -> Curriculum:
+    """40 steps in three stages with the same data; the second and third are gated.
+
+    CE only for 5 steps; then the spectrum loss, gated on ``token_accuracy_easy``
+    (which rises steadily in a few dozen steps, while residue accuracy barely
+    moves), for at least 6 steps; then the precursor loss too, gated on
+    ``residue_accuracy_hard``, to the end. Planned starts 0, 5, 11.
+    """
+    data = dict(min_length=6, max_length=8, noise_peaks=1)
+    return Curriculum(
+        name="test_gated",
+        description="tiny gated test curriculum",
+        stages=[
+            Stage(name="foundation", steps=5, **data),
+            Stage(
+                name="spectrum",
+                steps=6,
+                start_when=StartWhen(
+                    metric="token_accuracy_easy",
+                    at_least=spectrum_at_least,
+                    latest_step=spectrum_latest,
+                ),
+                spectrum_loss_weight=0.2,
+                **data,
+            ),
+            Stage(
+                name="precursor",
+                steps=29,
+                start_when=StartWhen(
+                    metric="residue_accuracy_hard",
+                    at_least=precursor_at_least,
+                    latest_step=precursor_latest,
+                ),
+                spectrum_loss_weight=0.2,
+                precursor_loss_weight=0.02,
+                **data,
             ),
         ],
     )

@@ -16,6 +16,7 @@ import torch
 from curriculum_cli.checkpoint import (
     CHECKPOINT_FILE,
     CKPT_MODEL,
+    CKPT_STAGE_SCHEDULE,
     load_checkpoint,
     load_model,
     save_checkpoint,
@@ -25,7 +26,7 @@ from curriculum_cli.engine import train
 from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.presets import preset
 from curriculum_cli.runlog import METRICS_FILE, read_run
-from tests.helpers import REPO_ROOT, tiny_run_config, two_stage_curriculum
+from tests.helpers import REPO_ROOT, gated_curriculum, tiny_run_config, two_stage_curriculum
 
 TIMING_FIELDS = {"steps_per_s", "elapsed_s"}
 
@@ -260,3 +261,118 @@ def test_a_foreign_run_json_is_a_clear_error(tmp_path):
     (tmp_path / RUN_FILE).write_text('{"seed": 1}')
     with pytest.raises(RunError, match="not a pepcurr run"):
         load_model(tmp_path)
+
+
+# ----------------------------------------------------------------------------
+# Gated stages (start_when): tests/helpers.py's gated_curriculum, planned starts 0, 5, 11
+# ----------------------------------------------------------------------------
+
+
+def gated_config(**gates):
+    """The gated test curriculum with validations at 0, 7, 14, ..., 35 and 40."""
+    return tiny_run_config(gated_curriculum(**gates), val_every=7, grad_every=6)
+
+
+def val_values(run_dir, split: str, metric: str) -> dict[int, float]:
+    """Validation step -> value of ``metric`` on ``split``."""
+    val = [r for r in read_jsonl(run_dir / METRICS_FILE) if r["event"] == "val"]
+    return {r["step"]: r[metric] for r in val if r["split"] == split}
+
+
+def stage_records(run_dir) -> list[dict]:
+    return [r for r in read_jsonl(run_dir / METRICS_FILE) if r["event"] == "stage"]
+
+
+@pytest.fixture(scope="module")
+def latest_run(tmp_path_factory):
+    """The spectrum gate never opens by its metric (1.0): it starts at latest_step 30."""
+    run_dir = tmp_path_factory.mktemp("gated") / "latest"
+    train(gated_config(spectrum_at_least=1.0, spectrum_latest=30), run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def metric_run(tmp_path_factory, latest_run):
+    """The spectrum gate opens by its metric, at a validation after the first one it could use.
+
+    Until the gate opens the run trains exactly as ``latest_run`` (same seed,
+    same first stage), so that run tells which value a later validation
+    reaches: the threshold is the first value at a validation after step 7
+    that beats every earlier one from the earliest start (5) on, so the gate
+    stays shut at step 7 and opens exactly at (not above) the threshold.
+    """
+    easy = val_values(latest_run, "val_easy", "token_accuracy")
+    candidates = [step for step in sorted(easy) if 7 < step <= 28]
+    threshold = next(
+        (easy[s] for s in candidates if easy[s] > max(easy[v] for v in easy if 5 <= v < s)),
+        easy[7],
+    )
+    config = gated_config(spectrum_at_least=threshold, spectrum_latest=30)
+    run_dir = tmp_path_factory.mktemp("gated") / "metric"
+    train(config, run_dir)
+    return config, threshold, run_dir
+
+
+def test_gated_stage_starts_at_the_first_validation_at_or_above_its_threshold(metric_run):
+    _, threshold, run_dir = metric_run
+    easy = val_values(run_dir, "val_easy", "token_accuracy")
+    opened = min(step for step, value in easy.items() if step >= 5 and value >= threshold)
+    assert 7 < opened < 30, "the calibration should open the gate after the first validation"
+    foundation, spectrum, precursor = stage_records(run_dir)
+    assert (foundation["step"], "trigger" not in foundation) == (0, True)
+    assert spectrum["step"] == opened and spectrum["stage"] == "spectrum"
+    assert spectrum["trigger"] == "metric" and spectrum["metric"] == "token_accuracy_easy"
+    assert spectrum["value"] == easy[opened] and spectrum["threshold"] == threshold
+    # the spectrum stage's 6 steps count from its actual start; the precursor gate (>= 0)
+    # then opens at the first validation at or after that earliest start
+    hard = val_values(run_dir, "val_hard", "residue_accuracy")
+    then = min(step for step in hard if step >= opened + 6)
+    assert precursor["step"] == then and precursor["trigger"] == "metric"
+    assert precursor["value"] == hard[then] and precursor["threshold"] == 0.0
+
+
+def test_gate_that_never_opens_starts_the_stage_at_latest_step(latest_run):
+    foundation, spectrum, precursor = stage_records(latest_run)
+    assert [r["step"] for r in (foundation, spectrum, precursor)] == [0, 30, 38]
+    easy = val_values(latest_run, "val_easy", "token_accuracy")
+    assert spectrum["trigger"] == "latest_step" and spectrum["threshold"] == 1.0
+    assert spectrum["value"] == easy[28]  # the last value seen
+    # the precursor stage may start from 36; no validation between 36 and its latest 38
+    hard = val_values(latest_run, "val_hard", "residue_accuracy")
+    assert precursor["trigger"] == "latest_step" and precursor["value"] == hard[35]
+    # the weights follow the actual stages (a train record at s is the update s-1 -> s)
+    for record in read_jsonl(latest_run / METRICS_FILE):
+        if record["event"] == "train":
+            assert record["w_spectrum"] == (0.2 if record["step"] > 30 else 0.0), record
+            assert record["w_precursor"] == (0.02 if record["step"] > 38 else 0.0), record
+
+
+@pytest.mark.parametrize("where", ["before", "at", "after"])
+def test_gated_resume_is_bit_identical_on_cpu(metric_run, tmp_path, where):
+    """Stopped before the gate opens, at the validation that opens it, or after it."""
+    config, _, straight = metric_run
+    opened = stage_records(straight)[1]["step"]
+    stop = {"before": opened - 3, "at": opened, "after": opened + 3}[where]
+    assert train(config, tmp_path / "run", max_steps=stop).step == stop
+    assert train(config, tmp_path / "run", resume=True).status == "finished"
+    assert comparable(read_jsonl(tmp_path / "run" / METRICS_FILE)) == comparable(
+        read_jsonl(straight / METRICS_FILE)
+    )
+    a = load_checkpoint(straight / CHECKPOINT_FILE)
+    b = load_checkpoint(tmp_path / "run" / CHECKPOINT_FILE)
+    assert all(torch.equal(a[CKPT_MODEL][k], b[CKPT_MODEL][k]) for k in a[CKPT_MODEL])
+    assert a[CKPT_STAGE_SCHEDULE] == b[CKPT_STAGE_SCHEDULE]
+
+
+def test_a_checkpoint_without_a_stage_schedule_still_resumes(tmp_path):
+    """Checkpoints written before gated stages: the schedule is rebuilt from stage_index."""
+    config = tiny_run_config(two_stage_curriculum(8, 12), val_every=7)
+    train(config, tmp_path / "straight")
+    train(config, tmp_path / "old", max_steps=8)  # the second stage starts at 8
+    state = load_checkpoint(tmp_path / "old" / CHECKPOINT_FILE)
+    del state[CKPT_STAGE_SCHEDULE]
+    save_checkpoint(tmp_path / "old" / CHECKPOINT_FILE, state)
+    train(config, tmp_path / "old", resume=True)
+    assert comparable(read_jsonl(tmp_path / "old" / METRICS_FILE)) == comparable(
+        read_jsonl(tmp_path / "straight" / METRICS_FILE)
+    )
