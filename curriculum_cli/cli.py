@@ -80,7 +80,8 @@ CurriculumOpt = Annotated[
     typer.Option(
         "--curriculum",
         "-c",
-        help="Curriculum JSON file or preset name (current, revised, conservative).",
+        help="Curriculum JSON file or preset name (current, revised, conservative, "
+        "gated-current, gated-revised, gated-conservative).",
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (every draw is seeded from it).")]
@@ -121,7 +122,8 @@ def stdout_console():
 CurriculumArgs = Annotated[
     list[str],
     typer.Argument(
-        help="Curriculum JSON files or preset names (current, revised, conservative).",
+        help="Curriculum JSON files or preset names (current, revised, conservative, "
+        "gated-current, gated-revised, gated-conservative).",
         metavar="FILE|PRESET",
         show_default=False,
     ),
@@ -133,7 +135,7 @@ def generate(
     name: Annotated[
         str | None,
         typer.Argument(
-            help="Preset (current, revised, conservative) or 'phased'.",
+            help="Preset (see --list) or 'phased'.",
             metavar="NAME",
             show_default=False,
         ),
@@ -145,19 +147,44 @@ def generate(
     precursor_at: Annotated[
         int | None, typer.Option(help="phased: first precursor-loss step.")
     ] = None,
+    spectrum_at_accuracy: Annotated[
+        float | None,
+        typer.Option(help="phased, gated: spectrum loss once residue_accuracy_easy >= this (0-1)."),
+    ] = None,
+    precursor_at_accuracy: Annotated[
+        float | None,
+        typer.Option(help="phased, gated: precursor loss once residue_accuracy_easy >= this."),
+    ] = None,
+    latest_spectrum: Annotated[
+        int | None,
+        typer.Option(help="phased, gated: spectrum loss on at this step at the latest (40000)."),
+    ] = None,
+    latest_precursor: Annotated[
+        int | None,
+        typer.Option(help="phased, gated: precursor loss on at this step at the latest (60000)."),
+    ] = None,
     total: Annotated[int | None, typer.Option(help="phased: total steps (default 100000).")] = None,
     output: OutFileOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Write a curriculum JSON (a preset or a phased A/B arm); to stdout without -o."""
+    """Write a curriculum JSON (a preset or a phased A/B arm); to stdout without -o.
+
+    phased --spectrum-at S --precursor-at P switches the losses on at fixed steps;
+    phased --spectrum-at-accuracy A --precursor-at-accuracy B when the validation
+    residue accuracy reaches A and B (docs/curriculum-format.md).
+    """
     from curriculum_cli.curriculum import curriculum_json, save_curriculum
-    from curriculum_cli.presets import PRESET_NAMES, from_options, preset
+    from curriculum_cli.presets import ALL_PRESET_NAMES, from_options, preset
     from curriculum_cli.render import render_preset_list
 
     if list_presets:
-        render_preset_list(stdout_console(), [preset(preset_name) for preset_name in PRESET_NAMES])
+        render_preset_list(stdout_console(), [preset(name) for name in ALL_PRESET_NAMES])
         return
-    curriculum = from_options(name, spectrum_at, precursor_at, total)
+    curriculum = from_options(
+        name, spectrum_at, precursor_at, total, spectrum_at_accuracy=spectrum_at_accuracy,
+        precursor_at_accuracy=precursor_at_accuracy, latest_spectrum=latest_spectrum,
+        latest_precursor=latest_precursor,
+    )  # fmt: skip
     if output is None:
         typer.echo(curriculum_json(curriculum), nl=False)
         return

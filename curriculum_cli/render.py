@@ -30,6 +30,36 @@ def _steps(step: int | None) -> str:
     return "never" if step is None else f"{step:,}"
 
 
+def introduction_text(curriculum: Curriculum, loss: str) -> str:
+    """When ``loss`` comes on: ``on at 15,000``, ``never``, or its stage's gate.
+
+    A gated introduction reads ``on when residue_accuracy_easy >= 0.55 (at the
+    latest 40,000)``.
+    """
+    gate = curriculum.introduction_gates()[loss]
+    if gate is not None:
+        return f"on when {gate.describe()}"
+    step = curriculum.introductions()[loss]
+    return "never" if step is None else f"on at {step:,}"
+
+
+def _gate_lines(curriculum: Curriculum) -> list[str]:
+    """One line per gated stage: the earliest step it may start at and its gate."""
+    lines = []
+    for index, (start, stage) in enumerate(
+        zip(curriculum.stage_starts(), curriculum.stages, strict=True)
+    ):
+        gate = stage.start_when
+        if gate is not None:
+            lines.append(
+                f"stages[{index}] ({stage.name}): starts at the first validation from its "
+                f"earliest start ({start:,} as planned) with {gate.metric} >= {gate.at_least:g}, "
+                f"or at step {gate.latest_step:,} at the latest; its {stage.steps:,} steps count "
+                "from its actual start"
+            )
+    return lines
+
+
 def render_curriculum_summary(
     console: Console, curriculum: Curriculum, source: str, warnings: list[str]
 ) -> None:
@@ -55,7 +85,7 @@ def render_curriculum_summary(
         table.add_row(
             str(index),
             stage.name,
-            f"{start:,}",
+            f"{start:,}" if stage.start_when is None else f"≥{start:,}",
             f"{stage.steps:,}",
             f"{stage.min_length}–{stage.max_length}",
             str(stage.noise_peaks),
@@ -67,16 +97,30 @@ def render_curriculum_summary(
         )
     console.print(table)
     introductions = curriculum.introductions()
+    gates = curriculum.introduction_gates()
+    onsets = [
+        f"{loss} loss {introduction_text(curriculum, loss)}"
+        if gates[loss] is not None
+        else f"{loss} loss from step {_steps(introductions[loss])}"
+        for loss in ("spectrum", "precursor")
+    ]
     final = curriculum.stages[-1]
     console.print(
-        f"total steps {curriculum.total_steps:,}; "
-        f"spectrum loss from step {_steps(introductions['spectrum'])}, "
-        f"precursor loss from step {_steps(introductions['precursor'])}; "
+        f"total steps {curriculum.total_steps:,}; {', '.join(onsets)}; "
         f"final weights spectrum {final.spectrum_loss_weight:g}, "
         f"precursor {final.precursor_loss_weight:g}",
         highlight=False,
         soft_wrap=True,
     )
+    for line in _gate_lines(curriculum):
+        console.print(line, highlight=False, soft_wrap=True)
+    if curriculum.gated:
+        console.print(
+            f"≥: at the earliest (gated). The run lasts {curriculum.total_steps:,} steps whenever "
+            "the gates open; a late gate moves the later stages and shortens the last one.",
+            highlight=False,
+            soft_wrap=True,
+        )
     for warning in warnings:
         console.print(
             Text(f"warning: {source}: {warning}", style="yellow"), soft_wrap=True, highlight=False
@@ -89,25 +133,38 @@ def render_curriculum_summary(
 def render_preset_list(console: Console, curricula: list[Curriculum]) -> None:
     """One row per shipped curriculum: what ``pepcurr generate NAME`` would write."""
     table = Table(title="Presets (pepcurr generate NAME)", title_justify="left")
-    table.add_column("name")
+    table.add_column("name", no_wrap=True)
     table.add_column("stages", justify="right")
     table.add_column("steps", justify="right")
     table.add_column("spectrum\nfrom", justify="right")
     table.add_column("precursor\nfrom", justify="right")
+    gate_metrics = []
     for curriculum in curricula:
         introductions = curriculum.introductions()
-        table.add_row(
-            curriculum.name,
-            str(len(curriculum.stages)),
-            f"{curriculum.total_steps:,}",
-            _steps(introductions["spectrum"]),
-            _steps(introductions["precursor"]),
-        )
+        gates = curriculum.introduction_gates()
+        cells = []
+        for loss in ("spectrum", "precursor"):
+            gate = gates[loss]
+            if gate is None:
+                cells.append(_steps(introductions[loss]))
+            else:
+                cells.append(f"≥ {gate.at_least:g} (by {gate.latest_step:,})")
+                gate_metrics += [gate.metric] if gate.metric not in gate_metrics else []
+        table.add_row(curriculum.name, str(len(curriculum.stages)), f"{curriculum.total_steps:,}",
+                      *cells)  # fmt: skip
     console.print(table)
+    if gate_metrics:
+        console.print(
+            f"≥ A (by S): on at the first validation with {' or '.join(gate_metrics)} >= A, "
+            "or at step S at the latest",
+            highlight=False,
+        )
     for curriculum in curricula:
         console.print(f"[bold]{curriculum.name}[/bold]: {curriculum.description}", highlight=False)
     console.print(
-        "also: pepcurr generate phased --spectrum-at S --precursor-at P [--total T]",
+        "also: pepcurr generate phased --spectrum-at S --precursor-at P [--total T]\n"
+        "      pepcurr generate phased --spectrum-at-accuracy A --precursor-at-accuracy B "
+        "[--latest-spectrum S] [--latest-precursor P] [--total T]",
         highlight=False,
     )
 
@@ -145,6 +202,8 @@ def _value_range(curriculum: Curriculum, field: str) -> str:
     first, last = getattr(curriculum.stages[0], field), getattr(curriculum.stages[-1], field)
     loss = _LOSS_OF_FIELD.get(field)
     if loss is not None:
+        if curriculum.introduction_gates()[loss] is not None:
+            return f"gated (below) → {last:g}"
         return f"on at {_steps(curriculum.introductions()[loss])} → {last:g}"
     return f"{first:g} → {last:g}"
 
@@ -160,7 +219,9 @@ def render_schedule(console: Console, curricula: list[Curriculum]) -> None:
 
     One table per curriculum, each row a sparkline over the same steps. Bar
     heights are scaled per quantity to the largest value over all curricula
-    shown, so the rows of different curricula compare; ``·`` means zero.
+    shown, so the rows of different curricula compare; ``·`` means zero. A
+    gated curriculum is drawn with every gate open at its earliest step, and
+    its gates are listed under its table.
     """
     axis_steps = max(curriculum.total_steps for curriculum in curricula)
     narrowest, widest = TIMELINE_WIDTH_RANGE
@@ -190,6 +251,20 @@ def render_schedule(console: Console, curricula: list[Curriculum]) -> None:
             sparkline = _sparkline(curriculum, field, axis_steps, width, tops[field])
             table.add_row(label, Text(sparkline, style=style), _value_range(curriculum, field))
         console.print(table)
+        if curriculum.gated:
+            for loss in ("spectrum", "precursor"):
+                if curriculum.introduction_gates()[loss] is not None:
+                    console.print(
+                        f"  {loss} loss {introduction_text(curriculum, loss)}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+            console.print(
+                "  (bars: every gate open at its earliest step; a late gate moves the later "
+                "stages and shortens the last one)",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 # ----------------------------------------------------------------------------
