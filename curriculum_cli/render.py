@@ -136,8 +136,8 @@ def render_preset_list(console: Console, curricula: list[Curriculum]) -> None:
     table.add_column("name", no_wrap=True)
     table.add_column("stages", justify="right")
     table.add_column("steps", justify="right")
-    table.add_column("spectrum\nfrom", justify="right")
-    table.add_column("precursor\nfrom", justify="right")
+    table.add_column("spectrum\nfrom", justify="right", no_wrap=True)
+    table.add_column("precursor\nfrom", justify="right", no_wrap=True)
     gate_metrics = []
     for curriculum in curricula:
         introductions = curriculum.introductions()
@@ -148,14 +148,14 @@ def render_preset_list(console: Console, curricula: list[Curriculum]) -> None:
             if gate is None:
                 cells.append(_steps(introductions[loss]))
             else:
-                cells.append(f"≥ {gate.at_least:g} (by {gate.latest_step:,})")
+                cells.append(f"≥ {gate.at_least:g} by {gate.latest_step:,}")
                 gate_metrics += [gate.metric] if gate.metric not in gate_metrics else []
         table.add_row(curriculum.name, str(len(curriculum.stages)), f"{curriculum.total_steps:,}",
                       *cells)  # fmt: skip
     console.print(table)
     if gate_metrics:
         console.print(
-            f"≥ A (by S): on at the first validation with {' or '.join(gate_metrics)} >= A, "
+            f"≥ A by S: on at the first validation with {' or '.join(gate_metrics)} >= A, "
             "or at step S at the latest",
             highlight=False,
         )
