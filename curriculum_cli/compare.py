@@ -248,6 +248,24 @@ def _float(record, column: str) -> float:
     return _as_float(record[column])
 
 
+def _introductions(run: RunLog) -> dict[str, int | None]:
+    """Actual step at which each auxiliary loss came on in this run (None: not, or not yet).
+
+    For an ungated curriculum the planned step. A loss introduced by a gated
+    stage came on when that stage's ``stage`` record says it started (its gate
+    opened), which differs from run to run.
+    """
+    curriculum = run.config.curriculum
+    if not curriculum.gated:
+        return curriculum.introductions()
+    stages = run.events("stage")
+    found: dict[str, int | None] = {}
+    for loss, index in curriculum.introducing_stages().items():
+        rows = stages[stages["stage_index"] == index] if index is not None and len(stages) else []
+        found[loss] = int(rows["step"].iloc[0]) if len(rows) else None
+    return found
+
+
 def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> dict:
     """One run's facts at actual step ``at_step`` (validation values: last validation <= it)."""
     scale = run.config.scale
@@ -307,7 +325,7 @@ def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> d
 
     grad = run.events("grad")
     target_split = per_split[_split_of(target_metric)]
-    for loss, introduced in curriculum.introductions().items():
+    for loss, introduced in _introductions(run).items():
         facts[f"{loss}_introduced"] = (
             math.nan if introduced is None else actual_to_nominal(introduced, scale)
         )

@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from curriculum_cli.compare import compare_runs
+from curriculum_cli.engine import train
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.render import (
     comparison_csv,
@@ -19,8 +20,9 @@ from curriculum_cli.render import (
     comparison_markdown,
     render_comparison,
 )
-from curriculum_cli.runlog import METRICS_FILE
+from curriculum_cli.runlog import METRICS_FILE, read_run
 from curriculum_cli.stats import student_t_quantile, welch_interval
+from tests.helpers import gated_curriculum, tiny_run_config
 
 
 def _all(ab_runs) -> list:
@@ -230,3 +232,15 @@ def test_markdown_output_is_a_table_with_the_better_value_in_bold(grouped):
     assert lines[2] == "| | late (n=2) | early (n=2) |"
     assert all(line.count("|") == 4 for line in lines[2 : 3 + len(grouped.rows)])
     assert "**" in text and grouped.verdict in text
+
+
+def test_a_gated_run_reports_the_step_its_gates_opened(tmp_path):
+    curriculum = gated_curriculum(spectrum_at_least=0.0, spectrum_latest=30)
+    train(tiny_run_config(curriculum, val_every=7), tmp_path / "run")
+    starts = {r["stage_index"]: r["step"] for r in read_run(tmp_path / "run").events("stage")
+              .to_dict(orient="records")}  # fmt: skip
+    assert starts[1] == 7  # the first validation from the earliest start (5)
+    assert starts[1] != curriculum.introductions()["spectrum"]
+    facts = compare_runs([tmp_path / "run"]).runs.iloc[0]
+    assert facts["spectrum_introduced"] == starts[1]
+    assert facts["precursor_introduced"] == starts[2]
