@@ -69,7 +69,7 @@ from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.evaluation import decoded_metrics
 from curriculum_cli.gradients import measure_gradients
 from curriculum_cli.losses import loss_terms, total_loss
-from curriculum_cli.metrics import token_accuracy
+from curriculum_cli.metrics import residue_accuracy, token_accuracy
 from curriculum_cli.model_source import build_model, factory_provenance, is_factory
 from curriculum_cli.runlog import (
     METRICS_FILE,
@@ -168,7 +168,10 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
 
 @torch.no_grad()
 def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
-    """Loss terms and token accuracy on one validation set (in chunks of 256 spectra)."""
+    """Loss terms, residue and token accuracy on one validation set (chunks of 256 spectra).
+
+    Each is a mean over spectra of the chunk's value weighted by its spectra.
+    """
     model.eval()
     sums: dict[str, float] = {}
     n_total = len(batch)
@@ -177,6 +180,7 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
         logits = model(chunk)
         terms = loss_terms(logits, chunk, masses, config.spectrum_sigma_da)
         values = {k: v.item() for k, v in terms.items()}
+        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
@@ -455,6 +459,7 @@ def train(
                         "train", step, stage=stage.name, loss=last.loss,
                         **dict(zip(LOSS_TERMS, last.terms, strict=True)),
                         **{f"w_{name}": w for name, w in weights.items()},
+                        residue_accuracy=residue_accuracy(logits.detach(), batch.tokens),
                         token_accuracy=token_accuracy(logits.detach(), batch.tokens),
                         lr=lr, grad_norm=last.grad_norm, skipped=monitor.skipped,
                         spikes=monitor.spikes,

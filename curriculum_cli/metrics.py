@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from curriculum_cli.chemistry import PAD_TOKEN, parse_peptide, residue_mass_da
+from curriculum_cli.chemistry import PAD_TOKEN, SPECIAL_TOKENS, parse_peptide, residue_mass_da
 
 if TYPE_CHECKING:
     import torch
@@ -48,6 +48,21 @@ def token_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     score 1. Returns a float in [0, 1] (NaN when there is no target position).
     """
     target = tokens != PAD_TOKEN
+    n_targets = int(target.sum())
+    if n_targets == 0:
+        return math.nan
+    correct = (logits.argmax(dim=-1) == tokens) & target
+    return int(correct.sum()) / n_targets
+
+
+def residue_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
+    """Teacher-forced accuracy over residue positions only: "the accuracy" of pepcurr.
+
+    Like ``token_accuracy`` but the ``<eos>`` position does not count (a model
+    learns to place ``<eos>`` early and easily, which would flatter it), nor
+    does padding. Returns a float in [0, 1] (NaN when there is no residue).
+    """
+    target = tokens >= len(SPECIAL_TOKENS)
     n_targets = int(target.sum())
     if n_targets == 0:
         return math.nan
