@@ -54,8 +54,7 @@ def shared_prefix(a: RunConfig, b: RunConfig) -> int:
         return 0
     for index in (0, -1):  # the validation sets follow the first and the last stage
         if any(
-            getattr(first.stages[index], f) != getattr(second.stages[index], f)
-            for f in DATA_FIELDS
+            getattr(first.stages[index], f) != getattr(second.stages[index], f) for f in DATA_FIELDS
         ):
             return 0
     starts_a, starts_b = first.stage_starts(), second.stage_starts()
