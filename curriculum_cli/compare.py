@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from curriculum_cli.config import RunConfig
 from curriculum_cli.curriculum import AUXILIARY_LOSSES
 from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.gradients import WINDOW_FRACTION
 from curriculum_cli.runlog import RunLog, read_run
 from curriculum_cli.stats import (
     Verdict,
@@ -53,10 +54,6 @@ SMOOTHING_FRACTION = 0.02
 
 DEFAULT_METRIC = "residue_accuracy_hard"
 DEFAULT_TARGET = 0.9
-
-GRADIENT_WINDOW_FRACTION = 0.05
-"""Gradient figures at an introduction: the measurements within this fraction of the run's
-steps on either side of it (mean and spread over the window, not one batch)."""
 
 ACCURACY_FIELDS = ("residue_accuracy", "token_accuracy")
 """The accuracy of a validation record, in order of preference: runs of pepcurr 0.1 logged
@@ -351,7 +348,7 @@ def run_facts(
     grad = run.events("grad")
     target_split = per_split[_split_of(target_metric)]
     accuracy_name = _accuracy_field(target_split, _SERIES_METRICS[target_metric][1])
-    half_window = max(1, round(GRADIENT_WINDOW_FRACTION * curriculum.total_steps))
+    half_window = max(1, round(WINDOW_FRACTION * curriculum.total_steps))
     for loss, introduced in introductions_logged(run).items():
         facts[f"{loss}_introduced"] = math.nan if introduced is None else introduced / scale
         reached_intro = introduced is not None and run.last_step >= introduced

@@ -67,7 +67,7 @@ from curriculum_cli.config import (
 from curriculum_cli.curriculum import AUXILIARY_LOSSES
 from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.evaluation import decoded_metrics
-from curriculum_cli.gradients import measure_gradients
+from curriculum_cli.gradients import measure_gradients, measured_at
 from curriculum_cli.losses import loss_terms, total_loss
 from curriculum_cli.metrics import residue_accuracy, token_accuracy
 from curriculum_cli.model_source import build_model, factory_provenance, is_factory
@@ -346,6 +346,7 @@ def train(
     model, optimizer, monitor = parts.model, parts.optimizer, parts.monitor
     curriculum = config.curriculum
     total_steps = curriculum.total_steps
+    introductions = [at for at in curriculum.introductions().values() if at is not None]
     stop_at = total_steps if max_steps is None else min(max_steps, total_steps)
     use_bf16 = device.type == "cuda"
     checkpoint_path = run_dir / CHECKPOINT_FILE
@@ -427,7 +428,8 @@ def train(
                     loss = loss_hook(step, loss)
 
                 # --- gradient strength of each loss, measured before the update
-                if step % config.grad_every == 0 and all(torch.isfinite(terms[k]) for k in terms):
+                measure = measured_at(step, config.grad_every, introductions, total_steps)
+                if measure and all(torch.isfinite(terms[k]) for k in terms):
                     measured = measure_gradients(terms, parts.params, weights)
                     log.write("grad", step, stage=stage.name, **measured)
 

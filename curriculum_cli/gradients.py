@@ -19,9 +19,31 @@ measures on its own batch; rank 0's figures are logged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from curriculum_cli.curriculum import AUXILIARY_LOSSES
+
+WINDOW_FRACTION = 0.05
+"""Around an introduction, within this fraction of the run's steps on either side, gradients
+are measured ``DENSE_FACTOR`` times as often, and ``compare`` summarises them as a window."""
+
+DENSE_FACTOR = 4
+
+
+def measured_at(step: int, every: int, introductions: Iterable[int], total_steps: int) -> bool:
+    """Whether the gradients are measured before the update at ``step``.
+
+    Every ``every`` steps, and every ``every // DENSE_FACTOR`` steps within
+    ``WINDOW_FRACTION`` of the run of an introduction, so that the figures
+    there are a mean over several batches rather than one batch.
+    """
+    if step % every == 0:
+        return True
+    half_window = max(1, round(WINDOW_FRACTION * total_steps))
+    dense = max(1, every // DENSE_FACTOR)
+    return step % dense == 0 and any(abs(step - at) <= half_window for at in introductions)
 
 
 def _flat_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
