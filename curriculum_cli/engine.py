@@ -30,7 +30,6 @@ reproduces the uninterrupted one bit for bit.
 from __future__ import annotations
 
 import math
-import os
 import platform
 import signal
 import threading
@@ -272,7 +271,7 @@ def _setup(config: RunConfig, device: torch.device) -> _Parts:
         params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.999), fused=True
     )
     generator = torch.Generator(device=device)
-    generator.manual_seed(config.seed * 1_000_003 + int(os.environ.get("RANK", "0")))
+    generator.manual_seed(config.seed * 1_000_003)
     return _Parts(
         model=model,
         params=params,

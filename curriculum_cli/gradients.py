@@ -13,8 +13,7 @@ parameter of the model), then
   (> 0: helps cross-entropy, < 0: tug of war).
 
 It is measured whether or not the loss is switched on, so a run shows what the
-gradient would have been before its introduction. Under DDP each rank
-measures on its own batch; rank 0's figures are logged.
+gradient would have been before its introduction.
 """
 
 from __future__ import annotations
