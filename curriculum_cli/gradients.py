@@ -7,8 +7,9 @@ parameter of the model), then
 
 - ``<aux>_norm``: the L2 norm of that loss's gradient;
 - ``<aux>_ratio``: aux norm / CE norm (how strong the raw signal is);
-- ``<aux>_ratio_weighted``: weight * aux norm / CE norm (how much of it the
-  update would carry at the current curriculum weight);
+- ``<aux>_ratio_weighted``: weight * aux norm / CE norm (its size in the
+  summed gradient at the current curriculum weight; not its share of an Adam
+  update, which normalises each parameter: see docs/losses.md);
 - ``<aux>_cosine``: cosine between the aux gradient and the CE gradient
   (> 0: helps cross-entropy, < 0: tug of war).
 
