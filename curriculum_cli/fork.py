@@ -5,10 +5,12 @@ is the same (seed included), their curricula have the same length (the
 learning-rate schedule depends on it) and the same first and last stage data
 (the validation sets), and at every step before ``P`` the same stage is in
 force: same position in the list, same name, data settings and loss weights
-(only ``steps`` may differ). ``current`` and ``revised`` share their first
-10,000 nominal steps, for example. An accuracy-gated stage (``start_when``)
-starts at a time only the run knows, so a prefix stops at the earliest start
-of the first gated stage.
+(only ``steps`` may differ), and gradients are measured at the same steps
+(they are measured more densely near each run's own introductions, which
+ends a prefix a little before the first introduction that differs).
+``current`` and ``revised`` share their first 8,000 nominal steps, for
+example. An accuracy-gated stage (``start_when``) starts at a time only the
+run knows, so a prefix stops at the earliest start of the first gated stage.
 
 ``plan_segments`` turns the runs of one seed into training segments: the
 prefix is trained once in one run's directory and stopped at ``P`` with a
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from curriculum_cli.config import RunConfig
 from curriculum_cli.curriculum import DATA_FIELDS
+from curriculum_cli.gradients import measured_at
 
 # Settings that may differ between two runs that share a prefix: what an arm is.
 _ARM_FIELDS = {"curriculum", "curriculum_source"}
@@ -57,6 +60,11 @@ def shared_prefix(a: RunConfig, b: RunConfig) -> int:
             getattr(first.stages[index], f) != getattr(second.stages[index], f) for f in DATA_FIELDS
         ):
             return 0
+    return min(_same_stages(first, second), _same_measurements(a, b))
+
+
+def _same_stages(first, second) -> int:
+    """Steps from 0 during which the same stage (all but its length) is in force in both."""
     starts_a, starts_b = first.stage_starts(), second.stage_starts()
     step = 0
     for index, (stage_a, stage_b) in enumerate(zip(first.stages, second.stages, strict=False)):
@@ -69,6 +77,26 @@ def shared_prefix(a: RunConfig, b: RunConfig) -> int:
         if stage_a.steps != stage_b.steps:
             return step
     return first.total_steps
+
+
+def _same_measurements(a: RunConfig, b: RunConfig) -> int:
+    """Steps from 0 during which both runs measure gradients at the same steps.
+
+    Gradients are measured more densely around each run's own introductions,
+    so two runs whose losses come on at different steps log different ``grad``
+    records some steps before the first one does.
+    """
+    total = a.curriculum.total_steps
+    planned = [
+        [at for at in config.curriculum.introductions().values() if at is not None]
+        for config in (a, b)
+    ]
+    for step in range(total):
+        if measured_at(step, a.grad_every, planned[0], total) != measured_at(
+            step, b.grad_every, planned[1], total
+        ):
+            return step
+    return total
 
 
 def plan_segments(runs: list[tuple[Path, RunConfig]]) -> list[Segment]:

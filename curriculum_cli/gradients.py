@@ -25,7 +25,7 @@ import torch
 
 from curriculum_cli.curriculum import AUXILIARY_LOSSES
 
-WINDOW_FRACTION = 0.05
+WINDOW_FRACTION = 0.02
 """Around an introduction, within this fraction of the run's steps on either side, gradients
 are measured ``DENSE_FACTOR`` times as often, and ``compare`` summarises them as a window."""
 

@@ -14,11 +14,14 @@ def _config(curriculum: str, **options):
 
 def test_shipped_curricula_share_their_foundation():
     current, revised, conservative = (_config(n) for n in ("current", "revised", "conservative"))
-    assert shared_prefix(current, revised) == 10_000
-    assert shared_prefix(revised, conservative) == 15_000
-    assert shared_prefix(current, conservative) == 10_000
+    # stages agree until 10,000 (current's spectrum loss), 15,000 (revised's); gradients are
+    # measured every 500 steps within 2,000 of an introduction, so records differ from
+    # the first such step that is not a regular (every 2,000) one
+    assert shared_prefix(current, revised) == 8_500
+    assert shared_prefix(revised, conservative) == 13_000
+    assert shared_prefix(current, conservative) == 8_500
     assert shared_prefix(revised, revised) == 100_000
-    assert shared_prefix(_config("revised", scale=0.02), _config("current", scale=0.02)) == 200
+    assert shared_prefix(_config("revised", scale=0.02), _config("current", scale=0.02)) == 170
 
 
 def test_nothing_is_shared_across_seeds_or_settings():
@@ -31,13 +34,13 @@ def test_three_arms_train_each_shared_prefix_once():
     segments = plan_segments(runs)
     shown = [(str(s.run_dir), s.start, s.stop, s.copy_from and str(s.copy_from)) for s in segments]
     assert shown == [
-        ("current", 0, 10_000, None),  # the common foundation, once
-        ("revised", 10_000, 15_000, "current"),  # revised and conservative share 5,000 more
-        ("conservative", 15_000, None, "revised"),
-        ("revised", 15_000, None, None),
-        ("current", 10_000, None, None),
+        ("current", 0, 8_500, None),  # the common prefix, once
+        ("revised", 8_500, 13_000, "current"),  # revised and conservative share 4,500 more
+        ("conservative", 13_000, None, "revised"),
+        ("revised", 13_000, None, None),
+        ("current", 8_500, None, None),
     ]
-    assert steps_saved(segments) == 10_000 + 10_000 + 5_000
+    assert steps_saved(segments) == 8_500 + 8_500 + 4_500
 
 
 def test_a_lone_run_is_one_segment():
