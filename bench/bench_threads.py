@@ -31,11 +31,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 NEIGHBOUR = (
-    "import torch\n"
-    "torch.set_num_threads(2)\n"
-    "a = torch.randn(1024, 1024)\n"
-    "while True:\n"
-    "    a @ a\n"
+    "import torch\ntorch.set_num_threads(2)\na = torch.randn(1024, 1024)\nwhile True:\n    a @ a\n"
 )
 
 # One training run in a fresh process: prints the median steps/s of its train records.
@@ -106,8 +102,7 @@ def main() -> None:
     print(f"{'setting':40s} {'quiet':>8s} {'busy':>8s} {'busy/quiet':>10s} {'vs best quiet':>13s}")
     for name, (quiet, busy) in results.items():
         print(
-            f"{name:40s} {quiet:8.2f} {busy:8.2f} {busy / quiet:10.2f} "
-            f"{busy / fastest_quiet:13.2f}"
+            f"{name:40s} {quiet:8.2f} {busy:8.2f} {busy / quiet:10.2f} {busy / fastest_quiet:13.2f}"
         )
     print("steps/s: median over timing windows; busy: beside a 2-thread torch matmul process")
 

@@ -515,7 +515,7 @@ def compare(
         list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories to compare.")
     ],
     at: AtOpt = None,
-    metric: MetricOpt = "token_accuracy_hard",
+    metric: MetricOpt = "residue_accuracy_hard",
     target: TargetOpt = 0.9,
     output_format: FormatOpt = CompareFormat.table,
     plot: PlotOpt = None,
@@ -545,7 +545,7 @@ def ab(
         "runs/ab"
     ),
     at: AtOpt = None,
-    metric: MetricOpt = "token_accuracy_hard",
+    metric: MetricOpt = "residue_accuracy_hard",
     target: TargetOpt = 0.9,
     output_format: FormatOpt = CompareFormat.table,
     plot: Annotated[

@@ -34,7 +34,6 @@ reproduces the uninterrupted one bit for bit.
 from __future__ import annotations
 
 import math
-import os
 import platform
 import signal
 import threading
@@ -72,7 +71,7 @@ from curriculum_cli.config import (
 from curriculum_cli.curriculum import AUXILIARY_LOSSES, StageSchedule, gate_metric_values
 from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.evaluation import decoded_metrics
-from curriculum_cli.gradients import measure_gradients
+from curriculum_cli.gradients import measure_gradients, measured_at
 from curriculum_cli.losses import loss_terms, total_loss
 from curriculum_cli.metrics import residue_accuracy, token_accuracy
 from curriculum_cli.model_source import build_model, factory_provenance, is_factory
@@ -173,7 +172,10 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
 
 @torch.no_grad()
 def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
-    """Loss terms, token and residue accuracy on one validation set (in chunks of 256 spectra)."""
+    """Loss terms, residue and token accuracy on one validation set (chunks of 256 spectra).
+
+    Each is a mean over spectra of the chunk's value weighted by its spectra.
+    """
     model.eval()
     sums: dict[str, float] = {}
     n_total = len(batch)
@@ -182,8 +184,8 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
         logits = model(chunk)
         terms = loss_terms(logits, chunk, masses, config.spectrum_sigma_da)
         values = {k: v.item() for k, v in terms.items()}
+        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
-        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)  # gates read it
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
     result = {key: value / n_total for key, value in sums.items()}
@@ -275,7 +277,7 @@ def _setup(config: RunConfig, device: torch.device) -> _Parts:
         params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.999), fused=True
     )
     generator = torch.Generator(device=device)
-    generator.manual_seed(config.seed * 1_000_003 + int(os.environ.get("RANK", "0")))
+    generator.manual_seed(config.seed * 1_000_003)
     return _Parts(
         model=model,
         params=params,
@@ -358,7 +360,9 @@ def train(
         _create_run_dir(run_dir, config, device)
     model, optimizer, monitor = parts.model, parts.optimizer, parts.monitor
     schedule = parts.schedule
-    total_steps = config.curriculum.total_steps
+    curriculum = config.curriculum
+    total_steps = curriculum.total_steps
+    introductions = [at for at in curriculum.introductions().values() if at is not None]
     stop_at = total_steps if max_steps is None else min(max_steps, total_steps)
     use_bf16 = device.type == "cuda"
     checkpoint_path = run_dir / CHECKPOINT_FILE
@@ -442,7 +446,8 @@ def train(
                     loss = loss_hook(step, loss)
 
                 # --- gradient strength of each loss, measured before the update
-                if step % config.grad_every == 0 and all(torch.isfinite(terms[k]) for k in terms):
+                measure = measured_at(step, config.grad_every, introductions, total_steps)
+                if measure and all(torch.isfinite(terms[k]) for k in terms):
                     measured = measure_gradients(terms, parts.params, weights)
                     log.write("grad", step, stage=stage.name, **measured)
 
@@ -474,6 +479,7 @@ def train(
                         "train", step, stage=stage.name, loss=last.loss,
                         **dict(zip(LOSS_TERMS, last.terms, strict=True)),
                         **{f"w_{name}": w for name, w in weights.items()},
+                        residue_accuracy=residue_accuracy(logits.detach(), batch.tokens),
                         token_accuracy=token_accuracy(logits.detach(), batch.tokens),
                         lr=lr, grad_norm=last.grad_norm, skipped=monitor.skipped,
                         spikes=monitor.spikes,

@@ -56,14 +56,13 @@ def token_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
 
 
 def residue_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
-    """Teacher-forced residue accuracy: fraction of residue positions predicted right.
+    """Teacher-forced accuracy over residue positions only: "the accuracy" of pepcurr.
 
-    Like ``token_accuracy``, but only positions whose target is a residue token
-    (id >= 2: neither ``<pad>`` nor ``<eos>``) count. ``logits`` ``[B, T, V]``,
-    ``tokens`` ``[B, T]``. Returns a float in [0, 1] (NaN when there is no
-    residue position).
+    Like ``token_accuracy`` but the ``<eos>`` position does not count (a model
+    learns to place ``<eos>`` early and easily, which would flatter it), nor
+    does padding. Returns a float in [0, 1] (NaN when there is no residue).
     """
-    target = tokens >= len(SPECIAL_TOKENS)  # residue ids follow <pad> and <eos>
+    target = tokens >= len(SPECIAL_TOKENS)
     n_targets = int(target.sum())
     if n_targets == 0:
         return math.nan

@@ -160,9 +160,9 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
 
 # (panel title, y label, [(event, column, split or None, line style, legend)], log scale)
 _CURVE_PANELS = (
-    ("validation token accuracy", "token accuracy",
-     [("val", "token_accuracy", "val_hard", "-", "hard"),
-      ("val", "token_accuracy", "val_easy", "--", "easy")], False),
+    ("validation residue accuracy", "residue accuracy",
+     [("val", "residue_accuracy", "val_hard", "-", "hard"),
+      ("val", "residue_accuracy", "val_easy", "--", "easy")], False),
     ("training cross-entropy", "CE (nats)", [("train", "ce", None, "-", "CE")], False),
     ("training spectrum loss (unweighted)", "spectrum loss",
      [("train", "spectrum", None, "-", "spectrum")], False),
@@ -187,6 +187,8 @@ def _step_tick(step: float, _position: int) -> str:
 def _curve(log, event: str, column: str, split: str | None, scale: float):
     """One run's values of ``column`` against nominal step (a pandas Series), or None."""
     frame = log.events(event)
+    if column == "residue_accuracy" and column not in frame:
+        column = "token_accuracy"  # runs of pepcurr 0.1
     if frame.empty or column not in frame:
         return None
     if split is not None:
@@ -202,7 +204,7 @@ def _curve(log, event: str, column: str, split: str | None, scale: float):
 def plot_curves(comparison, path: Path) -> Path:
     """Training curves of compared runs against nominal step, saved as a PNG at ``path``.
 
-    Six panels: validation token accuracy (hard solid, easy dashed), the three
+    Six panels: validation residue accuracy (hard solid, easy dashed), the three
     training losses (a rolling mean of ``TRAIN_SMOOTHING_RECORDS`` records), the
     measured gradient ratio and cosine of each auxiliary loss against CE. One
     colour per group of seeds: its mean line and, with several seeds, a

@@ -388,7 +388,7 @@ class TrainingProgress:
         losses = (
             f"loss {record['loss']:.3f} ce {record['ce']:.3f} "
             f"spec {record['spectrum']:.3f} prec {record['precursor']:.2f} "
-            f"acc {record['token_accuracy']:.3f}"
+            f"acc {record['residue_accuracy']:.3f}"
         )
         speed = f"{record['steps_per_s']:.1f} steps/s"
         if self._progress is not None:
@@ -456,7 +456,7 @@ def _format_value(kind: str, value, key: str = "") -> str:
         return f"{number:.4g}"
     if kind == "ppm":
         return f"{number:,.1f}" if abs(number) < 100 else f"{number:,.0f}"
-    if kind in ("count", "step"):
+    if kind in ("count", "step", "censored"):
         return f"{number:,.0f}" if number == round(number) else f"{number:,.1f}"
     if kind == "cosine":
         return f"{number:+.3f}"
@@ -478,8 +478,9 @@ def _shows_spread(kind: str, spread: float) -> bool:
 def comparison_cells(comparison: Comparison) -> list[tuple[str, list[str], list[bool]]]:
     """Each table row as ``(label, cells, is_best)``: what every renderer shows.
 
-    Grouped comparisons show ``mean ± sd``; "steps to target" says how many
-    runs of a group reached it when not all did.
+    Grouped comparisons show ``mean ± sd``; "steps to target" shows how many
+    seeds of an arm reached it and their median, seeds that never reached it
+    counted (censored) rather than dropped.
     """
     table = []
     columns = comparison.columns
@@ -487,15 +488,13 @@ def comparison_cells(comparison: Comparison) -> list[tuple[str, list[str], list[
         best = comparison.best_columns(row.key)
         cells = []
         for column in columns:
+            if row.kind == "censored" and comparison.grouped:
+                cells.append(comparison.censored[column]["text"])
+                continue
             text = _format_value(row.kind, comparison.value(row.key, column), row.key)
             spread = comparison.spread(row.key, column)
             if _shows_spread(row.kind, spread) and text not in (_MISSING, "not reached", "never"):
                 text += f" ± {_format_spread(row.kind, spread)}"
-            if comparison.grouped and row.key == "steps_to_target":
-                size = int((comparison.runs["group"] == column).sum())
-                reached = int(comparison.count.loc[row.key, column])
-                if 0 < reached < size:
-                    text += f" ({reached} of {size} reached)"
             cells.append(text)
         table.append((row.label, cells, [column in best for column in columns]))
     return table
@@ -525,6 +524,10 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
         ]
         table.add_row(label, *styled)
     console.print(table)
+    if comparison.confounds:
+        console.print(Text("What else differs between the arms:", style="bold"))
+        for line in comparison.confounds:
+            console.print(Text(f"  - {line}"), soft_wrap=True, highlight=False)
     console.print(Text(comparison.verdict, style="bold"), soft_wrap=True, highlight=False)
     for warning in comparison.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
@@ -542,7 +545,6 @@ def _plain(value):
 def comparison_json(comparison: Comparison) -> str:
     """The comparison as JSON: rows with a value (and sd) per column, runs, verdict, warnings."""
     import json
-    from dataclasses import asdict
 
     columns = comparison.columns
     rows = []
@@ -557,7 +559,6 @@ def comparison_json(comparison: Comparison) -> str:
         if comparison.grouped and row.kind != "text":
             entry["sd"] = {c: _plain(comparison.spread(row.key, c)) for c in columns}
         rows.append(entry)
-    difference = comparison.difference
     data = {
         "at_nominal_step": comparison.at_nominal,
         "metric": comparison.metric,
@@ -569,14 +570,41 @@ def comparison_json(comparison: Comparison) -> str:
             {k: _plain(v) for k, v in record.items()}
             for record in comparison.runs.to_dict(orient="records")
         ],
-        "difference": None
-        if difference is None
-        else {k: _plain(v) for k, v in asdict(difference).items()}
-        | {"exceeds_noise": difference.exceeds_noise},
-        "verdict": comparison.verdict,
+        "steps_to_target": comparison.censored,
+        "confounds": comparison.confounds,
+        **verdict_data(comparison),
         "warnings": comparison.warnings,
     }
-    return json.dumps(data, indent=2) + "\n"
+    return json.dumps(data, indent=2, default=_plain) + "\n"
+
+
+def verdict_data(comparison: Comparison) -> dict:
+    """The verdict as data: ``verdict`` (``difference``, ``no_difference``, ``undecided``).
+
+    With two arms, the one comparison's ``winner``, ``test``, ``interval``,
+    ``p_value`` (Holm-adjusted when there are several arms) and ``reason``;
+    ``comparisons`` lists every arm against the baseline in full. With three
+    or more arms ``verdict`` is ``difference`` if any arm differs, else
+    ``undecided`` if any comparison is, else ``no_difference``.
+    """
+    verdicts = comparison.verdicts
+    kinds = [v.kind for v in verdicts]
+    overall = None
+    if kinds:
+        overall = next(
+            (kind for kind in ("difference", "undecided") if kind in kinds), "no_difference"
+        )
+    single = verdicts[0] if len(verdicts) == 1 else None
+    return {
+        "verdict": overall,
+        "winner": single.winner if single else None,
+        "test": single.test if single else None,
+        "interval": [_plain(single.ci_low), _plain(single.ci_high)] if single else None,
+        "p_value": _plain(single.p_adjusted) if single else None,
+        "reason": (single.reason or None) if single else None,
+        "sentence": comparison.verdict,
+        "comparisons": [v.to_dict() for v in verdicts],
+    }
 
 
 def comparison_csv(comparison: Comparison) -> str:
@@ -587,6 +615,11 @@ def comparison_csv(comparison: Comparison) -> str:
     for row in comparison.rows:
         record = {"key": row.key, "label": row.label, "better": row.better or ""}
         for column in comparison.columns:
+            if row.kind == "censored" and comparison.grouped:
+                summary = comparison.censored[column]
+                record[column] = _plain(summary["median"])
+                record[f"{column} sd"] = summary["text"]
+                continue
             record[column] = _plain(comparison.value(row.key, column))
             if comparison.grouped:
                 record[f"{column} sd"] = _plain(comparison.spread(row.key, column))
@@ -607,6 +640,9 @@ def comparison_markdown(comparison: Comparison) -> str:
     for label, cells, best in comparison_cells(comparison):
         shown = [f"**{c}**" if b else c for c, b in zip(cells, best, strict=True)]
         lines.append(f"| {label.strip()} | " + " | ".join(shown) + " |")
+    if comparison.confounds:
+        lines += ["", "What else differs between the arms:", ""]
+        lines += [f"- {line}" for line in comparison.confounds]
     lines += ["", comparison.verdict]
     lines += [f"\n> warning: {warning}" for warning in comparison.warnings]
     return "\n".join(lines) + "\n"

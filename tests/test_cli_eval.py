@@ -160,3 +160,48 @@ def test_run_ab_refuses_a_directory_holding_another_run(ab_runs, arm_files, tmp_
     shutil.copytree(ab_runs["late"][0], out / "late-s0")
     with pytest.raises(RunError, match="holds a run with another lr"):
         run_ab(arm_files, out, seeds=1, options={**AB_OPTIONS, "lr": 1e-3})
+
+
+def _records(run_dir) -> list[dict]:
+    """Metrics records without timing fields and the record marking a resume."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    return [
+        {k: v for k, v in r.items() if k not in ("steps_per_s", "elapsed_s")}
+        for r in records
+        if r["event"] != "resume"
+    ]
+
+
+def test_run_ab_trains_a_shared_prefix_once_and_forks_bit_identically(ab_runs, arm_files, tmp_path):
+    import torch
+
+    from curriculum_cli.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
+
+    out = tmp_path / "ab"
+    result = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
+    # late and early share their first 10 steps (foundation stage); early continues from them
+    assert result.actions == {str(out / "late-s0"): "trained",
+                              str(out / "early-s0"): "forked at step 10"}  # fmt: skip
+    assert result.steps_saved == 10 and result.steps_total == 80
+    assert any("10 of 80 steps trained once" in m for m in result.messages)
+    for name in ("late", "early"):
+        forked, straight = out / f"{name}-s0", ab_runs[name][0]
+        assert _records(forked) == _records(straight), name
+        a = load_checkpoint(forked / CHECKPOINT_FILE)[CKPT_MODEL]
+        b = load_checkpoint(straight / CHECKPOINT_FILE)[CKPT_MODEL]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ab_refuses_to_change_its_question_after_planning(ab_runs, arm_files, tmp_path):
+    out = tmp_path / "ab"
+    shutil.copytree(ab_runs["late"][0].parent, out)
+    (out / "ab.json").unlink(missing_ok=True)
+    first = invoke("ab", *arm_files, "--out", out, "--model", TEST_MODEL_FACTORY, "--batch-size",
+                   "8", "--lr", "0.002", "--metric", "val_ce_hard", "--format", "json")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    changed = invoke("ab", *arm_files, "--out", out, "--model", TEST_MODEL_FACTORY,
+                     "--batch-size", "8", "--lr", "0.002",
+                     "--metric", "peptide_recall_hard")  # fmt: skip
+    line = _one_error_line(changed)
+    assert "was planned with metric 'val_ce_hard'" in line
