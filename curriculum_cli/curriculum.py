@@ -354,6 +354,23 @@ class Curriculum(BaseModel):
             for loss, index in self.introducing_stages().items()
         }
 
+    def fixed_introductions(self) -> dict[str, int | None]:
+        """Introductions whose step is known before the run starts.
+
+        Those of stages before the first gated stage (no gate can move them);
+        None for a loss never introduced or introduced at or after the first
+        gated stage. For an ungated curriculum the same as ``introductions``.
+        """
+        first_gated = next(
+            (i for i, stage in enumerate(self.stages) if stage.start_when is not None),
+            len(self.stages),
+        )
+        planned = self.introductions()
+        return {
+            loss: planned[loss] if index is not None and index < first_gated else None
+            for loss, index in self.introducing_stages().items()
+        }
+
     def introduction_gates(self) -> dict[str, StartWhen | None]:
         """The gate of the stage that introduces each auxiliary loss (None: not gated, or never)."""
         return {
@@ -492,6 +509,20 @@ class StageSchedule:
         if len(self.starts) == len(self.curriculum.stages):
             return None
         return self.starts[-1] + self.stage.steps
+
+    def introductions(self) -> dict[str, int | None]:
+        """Step at which each auxiliary loss comes on, as far as known now.
+
+        The actual start of its introducing stage once that has started, else
+        ``Curriculum.fixed_introductions`` (None: not known yet, or never).
+        """
+        fixed = self.curriculum.fixed_introductions()
+        return {
+            loss: self.starts[index]
+            if index is not None and index < len(self.starts)
+            else fixed[loss]
+            for loss, index in self.curriculum.introducing_stages().items()
+        }
 
     def record_validation(self, step: int, values: dict[str, float]) -> None:
         """Remember the gate metrics of the validation made at ``step`` (``gate_metric_values``)."""

@@ -360,9 +360,7 @@ def train(
         _create_run_dir(run_dir, config, device)
     model, optimizer, monitor = parts.model, parts.optimizer, parts.monitor
     schedule = parts.schedule
-    curriculum = config.curriculum
-    total_steps = curriculum.total_steps
-    introductions = [at for at in curriculum.introductions().values() if at is not None]
+    total_steps = config.curriculum.total_steps
     stop_at = total_steps if max_steps is None else min(max_steps, total_steps)
     use_bf16 = device.type == "cuda"
     checkpoint_path = run_dir / CHECKPOINT_FILE
@@ -374,6 +372,13 @@ def train(
     log = MetricsWriter(run_dir / METRICS_FILE)
     if resume:
         log.write("resume", step)
+
+    def known_introductions() -> list[int]:
+        """Introduction steps known so far (gradients are measured densely around them): a
+        gated stage's is known once it has started, so its window is dense only after it."""
+        return [at for at in schedule.introductions().values() if at is not None]
+
+    introductions = known_introductions()
 
     # Steps since the last logging step, still on the device: (step, loss, terms, grad
     # norm, weights). Read and judged by the stability rules at the next logging step.
@@ -431,6 +436,7 @@ def train(
                               **{f"w_{name}": w for name, w in weights.items()},
                               **new_stage.gate_fields())  # fmt: skip
                     reporter.message(f"step {step}: stage {stage.name}")
+                    introductions = known_introductions()
                 lr = learning_rate(step, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr

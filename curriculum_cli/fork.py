@@ -84,11 +84,14 @@ def _same_measurements(a: RunConfig, b: RunConfig) -> int:
 
     Gradients are measured more densely around each run's own introductions,
     so two runs whose losses come on at different steps log different ``grad``
-    records some steps before the first one does.
+    records some steps before the first one does. A gated introduction is
+    known to the engine only once it happens (its window is dense after it),
+    so only introductions fixed in advance count: before the prefix ends (at
+    the latest the first gated stage's earliest start) no gate has opened.
     """
     total = a.curriculum.total_steps
     planned = [
-        [at for at in config.curriculum.introductions().values() if at is not None]
+        [at for at in config.curriculum.fixed_introductions().values() if at is not None]
         for config in (a, b)
     ]
     for step in range(total):

@@ -430,3 +430,26 @@ def test_gate_metric_values_reads_both_splits():
         "token_accuracy_easy": 0.5,
         "token_accuracy_hard": 0.3,
     }
+
+
+def test_introductions_known_in_advance_and_as_a_run_goes():
+    gate = StartWhen(metric="residue_accuracy_easy", at_least=0.5, latest_step=30)
+    data = dict(min_length=7, max_length=9)
+    curriculum = Curriculum(
+        name="two_losses",
+        stages=[
+            Stage(name="a", steps=10, **data),
+            Stage(name="b", steps=5, spectrum_loss_weight=0.1, **data),
+            Stage(name="c", steps=20, start_when=gate, spectrum_loss_weight=0.1,
+                  precursor_loss_weight=0.01, **data),
+        ],
+    )  # fmt: skip
+    assert curriculum.introductions() == {"spectrum": 10, "precursor": 15}
+    assert curriculum.fixed_introductions() == {"spectrum": 10, "precursor": None}
+    assert preset("revised").fixed_introductions() == preset("revised").introductions()
+    schedule = StageSchedule(curriculum)
+    assert schedule.introductions() == {"spectrum": 10, "precursor": None}
+    run_schedule(schedule, 25, {})
+    assert schedule.introductions() == {"spectrum": 10, "precursor": None}
+    run_schedule(schedule, 31, {}, start=25)  # the gate's latest step
+    assert schedule.introductions() == {"spectrum": 10, "precursor": 30}

@@ -378,3 +378,11 @@ def test_a_checkpoint_without_a_stage_schedule_still_resumes(tmp_path):
     assert comparable(read_jsonl(tmp_path / "old" / METRICS_FILE)) == comparable(
         read_jsonl(tmp_path / "straight" / METRICS_FILE)
     )
+
+
+def test_gradients_are_measured_densely_from_a_gated_introduction_on(latest_run):
+    """A gated introduction is known once it happens: the dense window (every step within 2%
+    of the run, here 1 step, with grad_every 6) follows it and is not anticipated."""
+    records = read_jsonl(latest_run / METRICS_FILE)
+    measured = sorted({r["step"] for r in records if r["event"] == "grad"})
+    assert measured == sorted({*range(0, 40, 6), 31, 38, 39})  # introductions at 30 and 38

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from curriculum_cli.config import build_run_config
 from curriculum_cli.fork import plan_segments, shared_prefix, steps_saved
+from tests.helpers import TEST_MODEL_FACTORY, gated_curriculum
 
 
 def _config(curriculum: str, **options):
@@ -47,3 +48,48 @@ def test_a_lone_run_is_one_segment():
     (segment,) = plan_segments([(Path("r"), _config("revised"))])
     assert (segment.start, segment.stop, segment.copy_from) == (0, None, None)
     assert steps_saved([segment]) == 0
+
+
+def test_gated_arms_share_their_steps_up_to_the_first_gates_earliest_start():
+    gated_revised, gated_current = _config("gated-revised"), _config("gated-current")
+    assert shared_prefix(gated_revised, gated_current) == 1_000
+    assert shared_prefix(gated_revised, _config("revised")) == 0  # other first-stage data
+
+
+def test_gated_arms_fork_bit_identically(tmp_path):
+    import json
+
+    import torch
+
+    from curriculum_cli.ab import run_ab
+    from curriculum_cli.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
+    from curriculum_cli.curriculum import save_curriculum
+    from curriculum_cli.engine import train
+
+    options = {"model": TEST_MODEL_FACTORY, "batch_size": 8, "lr": 2e-3, "device": "cpu",
+               "val_every": 7, "grad_every": 6, "val_size": 16, "decode_size": 4,
+               "checkpoint_every": 10, "log_every": 5}  # fmt: skip
+    paths = []
+    for name, at_least in (("never", 1.0), ("opens", 0.0)):  # the spectrum gate
+        curriculum = gated_curriculum(at_least, 30).model_copy(update={"name": name})
+        paths.append(tmp_path / f"{name}.json")
+        save_curriculum(curriculum, paths[-1])
+    result = run_ab([str(p) for p in paths], tmp_path / "ab", seeds=1, options=options)
+    assert result.actions[str(tmp_path / "ab" / "opens-s0")] == "forked at step 5"
+
+    def records(run_dir) -> list[dict]:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        return [
+            {k: v for k, v in r.items() if k not in ("steps_per_s", "elapsed_s")}
+            for r in map(json.loads, lines)
+            if r["event"] != "resume"
+        ]
+
+    for path in paths:
+        straight = tmp_path / f"{path.stem}-straight"
+        train(build_run_config(str(path), seed=0, **options), straight)
+        forked = tmp_path / "ab" / f"{path.stem}-s0"
+        assert records(forked) == records(straight), path.stem
+        a = load_checkpoint(forked / CHECKPOINT_FILE)[CKPT_MODEL]
+        b = load_checkpoint(straight / CHECKPOINT_FILE)[CKPT_MODEL]
+        assert all(torch.equal(a[k], b[k]) for k in a)
