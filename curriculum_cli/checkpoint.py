@@ -29,6 +29,7 @@ CKPT_STAGE_SCHEDULE = "stage_schedule"  # StageSchedule: actual stage starts, la
 CKPT_GENERATOR = "data_generator_state"
 CKPT_COUNTERS = "counters"  # skipped, consecutive_skipped, spikes, validations
 CKPT_RECENT_TERMS = "recent_loss_terms"  # (ce, spectrum, precursor) of recent applied steps
+CKPT_LOG_BYTES = "metrics_bytes"  # size of metrics.jsonl when the checkpoint was taken
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -50,6 +50,7 @@ from curriculum_cli.checkpoint import (
     CHECKPOINT_FILE,
     CKPT_COUNTERS,
     CKPT_GENERATOR,
+    CKPT_LOG_BYTES,
     CKPT_MODEL,
     CKPT_OPTIMIZER,
     CKPT_RECENT_TERMS,
@@ -79,6 +80,7 @@ from curriculum_cli.runlog import (
     METRICS_FILE,
     MetricsWriter,
     last_end_record,
+    truncate_log,
     truncate_records_after,
     write_json_atomic,
 )
@@ -367,8 +369,13 @@ def train(
 
     step, validations = 0, 0
     if resume:
-        step, validations = _restore(parts, load_checkpoint(checkpoint_path))
-        truncate_records_after(run_dir / METRICS_FILE, step, drop_events=("end",))
+        state = load_checkpoint(checkpoint_path)
+        step, validations = _restore(parts, state)
+        # What was logged after the checkpoint is logged again by the resumed run.
+        if CKPT_LOG_BYTES in state:
+            truncate_log(run_dir / METRICS_FILE, int(state[CKPT_LOG_BYTES]))
+        else:  # a checkpoint of pepcurr 0.1
+            truncate_records_after(run_dir / METRICS_FILE, step, drop_events=("end",))
     log = MetricsWriter(run_dir / METRICS_FILE)
     if resume:
         log.write("resume", step)
@@ -403,7 +410,8 @@ def train(
 
     def checkpoint() -> None:
         read_pending()
-        save_checkpoint(checkpoint_path, _checkpoint_state(parts, step, validations))
+        state = _checkpoint_state(parts, step, validations)
+        save_checkpoint(checkpoint_path, {**state, CKPT_LOG_BYTES: log.size})
 
     def run_validation() -> dict:
         nonlocal validations

@@ -57,6 +57,11 @@ class MetricsWriter:
         self._file.flush()
         return record
 
+    @property
+    def size(self) -> int:
+        """Bytes in the file so far (every record is flushed as written)."""
+        return self._file.tell()
+
     def close(self) -> None:
         self._file.close()
 
@@ -101,11 +106,21 @@ def last_end_record(run_dir: Path) -> dict | None:
     return ends[-1] if ends else None
 
 
+def truncate_log(path: Path, size: int) -> None:
+    """Cut a metrics file back to its first ``size`` bytes (its length at a checkpoint).
+
+    Used on resume: records written after the checkpoint, including a
+    half-written last line, are logged again by the resumed run.
+    """
+    with open(path, "r+b") as handle:
+        handle.truncate(min(size, os.fstat(handle.fileno()).st_size))
+
+
 def truncate_records_after(path: Path, step: int, drop_events: tuple[str, ...] = ()) -> None:
     """Keep only records with ``step <= step`` and not of ``drop_events``.
 
-    Used on resume from a checkpoint at ``step``: what was logged after it is
-    logged again by the resumed run.
+    Used on resume from a checkpoint of pepcurr 0.1 (which did not record the
+    log's length): what was logged after it is logged again by the resumed run.
     """
     records, _ = read_records(path)
     kept = [r for r in records if r["step"] <= step and r["event"] not in drop_events]

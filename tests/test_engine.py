@@ -386,3 +386,17 @@ def test_gradients_are_measured_densely_from_a_gated_introduction_on(latest_run)
     records = read_jsonl(latest_run / METRICS_FILE)
     measured = sorted({r["step"] for r in records if r["event"] == "grad"})
     assert measured == sorted({*range(0, 40, 6), 31, 38, 39})  # introductions at 30 and 38
+
+
+def test_records_written_after_the_checkpoint_are_not_doubled_on_resume(tmp_path):
+    config = tiny_run_config(val_every=7, grad_every=6, checkpoint_every=5)
+    train(config, tmp_path / "straight")
+    train(config, tmp_path / "killed", max_steps=12)
+    # a hard kill after the checkpoint at 12, once the next iteration logged its grad record
+    metrics = tmp_path / "killed" / METRICS_FILE
+    lines = [line for line in metrics.read_text().splitlines() if '"event": "end"' not in line]
+    lines.append(json.dumps({"event": "grad", "step": 12, "stage": "foundation", "ce_norm": 1.0}))
+    metrics.write_text("\n".join(lines) + "\n")
+    train(config, tmp_path / "killed", resume=True)
+    straight = comparable(read_jsonl(tmp_path / "straight" / METRICS_FILE))
+    assert comparable(read_jsonl(metrics)) == straight
