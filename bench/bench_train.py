@@ -11,10 +11,14 @@ machine load:
     sequence shapes (peaks in, residues out), AdamW, cross-entropy only, on
     fixed pre-made tensors.
 
-Prints steps/s of each, the ratio a/b, the cost of a gradient-measurement
-step relative to a normal step, and peak RSS. Usage::
+(a) runs once per model preset named in ``--models`` (default: ``tiny``, the
+ion-evidence model, and ``casanovo-tiny``, the plain stand-in; they have the
+same dimensions, so they share (b)). Prints steps/s of each, the ratio a/b per
+preset, the cost of a gradient-measurement step relative to a normal step, and
+peak RSS. Usage::
 
-    python bench/bench_train.py [--device cpu|cuda] [--model tiny|base] [--batch-size 32]
+    OMP_NUM_THREADS=1 python bench/bench_train.py [--device cpu|cuda]
+        [--models tiny,casanovo-tiny] [--batch-size 32]
 """
 
 from __future__ import annotations
@@ -96,49 +100,70 @@ def bare_transformer_windows(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--model", default="tiny", choices=sorted(MODEL_PRESETS))
+    parser.add_argument(
+        "--models", default="tiny,casanovo-tiny", help="presets of the same dimensions"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=160, help="steps per measurement")
     parser.add_argument("--window", type=int, default=40, help="steps per timing window")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating (a, b) rounds")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating (a..., b) rounds")
     args = parser.parse_args()
+    models = args.models.split(",")
+    unknown = [m for m in models if m not in MODEL_PRESETS]
+    if unknown:
+        parser.error(f"unknown preset(s) {unknown}; choose from {', '.join(MODEL_PRESETS)}")
+    shapes = {
+        (c.d_model, c.n_heads, c.n_encoder_layers, c.n_decoder_layers, c.dim_feedforward)
+        for c in (MODEL_PRESETS[m] for m in models)
+    }
+    if len(shapes) > 1:
+        parser.error("--models must name presets of the same dimensions (they share (b))")
 
     last = preset("revised").stages[-1]
     stage = last.model_copy(update={"steps": args.steps, "name": "last_stage_of_revised"})
     curriculum = Curriculum(name="bench", stages=[stage])
-    base = build_run_config(
-        curriculum,
-        model=args.model,
-        device=args.device,
-        batch_size=args.batch_size,
-        val_size=32,
-        decode_size=4,
-        val_every=10**9,
-        grad_every=10**9,
-        checkpoint_every=10**9,
-        log_every=args.window,
-    )
-    measured = base.model_copy(update={"grad_every": 1})
+    configs = {
+        model: build_run_config(
+            curriculum,
+            model=model,
+            device=args.device,
+            batch_size=args.batch_size,
+            val_size=32,
+            decode_size=4,
+            val_every=10**9,
+            grad_every=10**9,
+            checkpoint_every=10**9,
+            log_every=args.window,
+        )
+        for model in models
+    }
+    measured = configs[models[0]].model_copy(update={"grad_every": 1})
     n_peaks = SpectrumSettings.from_stage(last).max_peaks
 
-    pepcurr, bare, with_grad = [], [], []
+    pepcurr = {model: [] for model in models}
+    bare, with_grad = [], []
     with tempfile.TemporaryDirectory() as workdir:
         for _ in range(args.rounds):
-            pepcurr += pepcurr_windows(base, args.steps, args.window, Path(workdir))
-            bare += bare_transformer_windows(base, n_peaks, args.steps, args.window)
+            for model, config in configs.items():
+                pepcurr[model] += pepcurr_windows(config, args.steps, args.window, Path(workdir))
+            bare += bare_transformer_windows(configs[models[0]], n_peaks, args.steps, args.window)
             with_grad += pepcurr_windows(measured, args.steps, args.window, Path(workdir))
 
-    a, b, g = (statistics.median(x) for x in (pepcurr, bare, with_grad))
+    b, g = statistics.median(bare), statistics.median(with_grad)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"device {args.device}, model {args.model}, batch {args.batch_size}, "
+        f"device {args.device}, batch {args.batch_size}, "
         f"torch {torch.__version__}, threads {torch.get_num_threads()}"
     )
-    print(f"(a) pepcurr full step (last stage of revised): {a:7.2f} steps/s  ({1000 / a:.1f} ms)")
-    print(f"(b) bare nn.Transformer, same shapes:          {b:7.2f} steps/s  ({1000 / b:.1f} ms)")
-    print(f"a/b = {a / b:.3f}")
+    for model in models:
+        a = statistics.median(pepcurr[model])
+        label = f"(a) pepcurr full step, {model} (last stage of revised):"
+        print(f"{label:<52}{a:7.2f} steps/s  ({1000 / a:.1f} ms)  a/b = {a / b:.3f}")
+    label = "(b) bare nn.Transformer, same shapes:"
+    print(f"{label:<52}{b:7.2f} steps/s  ({1000 / b:.1f} ms)")
+    a = statistics.median(pepcurr[models[0]])
     print(
-        f"gradient-measurement step costs {a / g:.2f}x a normal step "
+        f"gradient-measurement step ({models[0]}) costs {a / g:.2f}x a normal step "
         f"({1000 / g:.1f} ms vs {1000 / a:.1f} ms)"
     )
     print(f"peak RSS {peak_rss_mb:.0f} MB")

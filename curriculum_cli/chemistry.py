@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 PROTON_MASS_DA = 1.007276
 H2O_MASS_DA = 18.010565
 
+MIN_PEAK_MZ = 50.0
+MAX_PEAK_MZ = 2500.0
+"""The m/z window of every spectrum pepcurr uses (Casanovo's preprocessing defaults): the MGF
+reader drops peaks outside it (``mgf.PeakFilter``) and the generator never makes one."""
+
 #: Residue masses (Da), as in Casanovo's config. Keys are canonical names.
 RESIDUE_MASS_DA: dict[str, float] = {
     "G": 57.021464,
@@ -58,6 +63,16 @@ RESIDUE_MASS_DA: dict[str, float] = {
     "N[Deamidated]": 115.026943,  # 114.042927 + 0.984016
     "Q[Deamidated]": 129.042594,  # 128.058578 + 0.984016
 }
+
+#: Amino-acid composition of UniProtKB/Swiss-Prot (percent of all residues), from the release
+#: statistics at https://web.expasy.org/docs/relnotes/relstat.html (section "Amino acid
+#: composition"; stable to +/-0.02 points over the releases of 2021-2024). They sum to 99.91:
+#: the rest are rare letters (U, O, X...). The synthetic generator's tryptic peptides use them.
+SWISS_PROT_RESIDUE_PERCENT: dict[str, float] = {
+    "A": 8.25, "Q": 3.93, "L": 9.65, "S": 6.64, "R": 5.53, "E": 6.72, "K": 5.80,
+    "T": 5.35, "N": 4.06, "G": 7.07, "M": 2.41, "W": 1.10, "D": 5.46, "H": 2.27,
+    "F": 3.86, "Y": 2.92, "C": 1.38, "I": 5.91, "P": 4.74, "V": 6.86,
+}  # fmt: skip
 
 #: N-terminal modifications (Da), as in Casanovo's config. Canonical form ``[Name]-``.
 N_TERM_MASS_DA: dict[str, float] = {
@@ -194,32 +209,75 @@ def peptide_mass_da(residue_masses: torch.Tensor) -> torch.Tensor:
     return residue_masses.sum(dim=-1) + H2O_MASS_DA
 
 
-def fragment_mz(
-    residue_masses: torch.Tensor, lengths: torch.Tensor, charge: int = 1
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """b and y ion m/z at each cleavage site, batched.
+ION_TYPES = ("b", "y", "b++", "y++")
+"""The fragment ions pepcurr knows, in the order of the last axis of ``fragment_ladder``:
+b and y at charge 1, then b and y at charge 2 (only for precursors of charge >= 3)."""
 
-    ``residue_masses`` is ``[..., L]`` (Da, 0 at padding; soft expected masses
-    are fine), ``lengths`` ``[...]`` the residue count of each peptide.
-    Cleavage site ``i`` (0-based, ``i < length - 1``) splits residues
-    ``0..i`` from ``i+1..length-1``:
+ION_CHARGES = (1, 1, 2, 2)
+"""Charge of each of ``ION_TYPES``."""
 
-    - b = (prefix + z*proton) / z, prefix = sum of residues 0..i
-    - y = (suffix + H2O + z*proton) / z, suffix = sum of residues i+1..
+DOUBLY_CHARGED_MIN_PRECURSOR_CHARGE = 3
+"""Charge-2 fragments are expected only from precursors of at least this charge."""
 
-    Returns ``(b_mz, y_mz, valid)``, each ``[..., L-1]``; ``valid`` is False at
-    sites past the peptide's end (their m/z values are meaningless).
+
+def fragment_ladder(
+    prefix_mass_da: torch.Tensor, neutral_mass_da: torch.Tensor, precursor_charge: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """b and y ion m/z of cleavages, the one place pepcurr states the fragment rule.
+
+    ``prefix_mass_da`` ``[..., S]``: the summed residue masses (Da) N-terminal
+    of each cleavage (soft expected masses are fine); ``neutral_mass_da``
+    ``[...]``: the peptide's neutral mass (residues + H2O, Da);
+    ``precursor_charge`` ``[...]``. For each cleavage, along a last axis of 4
+    (``ION_TYPES``):
+
+    - b = (prefix + z * proton) / z
+    - y = (peptide - prefix + z * proton) / z  (the suffix residues + H2O)
+
+    at z = 1, and at z = 2 as well. Returns ``(mz, expected)``: ``mz``
+    ``[..., S, 4]`` and a bool ``expected`` ``[..., 1, 4]`` that is False for
+    the charge-2 ions of precursors of charge < 3 (their m/z are still computed).
+    Used by the generator, the spectrum loss, ``inspect``'s coverage and the
+    model's per-candidate ion evidence.
+    """
+    import torch
+
+    b_neutral = prefix_mass_da
+    y_neutral = neutral_mass_da.unsqueeze(-1) - prefix_mass_da
+    mz = torch.stack(
+        [
+            mz_from_neutral_mass(b_neutral, 1),
+            mz_from_neutral_mass(y_neutral, 1),
+            mz_from_neutral_mass(b_neutral, 2),
+            mz_from_neutral_mass(y_neutral, 2),
+        ],
+        dim=-1,
+    )
+    doubly = precursor_charge >= DOUBLY_CHARGED_MIN_PRECURSOR_CHARGE
+    singly = torch.ones_like(doubly)
+    expected = torch.stack([singly, singly, doubly, doubly], dim=-1)
+    return mz, expected.unsqueeze(-2)
+
+
+def peptide_fragment_ladder(
+    residue_masses: torch.Tensor, lengths: torch.Tensor, precursor_charge: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The b/y ladder of whole peptides, batched: ``fragment_ladder`` at every cleavage site.
+
+    ``residue_masses`` ``[..., L]`` (Da, 0 at padding; soft expected masses are
+    fine), ``lengths`` ``[...]`` residue counts, ``precursor_charge`` ``[...]``.
+    Cleavage site ``i`` (``i < length - 1``) splits residues ``0..i`` from
+    ``i+1..``; the peptide mass is the sum of residues + H2O. Returns ``(mz,
+    valid)``, each ``[..., L-1, 4]`` (``ION_TYPES`` on the last axis); ``valid``
+    is False past the peptide's end and for charge-2 ions of precursors below 3+.
     """
     import torch
 
     prefix = torch.cumsum(residue_masses, dim=-1)[..., :-1]
-    total = residue_masses.sum(dim=-1, keepdim=True)
-    suffix = total - prefix
+    mz, expected = fragment_ladder(prefix, peptide_mass_da(residue_masses), precursor_charge)
     sites = torch.arange(prefix.shape[-1], device=residue_masses.device)
-    valid = sites < (lengths.unsqueeze(-1) - 1)
-    b_mz = mz_from_neutral_mass(prefix, charge)
-    y_mz = mz_from_neutral_mass(suffix + H2O_MASS_DA, charge)
-    return b_mz, y_mz, valid
+    inside = sites < (lengths.unsqueeze(-1) - 1)
+    return mz, inside.unsqueeze(-1) & expected
 
 
 # ----------------------------------------------------------------------------

@@ -90,6 +90,21 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing f
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")]
 
 
+class Residues(StrEnum):
+    tryptic = "tryptic"
+    uniform = "uniform"
+
+
+ResiduesOpt = Annotated[
+    Residues | None,
+    typer.Option(
+        "--residues",
+        help="Synthetic peptides: tryptic (Swiss-Prot frequencies, ending in K/R; the default) "
+        "or uniform.",
+    ),
+]
+
+
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"pepcurr {__version__}")
@@ -267,6 +282,7 @@ def spectra(
     intensity_variation: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Override: intensity variation.")
     ] = None,
+    residues: ResiduesOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Write synthetic spectra of one curriculum stage as MGF (TITLE, PEPMASS, CHARGE, SEQ)."""
@@ -281,6 +297,7 @@ def spectra(
     index, picked = chosen.stage_named_or_at(stage, step)
     overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
     overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
+    overrides.update(residue_distribution=residues.value if residues else None)
     settings = SpectrumSettings.from_stage(picked, **overrides)
     vocab = Vocabulary.default()
     batch = generate_spectra(settings, n, vocab, seed)
@@ -290,7 +307,8 @@ def spectra(
         f"wrote {n:,} spectra to {output} ({chosen.name}, stage {picked.name} (index {index}): "
         f"lengths {settings.min_length}-{settings.max_length}, {settings.noise_peaks} noise peaks, "
         f"dropout {settings.peak_dropout:g}, {settings.mass_error_ppm:g} ppm, "
-        f"intensity variation {settings.intensity_variation:g}; seed {seed})",
+        f"intensity variation {settings.intensity_variation:g}, "
+        f"{settings.residue_distribution} residues; seed {seed})",
         highlight=False,
         soft_wrap=True,
     )
@@ -365,8 +383,9 @@ ModelOpt = Annotated[
     typer.Option(
         parser=_model_spec,
         metavar="PRESET|MODULE:FUNCTION",
-        help="Model: a preset (tiny, base; see docs/models.md), or your own model's factory "
-        "as package.module:function or path/to/file.py:function. Default: tiny.",
+        help="Model: a preset (tiny, base: with ion evidence; casanovo-tiny, casanovo-base: "
+        "plain; see docs/models.md), or your own model's factory as package.module:function "
+        "or path/to/file.py:function. Default: tiny.",
     ),
 ]
 DeviceOpt = Annotated[
@@ -394,6 +413,7 @@ def train(
     seed: Annotated[int | None, typer.Option(min=0, help="Training seed.")] = None,
     device: DeviceOpt = None,
     model: ModelOpt = None,
+    residues: ResiduesOpt = None,
     threads: ThreadsOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
@@ -412,8 +432,8 @@ def train(
     console = stdout_console()
     set_threads(threads)
     options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
-                   batch_size=batch_size, lr=lr, val_every=val_every,
-                   grad_every=grad_every)  # fmt: skip
+                   batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
+                   residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)
     render_train_result(console, result)
@@ -552,6 +572,7 @@ def ab(
         Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
     ] = None,
     model: ModelOpt = None,
+    residues: ResiduesOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
     device: DeviceOpt = None,
@@ -570,7 +591,8 @@ def ab(
     from curriculum_cli.render import TrainingProgress
 
     options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
-                   val_every=val_every, grad_every=grad_every)  # fmt: skip
+                   val_every=val_every, grad_every=grad_every,
+                   residue_distribution=residues.value if residues else None)  # fmt: skip
     # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
     progress_console = stdout_console() if output_format is CompareFormat.table else None
     result = run_ab(

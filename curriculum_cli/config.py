@@ -18,7 +18,7 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -69,6 +69,10 @@ class RunConfig(BaseModel):
         description="pepcurr's transformer dimensions; None when a factory builds the model."
     )
     vocab: Vocabulary
+    residue_distribution: Literal["tryptic", "uniform"] = Field(
+        description="Synthetic peptides: tryptic (Swiss-Prot residue frequencies, ending in K "
+        "or R) or uniform over the residues."
+    )
     seed: int = Field(ge=0, description="Training seed: model initialisation and data stream.")
     val_seed: int = Field(ge=0, description="Seed of the validation sets (same for every run).")
     device: Device
@@ -111,6 +115,7 @@ DEFAULTS: dict[str, Any] = {
     "curriculum": "revised",
     "scale": 1.0,
     "model": "tiny",
+    "residue_distribution": "tryptic",
     "seed": 0,
     "val_seed": 20_240_501,
     "device": Device.auto,
@@ -122,7 +127,7 @@ DEFAULTS: dict[str, Any] = {
     "spectrum_sigma_da": 1.0,
     "val_size": 256,
     "decode_every": 5,
-    "decode_size": 64,
+    "decode_size": 256,
     "log_every": 10,
     "max_consecutive_skips": 20,
     "spike_factor": 3.0,
@@ -296,12 +301,15 @@ def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
     """A pepcurr 0.1 ``run.json`` (flat, 0 = auto intervals) as format-2 config data.
 
     ``model_preset`` becomes ``model`` and ``model`` (the dimensions)
-    ``architecture``; intervals of 0 are resolved as 0.1 resolved them; the
+    ``architecture``, with 0.1's decoder (no ion evidence, mass-aware inputs)
+    and uniform synthetic residues; intervals of 0 are resolved as 0.1 resolved them; the
     version fields and the optimizer summary were provenance and are dropped.
     """
     config = {k: v for k, v in data.items() if k not in _FORMAT_1_DROPPED}
     config["model"] = config.pop("model_preset")
-    config["architecture"] = data["model"]
+    # 0.1's transformer: no ion evidence, the mass-aware decoder on; uniform residues
+    config["architecture"] = {"ion_evidence": False, "mass_aware_decoder": True, **data["model"]}
+    config.setdefault("residue_distribution", "uniform")
     total = sum(stage.get("steps", 0) for stage in data["curriculum"].get("stages", []))
     for key in _AUTO_INTERVALS:
         if config.get(key) == 0:

@@ -2,8 +2,10 @@
 
 Both decoders encode each spectrum once and then extend residue prefixes one
 token at a time through ``model.decode`` (no key/value cache: the tiny model's
-prefixes are short). ``<pad>`` is never predicted, ``<eos>`` ends a peptide, a
-peptide has at least one residue and at most ``max_length``.
+prefixes are short), which also computes the per-candidate ion evidence of a
+model that has it from the decoded prefix and the spectrum's peaks. ``<pad>``
+is never predicted, ``<eos>`` ends a peptide, a peptide has at least one
+residue and at most ``max_length``.
 
 The beam search is batched over spectra and beams: one ``decode`` call per
 step for every live beam of every spectrum. Its mass filter uses the fact that
@@ -114,6 +116,8 @@ def _step_log_probs(model, prefix, batch_rows, batch: SpectrumBatch, memory, mem
         batch.precursor_charge[batch_rows],
         memory[batch_rows],
         memory_mask[batch_rows],
+        batch.mz[batch_rows],
+        batch.intensity[batch_rows],
     )[:, -1].float()
     never = torch.tensor([PAD_TOKEN], device=logits.device)
     return torch.log_softmax(logits.index_fill(-1, never, -math.inf), dim=-1)

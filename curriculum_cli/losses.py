@@ -11,6 +11,11 @@ distribution is renormalized over residues: otherwise probability that the
 model puts on ``<eos>`` would count as 0 Da and drag every expected mass low.
 Positions past the true peptide length are ignored (the length comes from the
 target, as in teacher forcing).
+
+Both auxiliary losses see only the expected residue mass per position, so a
+mass-balanced mixture of wrong residues (or an isobaric one: GG for N, AG for
+Q) can score as well as the truth: they reward mass consistency, and only
+cross-entropy names the residue.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ import torch
 import torch.nn.functional as F
 
 from curriculum_cli.batch import SpectrumBatch
-from curriculum_cli.chemistry import H2O_MASS_DA, PAD_TOKEN, SPECIAL_TOKENS, fragment_mz
+from curriculum_cli.chemistry import (
+    H2O_MASS_DA,
+    PAD_TOKEN,
+    SPECIAL_TOKENS,
+    peptide_fragment_ladder,
+)
 from curriculum_cli.curriculum import AUXILIARY_LOSSES
 
 #: Default width (standard deviation, Da) of the Gaussian kernel of the spectrum loss.
@@ -73,9 +83,10 @@ def spectrum_loss(
     """How badly the soft b/y fragments explain the observed peaks, in [0, 1].
 
     Soft fragments: b and y m/z from expected residue masses at charge 1, and at
-    charge 2 too for precursors of charge >= 3. Each (fragment, peak) pair is
-    scored by a Gaussian kernel ``k = exp(-(d / sigma_da)^2 / 2)`` of their
-    distance ``d`` in m/z. Two fractions, each in [0, 1]:
+    charge 2 too for precursors of charge >= 3 (``chemistry.peptide_fragment_ladder``).
+    Each (fragment, peak) pair is scored by a Gaussian kernel
+    ``k = exp(-(d / sigma_da)^2 / 2)`` of their distance ``d`` in m/z.
+    Two fractions, each in [0, 1]:
 
     - explained intensity: sum over peaks of intensity * P(peak hit by any
       fragment), over the total intensity, with P = 1 - prod(1 - k);
@@ -86,15 +97,9 @@ def spectrum_loss(
     true one-hot on a clean spectrum); noise peaks raise its floor.
     """
     masses = expected_residue_masses(residue_probs, residue_masses_da, batch.lengths)
-    fragments, valid = [], []
-    for charge in (1, 2):
-        b_mz, y_mz, ok = fragment_mz(masses, batch.lengths, charge)
-        if charge > 1:
-            ok = ok & (batch.precursor_charge >= 3).unsqueeze(-1)
-        fragments += [b_mz, y_mz]
-        valid += [ok, ok]
-    fragment_mz_all = torch.cat(fragments, dim=-1)  # [B, F]
-    fragment_ok = torch.cat(valid, dim=-1).to(fragment_mz_all.dtype)
+    ladder_mz, ladder_ok = peptide_fragment_ladder(masses, batch.lengths, batch.precursor_charge)
+    fragment_mz_all = ladder_mz.flatten(-2)  # [B, F]
+    fragment_ok = ladder_ok.flatten(-2).to(fragment_mz_all.dtype)
     peak_ok = batch.peak_mask.to(fragment_mz_all.dtype)  # [B, P]
 
     distance = fragment_mz_all.unsqueeze(-1) - batch.mz.unsqueeze(-2).to(fragment_mz_all.dtype)

@@ -32,12 +32,14 @@ import torch
 from curriculum_cli.batch import SpectrumBatch
 from curriculum_cli.chemistry import (
     EOS_TOKEN,
+    MAX_PEAK_MZ,
+    MIN_PEAK_MZ,
     N_TERM_MASS_DA,
     Vocabulary,
-    fragment_mz,
     mz_from_neutral_mass,
     neutral_mass_from_mz,
     parse_peptide,
+    peptide_fragment_ladder,
     peptide_neutral_mass_da,
     residue_mass_da,
 )
@@ -59,8 +61,8 @@ class PeakFilter:
     norm; pepcurr's batches stay base-peak normalized, as synthetic spectra are.
     """
 
-    min_mz: float = 50.0
-    max_mz: float = 2500.0
+    min_mz: float = MIN_PEAK_MZ
+    max_mz: float = MAX_PEAK_MZ
     max_peaks: int | None = 150
     min_intensity: float = 0.01
     remove_precursor_tol_da: float | None = 2.0
@@ -338,8 +340,8 @@ def inspect_mgf(
 
     Precursor error: SEQ's m/z against PEPMASS, spectra over
     ``precursor_tol_ppm`` counted. Coverage: b and y ions of SEQ at charge 1,
-    plus charge 2 when the precursor is 3+, found within ``tolerance_da`` (Da)
-    of a used peak. ``vocab`` defaults to ``Vocabulary.default()``.
+    plus charge 2 when the precursor is 3+, inside m/z 50-2500, found within
+    ``tolerance_da`` (Da) of a used peak. ``vocab`` defaults to ``Vocabulary.default()``.
     """
     vocab = vocab or Vocabulary.default()
     result = read_mgf(path, vocab, peak_filter, skip_invalid)
@@ -613,7 +615,9 @@ def _fragment_coverage(
 ) -> torch.Tensor:
     """Per spectrum, the fraction of its b/y ions within ``tolerance_da`` (Da) of a peak.
 
-    Charge 1 ions always; charge 2 ions too when the precursor charge is >= 3.
+    Charge 1 ions always; charge 2 ions too when the precursor charge is >= 3
+    (``chemistry.peptide_fragment_ladder``); only ions inside the m/z window of
+    every pepcurr spectrum (``MIN_PEAK_MZ`` to ``MAX_PEAK_MZ``) count.
     An N-terminal modification's mass counts in every b ion.
     """
     width = max(len(p) for p in peptides)
@@ -625,11 +629,10 @@ def _fragment_coverage(
             masses[row, position] += residue_mass_da(name)
             position += name not in N_TERM_MASS_DA  # an N-term mod adds to the first residue
         lengths[row] = position
-    b_mz, y_mz, valid = fragment_mz(masses, lengths, charge=1)
-    singly = torch.cat([b_mz, y_mz], dim=-1)
-    fragments = torch.cat([singly, mz_from_neutral_mass(neutral_mass_from_mz(singly, 1), 2)], -1)
-    doubly_valid = valid & (precursor_charge >= 3).unsqueeze(-1)
-    fragment_valid = torch.cat([valid, valid, doubly_valid, doubly_valid], dim=-1)
+    ladder_mz, ladder_ok = peptide_fragment_ladder(masses, lengths, precursor_charge)
+    fragments = ladder_mz.flatten(-2)
+    inside = (fragments >= MIN_PEAK_MZ) & (fragments <= MAX_PEAK_MZ)
+    fragment_valid = ladder_ok.flatten(-2) & inside
 
     # Peaks are sorted ascending with padding last: pad with +inf to keep them sorted.
     peaks = peak_mz.double().masked_fill(~peak_mask, math.inf)

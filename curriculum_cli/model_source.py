@@ -12,8 +12,10 @@ that follows the interface in ``docs/models.md``:
 - ``encode(mz, intensity, peak_mask) -> (memory, memory_mask)``: per-spectrum
   state whose first dimension is the spectrum (decoding indexes it by row);
 - ``decode(prefix_tokens, precursor_mass_da, precursor_charge, memory,
-  memory_mask) -> logits [B, t + 1, V]`` for a residue prefix ``[B, t]``
-  (greedy and beam search call it with the decoded prefix);
+  memory_mask, peak_mz, peak_intensity) -> logits [B, t + 1, V]`` for a
+  residue prefix ``[B, t]`` (greedy and beam search call it with the decoded
+  prefix; ``peak_mz``/``peak_intensity`` are the spectra ``encode`` read, for
+  models that look at the peaks while decoding, as pepcurr's ion evidence does);
 - attributes ``vocab`` (the vocabulary it was given) and
   ``max_peptide_length`` (most residues it can decode).
 

@@ -388,7 +388,7 @@ class TrainingProgress:
         losses = (
             f"loss {record['loss']:.3f} ce {record['ce']:.3f} "
             f"spec {record['spectrum']:.3f} prec {record['precursor']:.2f} "
-            f"acc {record['residue_accuracy']:.3f}"
+            f"acc {record.get('residue_accuracy', record['token_accuracy']):.3f}"
         )
         speed = f"{record['steps_per_s']:.1f} steps/s"
         if self._progress is not None:

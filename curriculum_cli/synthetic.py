@@ -6,18 +6,23 @@ Every training step draws a fresh batch, so generation is fully vectorized
 
 The model of a spectrum (see ``docs/spectra-and-mgf.md``):
 
-- peptide length uniform in ``[min_length, max_length]``; residues uniform over
-  the vocabulary's residues, or tryptic-like (ending in K or R, no K/R inside);
+- peptide length uniform in ``[min_length, max_length]``; residues tryptic by
+  default (UniProtKB/Swiss-Prot composition inside, no K/R inside, ending in K
+  or R) or uniform over the vocabulary's residues (``residue_distribution``);
 - precursor charge from ``charge_probs`` (default 2+: 70%, 3+: 30%);
   the precursor's neutral mass is exact (no error on it);
-- b and y ions at charge 1, and at charge 2 as well when the precursor is 3+ or
-  higher; each fragment peak dropped with probability ``peak_dropout``;
+- the b/y ladder of ``chemistry.peptide_fragment_ladder``: b and y ions at
+  charge 1, and at charge 2 as well when the precursor is 3+ or higher; each
+  fragment peak dropped with probability ``peak_dropout``;
 - m/z error: each fragment m/z is multiplied by ``1 + e * 1e-6`` with
   ``e ~ Normal(0, mass_error_ppm)``;
-- intensities: y ions 1.0, b ions 0.6, doubly charged fragments half of that,
-  each times a factor uniform in ``[1 - intensity_variation, 1 + intensity_variation)``;
-- ``noise_peaks`` peaks uniform in m/z over ``[50, precursor neutral mass]``,
-  intensity uniform in ``[0.02, 0.2]``, never dropped, no m/z error;
+- intensities drawn per fragment: y uniform in [0.2, 1.0], b in [0.05, 0.65],
+  doubly charged fragments half of such a draw; each times a factor uniform in
+  ``[1 - intensity_variation, 1 + intensity_variation)``;
+- ``noise_peaks`` peaks uniform in m/z over ``[50, min(precursor mass, 2500)]``,
+  intensity drawn as a b ion's, never dropped, no m/z error;
+- only peaks inside the m/z window the MGF reader keeps (``chemistry.MIN_PEAK_MZ``
+  to ``MAX_PEAK_MZ``, 50-2500) are kept;
 - peaks sorted by m/z, padded to ``SpectrumSettings.max_peaks`` slots, then
   intensities divided by the spectrum's most intense peak (base peak = 1).
 
@@ -35,31 +40,34 @@ import torch
 from curriculum_cli.batch import SpectrumBatch
 from curriculum_cli.chemistry import (
     EOS_TOKEN,
+    MAX_PEAK_MZ,
+    MIN_PEAK_MZ,
     PAD_TOKEN,
+    SWISS_PROT_RESIDUE_PERCENT,
     Vocabulary,
-    fragment_mz,
-    mz_from_neutral_mass,
-    neutral_mass_from_mz,
+    peptide_fragment_ladder,
     peptide_mass_da,
 )
 from curriculum_cli.curriculum import NOISE_FIELDS
 from curriculum_cli.errors import CurriculumError
 
-RESIDUE_DISTRIBUTIONS = ("uniform", "tryptic")
-"""Accepted values of ``SpectrumSettings.residue_distribution``."""
+RESIDUE_DISTRIBUTIONS = ("tryptic", "uniform")
+"""Accepted values of ``SpectrumSettings.residue_distribution`` (the first is the default)."""
 
 TRYPTIC_C_TERMINAL = ("K", "R")
 """Residues a tryptic peptide ends with (trypsin cleaves after K and R)."""
 
-NOISE_MIN_MZ = 50.0
-"""Lowest m/z of a noise peak; the highest is the precursor's neutral mass (Da)."""
+ION_INTENSITY_RANGE = {"b": (0.05, 0.65), "y": (0.2, 1.0)}
+"""Nominal intensity of a singly charged fragment: uniform in this range, drawn per fragment.
+y ions are stronger on average (mean 0.6 against 0.35), as in HCD spectra of tryptic
+peptides, but the ranges overlap: about one (b, y) pair in five has the brighter b."""
 
-Y_ION_INTENSITY = 1.0
-B_ION_INTENSITY = 0.6
 DOUBLY_CHARGED_FACTOR = 0.5
-NOISE_INTENSITY_RANGE = (0.02, 0.2)
-"""Nominal intensities before normalization: y ions dominate, as in HCD spectra of tryptic
-peptides; doubly charged fragments are weaker; noise stays low."""
+"""A doubly charged fragment's intensity: this times a draw of its singly charged range."""
+
+NOISE_INTENSITY_RANGE = ION_INTENSITY_RANGE["b"]
+"""Noise intensities are drawn exactly as b ions' are: a noise peak cannot be told from a b
+ion by its intensity at all, and overlaps the lower 56% of the y ions' range."""
 
 # The data settings a curriculum stage carries (the rest are its loss weights).
 _STAGE_FIELDS = ("min_length", "max_length", *NOISE_FIELDS)
@@ -81,7 +89,7 @@ class SpectrumSettings:
     peak_dropout: float = 0.0
     mass_error_ppm: float = 0.0
     intensity_variation: float = 0.0
-    residue_distribution: str = "uniform"
+    residue_distribution: str = "tryptic"
     charge_probs: tuple[tuple[int, float], ...] = ((2, 0.7), (3, 0.3))
 
     def __post_init__(self) -> None:
@@ -158,57 +166,59 @@ def generate_batch(
     device = torch.device(device)
     tables = _tables(settings, vocab, device)
     n, width, k = batch_size, settings.max_length, settings.noise_peaks
-    slots = 4 * (width - 1)  # [b1 | y1 | b2 | y2] fragment slots
+    slots = 4 * (width - 1)  # (b, y, b++, y++) at each of the width - 1 cleavage sites
     draw = {"generator": generator, "device": device}
 
     # Few, large random draws (each kernel call costs microseconds on a CPU). Uniform columns:
-    # [charge | dropout (slots) | intensity factor (slots) | noise m/z (k) | noise intensity (k)]
+    # [charge | dropout (slots) | intensity (slots) | intensity factor (slots) |
+    #  noise m/z (k) | noise intensity (k) | residues (width + 1)]
     lengths = torch.randint(settings.min_length, width + 1, (n,), **draw)
-    residues = _draw_residues(tables, n, width + 1, lengths, generator, device)
-    uniform = torch.rand(n, 1 + 2 * slots + 2 * k, **draw)
+    uniform = torch.rand(n, 1 + 3 * slots + 2 * k + width + 1, **draw)
+    columns = torch.split(uniform, [1, slots, slots, slots, k, k, width + 1], dim=-1)
+    charge_u, dropout_u, intensity_u, factor_u, noise_mz_u, noise_intensity_u, residue_u = columns
 
     # Peptides: residue token ids, <eos> right after the last residue, <pad> after that.
     length_col = lengths.unsqueeze(-1)
+    residues = _draw_residues(tables, residue_u.contiguous(), length_col)
     tokens = torch.where(tables.positions < length_col, residues, PAD_TOKEN)
     tokens = tokens.masked_fill_(tables.positions == length_col, EOS_TOKEN)
 
     # Masses in float64, rounded once to float32: clean peaks are exact to float32 precision.
     residue_masses = tables.mass_da[tokens[:, :width]]
     precursor_mass_da = peptide_mass_da(residue_masses).to(torch.float32)
-    charge_index = (uniform[:, :1] >= tables.charge_cdf).sum(-1)
+    charge_index = (charge_u >= tables.charge_cdf).sum(-1)
     precursor_charge = tables.charges[charge_index]
 
-    # Fragments at charge 1 and 2; charge 2 only counts for precursors of charge >= 3.
-    b_mz, y_mz, valid = fragment_mz(residue_masses, lengths, charge=1)
-    singly = torch.cat([b_mz, y_mz], dim=-1)
-    doubly = mz_from_neutral_mass(neutral_mass_from_mz(singly, 1), 2)
-    peak_mz = torch.cat([singly, doubly], dim=-1).to(torch.float32)
-    valid = valid.repeat(1, 2)
-    present = torch.cat([valid, valid & (precursor_charge >= 3).unsqueeze(-1)], dim=-1)
-
+    # The b/y ladder (charge 2 only for precursors of charge >= 3), one slot per ion.
+    ladder_mz, present = peptide_fragment_ladder(residue_masses, lengths, precursor_charge)
+    peak_mz = ladder_mz.flatten(1).to(torch.float32)
+    present = present.flatten(1)
     if settings.peak_dropout > 0:
-        present &= uniform[:, 1 : 1 + slots] >= settings.peak_dropout
+        present &= dropout_u >= settings.peak_dropout
     if settings.mass_error_ppm > 0:
         # mz + mz * e * 1e-6 with e ~ Normal(0, mass_error_ppm)
         error = torch.randn(n, slots, **draw)
         peak_mz = torch.addcmul(peak_mz, peak_mz, error, value=settings.mass_error_ppm * 1e-6)
-    nominal = tables.nominal_intensity
-    intensity = nominal.expand(n, -1)
+    # Per-fragment intensity low + span * u, u ~ U[0, 1), from its ion type's range.
+    intensity = torch.addcmul(tables.intensity_low, tables.intensity_span, intensity_u)
     if settings.intensity_variation > 0:
-        # nominal * (1 - v + 2 v u), u ~ U[0, 1). A uniform factor, not a log-normal one: exp()
+        # times (1 - v + 2 v u), u ~ U[0, 1). A uniform factor, not a log-normal one: exp()
         # over more than 2048 elements runs on all cores and stalls for milliseconds whenever
         # another process holds one of them.
         v = settings.intensity_variation
-        factor_u = uniform[:, 1 + slots : 1 + 2 * slots]
-        intensity = torch.addcmul(nominal * (1 - v), nominal, factor_u, value=2 * v)
+        intensity = intensity * (1 - v + 2 * v * factor_u)
 
     if k > 0:
-        noise = uniform[:, 1 + 2 * slots :]
-        span = (precursor_mass_da - NOISE_MIN_MZ).unsqueeze(-1)
+        # Noise m/z uniform in [MIN_PEAK_MZ, min(precursor mass, MAX_PEAK_MZ)].
+        top = precursor_mass_da.clamp(max=MAX_PEAK_MZ).unsqueeze(-1)
+        noise_mz = torch.addcmul(torch.full_like(top, MIN_PEAK_MZ), top - MIN_PEAK_MZ, noise_mz_u)
         low, high = NOISE_INTENSITY_RANGE
-        peak_mz = torch.cat([peak_mz, NOISE_MIN_MZ + noise[:, :k] * span], dim=-1)
-        intensity = torch.cat([intensity, low + (high - low) * noise[:, k:]], dim=-1)
+        peak_mz = torch.cat([peak_mz, noise_mz], dim=-1)
+        intensity = torch.cat([intensity, low + (high - low) * noise_intensity_u], dim=-1)
         present = torch.cat([present, tables.noise_present.expand(n, -1)], dim=-1)
+
+    # Only what the MGF reader would keep: m/z inside [MIN_PEAK_MZ, MAX_PEAK_MZ].
+    present &= (peak_mz >= MIN_PEAK_MZ) & (peak_mz <= MAX_PEAK_MZ)
 
     # Sort by m/z with absent peaks last, then normalize to the base peak.
     # (An unstable sort: deterministic all the same, and 20x faster than stable at batch 1024.)
@@ -266,6 +276,34 @@ def generate_spectra(
     )
 
 
+def residue_weights(vocab: Vocabulary, distribution: str) -> tuple[list[float], list[float]]:
+    """Probabilities of each of ``vocab.residues`` inside a peptide and as its last residue.
+
+    ``uniform``: every residue equally likely everywhere. ``tryptic``: inside, the
+    UniProtKB/Swiss-Prot composition (``chemistry.SWISS_PROT_RESIDUE_PERCENT``) without K and
+    R, renormalized; last, K or R in proportion to their Swiss-Prot frequencies (K 51.2%, R
+    48.8%). With I folded into L, L takes both frequencies; ``C[Carbamidomethyl]`` takes C's;
+    a modified residue (``M[Oxidation]``) takes its unmodified residue's frequency.
+    """
+    residues = vocab.residues
+    if distribution == "uniform":
+        even = [1.0 / len(residues)] * len(residues)
+        return even, even
+    if not any(r in TRYPTIC_C_TERMINAL for r in residues):
+        raise CurriculumError("the tryptic residue distribution needs K or R in the vocabulary")
+
+    def percent(residue: str) -> float:
+        base = residue[0]
+        value = SWISS_PROT_RESIDUE_PERCENT[base]
+        if base == "L" and vocab.fold_il:
+            value += SWISS_PROT_RESIDUE_PERCENT["I"]
+        return value
+
+    inside = [0.0 if r in TRYPTIC_C_TERMINAL else percent(r) for r in residues]
+    last = [percent(r) if r in TRYPTIC_C_TERMINAL else 0.0 for r in residues]
+    return [w / sum(inside) for w in inside], [w / sum(last) for w in last]
+
+
 @dataclass(frozen=True)
 class _Tables:
     """Constant tensors of one (settings, vocabulary, device), built once and cached."""
@@ -274,61 +312,55 @@ class _Tables:
     positions: torch.Tensor  # [max_length + 1] token positions
     charges: torch.Tensor  # [C] precursor charges
     charge_cdf: torch.Tensor  # [C - 1] cumulative probabilities: the bin edges of u ~ U[0, 1)
-    nominal_intensity: torch.Tensor  # [1, 4 * (max_length - 1)] for [b1 | y1 | b2 | y2]
+    intensity_low: torch.Tensor  # [1, slots] lowest nominal intensity of each ladder slot
+    intensity_span: torch.Tensor  # [1, slots] width of its range
     noise_present: torch.Tensor  # [1, noise_peaks] all True
-    inside_ids: torch.Tensor  # residue ids allowed inside a peptide
-    last_ids: torch.Tensor | None  # residue ids allowed last (None: same as inside)
+    residue_ids: torch.Tensor  # [R] token ids of the vocabulary's residues
+    inside_cdf: torch.Tensor  # [R] cumulative probabilities of a residue inside a peptide
+    last_cdf: torch.Tensor  # [R] ... of the last residue
 
 
 @functools.lru_cache(maxsize=64)
 def _tables(settings: SpectrumSettings, vocab: Vocabulary, device: torch.device) -> _Tables:
     sites = settings.max_length - 1
-    nominal = [
-        B_ION_INTENSITY,
-        Y_ION_INTENSITY,
-        B_ION_INTENSITY * DOUBLY_CHARGED_FACTOR,
-        Y_ION_INTENSITY * DOUBLY_CHARGED_FACTOR,
-    ]
-    first_residue = len(vocab.tokens) - len(vocab.residues)
-    inside_ids = torch.arange(first_residue, vocab.size, device=device)
-    last_ids = None
-    if settings.residue_distribution == "tryptic":
-        last = [r for r in TRYPTIC_C_TERMINAL if r in vocab.residues]
-        if not last:
-            raise CurriculumError("the tryptic residue distribution needs K or R in the vocabulary")
-        inside_ids = torch.tensor(
-            [i for i, r in enumerate(vocab.tokens) if r in vocab.residues and r not in last],
-            device=device,
-        )
-        last_ids = torch.tensor(vocab.encode(last), device=device)
+    ranges = [ION_INTENSITY_RANGE["b"], ION_INTENSITY_RANGE["y"]]
+    ranges += [(low * DOUBLY_CHARGED_FACTOR, high * DOUBLY_CHARGED_FACTOR) for low, high in ranges]
+    low = torch.tensor([lo for lo, _ in ranges], device=device).repeat(sites).unsqueeze(0)
+    high = torch.tensor([hi for _, hi in ranges], device=device).repeat(sites).unsqueeze(0)
+    inside, last = residue_weights(vocab, settings.residue_distribution)
+    first_residue = vocab.size - len(vocab.residues)
     probs = [p for _, p in settings.charge_probs]
     return _Tables(
         mass_da=vocab.residue_masses(device=device, dtype=torch.float64),
         positions=torch.arange(settings.max_length + 1, device=device),
         charges=torch.tensor([c for c, _ in settings.charge_probs], device=device),
         charge_cdf=torch.tensor(probs, device=device).cumsum(0)[:-1],
-        nominal_intensity=torch.tensor(nominal, device=device)
-        .repeat_interleave(sites)
-        .unsqueeze(0),
+        intensity_low=low,
+        intensity_span=high - low,
         noise_present=torch.ones(1, settings.noise_peaks, dtype=torch.bool, device=device),
-        inside_ids=inside_ids,
-        last_ids=last_ids,
+        residue_ids=torch.arange(first_residue, vocab.size, device=device),
+        inside_cdf=_cdf(inside, device),
+        last_cdf=_cdf(last, device),
     )
 
 
-def _draw_residues(
-    tables: _Tables,
-    n: int,
-    width: int,
-    lengths: torch.Tensor,
-    generator: torch.Generator,
-    device: torch.device,
-) -> torch.Tensor:
-    """Residue token ids ``[n, width]``; positions past a peptide's end are overwritten later."""
-    picks = torch.randint(len(tables.inside_ids), (n, width), generator=generator, device=device)
-    residues = tables.inside_ids[picks]
-    if tables.last_ids is None:
-        return residues
-    picks = torch.randint(len(tables.last_ids), (n, 1), generator=generator, device=device)
-    last = tables.last_ids[picks]
-    return torch.where(tables.positions == (lengths - 1).unsqueeze(-1), last, residues)
+def _cdf(probabilities: list[float], device: torch.device) -> torch.Tensor:
+    """Cumulative probabilities, exactly 1.0 from the last possible item on.
+
+    So that no u < 1 can land past it on a rounding error (onto an impossible residue).
+    """
+    cdf = torch.tensor(probabilities, dtype=torch.float64).cumsum(0).float()
+    last_possible = max(i for i, p in enumerate(probabilities) if p > 0)
+    cdf[last_possible:] = 1.0
+    return cdf.to(device)
+
+
+def _draw_residues(tables: _Tables, u: torch.Tensor, length_col: torch.Tensor) -> torch.Tensor:
+    """Residue token ids ``[n, width]`` from uniforms ``u`` by inverse CDF; the residue at
+    ``length - 1`` from the last-residue distribution. Positions past the end are overwritten
+    later."""
+    top = len(tables.residue_ids) - 1
+    inside = torch.searchsorted(tables.inside_cdf, u, right=True).clamp_(max=top)
+    last = torch.searchsorted(tables.last_cdf, u, right=True).clamp_(max=top)
+    is_last = tables.positions == (length_col - 1)
+    return tables.residue_ids[torch.where(is_last, last, inside)]

@@ -12,9 +12,10 @@ from curriculum_cli.chemistry import (
     H2O_MASS_DA,
     RESIDUE_MASS_DA,
     Vocabulary,
-    fragment_mz,
+    fragment_ladder,
     mz_from_neutral_mass,
     parse_peptide,
+    peptide_fragment_ladder,
     peptide_mass_da,
     peptide_neutral_mass_da,
 )
@@ -43,25 +44,42 @@ def _residue_masses(peptides: list[list[str]], vocab: Vocabulary) -> tuple[torch
     return masses, lengths
 
 
-@pytest.mark.parametrize("charge", [1, 2])
-def test_b_and_y_ions_equal_pyteomics_fast_mass(charge):
+@pytest.mark.parametrize("precursor_charge", [2, 3])
+def test_fragment_ladder_equals_pyteomics_fast_mass(precursor_charge):
+    """b and y at charge 1 always; at charge 2 computed too but expected only for 3+."""
     vocab = Vocabulary.default(oxidation=True)
-    peptides = _random_peptides(vocab, 200, seed=charge)
+    peptides = _random_peptides(vocab, 200, seed=precursor_charge)
     masses, lengths = _residue_masses(peptides, vocab)
-    b_mz, y_mz, valid = fragment_mz(masses, lengths, charge=charge)
+    charges = torch.full((len(peptides),), precursor_charge)
+    ladder_mz, valid = peptide_fragment_ladder(masses, lengths, charges)
+    assert ladder_mz.shape == valid.shape == (len(peptides), masses.shape[1] - 1, 4)
     for row, peptide in enumerate(peptides):
         letters = "".join(PYTEOMICS_LETTER[r] for r in peptide)
         for site in range(len(peptide) - 1):
-            assert valid[row, site]
-            expected_b = mass.fast_mass(
-                letters[: site + 1], ion_type="b", charge=charge, aa_mass=PYTEOMICS_AA_MASS
-            )
-            expected_y = mass.fast_mass(
-                letters[site + 1 :], ion_type="y", charge=charge, aa_mass=PYTEOMICS_AA_MASS
-            )
-            assert b_mz[row, site].item() == pytest.approx(expected_b, abs=1e-6)
-            assert y_mz[row, site].item() == pytest.approx(expected_y, abs=1e-6)
+            for ion, (ion_type, charge) in enumerate(zip("byby", (1, 1, 2, 2), strict=True)):
+                fragment = letters[: site + 1] if ion_type == "b" else letters[site + 1 :]
+                expected = mass.fast_mass(
+                    fragment, ion_type=ion_type, charge=charge, aa_mass=PYTEOMICS_AA_MASS
+                )
+                assert ladder_mz[row, site, ion].item() == pytest.approx(expected, abs=1e-6)
+                assert valid[row, site, ion] == (charge == 1 or precursor_charge >= 3)
         assert not valid[row, len(peptide) - 1 :].any()
+
+
+def test_fragment_ladder_of_candidate_prefixes_uses_the_given_neutral_mass():
+    """The per-candidate form: b from a prefix mass, y from the precursor's neutral mass."""
+    prefix = torch.tensor([[57.021464, 57.021464 + 71.037114]], dtype=torch.float64)
+    precursor = torch.tensor([57.021464 + 71.037114 + 87.032028 + H2O_MASS_DA], dtype=torch.float64)
+    ladder_mz, expected = fragment_ladder(prefix, precursor, torch.tensor([2]))
+    assert expected.tolist() == [[[True, True, False, False]]]
+    b_g, y_as = mass.fast_mass("G", "b", 1), mass.fast_mass("AS", "y", 1)
+    assert ladder_mz[0, 0, 0].item() == pytest.approx(b_g, abs=1e-6)
+    assert ladder_mz[0, 0, 1].item() == pytest.approx(y_as, abs=1e-6)
+    assert ladder_mz[0, 1, 3].item() == pytest.approx(
+        mass.fast_mass("S", ion_type="y", charge=2), abs=1e-6
+    )
+    _, expected = fragment_ladder(prefix, precursor, torch.tensor([3]))
+    assert expected.all()
 
 
 @pytest.mark.parametrize("charge", [1, 2, 3])
@@ -96,12 +114,14 @@ def test_residue_table_matches_pyteomics_compositions():
     assert H2O_MASS_DA == pytest.approx(mass.calculate_mass(formula="H2O"), abs=1e-6)
 
 
-def test_fragment_mz_works_on_soft_masses_and_padding():
+def test_fragment_ladder_works_on_soft_masses_and_padding():
     masses = torch.tensor([[57.021464, 71.037114, 0.0, 0.0]], dtype=torch.float64)
-    b_mz, y_mz, valid = fragment_mz(masses, torch.tensor([2]))
-    assert valid.tolist() == [[True, False, False]]
-    assert b_mz[0, 0].item() == pytest.approx(mass.fast_mass("G", ion_type="b", charge=1), 1e-5)
-    assert y_mz[0, 0].item() == pytest.approx(mass.fast_mass("A", ion_type="y", charge=1), 1e-5)
+    ladder_mz, valid = peptide_fragment_ladder(masses, torch.tensor([2]), torch.tensor([2]))
+    assert valid[..., :2].tolist() == [[[True, True], [False, False], [False, False]]]
+    assert not valid[..., 2:].any()
+    b_mz, y_mz = ladder_mz[0, 0, 0].item(), ladder_mz[0, 0, 1].item()
+    assert b_mz == pytest.approx(mass.fast_mass("G", ion_type="b", charge=1), 1e-5)
+    assert y_mz == pytest.approx(mass.fast_mass("A", ion_type="y", charge=1), 1e-5)
 
 
 @pytest.mark.parametrize(

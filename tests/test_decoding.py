@@ -10,7 +10,7 @@ from curriculum_cli.chemistry import EOS_TOKEN, H2O_MASS_DA, Vocabulary, peptide
 from curriculum_cli.decoding import beam_search, greedy_decode
 from curriculum_cli.evaluation import decoded_metrics
 from curriculum_cli.metrics import C13_C12_DELTA_DA, mass_error_ppm
-from curriculum_cli.model import ModelConfig, build_model
+from curriculum_cli.model import ModelConfig, PeptideTransformer
 from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
 
 TOL_PPM = 20.0
@@ -28,7 +28,7 @@ def model(vocab):
         d_model=32, n_encoder_layers=1, n_decoder_layers=1, n_heads=2, dim_feedforward=64,
         max_peptide_length=12,
     )  # fmt: skip
-    return build_model(config, vocab).eval()
+    return PeptideTransformer(config, vocab).eval()
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,25 @@ def test_decoding_is_deterministic(model, batch):
     assert greedy_decode(model, batch, 10) == greedy_decode(model, batch, 10)
     first = beam_search(model, batch, beam_size=4, max_length=10, precursor_tol_ppm=TOL_PPM)
     assert first == beam_search(model, batch, beam_size=4, max_length=10, precursor_tol_ppm=TOL_PPM)
+
+
+def test_greedy_decoding_sees_the_decoded_prefix_as_teacher_forcing_sees_a_true_one(model, batch):
+    """Ion evidence comes from the prefix given to ``decode``: decoding the greedy peptide
+    again with teacher forcing gives the same arg-max at every step."""
+    assert model.config.ion_evidence
+    memory, memory_mask = model.encode(batch.mz, batch.intensity, batch.peak_mask)
+    for row, prediction in enumerate(greedy_decode(model, batch, 10)):
+        one = slice(row, row + 1)
+        prefix = torch.tensor([prediction.tokens])
+        logits = model.decode(
+            prefix, batch.precursor_mass_da[one], batch.precursor_charge[one], memory[one],
+            memory_mask[one], batch.mz[one], batch.intensity[one],
+        )[0]  # fmt: skip
+        logits[:, 0] = -math.inf  # <pad> is never decoded
+        logits[0, EOS_TOKEN] = -math.inf  # nor <eos> first
+        if len(prediction.tokens) == 10:
+            logits[-1, EOS_TOKEN + 1 :] = -math.inf  # at the length limit, only <eos> is left
+        assert logits.argmax(-1).tolist() == [*prediction.tokens, EOS_TOKEN]
 
 
 def test_predictions_are_well_formed(model, batch, vocab):
@@ -80,11 +99,13 @@ class PrecursorBlind(torch.nn.Module):
     def encode(self, mz, intensity, peak_mask):
         return self.inner.encode(mz, intensity, peak_mask)
 
-    def decode(self, prefix_tokens, precursor_mass_da, precursor_charge, memory, memory_pad_mask):
+    def decode(
+        self, prefix_tokens, precursor_mass_da, precursor_charge, memory, memory_pad_mask, *peaks
+    ):
         constant_mass = torch.full_like(precursor_mass_da, 1000.0)
         constant_charge = torch.full_like(precursor_charge, 2)
         logits = self.inner.decode(
-            prefix_tokens, constant_mass, constant_charge, memory, memory_pad_mask
+            prefix_tokens, constant_mass, constant_charge, memory, memory_pad_mask, *peaks
         )
         logits[:, : self.MIN_RESIDUES, EOS_TOKEN] = -math.inf
         return logits
@@ -131,7 +152,9 @@ class ScriptedModel(torch.nn.Module):
     def encode(self, mz, intensity, peak_mask):
         return torch.zeros(len(mz), 1, 1), torch.zeros(len(mz), 1, dtype=torch.bool)
 
-    def decode(self, prefix_tokens, precursor_mass_da, precursor_charge, memory, memory_pad_mask):
+    def decode(
+        self, prefix_tokens, precursor_mass_da, precursor_charge, memory, memory_pad_mask, *peaks
+    ):
         length = prefix_tokens.shape[1] + 1
         return self.table[:length].expand(len(prefix_tokens), -1, -1)
 

@@ -27,6 +27,16 @@ def test_token_accuracy_ignores_padding_and_counts_eos():
     assert token_accuracy(logits, tokens) == pytest.approx(4 / 5)
 
 
+def test_residue_accuracy_counts_residue_positions_only():
+    tokens = torch.tensor([[5, 6, EOS_TOKEN, PAD_TOKEN], [7, EOS_TOKEN, PAD_TOKEN, PAD_TOKEN]])
+    # A wrong <eos> and wrong pads do not count; <eos> predicted at a residue is wrong.
+    predicted = torch.tensor([[5, EOS_TOKEN, 9, 3], [7, 2, 4, 4]])
+    logits = torch.nn.functional.one_hot(predicted, 10).float()
+    assert residue_accuracy(logits, tokens) == pytest.approx(2 / 3)
+    assert token_accuracy(logits, tokens) == pytest.approx(2 / 5)
+    assert math.isnan(residue_accuracy(logits, torch.full((2, 4), EOS_TOKEN)))
+
+
 def test_token_accuracy_is_nan_without_targets():
     tokens = torch.full((2, 3), PAD_TOKEN)
     assert math.isnan(token_accuracy(torch.zeros(2, 3, 5), tokens))

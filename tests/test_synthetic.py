@@ -15,14 +15,22 @@ import torch
 
 from curriculum_cli.chemistry import (
     EOS_TOKEN,
+    MAX_PEAK_MZ,
+    MIN_PEAK_MZ,
     PAD_TOKEN,
+    SWISS_PROT_RESIDUE_PERCENT,
     Vocabulary,
-    fragment_mz,
     mz_from_neutral_mass,
+    peptide_fragment_ladder,
     peptide_mass_da,
 )
 from curriculum_cli.errors import CurriculumError
-from curriculum_cli.synthetic import SpectrumSettings, generate_batch, generate_spectra
+from curriculum_cli.synthetic import (
+    SpectrumSettings,
+    generate_batch,
+    generate_spectra,
+    residue_weights,
+)
 
 Z = 4.0  # standard errors: a false alarm about once in 16,000 seeds
 VOCAB = Vocabulary.default()
@@ -33,17 +41,15 @@ def _batch(settings: SpectrumSettings, n: int, seed: int = 0):
 
 
 def _expected_fragments(batch) -> list[torch.Tensor]:
-    """Exact b/y m/z of each spectrum (charge 2 too for 3+ precursors), float32, sorted."""
+    """Exact b/y m/z of each spectrum (charge 2 too for 3+ precursors) inside the m/z window
+    the MGF reader keeps, float32, sorted."""
     masses = VOCAB.residue_masses(dtype=torch.float64)[batch.tokens[:, :-1]]
+    ladder_mz, valid = peptide_fragment_ladder(masses, batch.lengths, batch.precursor_charge)
     out = []
-    singly = fragment_mz(masses, batch.lengths, charge=1)
-    doubly = fragment_mz(masses, batch.lengths, charge=2)
     for row in range(len(batch)):
-        valid = singly[2][row]
-        ions = [singly[0][row][valid], singly[1][row][valid]]
-        if batch.precursor_charge[row] >= 3:
-            ions += [doubly[0][row][valid], doubly[1][row][valid]]
-        out.append(torch.cat(ions).to(torch.float32).sort().values)
+        ions = ladder_mz[row][valid[row]].to(torch.float32)
+        ions = ions[(ions >= MIN_PEAK_MZ) & (ions <= MAX_PEAK_MZ)]
+        out.append(ions.sort().values)
     return out
 
 
@@ -142,17 +148,106 @@ def test_doubly_charged_fragments_only_for_precursors_of_charge_3_or_more():
     settings = SpectrumSettings(8, 8)  # every peptide has 7 cleavage sites
     batch = _batch(settings, 200, seed=6)
     counts = batch.peak_mask.sum(-1)
-    assert (counts[batch.precursor_charge == 2] == 14).all()
-    assert (counts[batch.precursor_charge == 3] == 28).all()
+    assert (counts[batch.precursor_charge == 2] == 14).all()  # singly charged b/y are >= 58 m/z
+    expected = torch.tensor([len(ions) for ions in _expected_fragments(batch)])
+    triply = batch.precursor_charge == 3
+    assert torch.equal(counts[triply], expected[triply])
+    assert (counts[triply] > 14).all() and (counts[triply] <= 28).all()
 
 
 def test_tryptic_peptides_end_in_k_or_r_with_no_k_or_r_inside():
-    settings = SpectrumSettings(7, 12, residue_distribution="tryptic")
+    settings = SpectrumSettings(7, 12)  # tryptic is the default
+    assert settings.residue_distribution == "tryptic"
     batch = _batch(settings, 300, seed=7)
     for row in range(300):
         peptide = VOCAB.decode(batch.tokens[row])
         assert peptide[-1] in "KR"
         assert "K" not in peptide[:-1] and "R" not in peptide[:-1]
+
+
+def _residue_counts(batch, last: bool) -> torch.Tensor:
+    """Occurrences of each residue token, at the last position or at the others."""
+    positions = torch.arange(batch.tokens.shape[1])
+    at_last = positions == (batch.lengths - 1).unsqueeze(-1)
+    where = at_last if last else (positions < batch.lengths.unsqueeze(-1)) & ~at_last
+    return torch.bincount(batch.tokens[where], minlength=VOCAB.size)[2:]
+
+
+@pytest.mark.parametrize("distribution", ["tryptic", "uniform"])
+def test_residue_frequencies_match_their_source_within_sampling_error(distribution):
+    """Tryptic: Swiss-Prot composition inside (L + I folded), K/R last as 5.80 : 5.53."""
+    settings = SpectrumSettings(7, 12, residue_distribution=distribution)
+    batch = _batch(settings, 6000, seed=8)
+    inside, last = residue_weights(VOCAB, distribution)
+    for counts, expected in ((_residue_counts(batch, False), inside),
+                             (_residue_counts(batch, True), last)):  # fmt: skip
+        n = int(counts.sum())
+        for residue, count, p in zip(VOCAB.residues, counts.tolist(), expected, strict=True):
+            tolerance = Z * math.sqrt(max(p * (1 - p), 1e-12) / n)
+            assert abs(count / n - p) <= tolerance, (residue, count / n, p)
+    if distribution == "tryptic":
+        total_inside = sum(SWISS_PROT_RESIDUE_PERCENT[r] for r in SWISS_PROT_RESIDUE_PERCENT
+                           if r not in "KR")  # fmt: skip
+        leucine = inside[VOCAB.residues.index("L")]
+        assert leucine == pytest.approx((9.65 + 5.91) / total_inside)
+        assert last[VOCAB.residues.index("K")] == pytest.approx(5.80 / (5.80 + 5.53))
+
+
+def _intensities_by_ion(batch) -> list[dict[str, torch.Tensor]]:
+    """Per spectrum of clean charge-2 spectra: the intensities of its b ions, y ions, noise."""
+    masses = VOCAB.residue_masses(dtype=torch.float64)[batch.tokens[:, :-1]]
+    ladder_mz, valid = peptide_fragment_ladder(masses, batch.lengths, batch.precursor_charge)
+    out = []
+    for row in range(len(batch)):
+        observed = batch.mz[row][batch.peak_mask[row]]
+        intensity = batch.intensity[row][batch.peak_mask[row]]
+        ions = {}
+        for name, column in (("b", 0), ("y", 1)):
+            ion_mz = ladder_mz[row, :, column][valid[row, :, column]].float()
+            ions[name] = intensity[torch.isin(observed, ion_mz)]
+        ions["noise"] = intensity[~torch.isin(observed, ladder_mz[row][valid[row]].float())]
+        out.append(ions)
+    return out
+
+
+def _p_greater(spectra, first: str, second: str) -> float:
+    """Mean over spectra of P(a random ``first`` peak outshines a random ``second`` peak)."""
+    shares = [
+        (ions[first].unsqueeze(-1) > ions[second]).float().mean().item()
+        for ions in spectra
+        if len(ions[first]) and len(ions[second])
+    ]
+    return sum(shares) / len(shares)
+
+
+def test_y_ions_are_brighter_than_b_ions_on_average_and_noise_overlaps_both():
+    """Nominal draws: b ~ U[0.05, 0.65], y ~ U[0.2, 1.0], noise drawn as b. Comparisons inside
+    a spectrum do not depend on the base-peak normalization, so the expected shares are exact:
+    P(b > y) = 0.45^2 / 2 / (0.6 * 0.8) = 0.2109, P(noise > b) = 1/2."""
+    n = 2000
+    settings = SpectrumSettings(7, 12, noise_peaks=8, charge_probs=((2, 1.0),))
+    spectra = _intensities_by_ion(_batch(settings, n, seed=9))
+    tolerance = Z * math.sqrt(0.25 / n)  # each spectrum's share is in [0, 1]
+    b_over_y = 0.45**2 / 2 / (0.6 * 0.8)
+    assert abs(_p_greater(spectra, "b", "y") - b_over_y) < tolerance
+    assert abs(_p_greater(spectra, "noise", "b") - 0.5) < tolerance
+    assert abs(_p_greater(spectra, "noise", "y") - b_over_y) < tolerance
+    y_mean = torch.cat([ions["y"] for ions in spectra]).mean()
+    b_mean = torch.cat([ions["b"] for ions in spectra]).mean()
+    assert y_mean > 1.4 * b_mean  # 0.6 / 0.35 = 1.71 before normalization
+
+
+def test_no_peak_lies_outside_the_mz_window_the_mgf_reader_keeps():
+    settings = SpectrumSettings(
+        30, 40, noise_peaks=20, mass_error_ppm=15.0, charge_probs=((3, 1.0),)
+    )
+    batch = _batch(settings, 200, seed=10)
+    real = batch.mz[batch.peak_mask]
+    assert real.min() >= MIN_PEAK_MZ and real.max() <= MAX_PEAK_MZ
+    # The ladders do reach outside the window (b1++ below 50, long y ions above 2500).
+    masses = VOCAB.residue_masses(dtype=torch.float64)[batch.tokens[:, :-1]]
+    ladder_mz, valid = peptide_fragment_ladder(masses, batch.lengths, batch.precursor_charge)
+    assert (ladder_mz[valid] < MIN_PEAK_MZ).any() and (ladder_mz[valid] > MAX_PEAK_MZ).any()
 
 
 def test_same_seed_gives_the_same_batch_bit_for_bit_and_another_seed_does_not():

@@ -29,7 +29,16 @@ class TinyGRU(nn.Module):
         pooled = peaks.sum(1) / peak_mask.sum(1, keepdim=True).clamp(min=1)
         return pooled.unsqueeze(1), torch.zeros(len(mz), 1, dtype=torch.bool, device=mz.device)
 
-    def decode(self, prefix_tokens, precursor_mass_da, precursor_charge, memory, memory_mask):
+    def decode(
+        self,
+        prefix_tokens,
+        precursor_mass_da,
+        precursor_charge,
+        memory,
+        memory_mask,
+        peak_mz=None,
+        peak_intensity=None,
+    ):
         start = self.precursor(
             torch.stack([precursor_mass_da / 1000.0, precursor_charge.float()], dim=-1)
         )

@@ -1,0 +1,151 @@
+"""Learning speed: how fast each model preset reaches a validation residue accuracy.
+
+For each preset (default: ``tiny``, the ion-evidence model, and ``casanovo-tiny``,
+the plain Casanovo-style stand-in), trains the real loop (``engine.train``) from
+the same initial seed on the same batches of one stage of ``revised`` (``--stage
+first``: lengths 7-10, clean; ``last``: lengths 7-18, 10 noise peaks, 15% dropout,
+15 ppm, the stage's loss weights) for a fixed budget, validating every
+``--val-every`` steps on 256 spectra of that stage. Prints, per preset:
+
+- validation residue accuracy at fixed step counts;
+- the first validated step (and training seconds, validation excluded) at which
+  0.40, 0.55, 0.70 and 0.90 are reached;
+- training steps/s (median over logging windows).
+
+``--json FILE`` writes the curves; ``--plot FILE.png`` draws them. Usage::
+
+    OMP_NUM_THREADS=1 python bench/bench_learning.py --stage last --steps 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from curriculum_cli.config import build_run_config
+from curriculum_cli.curriculum import Curriculum
+from curriculum_cli.engine import train
+from curriculum_cli.presets import preset
+from curriculum_cli.runlog import read_run
+
+TARGETS = (0.40, 0.55, 0.70, 0.90)
+
+
+def learning_curve(model: str, stage_name: str, steps: int, val_every: int, seed: int) -> dict:
+    """Train ``model`` on one stage of revised; its validation curve and speed."""
+    stages = preset("revised").stages
+    stage = (stages[0] if stage_name == "first" else stages[-1]).model_copy(update={"steps": steps})
+    config = build_run_config(
+        Curriculum(name=f"bench_{stage_name}", stages=[stage]),
+        model=model,
+        device="cpu",
+        seed=seed,
+        val_every=val_every,
+        val_size=256,
+        decode_every=10**9,  # teacher-forced accuracy only (decoding only at step 0)
+        decode_size=1,
+        grad_every=10**9,
+        checkpoint_every=10**9,
+        log_every=10,
+    )
+    with tempfile.TemporaryDirectory() as workdir:
+        run_dir = Path(workdir) / "run"
+        train(config, run_dir)
+        run = read_run(run_dir)
+        val = run.events("val")
+        val = val[val["split"] == "val_easy"]  # one stage: both splits hold its spectra
+        logged = run.events("train")
+    # Training time up to each logged step, from the logging windows (validation excluded).
+    seconds, elapsed, last_step = {}, 0.0, 0
+    for step, rate in zip(logged["step"], logged["steps_per_s"], strict=True):
+        elapsed += (int(step) - last_step) / float(rate)
+        seconds[int(step)] = elapsed
+        last_step = int(step)
+    curve = [(int(s), float(a)) for s, a in zip(val["step"], val["residue_accuracy"], strict=True)]
+    reached = {}
+    for target in TARGETS:
+        first = next((s for s, a in curve if a >= target), None)
+        reached[f"{target:.2f}"] = None if first is None else [first, seconds.get(first, 0.0)]
+    return {
+        "model": model,
+        "stage": stage.name,
+        "curve": curve,
+        "reached": reached,
+        "steps_per_s": statistics.median(float(r) for r in logged["steps_per_s"]),
+    }
+
+
+def print_table(results: list[dict], checkpoints: list[int]) -> None:
+    print(f"stage {results[0]['stage']}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}")  # fmt: skip
+    header = f"{'model':<15}" + "".join(f"{'@' + str(s):>8}" for s in checkpoints)
+    print(header + "".join(f"{'>= ' + t:>16}" for t in (f"{x:.2f}" for x in TARGETS)) + "  steps/s")
+    for result in results:
+        curve = dict(result["curve"])
+        row = f"{result['model']:<15}"
+        row += "".join(f"{curve[s]:>8.3f}" if s in curve else f"{'-':>8}" for s in checkpoints)
+        for target in TARGETS:
+            hit = result["reached"][f"{target:.2f}"]
+            row += f"{'not reached':>16}" if hit is None else f"{hit[0]:>8d} ({hit[1]:4.0f} s)"
+        print(row + f"  {result['steps_per_s']:7.2f}")
+
+
+def plot(results_by_stage: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results_by_stage), figsize=(6 * len(results_by_stage), 4))
+    axes = [axes] if len(results_by_stage) == 1 else list(axes)
+    for ax, results in zip(axes, results_by_stage.values(), strict=True):
+        for result in results:
+            steps, accuracy = zip(*result["curve"], strict=True)
+            ax.plot(steps, accuracy, marker=".", label=result["model"])
+        for target in TARGETS:
+            ax.axhline(target, color="grey", linewidth=0.5, linestyle=":")
+        ax.set_title(f"{results[0]['stage']} of revised, from scratch")
+        ax.set_xlabel("training step (batch 32)")
+        ax.set_ylabel("validation residue accuracy")
+        ax.set_ylim(0, 1)
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", choices=("first", "last", "both"), default="last")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--val-every", type=int, default=20)
+    parser.add_argument("--models", default="tiny,casanovo-tiny")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the curves to this JSON file")
+    parser.add_argument("--plot", type=Path, help="draw the curves into this PNG")
+    args = parser.parse_args()
+
+    stages = ("first", "last") if args.stage == "both" else (args.stage,)
+    checkpoints = [s for s in (20, 40, 60, 100, 200, 400, 1000) if s <= args.steps]
+    results_by_stage = {}
+    for stage in stages:
+        results = [
+            learning_curve(model, stage, args.steps, args.val_every, args.seed)
+            for model in args.models.split(",")
+        ]
+        results_by_stage[stage] = results
+        print_table(results, checkpoints)
+        print()
+    if args.json:
+        args.json.write_text(json.dumps(results_by_stage, indent=1) + "\n")
+    if args.plot:
+        plot(results_by_stage, args.plot)
+        print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
