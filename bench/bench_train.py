@@ -158,9 +158,9 @@ def main() -> None:
     for model in models:
         a = statistics.median(pepcurr[model])
         label = f"(a) pepcurr full step, {model} (last stage of revised):"
-        print(f"{label:<52}{a:7.2f} steps/s  ({1000 / a:.1f} ms)  a/b = {a / b:.3f}")
+        print(f"{label:<62}{a:7.2f} steps/s  ({1000 / a:.1f} ms)  a/b = {a / b:.3f}")
     label = "(b) bare nn.Transformer, same shapes:"
-    print(f"{label:<52}{b:7.2f} steps/s  ({1000 / b:.1f} ms)")
+    print(f"{label:<62}{b:7.2f} steps/s  ({1000 / b:.1f} ms)")
     a = statistics.median(pepcurr[models[0]])
     print(
         f"gradient-measurement step ({models[0]}) costs {a / g:.2f}x a normal step "

@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
-from curriculum_cli.chemistry import Vocabulary
+from curriculum_cli.chemistry import (
+    MAX_PEAK_MZ,
+    MIN_PEAK_MZ,
+    Vocabulary,
+    peptide_fragment_ladder,
+)
 from curriculum_cli.cli import app
 from curriculum_cli.mgf import PeakFilter, read_mgf
 from tests.helpers import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
@@ -43,8 +49,22 @@ def test_spectra_by_step_and_explicit_overrides(tmp_path, write_json, tiny_curri
     assert result.exit_code == 0, result.output
     assert "stage physics" in result.stdout and "0 noise peaks" in result.stdout
     batch = read_mgf(out, Vocabulary.default(), PeakFilter.keep_all()).batch
-    doubly = (batch.precursor_charge >= 3).long()
-    assert batch.peak_mask.sum(-1).tolist() == (2 * (batch.lengths - 1) * (1 + doubly)).tolist()
+    # Every ion of the ladder inside the m/z window, and nothing else.
+    masses = Vocabulary.default().residue_masses(dtype=torch.float64)[batch.tokens[:, :-1]]
+    ladder_mz, valid = peptide_fragment_ladder(masses, batch.lengths, batch.precursor_charge)
+    inside = valid & (ladder_mz >= MIN_PEAK_MZ) & (ladder_mz <= MAX_PEAK_MZ)
+    assert batch.peak_mask.sum(-1).tolist() == inside.flatten(1).sum(-1).tolist()
+
+
+@pytest.mark.parametrize(("residues", "all_tryptic"), [(None, True), ("uniform", False)])
+def test_spectra_residues_option_picks_tryptic_or_uniform_peptides(tmp_path, residues, all_tryptic):
+    out = tmp_path / "peptides.mgf"
+    args = ["spectra", "-c", "revised", "--step", "0", "-n", "60", "-o", str(out)]
+    result = runner.invoke(app, args + (["--residues", residues] if residues else []))
+    assert result.exit_code == 0, result.output
+    assert f"{residues or 'tryptic'} residues" in result.stdout
+    batch = read_mgf(out, Vocabulary.default(), PeakFilter.keep_all()).batch
+    assert all(p.endswith(("K", "R")) for p in batch.peptides) == all_tryptic
 
 
 def test_spectra_is_deterministic_for_a_seed(tmp_path):

@@ -67,6 +67,9 @@ def test_run_directory_holds_config_metrics_and_checkpoint(revised_run):
     val = frame[frame["event"] == "val"]
     assert set(val["split"]) == {"val_easy", "val_hard"}
     assert val["token_accuracy"].between(0, 1).all()
+    assert val["residue_accuracy"].between(0, 1).all()
+    assert frame[frame["event"] == "train"]["residue_accuracy"].between(0, 1).all()
+    assert stored["residue_distribution"] == "tryptic"
     state = load_checkpoint(run_dir / CHECKPOINT_FILE)
     assert state["step"] == 200
 
