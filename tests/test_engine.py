@@ -69,7 +69,7 @@ def test_run_directory_holds_config_metrics_and_checkpoint(revised_run):
     assert val["token_accuracy"].between(0, 1).all()
     assert val["residue_accuracy"].between(0, 1).all()
     assert frame[frame["event"] == "train"]["residue_accuracy"].between(0, 1).all()
-    assert stored["residue_distribution"] == "tryptic"
+    assert stored["config"]["residue_distribution"] == "tryptic"
     state = load_checkpoint(run_dir / CHECKPOINT_FILE)
     assert state["step"] == 200
 
