@@ -393,7 +393,7 @@ DeviceOpt = Annotated[
 ]
 ThreadsOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="torch CPU threads per run (default: see docs/performance.md)."),
+    typer.Option(min=1, help="torch CPU threads per run (default 1: see docs/performance.md)."),
 ]
 BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Spectra per step.")]
 LrOpt = Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")]
@@ -588,7 +588,10 @@ def ab(
 ) -> None:
     """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
     from curriculum_cli.ab import run_ab
+    from curriculum_cli.engine import set_threads
     from curriculum_cli.render import TrainingProgress
+
+    set_threads(None)  # runs trained here (one job) use the default, as the workers do
 
     options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
                    val_every=val_every, grad_every=grad_every,

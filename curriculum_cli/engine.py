@@ -129,14 +129,20 @@ class TrainResult:
     elapsed_s: float = 0.0
 
 
+DEFAULT_THREADS = 1
+"""torch CPU threads per run when ``--threads`` is not given (docs/performance.md): one
+thread loses a third of the quiet speed of two on a 2-core machine, but keeps most of it
+beside a busy neighbour (two threads slowed 4.5x there), and gives ``train`` and ``ab``'s
+single-threaded workers the same numbers bit for bit."""
+
+
 def set_threads(threads: int | None) -> int:
-    """Set torch's intra-op CPU threads to ``threads`` (None: torch's default); returns the count.
+    """Set torch's intra-op CPU threads (None: ``DEFAULT_THREADS``); returns the count.
 
     The count changes float summation order, so it is part of a run's
-    provenance (``run.json``); docs/performance.md measures the choice.
+    provenance (``run.json``).
     """
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads if threads is not None else DEFAULT_THREADS)
     return torch.get_num_threads()
 
 
