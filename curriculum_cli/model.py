@@ -38,7 +38,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from curriculum_cli.batch import SpectrumBatch
@@ -167,7 +166,8 @@ def candidate_ion_evidence(
     distance = torch.where(nearer_right, right_distance, left_distance)
     nearest = torch.where(nearer_right, right, left)
     width = fragment_tolerance_ppm * 1e-6 * queries.abs().clamp_min(1.0)
-    match = torch.exp(-0.5 * (distance / width).square())
+    # Clamped at 10 widths (exp(-50), 2e-22): no infinity from a padded or missing peak.
+    match = torch.exp(-0.5 * (distance / width).clamp_max(10.0).square())
     match = match.view(batch, length * vocab_size, 4) * expected
     intensity = peak_intensity.gather(-1, nearest).view_as(match) * match
     ion_features = torch.cat([match, intensity], dim=-1).view(batch, length, vocab_size, 8)
@@ -190,7 +190,7 @@ class CandidateEvidence(nn.Module):
     """Turns ``candidate_ion_evidence`` into a decoder-input term and a logit bias.
 
     - input ``[B, T, D]``: a linear map of all candidates' features at a position;
-    - bias ``[B, T, V]``: per candidate, ``w . gelu(W f + e_v)`` with a learned
+    - bias ``[B, T, V]``: per candidate, ``w . relu(W f + e_v)`` with a learned
       embedding ``e_v`` of the candidate token, added to its logit.
     """
 
@@ -218,7 +218,7 @@ class CandidateEvidence(nn.Module):
             peak_mask, self.candidate_mass_da, self.config.fragment_tolerance_ppm,
             self.config.precursor_tolerance_ppm,
         )  # fmt: skip
-        hidden = F.gelu(self.feature_proj(features) + self.candidate_embedding)
+        hidden = torch.relu(self.feature_proj(features) + self.candidate_embedding)
         return self.to_input(features.flatten(-2)), self.to_bias(hidden).squeeze(-1)
 
 
