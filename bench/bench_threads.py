@@ -12,7 +12,7 @@ fresh process, once alone and once beside a neighbour (a process doing
 Settings: ``threads=N`` sets ``--threads N``; ``+passive`` also sets
 ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep instead of spinning).
 
-    python bench/bench_threads.py            # about 5 minutes on 2 cores
+    python bench/bench_threads.py            # a few minutes on 2 cores
 
 Run it with nothing else busy on the machine.
 """
@@ -57,10 +57,10 @@ print(json.dumps({"steps_per_s": statistics.median(rates), "threads": threads}))
 """
 
 SETTINGS = {
-    "threads=2 (torch default on 2 cores)": (2, False),
-    "threads=2 +passive": (2, True),
-    "threads=1": (1, False),
+    "threads=2 (torch's default on 2 cores)": (2, False),
+    "threads=1 (pepcurr's default)": (1, False),
 }
+PASSIVE = {"threads=2 +passive": (2, True)}
 
 
 def run_once(threads: int, passive: bool, steps: int, window: int) -> float:
@@ -81,12 +81,16 @@ def run_once(threads: int, passive: bool, steps: int, window: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=120, help="training steps per measurement")
-    parser.add_argument("--window", type=int, default=20, help="steps per timing window")
+    parser.add_argument("--steps", type=int, default=50, help="training steps per measurement")
+    parser.add_argument("--window", type=int, default=10, help="steps per timing window")
+    parser.add_argument("--passive", action="store_true", help="also OMP_WAIT_POLICY=PASSIVE")
     args = parser.parse_args()
 
+    print(f"cores {os.cpu_count()}; tiny model, batch 32, last stage of revised", flush=True)
+    print(f"{'setting':40s} {'quiet':>8s} {'busy':>8s} {'busy/quiet':>10s}", flush=True)
     results = {}
-    for name, (threads, passive) in SETTINGS.items():
+    settings = {**SETTINGS, **(PASSIVE if args.passive else {})}
+    for name, (threads, passive) in settings.items():
         quiet = run_once(threads, passive, args.steps, args.window)
         neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR])
         try:
