@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
+from curriculum_cli.config import build_run_config
 from curriculum_cli.curriculum import Curriculum
-from curriculum_cli.engine import TrainConfig, train
-from curriculum_cli.model import MODEL_PRESETS
+from curriculum_cli.engine import train
 from curriculum_cli.presets import preset
 from curriculum_cli.runlog import read_run
 
@@ -40,10 +40,9 @@ def learning_curve(model: str, stage_name: str, steps: int, val_every: int, seed
     """Train ``model`` on one stage of revised; its validation curve and speed."""
     stages = preset("revised").stages
     stage = (stages[0] if stage_name == "first" else stages[-1]).model_copy(update={"steps": steps})
-    config = TrainConfig(
-        curriculum=Curriculum(name=f"bench_{stage_name}", stages=[stage]),
-        model=MODEL_PRESETS[model],
-        model_preset=model,
+    config = build_run_config(
+        Curriculum(name=f"bench_{stage_name}", stages=[stage]),
+        model=model,
         device="cpu",
         seed=seed,
         val_every=val_every,

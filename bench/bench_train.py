@@ -32,15 +32,16 @@ from pathlib import Path
 
 import torch
 
+from curriculum_cli.config import RunConfig, build_run_config
 from curriculum_cli.curriculum import Curriculum
-from curriculum_cli.engine import TrainConfig, train
+from curriculum_cli.engine import train
 from curriculum_cli.model import MODEL_PRESETS
 from curriculum_cli.presets import preset
 from curriculum_cli.runlog import read_run
 from curriculum_cli.synthetic import SpectrumSettings
 
 
-def pepcurr_windows(config: TrainConfig, steps: int, window: int, workdir: Path) -> list[float]:
+def pepcurr_windows(config: RunConfig, steps: int, window: int, workdir: Path) -> list[float]:
     """steps/s of the real loop over windows of ``window`` steps (first window dropped)."""
     run_dir = Path(tempfile.mkdtemp(dir=workdir))
     train(config, run_dir / "run")
@@ -49,10 +50,10 @@ def pepcurr_windows(config: TrainConfig, steps: int, window: int, workdir: Path)
 
 
 def bare_transformer_windows(
-    config: TrainConfig, n_peaks: int, steps: int, window: int
+    config: RunConfig, n_peaks: int, steps: int, window: int
 ) -> list[float]:
     """steps/s of a bare nn.Transformer training loop with the same shapes."""
-    dims = config.model
+    dims = config.architecture
     device = torch.device(config.device)
     torch.manual_seed(0)
     transformer = torch.nn.Transformer(
@@ -122,10 +123,9 @@ def main() -> None:
     stage = last.model_copy(update={"steps": args.steps, "name": "last_stage_of_revised"})
     curriculum = Curriculum(name="bench", stages=[stage])
     configs = {
-        model: TrainConfig(
-            curriculum=curriculum,
-            model=MODEL_PRESETS[model],
-            model_preset=model,
+        model: build_run_config(
+            curriculum,
+            model=model,
             device=args.device,
             batch_size=args.batch_size,
             val_size=32,
@@ -137,7 +137,7 @@ def main() -> None:
         )
         for model in models
     }
-    measured = TrainConfig(**{**configs[models[0]].__dict__, "grad_every": 1})
+    measured = configs[models[0]].model_copy(update={"grad_every": 1})
     n_peaks = SpectrumSettings.from_stage(last).max_peaks
 
     pepcurr = {model: [] for model in models}

@@ -3,44 +3,64 @@
 Run directories are ``OUT/<curriculum name>-s<seed>``. Re-running the same
 command is safe and cheap: a finished run is reused, an interrupted or
 stopped one is resumed from its checkpoint, and a directory holding a
-*different* run (another curriculum, scale, seed or model) is an error rather
-than silently mixed in. Runs train one after another; all settings are
-checked before the first one starts, so a typo in the second arm does not
-surface after the first arm has trained for ten minutes.
+*different* run (any setting of ``run.json`` other than where the curriculum
+was read from) is an error rather than silently mixed in. All settings are
+checked before the first run starts, so a typo in the second arm does not
+surface after the first arm has trained for ten minutes. On a CPU several
+runs train at once, one thread each (``jobs``); on a GPU one after another.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curriculum_cli.checkpoint import CHECKPOINT_FILE
 from curriculum_cli.compare import DEFAULT_METRIC, DEFAULT_TARGET, Comparison, compare_runs
-from curriculum_cli.errors import PepcurrError, RunError
-from curriculum_cli.runlog import (
-    CHECKPOINT_FILE,
-    METRICS_FILE,
+from curriculum_cli.config import (
+    MEASUREMENT_FIELDS,
     RUN_FILE,
-    last_end_record,
-    read_records,
+    RunConfig,
+    build_run_config,
+    read_provenance,
     read_run_config,
+    resolve_device,
+    run_json,
 )
+from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.fork import Segment, plan_segments, steps_saved
+from curriculum_cli.runlog import METRICS_FILE, last_end_record, read_records, write_json_atomic
 
-# Settings a reused run must share with the command line.
-_MUST_MATCH = ("curriculum", "scale", "seed", "model", "batch_size", "lr")
+# Settings a reused run may differ in: where the curriculum was read from, "auto"
+# against the device it resolved to, and what is measured when (not the trained weights;
+# compare shows differing validation settings).
+_MAY_DIFFER = {"curriculum_source", "device", *MEASUREMENT_FIELDS}
 
 
 @dataclass
 class AbResult:
-    """The runs of an A/B (``actions``: run directory -> trained, resumed or reused) and
-    the comparison; ``interrupted`` when Ctrl-C stopped a run (re-run to resume)."""
+    """The runs of an A/B and the comparison.
+
+    ``actions``: run directory -> ``trained``, ``forked at step N`` (continued
+    from a shared prefix), ``resumed`` or ``reused``; ``steps_saved``: steps
+    not trained thanks to shared prefixes; ``interrupted`` when Ctrl-C stopped
+    a run (re-run the same command to resume).
+    """
 
     run_dirs: list[Path]
     actions: dict[str, str]
     comparison: Comparison | None = None
     plot: Path | None = None
     interrupted: bool = False
+    steps_saved: int = 0
+    steps_total: int = 0
     messages: list[str] = field(default_factory=list)
+
+
+PLAN_FILE = "ab.json"
+"""The A/B's question, written before any run trains: arms, seeds, scale, metric, step."""
 
 
 def _arm_names(curricula) -> list[str]:
@@ -50,17 +70,21 @@ def _arm_names(curricula) -> list[str]:
     return [f"{index}-{name}" for index, name in enumerate(names)]
 
 
-def _state(run_dir: Path, config_dict: dict) -> str:
+def _state(run_dir: Path, asked: RunConfig) -> str:
     """``new``, ``finished`` or ``resume``; a ``RunError`` if the directory holds another run."""
     if not (run_dir / RUN_FILE).is_file():
         return "new"
     stored = read_run_config(run_dir)
-    for key in _MUST_MATCH:
-        if stored.get(key) != config_dict.get(key):
-            raise RunError(
-                f"{run_dir} holds a run with another {key} than asked for; use another --out, "
-                "or delete that directory to train it again"
-            )
+    differing = [
+        key
+        for key in RunConfig.model_fields
+        if key not in _MAY_DIFFER and getattr(stored, key) != getattr(asked, key)
+    ]
+    if differing:
+        raise RunError(
+            f"{run_dir} holds a run with another {', '.join(differing)} than asked for; use "
+            "another --out, or delete that directory to train it again"
+        )
     end = last_end_record(run_dir)
     if end is not None and end.get("status") == "finished":
         return "finished"
@@ -89,22 +113,22 @@ def run_ab(
     """Train each curriculum with seeds ``base_seed .. base_seed + seeds - 1``, then compare.
 
     ``curricula``: two or more preset names or JSON paths, as ``train`` takes
-    them. ``options``: further ``train`` options (``model``, ``batch_size``,
-    ``lr``, ``device``, ``val_every``, ``grad_every``; None = default).
-    ``at``/``metric``/``target`` go to ``compare_runs``; ``plot`` (default
-    ``OUT/curves.png``) receives the curves. ``reporter`` (the engine's
-    ``Reporter``) shows training progress and one message per run.
+    them; the first is the baseline of the verdict. ``options``: further
+    ``train`` options (``model``, ``batch_size``, ``lr``, ``device``,
+    ``val_every``, ``grad_every``; None = default). ``at``/``metric``/``target``
+    go to ``compare_runs`` and are recorded in ``OUT/ab.json`` before anything
+    trains: a later ``ab`` on the same ``--out`` with another metric or step is
+    refused (decide the question before seeing the answer; ``compare`` stays
+    free for exploring). ``plot`` (default ``OUT/curves.png``) receives the
+    curves. ``reporter`` (the engine's ``Reporter``) shows progress.
 
-    ``jobs`` > 1 trains that many runs at once in worker processes, each with
-    one intra-op thread: on a CPU, two single-threaded runs side by side do
-    more steps per second together than one run using both cores (measured in
-    docs/performance.md). Results are deterministic for a given ``jobs``
-    setting (thread count changes float summation order, so a run trained
-    with ``jobs=2`` may differ in the last bits from one trained alone).
-    ``jobs`` = 0 picks: the number of CPU cores on a CPU, 1 on a GPU.
+    Runs of one seed that share a prefix (``fork``) train it once. ``jobs`` > 1
+    trains that many seeds at once in worker processes, each with one
+    intra-op thread; ``jobs`` = 0 picks the number of CPU cores on a CPU, 1 on a
+    GPU. A run's numbers depend on its thread count (float summation order),
+    not on which worker trains it.
     """
-    from curriculum_cli.curriculum import load_curriculum
-    from curriculum_cli.engine import build_train_config
+    from curriculum_cli.presets import load_curriculum
 
     if len(curricula) < 2:
         raise PepcurrError("an A/B needs at least two curricula")
@@ -116,36 +140,44 @@ def run_ab(
     options = {k: v for k, v in (options or {}).items() if v is not None}
     names = _arm_names([load_curriculum(source) for source in curricula])
 
-    plan = []  # (run directory, train options, state), checked before anything trains
-    for source, name in zip(curricula, names, strict=True):
-        for seed in range(base_seed, base_seed + seeds):
-            run_options = {**options, "curriculum": source, "scale": scale, "seed": seed}
+    # Every run's config and state, checked before anything trains.
+    planned: dict[int, list[tuple[Path, RunConfig, str]]] = {}
+    for seed in range(base_seed, base_seed + seeds):
+        for source, name in zip(curricula, names, strict=True):
+            config = build_run_config(**{**options, "curriculum": source, "scale": scale,
+                                         "seed": seed})  # fmt: skip
             run_dir = out_dir / f"{name}-s{seed}"
-            config = build_train_config(run_options)
-            plan.append((run_dir, run_options, _state(run_dir, _comparable(config))))
+            planned.setdefault(seed, []).append((run_dir, config, _state(run_dir, config)))
+    _write_plan(out_dir, names, curricula, list(planned), scale, metric, at, target)
 
-    result = AbResult(run_dirs=[run_dir for run_dir, _, _ in plan], actions={})
-    todo = []
-    for number, (run_dir, run_options, state) in enumerate(plan, start=1):
-        prefix = f"[{number}/{len(plan)}] {run_dir.name}"
-        if state == "finished":
-            result.actions[str(run_dir)] = "reused"
-            _tell(reporter, result, f"{prefix}: finished already, reused")
-        else:
-            todo.append((prefix, run_dir, run_options, state))
-    if jobs <= 0:  # auto: one single-threaded run per core on a CPU, one run on a GPU
-        from curriculum_cli.engine import resolve_device
-
+    run_dirs = [run_dir for _, name in zip(curricula, names, strict=True)
+                for seed in planned for run_dir in [out_dir / f"{name}-s{seed}"]]  # fmt: skip
+    result = AbResult(run_dirs=run_dirs, actions={})
+    work: list[list[Segment]] = []  # one list of segments per seed, trained in order
+    for runs in planned.values():
+        new = [(run_dir, config) for run_dir, config, state in runs if state == "new"]
+        segments = plan_segments(new)
+        result.steps_saved += steps_saved(segments)
+        for run_dir, config, state in runs:
+            result.steps_total += config.total_steps
+            if state == "finished":
+                result.actions[str(run_dir)] = "reused"
+                _tell(reporter, result, f"{run_dir.name}: finished already, reused")
+            elif state == "resume":
+                work.append([Segment(run_dir, config, start=-1, stop=None)])
+        if segments:
+            work.append(segments)
+    if result.steps_saved:
+        saved = f"{result.steps_saved:,} of {result.steps_total:,}"
+        _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several arms")
+    if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
         on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
         jobs = (os.cpu_count() or 1) if on_cpu else 1
-    if jobs > 1 and len(todo) > 1:
-        _train_in_parallel(todo, jobs, result, reporter)
+    if jobs > 1 and len(work) > 1:
+        _train_in_parallel(work, jobs, result, reporter)
     else:
-        for prefix, run_dir, run_options, state in todo:
-            verb = "resuming" if state == "resume" else "training"
-            _tell(reporter, result, f"{prefix}: {verb}")
-            trained = _train_one(run_dir, run_options, state, reporter=reporter)
-            _record(result, reporter, prefix, run_dir, state, trained)
+        for segments in work:
+            _record(result, reporter, _train_segments(segments, reporter=reporter))
             if result.interrupted:
                 break
     if result.interrupted:
@@ -159,35 +191,98 @@ def run_ab(
     return result
 
 
-def _train_one(run_dir: Path, run_options: dict, state: str, reporter=None, threads: int = 0):
-    """Train or resume one run; ``threads`` > 0 sets torch's intra-op threads first."""
-    from curriculum_cli.engine import run_training
+def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, target) -> None:
+    """Record the A/B's question in ``OUT/ab.json``; refuse another question for the same runs."""
+    plan = {
+        "arms": dict(zip(names, [str(c) for c in curricula], strict=True)),
+        "baseline": names[0],
+        "seeds": seeds,
+        "scale": scale,
+        "metric": metric,
+        "at_nominal_step": at,
+        "target": target,
+    }
+    path = out_dir / PLAN_FILE
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RunError(f"{path}: corrupt; delete it to plan the A/B again") from None
+        changed = [key for key in ("metric", "at_nominal_step", "target", "baseline")
+                   if before.get(key) != plan[key]]  # fmt: skip
+        if changed:
+            was = ", ".join(f"{key} {before.get(key)!r}" for key in changed)
+            raise PepcurrError(
+                f"{out_dir} was planned with {was}: the question of an A/B is fixed before its "
+                "runs are seen. Ask it again with those values, explore with pepcurr compare, "
+                "or use another --out"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, plan)
+
+
+def _train_segments(segments: list[Segment], reporter=None, threads: int = 0) -> list[tuple]:
+    """Train segments in order; ``(run_dir, action, TrainResult)`` of each finished run.
+
+    ``threads`` > 0 sets torch's intra-op threads first (worker processes).
+    """
+    from curriculum_cli.engine import set_threads, train
 
     if threads > 0:
-        import torch
+        set_threads(threads)
+    done = []
+    forked_at: dict[Path, int] = {}
+    for segment in segments:
+        run_dir, config = segment.run_dir, segment.config
+        if segment.copy_from is not None:
+            _fork(segment.copy_from, run_dir, config)
+            forked_at.setdefault(run_dir, segment.start)
+        resume = segment.start != 0  # -1: an interrupted run resumed from its own checkpoint
+        if reporter is not None:
+            verb = "resuming" if segment.start < 0 else "training"
+            if segment.start > 0:
+                verb = f"continuing from step {segment.start:,}"
+            until = f" to step {segment.stop:,}" if segment.stop is not None else ""
+            reporter.message(f"{run_dir.name}: {verb}{until}")
+        trained = train(config, run_dir, resume=resume, max_steps=segment.stop, reporter=reporter)
+        if trained.status == "interrupted":
+            done.append((run_dir, "interrupted", trained))
+            break
+        if segment.stop is None:
+            action = "resumed" if segment.start < 0 else "trained"
+            if run_dir in forked_at:
+                action = f"forked at step {forked_at[run_dir]:,}"
+            done.append((run_dir, action, trained))
+    return done
 
-        torch.set_num_threads(threads)
-    resume = state == "resume"
-    return run_training(run_dir, {} if resume else run_options, resume=resume, reporter=reporter)
+
+def _fork(source: Path, run_dir: Path, config: RunConfig) -> None:
+    """``run_dir`` as a copy of ``source`` (checkpoint and log), with its own ``run.json``."""
+    import shutil
+
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    shutil.copytree(source, run_dir)
+    provenance = read_provenance(source)
+    write_json_atomic(run_dir / RUN_FILE, run_json(config, provenance))
 
 
-def _train_in_parallel(todo: list, jobs: int, result: AbResult, reporter) -> None:
-    """Train runs in ``jobs`` worker processes (one thread each).
+def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, reporter) -> None:
+    """Train the lists of segments in ``jobs`` worker processes (one thread each).
 
     Every 30 s the step each running run has reached is reported. Ctrl-C
     reaches every worker: each stops after its step in flight with a
-    checkpoint, and runs not started yet are cancelled.
+    checkpoint, and work not started yet is cancelled.
     """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {}
-        for prefix, run_dir, run_options, state in todo:
-            future = pool.submit(_train_one, run_dir, run_options, state, None, 1)
-            futures[future] = (prefix, run_dir, state)
-        _tell(reporter, result, f"training {len(todo)} runs, {jobs} at a time (one thread each)")
+        futures = {pool.submit(_train_segments, segments, None, 1): segments for segments in work}
+        n_runs = sum(1 for segments in work for s in segments if s.stop is None)
+        _tell(reporter, result, f"training {n_runs} runs, {jobs} seeds at a time (one thread "
+                                "each)")  # fmt: skip
         pending = set(futures)
         while pending:
             try:
@@ -198,47 +293,37 @@ def _train_in_parallel(todo: list, jobs: int, result: AbResult, reporter) -> Non
                     future.cancel()
                 continue
             for future in done:
-                if future.cancelled():
-                    continue
-                prefix, run_dir, state = futures[future]
-                _record(result, reporter, prefix, run_dir, state, future.result())
+                if not future.cancelled():
+                    _record(result, reporter, future.result())
             if pending and reporter is not None and not result.interrupted:
-                reporter.message(_progress_line([futures[f][1] for f in pending]))
+                running = {s.run_dir for f in pending for s in futures[f]}
+                reporter.message(_progress_line(sorted(running)))
 
 
 def _progress_line(run_dirs: list[Path]) -> str:
     """``name step N/total`` of each run, from the last train record of its metrics."""
     parts = []
-    for run_dir in sorted(run_dirs):
-        step = "starting"
+    for run_dir in run_dirs:
+        step = "waiting"
         if (run_dir / METRICS_FILE).is_file():
             records, _ = read_records(run_dir / METRICS_FILE)
             train = [r for r in records if r["event"] == "train"]
             if train:
-                total = read_run_config(run_dir)["curriculum"]
-                total_steps = sum(stage["steps"] for stage in total["stages"])
+                total_steps = read_run_config(run_dir).total_steps
                 step = f"step {train[-1]['step']}/{total_steps}"
         parts.append(f"{run_dir.name} {step}")
     return "  ".join(parts)
 
 
-def _record(result: AbResult, reporter, prefix: str, run_dir: Path, state: str, trained) -> None:
-    result.actions[str(run_dir)] = "resumed" if state == "resume" else "trained"
-    if trained.status == "interrupted":
-        result.interrupted = True
-        _tell(reporter, result, f"{prefix}: interrupted at step {trained.step}")
-        return
-    _tell(
-        reporter,
-        result,
-        f"{prefix}: {trained.status} at step {trained.step} in {trained.elapsed_s:.0f} s",
-    )
-
-
-def _comparable(config) -> dict:
-    """The ``run.json`` values of ``_MUST_MATCH`` that a ``TrainConfig`` would write."""
-    data = config.to_dict()
-    return {key: data.get(key) for key in _MUST_MATCH}
+def _record(result: AbResult, reporter, done: list[tuple]) -> None:
+    for run_dir, action, trained in done:
+        if action == "interrupted":
+            result.interrupted = True
+            _tell(reporter, result, f"{run_dir.name}: interrupted at step {trained.step}")
+            continue
+        result.actions[str(run_dir)] = action
+        _tell(reporter, result, f"{run_dir.name}: {action}, {trained.status} at step "
+                                f"{trained.step} in {trained.elapsed_s:.0f} s")  # fmt: skip
 
 
 def _tell(reporter, result: AbResult, message: str) -> None:

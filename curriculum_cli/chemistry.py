@@ -299,6 +299,9 @@ class Vocabulary:
     keep I as its own token.
     """
 
+    # run.json holds it: an unknown key there is an error, not silently dropped
+    __pydantic_config__ = {"extra": "forbid"}
+
     residues: tuple[str, ...]
     fold_il: bool = True
 
@@ -348,10 +351,3 @@ class Vocabulary:
             if i >= len(SPECIAL_TOKENS):
                 out.append(self.residues[i - len(SPECIAL_TOKENS)])
         return "".join(out)
-
-    def to_dict(self) -> dict:
-        return {"residues": list(self.residues), "fold_il": self.fold_il}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Vocabulary:
-        return cls(residues=tuple(data["residues"]), fold_il=bool(data["fold_il"]))

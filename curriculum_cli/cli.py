@@ -80,7 +80,8 @@ CurriculumOpt = Annotated[
     typer.Option(
         "--curriculum",
         "-c",
-        help="Curriculum JSON file or preset name (current, revised, conservative).",
+        help="Curriculum JSON file or preset name (current, revised, conservative, "
+        "gated-current, gated-revised, gated-conservative).",
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (every draw is seeded from it).")]
@@ -136,7 +137,8 @@ def stdout_console():
 CurriculumArgs = Annotated[
     list[str],
     typer.Argument(
-        help="Curriculum JSON files or preset names (current, revised, conservative).",
+        help="Curriculum JSON files or preset names (current, revised, conservative, "
+        "gated-current, gated-revised, gated-conservative).",
         metavar="FILE|PRESET",
         show_default=False,
     ),
@@ -148,7 +150,7 @@ def generate(
     name: Annotated[
         str | None,
         typer.Argument(
-            help="Preset (current, revised, conservative) or 'phased'.",
+            help="Preset (see --list) or 'phased'.",
             metavar="NAME",
             show_default=False,
         ),
@@ -160,19 +162,44 @@ def generate(
     precursor_at: Annotated[
         int | None, typer.Option(help="phased: first precursor-loss step.")
     ] = None,
+    spectrum_at_accuracy: Annotated[
+        float | None,
+        typer.Option(help="phased, gated: spectrum loss once residue_accuracy_easy >= this (0-1)."),
+    ] = None,
+    precursor_at_accuracy: Annotated[
+        float | None,
+        typer.Option(help="phased, gated: precursor loss once residue_accuracy_easy >= this."),
+    ] = None,
+    latest_spectrum: Annotated[
+        int | None,
+        typer.Option(help="phased, gated: spectrum loss on at this step at the latest (40000)."),
+    ] = None,
+    latest_precursor: Annotated[
+        int | None,
+        typer.Option(help="phased, gated: precursor loss on at this step at the latest (60000)."),
+    ] = None,
     total: Annotated[int | None, typer.Option(help="phased: total steps (default 100000).")] = None,
     output: OutFileOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Write a curriculum JSON (a preset or a phased A/B arm); to stdout without -o."""
+    """Write a curriculum JSON (a preset or a phased A/B arm); to stdout without -o.
+
+    phased --spectrum-at S --precursor-at P switches the losses on at fixed steps;
+    phased --spectrum-at-accuracy A --precursor-at-accuracy B when the validation
+    residue accuracy reaches A and B (docs/curriculum-format.md).
+    """
     from curriculum_cli.curriculum import curriculum_json, save_curriculum
-    from curriculum_cli.presets import PRESET_NAMES, from_options, preset
+    from curriculum_cli.presets import ALL_PRESET_NAMES, from_options, preset
     from curriculum_cli.render import render_preset_list
 
     if list_presets:
-        render_preset_list(stdout_console(), [preset(preset_name) for preset_name in PRESET_NAMES])
+        render_preset_list(stdout_console(), [preset(name) for name in ALL_PRESET_NAMES])
         return
-    curriculum = from_options(name, spectrum_at, precursor_at, total)
+    curriculum = from_options(
+        name, spectrum_at, precursor_at, total, spectrum_at_accuracy=spectrum_at_accuracy,
+        precursor_at_accuracy=precursor_at_accuracy, latest_spectrum=latest_spectrum,
+        latest_precursor=latest_precursor,
+    )  # fmt: skip
     if output is None:
         typer.echo(curriculum_json(curriculum), nl=False)
         return
@@ -188,7 +215,7 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
 ) -> None:
     """Check curricula: a summary of each valid one, field and reason for each invalid one."""
-    from curriculum_cli.curriculum import check_curriculum
+    from curriculum_cli.presets import check_curriculum
     from curriculum_cli.render import render_curriculum_summary
 
     console = stdout_console()
@@ -219,8 +246,7 @@ def plot_schedule(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG to write.")] = None,
 ) -> None:
     """Show curricula on one step axis: when each loss turns on, how length and noise rise."""
-    from curriculum_cli.curriculum import load_curriculum
-    from curriculum_cli.presets import PRESET_NAMES
+    from curriculum_cli.presets import PRESET_NAMES, load_curriculum
     from curriculum_cli.render import render_schedule
 
     curricula = [load_curriculum(source) for source in sources or PRESET_NAMES]
@@ -236,21 +262,6 @@ def plot_schedule(
 # ----------------------------------------------------------------------------
 # Spectra commands: spectra, inspect
 # ----------------------------------------------------------------------------
-
-
-def _stage_of(curriculum, stage_name: str | None, step: int | None):
-    """``(index, stage)`` named by ``--stage`` or in force at ``--step`` (exactly one given)."""
-    from curriculum_cli.errors import CurriculumError
-
-    if (stage_name is None) == (step is None):
-        raise CurriculumError("give exactly one of --stage NAME and --step N")
-    if step is not None:
-        return curriculum.stage_at(step)
-    for index, stage in enumerate(curriculum.stages):
-        if stage.name == stage_name:
-            return index, stage
-    names = ", ".join(stage.name for stage in curriculum.stages)
-    raise CurriculumError(f"{curriculum.name} has no stage {stage_name!r}; its stages: {names}")
 
 
 @app.command()
@@ -278,12 +289,12 @@ def spectra(
     from dataclasses import replace
 
     from curriculum_cli.chemistry import Vocabulary
-    from curriculum_cli.curriculum import load_curriculum
     from curriculum_cli.mgf import write_mgf
+    from curriculum_cli.presets import load_curriculum
     from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
 
     chosen = load_curriculum(curriculum)
-    index, picked = _stage_of(chosen, stage, step)
+    index, picked = chosen.stage_named_or_at(stage, step)
     overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
     overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
     overrides.update(residue_distribution=residues.value if residues else None)
@@ -319,6 +330,7 @@ def inspect_command(
 ) -> None:
     """Check an MGF file: charges, peaks, peptides, precursor error, b/y ions found."""
     import json
+    from dataclasses import asdict
 
     from curriculum_cli.mgf import PeakFilter, inspect_mgf
     from curriculum_cli.render import render_inspect_report
@@ -326,7 +338,7 @@ def inspect_command(
     peak_filter = PeakFilter.keep_all() if no_filter else PeakFilter()
     report = inspect_mgf(path, tolerance_da, peak_filter=peak_filter, skip_invalid=skip_invalid)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(asdict(report), indent=2))
     else:
         render_inspect_report(stdout_console(), report)
 
@@ -335,32 +347,78 @@ def inspect_command(
 # Training: train
 # ----------------------------------------------------------------------------
 
-RunDirOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")]
-MODEL_HELP = "Model: tiny, base (ion evidence), casanovo-tiny, casanovo-base (plain)."
+
+class DeviceChoice(StrEnum):
+    """Where to train or decode (the same values as ``config.Device``)."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _model_spec(value: str | None) -> str | None:
+    """A ``--model`` value checked at parse time: a preset name or MODULE:FUNCTION."""
+    if value is None or ":" in value:
+        return value
+    from curriculum_cli.model import MODEL_PRESETS
+
+    if value not in MODEL_PRESETS:
+        raise typer.BadParameter(
+            f"{value!r} is neither a preset ({', '.join(MODEL_PRESETS)}) nor a factory "
+            "(package.module:function or path/to/file.py:function)"
+        )
+    return value
+
+
+CurriculumTrainOpt = Annotated[
+    str | None,
+    typer.Option("--curriculum", "-c", help="Curriculum JSON file or preset (default: revised)."),
+]
+ScaleOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, help="Multiply every stage's steps (0.02: 100k -> 2k)."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        parser=_model_spec,
+        metavar="PRESET|MODULE:FUNCTION",
+        help="Model: a preset (tiny, base: with ion evidence; casanovo-tiny, casanovo-base: "
+        "plain; see docs/models.md), or your own model's factory as package.module:function "
+        "or path/to/file.py:function. Default: tiny.",
+    ),
+]
+DeviceOpt = Annotated[
+    DeviceChoice | None, typer.Option(help="auto: CUDA when torch sees a GPU, else the CPU.")
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="torch CPU threads per run (default 1: see docs/performance.md)."),
+]
+BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Spectra per step.")]
+LrOpt = Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")]
+ValEveryOpt = Annotated[int | None, typer.Option(min=1, help="Steps between validations.")]
+GradEveryOpt = Annotated[
+    int | None, typer.Option(min=1, help="Steps between gradient measurements.")
+]
 
 
 @app.command()
 def train(
-    curriculum: Annotated[
-        str | None,
-        typer.Option(
-            "--curriculum", "-c", help="Curriculum JSON file or preset (default: revised)."
-        ),
-    ] = None,
-    out: RunDirOpt = Path("runs/run"),
-    scale: Annotated[
-        float | None, typer.Option(help="Multiply every stage's steps (0.02: 100k -> 2k).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    curriculum: CurriculumTrainOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
+        "runs/run"
+    ),
+    scale: ScaleOpt = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Training seed.")] = None,
+    device: DeviceOpt = None,
+    model: ModelOpt = None,
     residues: ResiduesOpt = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Spectra per step.")] = None,
-    lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = None,
-    val_every: Annotated[int | None, typer.Option(min=1, help="Steps between validations.")] = None,
-    grad_every: Annotated[
-        int | None, typer.Option(min=1, help="Steps between gradient measurements.")
-    ] = None,
+    threads: ThreadsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    val_every: ValEveryOpt = None,
+    grad_every: GradEveryOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
@@ -368,22 +426,14 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a model on synthetic spectra, following a curriculum."""
-    from curriculum_cli.engine import run_training
+    from curriculum_cli.engine import run_training, set_threads
     from curriculum_cli.render import TrainingProgress, render_train_result
 
     console = stdout_console()
-    options = dict(
-        curriculum=curriculum,
-        scale=scale,
-        seed=seed,
-        device=device,
-        model=model,
-        residue_distribution=residues.value if residues else None,
-        batch_size=batch_size,
-        lr=lr,
-        val_every=val_every,
-        grad_every=grad_every,
-    )
+    set_threads(threads)
+    options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
+                   batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
+                   residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)
     render_train_result(console, result)
@@ -455,19 +505,22 @@ def evaluate(
     max_length: Annotated[
         int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = DeviceChoice.auto,
+    threads: ThreadsOpt = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
     ] = False,
 ) -> None:
     """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
+    from curriculum_cli.engine import set_threads
     from curriculum_cli.evaluation import evaluate_checkpoint
     from curriculum_cli.render import render_evaluation
 
+    set_threads(threads)
     result = evaluate_checkpoint(
         source, mgf, beam_size=beam_size,
         precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
-        max_length=max_length, device=device, skip_invalid=skip_invalid,
+        max_length=max_length, device=device.value, skip_invalid=skip_invalid,
         predictions_csv=predictions,
     )  # fmt: skip
     console = stdout_console()
@@ -507,9 +560,7 @@ def ab(
     ],
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per curriculum.")] = 2,
     base_seed: Annotated[int, typer.Option(help="First seed (then +1, +2, ...).")] = 0,
-    scale: Annotated[
-        float | None, typer.Option(help="Multiply every stage's steps (0.02: 100k -> 2k).")
-    ] = None,
+    scale: ScaleOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the runs.")] = Path(
         "runs/ab"
     ),
@@ -520,15 +571,13 @@ def ab(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
     ] = None,
-    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    model: ModelOpt = None,
     residues: ResiduesOpt = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Spectra per step.")] = None,
-    lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    val_every: Annotated[int | None, typer.Option(min=1, help="Steps between validations.")] = None,
-    grad_every: Annotated[
-        int | None, typer.Option(min=1, help="Steps between gradient measurements.")
-    ] = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    val_every: ValEveryOpt = None,
+    grad_every: GradEveryOpt = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -539,7 +588,10 @@ def ab(
 ) -> None:
     """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
     from curriculum_cli.ab import run_ab
+    from curriculum_cli.engine import set_threads
     from curriculum_cli.render import TrainingProgress
+
+    set_threads(None)  # runs trained here (one job) use the default, as the workers do
 
     options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
                    val_every=val_every, grad_every=grad_every,
@@ -568,5 +620,5 @@ def print_note(message: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m curriculum_cli``)."""
+    app(prog_name="pepcurr")

@@ -5,11 +5,17 @@ through ``runlog.read_run``), never the engine. ``--at STEP`` is in *nominal*
 curriculum steps: a run trained with ``--scale 0.02`` is read at
 ``round(0.02 * STEP)``; every value is that of the last record at or before
 that step (validation values: the last validation). Runs of the same
-curriculum (the same stages after scaling) with different seeds form a group;
-each row gets the group's mean and standard deviation, and for the best two
-groups the difference of the primary metric gets a 95% confidence interval
-(Welch's t interval over seeds: unequal variances, Welch-Satterthwaite
-degrees of freedom) and a plain sentence saying whether it exceeds seed noise.
+curriculum (the same stages after scaling) with different seeds form a group
+(an *arm*); each row gets the arm's mean and standard deviation over seeds.
+
+The verdict (``stats.decide``) compares each arm with the first one given
+(the baseline) on the primary metric: paired by seed when the arms share
+seeds (paired t interval and exact sign-flip permutation test), Welch's
+unpaired test otherwise, Holm-corrected over several arms, and never a
+difference without enough pairs and non-zero spread. Next to it: the
+validation-set noise of the metric (binomial standard error over the
+validation spectra), what else differs between the arms (``confounds``), and
+the accuracy actually reached at each arm's introductions.
 
 Presentation (rich table, JSON, CSV, Markdown, plot) is in ``render`` and
 ``plots``; ``docs/ab-testing.md`` explains each row.
@@ -23,8 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curriculum_cli.config import RunConfig
+from curriculum_cli.curriculum import AUXILIARY_LOSSES
 from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.gradients import WINDOW_FRACTION
 from curriculum_cli.runlog import RunLog, read_run
+from curriculum_cli.stats import (
+    Verdict,
+    binomial_standard_error,
+    censored_summary,
+    decide,
+    first_crossing,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,22 +48,16 @@ if TYPE_CHECKING:
 SPLITS = {"easy": "val_easy", "hard": "val_hard"}
 """Row suffix -> validation split (see docs/run-directory.md)."""
 
-AUXILIARY_LOSSES = ("spectrum", "precursor")
 
 SMOOTHING_FRACTION = 0.02
 """Training losses are averaged over the last 2% of a run's steps up to STEP."""
 
-CONFIDENCE = 0.95
 DEFAULT_METRIC = "residue_accuracy_hard"
 DEFAULT_TARGET = 0.9
 
-# Settings that must agree for a fair comparison (besides the curriculum and the seed).
-_SETTINGS_CHECKED = ("model", "batch_size", "scale", "lr", "device")
-_VALIDATION_SETTINGS = ("val_seed", "val_size", "decode_size")
-_DATA_FIELDS = (
-    "min_length", "max_length", "noise_peaks", "peak_dropout", "mass_error_ppm",
-    "intensity_variation",
-)  # fmt: skip
+ACCURACY_FIELDS = ("residue_accuracy", "token_accuracy")
+"""The accuracy of a validation record, in order of preference: runs of pepcurr 0.1 logged
+token accuracy (which counts ``<eos>``) only."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,7 @@ class Row:
     kind: str
 
 
-def _rows(target_metric: str, target: float) -> list[Row]:
+def _rows(target_metric: str, target: float, metric: str) -> list[Row]:
     rows = [
         Row("curriculum", "curriculum", None, "text"),
         Row("seeds", "seeds", None, "text"),
@@ -76,13 +86,13 @@ def _rows(target_metric: str, target: float) -> list[Row]:
         Row("token_accuracy_hard", "val token accuracy (with <eos>), hard", "higher", "fraction"),
         Row("decoded_step", "decoded metrics from step", None, "step"),
     ]
-    for metric, label in (
+    for name, label in (
         ("peptide_recall", "peptide recall"),
         ("aa_precision", "AA precision"),
         ("aa_recall", "AA recall"),
     ):
         for suffix in SPLITS:
-            rows.append(Row(f"{metric}_{suffix}", f"{label}, {suffix}", "higher", "fraction"))
+            rows.append(Row(f"{name}_{suffix}", f"{label}, {suffix}", "higher", "fraction"))
     rows += [
         Row("precursor_error_ppm_hard", "median precursor error ppm, hard", "lower", "ppm"),
         Row("skipped_steps", "skipped non-finite steps", "lower", "count"),
@@ -93,17 +103,21 @@ def _rows(target_metric: str, target: float) -> list[Row]:
         Row("val_ce_hard", "val CE, hard", "lower", "loss"),
         Row("val_spectrum_hard", "val spectrum loss, hard", "lower", "loss"),
         Row("val_precursor_hard", "val precursor loss, hard", "lower", "loss"),
-        Row("steps_to_target", f"steps to {target_metric} >= {target:g}", "lower", "step"),
-    ]
+        Row("steps_to_target", f"steps to {target_metric} >= {target:g} (nominal)", "lower",
+            "censored"),
+        Row("metric_se", f"val-set noise of {metric}: binomial SE", None, "fraction"),
+    ]  # fmt: skip
+    accuracy = f"{_split_of(target_metric)} accuracy"
     for loss in AUXILIARY_LOSSES:
         rows += [
             Row(f"{loss}_introduced", f"{loss} loss on at (nominal)", None, "step"),
-            Row(f"{loss}_accuracy_then", f"  val residue accuracy then, {_split_of(target_metric)}",
-                None, "fraction"),
-            Row(f"{loss}_grad_step", "  gradient measured at (nominal)", None, "step"),
-            Row(f"{loss}_ratio_then", f"  grad ratio {loss}/CE then", None, "ratio"),
-            Row(f"{loss}_cosine_then", f"  grad cosine {loss}·CE then", None, "cosine"),
-        ]  # fmt: skip
+            Row(f"{loss}_accuracy_then", f"  val {accuracy} then", None, "fraction"),
+            Row(f"{loss}_grad_n", "  gradient measurements around it", None, "count"),
+            Row(f"{loss}_ratio_then", f"  grad ratio {loss}/CE, window mean", None, "ratio"),
+            Row(f"{loss}_ratio_sd_then", "  grad ratio, sd within window", None, "ratio"),
+            Row(f"{loss}_cosine_then", f"  grad cosine {loss}·CE, window mean", None, "cosine"),
+            Row(f"{loss}_cosine_sd_then", "  grad cosine, sd within window", None, "ratio"),
+        ]
     return rows
 
 
@@ -115,40 +129,11 @@ def _split_of(metric: str) -> str:
 _SERIES_METRICS = {
     f"{metric}_{suffix}": (split, metric)
     for suffix, split in SPLITS.items()
-    for metric in (
-        "residue_accuracy",
-        "token_accuracy",
-        "peptide_recall",
-        "aa_precision",
-        "aa_recall",
-    )
+    for metric in (*ACCURACY_FIELDS, "peptide_recall", "aa_precision", "aa_recall")
 }
 
-
-@dataclass(frozen=True)
-class Difference:
-    """The primary metric's difference between two groups (``first`` - ``second``).
-
-    ``ci_low``/``ci_high``: the 95% Welch interval (NaN with fewer than 2 runs
-    in a group); ``df``: its Welch-Satterthwaite degrees of freedom.
-    """
-
-    first: str
-    second: str
-    mean_first: float
-    mean_second: float
-    difference: float
-    ci_low: float
-    ci_high: float
-    df: float
-    n_first: int
-    n_second: int
-    method: str = "Welch t interval over seeds"
-
-    @property
-    def exceeds_noise(self) -> bool:
-        """True when the interval excludes 0 (the difference is larger than seed noise)."""
-        return math.isfinite(self.ci_low) and (self.ci_low > 0 or self.ci_high < 0)
+# Metrics decoded on ``decode_size`` spectra (the others on ``val_size``).
+_DECODED = ("peptide_recall", "aa_precision", "aa_recall")
 
 
 @dataclass
@@ -162,6 +147,11 @@ class Comparison:
       (``std`` is the sample standard deviation, NaN for a single run)
     - ``columns``: what a table shows: the groups when any group has several
       runs, else the runs themselves
+    - ``verdicts``: each arm against the first (``stats.Verdict``); ``verdict``
+      their sentences
+    - ``censored``: per group, the steps-to-target summary with seeds that
+      never reached the target counted (``stats.censored_summary``)
+    - ``confounds``: what else differs between the arms, one line each
     """
 
     at_nominal: int
@@ -173,8 +163,10 @@ class Comparison:
     mean: pd.DataFrame
     std: pd.DataFrame
     count: pd.DataFrame
-    difference: Difference | None
+    verdicts: list[Verdict]
     verdict: str
+    censored: dict[str, dict] = field(default_factory=dict)
+    confounds: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     logs: list[RunLog] = field(default_factory=list)
 
@@ -240,14 +232,6 @@ def actual_to_nominal(step: int, scale: float) -> int:
     return round(step / scale)
 
 
-def _config_value(run: RunLog, key: str):
-    if not isinstance(run.config, dict):
-        raise RunError(f"{run.run_dir}: run.json is not a JSON object")
-    if key not in run.config:
-        raise RunError(f"{run.run_dir}: run.json lacks {key!r}; was it written by pepcurr train?")
-    return run.config[key]
-
-
 def _last_at_or_before(frame: pd.DataFrame, step: int, column: str | None = None):
     """The last record of ``frame`` with ``step <= step`` (and ``column`` present), or None."""
     if frame.empty or "step" not in frame:
@@ -266,34 +250,50 @@ def _float(record, column: str) -> float:
     return _as_float(record[column])
 
 
-def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> dict:
+def _accuracy_field(frame: pd.DataFrame, name: str) -> str:
+    """``residue_accuracy`` -> ``token_accuracy`` for runs that never logged residue accuracy."""
+    if name == "residue_accuracy" and (name not in frame or frame[name].isna().all()):
+        return "token_accuracy"
+    return name
+
+
+def introductions_logged(run: RunLog) -> dict[str, int | None]:
+    """The actual step at which each auxiliary loss first had a weight > 0 (None: never).
+
+    Read from the run's ``stage`` records, so an introduction gated on accuracy
+    is where it really happened; runs without them fall back to the curriculum.
+    """
+    stages = run.events("stage")
+    found: dict[str, int | None] = {}
+    for loss in AUXILIARY_LOSSES:
+        column = f"w_{loss}"
+        if stages.empty or column not in stages:
+            found[loss] = run.config.curriculum.introductions()[loss]
+            continue
+        on = stages[stages[column] > 0]
+        found[loss] = int(on["step"].iloc[0]) if len(on) else None
+    return found
+
+
+def run_facts(
+    run: RunLog, at_step: int, target_metric: str, target: float, metric: str = DEFAULT_METRIC
+) -> dict:
     """One run's facts at actual step ``at_step`` (validation values: last validation <= it)."""
-    from pydantic import ValidationError
-
-    from curriculum_cli.curriculum import Curriculum
-
-    scale = float(_config_value(run, "scale"))
-    try:
-        curriculum = Curriculum.model_validate(_config_value(run, "curriculum"))
-    except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        raise RunError(
-            f"{run.run_dir}: run.json holds an invalid curriculum ({where}: {problem['msg']})"
-        ) from None
+    scale = run.config.scale
+    curriculum = run.config.curriculum
     val = run.events("val")
     if val.empty or "split" not in val:
         raise RunError(f"{run.run_dir}: no validation records in {run.run_dir / 'metrics.jsonl'}")
     per_split = {suffix: val[val["split"] == split] for suffix, split in SPLITS.items()}
-    facts: dict = {"curriculum": curriculum.name, "seeds": str(run.config.get("seed", "?"))}
+    facts: dict = {"curriculum": curriculum.name, "seeds": str(run.config.seed)}
 
     last = {suffix: _last_at_or_before(frame, at_step) for suffix, frame in per_split.items()}
     if last["hard"] is None and last["easy"] is None:
         raise RunError(f"{run.run_dir}: no validation at or before step {at_step}")
     facts["step"] = int(max(r["step"] for r in last.values() if r is not None))
     for suffix in SPLITS:
-        facts[f"residue_accuracy_{suffix}"] = _float(last[suffix], "residue_accuracy")
-        facts[f"token_accuracy_{suffix}"] = _float(last[suffix], "token_accuracy")
+        for name in ACCURACY_FIELDS:
+            facts[f"{name}_{suffix}"] = _float(last[suffix], name)
     facts["val_ce_hard"] = _float(last["hard"], "ce")
     facts["val_spectrum_hard"] = _float(last["hard"], "spectrum")
     facts["val_precursor_hard"] = _float(last["hard"], "precursor")
@@ -301,8 +301,8 @@ def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> d
     decoded_steps = []
     for suffix, frame in per_split.items():
         decoded = _last_at_or_before(frame, at_step, "peptide_recall")
-        for metric in ("peptide_recall", "aa_precision", "aa_recall"):
-            facts[f"{metric}_{suffix}"] = _float(decoded, metric)
+        for name in _DECODED:
+            facts[f"{name}_{suffix}"] = _float(decoded, name)
         if suffix == "hard":
             facts["precursor_error_ppm_hard"] = _float(decoded, "precursor_error_ppm_median")
         if decoded is not None:
@@ -325,122 +325,47 @@ def run_facts(run: RunLog, at_step: int, target_metric: str, target: float) -> d
             float(recent[loss].mean()) if loss in recent and len(recent) else math.nan
         )
 
-    _, metric = _SERIES_METRICS[target_metric]
+    # Steps to target: first crossing, interpolated between the two validations around it.
+    _, name = _SERIES_METRICS[target_metric]
     series = per_split[_split_of(target_metric)]
-    if metric in series:
-        reached = series[(series["step"] <= at_step) & (series[metric] >= target)]
+    name = _accuracy_field(series, name)
+    series = series[series["step"] <= at_step]
+    crossing = None
+    if name in series:
+        series = series[series[name].notna()]
+        crossing = first_crossing(list(series["step"]), list(series[name]), target)
+    facts["steps_to_target"] = math.nan if crossing is None else crossing / scale
+
+    # Validation-set noise of the primary metric: binomial SE over the spectra scored.
+    if metric in _SERIES_METRICS:
+        split, name = _SERIES_METRICS[metric]
+        n = run.config.decode_size if name in _DECODED else run.config.val_size
+        value = facts[metric]
+        facts["metric_se"] = binomial_standard_error(value, n) if 0 <= value <= 1 else math.nan
     else:
-        reached = series.iloc[0:0]
-    facts["steps_to_target"] = (
-        actual_to_nominal(int(reached["step"].iloc[0]), scale) if len(reached) else math.nan
-    )
+        facts["metric_se"] = math.nan
 
     grad = run.events("grad")
     target_split = per_split[_split_of(target_metric)]
-    for loss, introduced in curriculum.introductions().items():
-        facts[f"{loss}_introduced"] = (
-            math.nan if introduced is None else actual_to_nominal(introduced, scale)
-        )
+    accuracy_name = _accuracy_field(target_split, _SERIES_METRICS[target_metric][1])
+    half_window = max(1, round(WINDOW_FRACTION * curriculum.total_steps))
+    for loss, introduced in introductions_logged(run).items():
+        facts[f"{loss}_introduced"] = math.nan if introduced is None else introduced / scale
         reached_intro = introduced is not None and run.last_step >= introduced
         then = _last_at_or_before(target_split, introduced) if reached_intro else None
-        facts[f"{loss}_accuracy_then"] = _float(then, "residue_accuracy")
-        measured = _last_at_or_before(grad, introduced, f"{loss}_ratio") if reached_intro else None
-        facts[f"{loss}_grad_step"] = (
-            math.nan if measured is None else actual_to_nominal(int(measured["step"]), scale)
-        )
-        facts[f"{loss}_ratio_then"] = _float(measured, f"{loss}_ratio")
-        facts[f"{loss}_cosine_then"] = _float(measured, f"{loss}_cosine")
+        facts[f"{loss}_accuracy_then"] = _float(then, accuracy_name)
+        around = grad.iloc[0:0]
+        if reached_intro and f"{loss}_ratio" in grad:
+            near = (grad["step"] - introduced).abs() <= half_window
+            around = grad[near & grad[f"{loss}_ratio"].notna()]
+        facts[f"{loss}_grad_n"] = len(around)
+        for figure in ("ratio", "cosine"):
+            values = around[f"{loss}_{figure}"] if len(around) else None
+            facts[f"{loss}_{figure}_then"] = float(values.mean()) if len(around) else math.nan
+            facts[f"{loss}_{figure}_sd_then"] = (
+                float(values.std(ddof=1)) if len(around) > 1 else math.nan
+            )
     return facts
-
-
-# ----------------------------------------------------------------------------
-# Statistics
-# ----------------------------------------------------------------------------
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz, Numerical Recipes)."""
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return h
-
-
-def _regularized_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b), the regularized incomplete beta function, for 0 <= x <= 1."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def student_t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile (0.5 < p < 1) of Student's t distribution with ``df`` degrees of freedom.
-
-    Bisection on the CDF ``1 - I_{df/(df+t^2)}(df/2, 1/2) / 2``; exact to about
-    1e-10, enough for a confidence interval (no SciPy dependency).
-    """
-    if not 0.5 < p < 1.0 or not df > 0:
-        raise ValueError(f"need 0.5 < p < 1 and df > 0, got p={p}, df={df}")
-
-    def cdf(t: float) -> float:
-        return 1.0 - 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
-
-    low, high = 0.0, 1.0
-    while cdf(high) < p:
-        low, high = high, high * 2.0
-    for _ in range(200):
-        middle = (low + high) / 2.0
-        if cdf(middle) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2.0
-
-
-def welch_interval(
-    first: list[float], second: list[float], confidence: float = CONFIDENCE
-) -> tuple[float, float, float, float]:
-    """Difference of means (first - second) and its Welch t interval: ``(diff, low, high, df)``.
-
-    Unequal variances; degrees of freedom by Welch-Satterthwaite. Needs at
-    least 2 values on each side, else the interval is NaN. With no spread on
-    either side the interval is the difference itself.
-    """
-    diff = sum(first) / len(first) - sum(second) / len(second)
-    if len(first) < 2 or len(second) < 2:
-        return diff, math.nan, math.nan, math.nan
-    v1 = _sample_variance(first) / len(first)
-    v2 = _sample_variance(second) / len(second)
-    if v1 + v2 == 0:
-        return diff, diff, diff, float(len(first) + len(second) - 2)
-    df = (v1 + v2) ** 2 / (v1**2 / (len(first) - 1) + v2**2 / (len(second) - 1))
-    half = student_t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(v1 + v2)
-    return diff, diff - half, diff + half, df
-
-
-def _sample_variance(values: list[float]) -> float:
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
 # ----------------------------------------------------------------------------
@@ -450,40 +375,141 @@ def _sample_variance(values: list[float]) -> float:
 
 def _group_labels(runs: list[RunLog]) -> list[str]:
     """A label per run: its curriculum's name; different curricula sharing a name get a suffix."""
-    keys = [json.dumps(run.config.get("curriculum"), sort_keys=True) for run in runs]
+    keys = [run.config.curriculum.model_dump_json() for run in runs]
     names: dict[str, str] = {}
     used: dict[str, int] = {}
     for run, key in zip(runs, keys, strict=True):
         if key not in names:
-            name = str(run.config.get("curriculum", {}).get("name", "?"))
+            name = run.config.curriculum.name
             used[name] = used.get(name, 0) + 1
             names[key] = name if used[name] == 1 else f"{name} ({used[name]})"
     return [names[key] for key in keys]
 
 
-def _setting_warnings(runs: list[RunLog]) -> list[str]:
-    """Differences between runs that make a comparison unfair (model, batch, scale, validation)."""
+def _setting(run: RunLog, key: str):
+    """A run's setting as plain JSON data (for comparing and showing)."""
+    return run.config.model_dump(mode="json")[key]
+
+
+# Settings that are not confounds: what an arm is (its curriculum) and the seed it pairs on.
+_NOT_CONFOUNDS = {"curriculum", "curriculum_source", "seed"}
+_VALIDATION_SETTINGS = {"val_seed", "val_size", "decode_size"}
+
+
+def _data_text(stage) -> str:
+    return (
+        f"lengths {stage.min_length}-{stage.max_length}, {stage.noise_peaks} noise peaks, "
+        f"dropout {stage.peak_dropout:g}, {stage.mass_error_ppm:g} ppm, "
+        f"intensity variation {stage.intensity_variation:g}"
+    )
+
+
+def _setting_warnings(logs: list[RunLog], groups: list[str]) -> list[str]:
+    """Settings that differ between runs of the same arm (their seeds are not comparable)."""
     warnings = []
-    first = runs[0]
-    for key in _SETTINGS_CHECKED + _VALIDATION_SETTINGS:
-        values = {json.dumps(run.config.get(key), sort_keys=True) for run in runs}
-        if len(values) > 1:
-            shown = ", ".join(f"{run.run_dir.name}: {run.config.get(key)}" for run in runs)
-            what = "validation sets differ" if key in _VALIDATION_SETTINGS else "unfair comparison"
-            warnings.append(f"runs differ in {key} ({shown}); {what}")
-
-    def val_data(run: RunLog) -> str:
-        stages = run.config.get("curriculum", {}).get("stages") or [{}]
-        return json.dumps(
-            [{k: stage.get(k) for k in _DATA_FIELDS} for stage in (stages[0], stages[-1])]
-        )
-
-    if len({val_data(run) for run in runs}) > 1:
-        warnings.append(
-            "the curricula's first or last stages differ in data settings, so val_easy / "
-            f"val_hard are different spectra in different runs (e.g. {first.run_dir.name})"
-        )
+    for group in dict.fromkeys(groups):
+        members = [run for run, g in zip(logs, groups, strict=True) if g == group]
+        for key in RunConfig.model_fields:
+            if key in _NOT_CONFOUNDS:
+                continue
+            values = {json.dumps(_setting(run, key), sort_keys=True) for run in members}
+            if len(values) > 1:
+                shown = ", ".join(f"{run.run_dir.name}: {_setting(run, key)}" for run in members)
+                warnings.append(f"{group}: its runs differ in {key} ({shown})")
     return warnings
+
+
+def confounds(logs: list[RunLog], groups: list[str]) -> list[str]:
+    """What differs between the arms besides the auxiliary-loss schedule, one line each.
+
+    Settings (model, batch size, learning rate, ...), validation sets, the data
+    schedule by nominal step range (lengths and noise per stage), and the
+    auxiliary-loss exposure (the sum of weight x nominal steps, planned). With
+    gated stages the data schedule shown is the planned one.
+    """
+    arms = {group: run for run, group in reversed(list(zip(logs, groups, strict=True)))}
+    arms = {group: arms[group] for group in dict.fromkeys(groups)}
+    if len(arms) < 2:
+        return []
+    lines = []
+    for key in RunConfig.model_fields:
+        if key in _NOT_CONFOUNDS:
+            continue
+        values = {group: _setting(run, key) for group, run in arms.items()}
+        if len({json.dumps(v, sort_keys=True) for v in values.values()}) > 1:
+            what = "validation sets differ: " if key in _VALIDATION_SETTINGS else ""
+            shown = "; ".join(f"{group} {value}" for group, value in values.items())
+            lines.append(f"{what}{key}: {shown}")
+    val_data = {
+        group: (_data_text(run.config.curriculum.stages[0]),
+                _data_text(run.config.curriculum.stages[-1]))
+        for group, run in arms.items()
+    }  # fmt: skip
+    if len(set(val_data.values())) > 1:
+        lines.append(
+            "validation sets differ: val_easy/val_hard follow each arm's first/last stage ("
+            + "; ".join(f"{g}: {easy} / {hard}" for g, (easy, hard) in val_data.items())
+            + ")"
+        )
+    lines += _data_schedule_differences(arms)
+    exposure = {
+        group: {
+            loss: sum(
+                stage.loss_weights[loss] * stage.steps for stage in run.config.curriculum.stages
+            )
+            / run.config.scale
+            for loss in AUXILIARY_LOSSES
+        }
+        for group, run in arms.items()
+    }
+    baseline = next(iter(arms))
+    for loss in AUXILIARY_LOSSES:
+        amounts = {group: exposure[group][loss] for group in arms}
+        if len({round(v, 6) for v in amounts.values()}) > 1:
+            base = amounts[baseline]
+            shown = "; ".join(
+                f"{group} {value:,.0f}"
+                + (f" ({(value / base - 1):+.0%})" if base > 0 and group != baseline else "")
+                for group, value in amounts.items()
+            )
+            lines.append(f"{loss} loss exposure (sum of weight x nominal steps): {shown}")
+    return lines
+
+
+MAX_SCHEDULE_LINES = 4
+"""Differing data-schedule ranges listed before the rest is counted."""
+
+
+def _data_schedule_differences(arms: dict[str, RunLog]) -> list[str]:
+    """Nominal step ranges in which the arms train on different data (lengths, noise)."""
+    bounds = sorted(
+        {round(start / run.config.scale) for run in arms.values()
+         for start in run.config.curriculum.stage_starts()}
+        | {max(run.config.nominal_total_steps for run in arms.values())}
+    )  # fmt: skip
+    ranges: list[tuple[int, int, dict[str, str]]] = []
+    for low, high in zip(bounds, bounds[1:], strict=False):
+        data = {
+            group: _data_text(run.config.curriculum.stage_at(round(low * run.config.scale))[1])
+            for group, run in arms.items()
+        }
+        if len(set(data.values())) == 1:
+            continue
+        if ranges and ranges[-1][1] == low and ranges[-1][2] == data:
+            ranges[-1] = (ranges[-1][0], high, data)
+        else:
+            ranges.append((low, high, data))
+    lines = [
+        f"data at nominal steps {low:,}-{high - 1:,}: "
+        + "; ".join(f"{group} {text}" for group, text in data.items())
+        for low, high, data in ranges[:MAX_SCHEDULE_LINES]
+    ]
+    if len(ranges) > MAX_SCHEDULE_LINES:
+        lines.append(
+            f"data differs in {len(ranges) - MAX_SCHEDULE_LINES} more step range(s); "
+            "pepcurr plot-schedule shows them all"
+        )
+    return lines
 
 
 def compare_runs(
@@ -497,17 +523,18 @@ def compare_runs(
     ``metric``: the primary metric, a row key (``residue_accuracy_hard``,
     ``peptide_recall_easy``, ``val_ce_hard``, ...); it decides the verdict,
     and "steps to target" uses it when it is a validation accuracy or recall
-    (else ``residue_accuracy_hard``). Raises ``RunError`` for a missing or
-    corrupt run and ``PepcurrError`` for a bad option; softer problems (a
-    truncated last log line, a run shorter than ``at``, runs that differ in
-    model, batch size or scale) are in ``Comparison.warnings``.
+    (else ``residue_accuracy_hard``). The first arm given is the baseline.
+    Raises ``RunError`` for a missing or corrupt run and ``PepcurrError`` for
+    a bad option; softer problems (a truncated last log line, a run shorter
+    than ``at``, runs of one arm that differ in a setting) are in
+    ``Comparison.warnings``.
     """
     import pandas as pd
 
     if not run_dirs:
         raise PepcurrError("give at least one run directory")
     target_metric = metric if metric in _SERIES_METRICS else DEFAULT_METRIC
-    rows = _rows(target_metric, target)
+    rows = _rows(target_metric, target, metric)
     scored = [row.key for row in rows if row.better is not None]
     if metric not in scored:
         raise PepcurrError(f"unknown --metric {metric!r}; choose one of: {', '.join(scored)}")
@@ -528,20 +555,13 @@ def compare_runs(
         run = read_run(Path(run_dir))
         warnings += run.warnings
         logs.append(run)
-
-    scales = {}
-    for run in logs:
-        scale = _as_float(_config_value(run, "scale"))
-        if not (math.isfinite(scale) and scale > 0):
-            raise RunError(f"{run.run_dir}: run.json has an invalid scale {scale!r}")
-        scales[str(run.run_dir)] = scale
     if at is None:
-        at = max(int(_config_value(run, "nominal_total_steps")) for run in logs)
+        at = max(run.config.nominal_total_steps for run in logs)
 
     groups = _group_labels(logs)
     records = []
     for run, group in zip(logs, groups, strict=True):
-        scale = scales[str(run.run_dir)]
+        scale = run.config.scale
         at_step = nominal_to_actual(at, scale)
         if run.status != "finished":
             warnings.append(f"{run.run_dir}: the run is {run.status} at step {run.last_step:,}")
@@ -551,15 +571,15 @@ def compare_runs(
                 f"{actual_to_nominal(run.last_step, scale):,}), before --at {at:,} "
                 f"(step {at_step:,} at scale {scale:g}); its values are from its last records"
             )
-        facts = run_facts(run, at_step, target_metric, target)
-        seed = run.config.get("seed", "?")
+        facts = run_facts(run, at_step, target_metric, target, metric)
+        seed = run.config.seed
         records.append(
             {"label": f"{group} s{seed}", "group": group, "seed": seed, "scale": scale,
              "run_dir": str(run.run_dir), **facts}
         )  # fmt: skip
     runs = pd.DataFrame.from_records(records)
     runs["label"] = _unique(list(runs["label"]))
-    warnings += _setting_warnings(logs)
+    warnings += _setting_warnings(logs, groups)
     for group, members in runs.groupby("group", sort=False):
         if members["seed"].duplicated().any():
             warnings.append(f"{group}: several runs share a seed; they are not independent")
@@ -573,13 +593,28 @@ def compare_runs(
     for group in group_order:
         members = runs[runs["group"] == group]
         runs.loc[runs["group"] == group, "seeds"] = ", ".join(str(s) for s in members["seed"])
+    censored = {
+        group: censored_summary(
+            [None if math.isnan(v) else float(v)
+             for v in runs.loc[runs["group"] == group, "steps_to_target"]]
+        )
+        for group in group_order
+    }  # fmt: skip
 
-    difference = _difference(runs, group_order, metric, rows)
-    verdict = _verdict(difference, metric, at, rows, runs)
+    row = next(row for row in rows if row.key == metric)
+    arms = {
+        group: dict(zip(members["seed"], members[metric].astype(float), strict=True))
+        for group, members in runs.groupby("group", sort=False)
+    }
+    verdicts = decide(arms, row.better, metric=metric, step=at) if len(arms) > 1 else []
+    if verdicts:
+        verdict = " ".join(v.sentence for v in verdicts)
+    else:
+        verdict = f"One arm only: nothing to compare {metric} against at nominal step {at:,}."
     return Comparison(
         at_nominal=at, metric=metric, target=target, rows=rows, runs=runs, groups=group_order,
-        mean=mean, std=std, count=count, difference=difference, verdict=verdict,
-        warnings=warnings, logs=logs,
+        mean=mean, std=std, count=count, verdicts=verdicts, verdict=verdict, censored=censored,
+        confounds=confounds(logs, groups), warnings=warnings, logs=logs,
     )  # fmt: skip
 
 
@@ -590,59 +625,3 @@ def _unique(labels: list[str]) -> list[str]:
         seen[label] = seen.get(label, 0) + 1
         out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
     return out
-
-
-def _difference(runs, group_order: list[str], metric: str, rows: list[Row]) -> Difference | None:
-    """Best group against the runner-up on the primary metric (None with one group)."""
-    if len(group_order) < 2:
-        return None
-    better = next(row for row in rows if row.key == metric).better
-    values = {
-        group: [float(v) for v in runs.loc[runs["group"] == group, metric] if math.isfinite(v)]
-        for group in group_order
-    }
-    ranked = [g for g in group_order if values[g]]
-    if len(ranked) < 2:
-        return None
-    ranked.sort(key=lambda g: sum(values[g]) / len(values[g]), reverse=better == "higher")
-    first, second = ranked[0], ranked[1]
-    diff, low, high, df = welch_interval(values[first], values[second])
-    return Difference(
-        first=first, second=second, mean_first=sum(values[first]) / len(values[first]),
-        mean_second=sum(values[second]) / len(values[second]), difference=diff, ci_low=low,
-        ci_high=high, df=df, n_first=len(values[first]), n_second=len(values[second]),
-    )  # fmt: skip
-
-
-def _verdict(difference: Difference | None, metric: str, at: int, rows, runs) -> str:
-    """The plain sentence under the table."""
-    label = next(row for row in rows if row.key == metric).label
-    if difference is None:
-        if runs["group"].nunique() < 2:
-            return f"One curriculum only: nothing to compare {label} against at step {at:,}."
-        return f"{label} is missing in all but one group at step {at:,}; no verdict."
-    d = difference
-    better = next(row for row in rows if row.key == metric).better
-    word = "higher" if better == "higher" else "lower"
-    if d.difference == 0:
-        head = (
-            f"At nominal step {at:,}, {d.first} and {d.second} have the same {label}, "
-            f"{d.mean_first:.4g} (difference 0"
-        )
-    else:
-        head = (
-            f"At nominal step {at:,}, {d.first} has the {word} {label}: {d.mean_first:.4g} vs "
-            f"{d.mean_second:.4g} for {d.second} (difference {d.difference:+.4g}"
-        )
-    if not math.isfinite(d.ci_low):
-        return (
-            head + "). With fewer than 2 seeds per arm the difference cannot be told from seed "
-            "noise; run more seeds (pepcurr ab --seeds 3)."
-        )
-    interval = (
-        f", 95% CI {d.ci_low:+.4g} to {d.ci_high:+.4g}, {d.method}, "
-        f"n = {d.n_first} and {d.n_second})"
-    )
-    if d.exceeds_noise:
-        return head + interval + ". The difference is larger than seed noise."
-    return head + interval + ". The difference is within seed noise: no winner at this step."

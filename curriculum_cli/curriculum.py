@@ -11,6 +11,13 @@ optimizer update. Stage ``k`` covers the half-open range
 foundation stage holds steps 0 to 14,999 and step 15,000 is the first step of
 the next stage. The file format is described for users in
 ``docs/curriculum-format.md``.
+
+A stage may be *gated* (``start_when``): it starts at the first validation at
+or after its earliest start at which a validation metric reaches a threshold,
+or at a latest step. ``stage_starts``, ``stage_at`` and ``introductions`` keep
+describing the planned schedule (every gate open at its earliest start, the
+truth for an ungated curriculum); ``StageSchedule`` resolves the gates during a
+run.
 """
 
 from __future__ import annotations
@@ -22,8 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from curriculum_cli.errors import CurriculumError, validation_problem_lines
 
@@ -48,8 +63,74 @@ MAX_PROBLEM_LINES = 5
 LOSS_WEIGHT_FIELDS = {"spectrum": "spectrum_loss_weight", "precursor": "precursor_loss_weight"}
 """Auxiliary loss name (as used in introductions and logs) -> stage field holding its weight."""
 
+AUXILIARY_LOSSES = tuple(LOSS_WEIGHT_FIELDS)
+"""The auxiliary losses, in the order logs, checkpoints and tables list them."""
+
 NOISE_FIELDS = ("noise_peaks", "peak_dropout", "mass_error_ppm", "intensity_variation")
 """Stage fields that make spectra harder; a curriculum normally only raises them."""
+
+DATA_FIELDS = ("min_length", "max_length", *NOISE_FIELDS)
+"""Stage fields that say what spectra the stage trains on (the rest are its steps and weights)."""
+
+GATE_SPLITS = {"easy": "val_easy", "hard": "val_hard"}
+"""Split suffix of a gate metric -> the validation set (``split`` of ``val`` records) it reads."""
+
+GATE_VALIDATION_METRICS = ("residue_accuracy", "token_accuracy")
+"""Fields of ``val`` records a gate may read (teacher-forced accuracies, 0-1)."""
+
+GATE_METRICS = tuple(
+    f"{metric}_{suffix}" for metric in GATE_VALIDATION_METRICS for suffix in GATE_SPLITS
+)
+"""The ``start_when.metric`` names: ``<metric>_<split>``, e.g. ``residue_accuracy_easy``."""
+
+
+class StartWhen(BaseModel):
+    """A stage's gate: start once a validation metric reaches a threshold, or at a latest step."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    metric: str = Field(
+        description="Validation metric that opens the gate, <metric>_<split>: one of "
+        + ", ".join(GATE_METRICS)
+        + "."
+    )
+    at_least: float = Field(
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="The stage starts at the first validation with metric >= this (fraction, 0-1).",
+    )
+    latest_step: int = Field(
+        ge=1,
+        le=MAX_STAGE_STEPS,
+        description="The stage starts at this step at the latest, whatever the metric "
+        "(optimizer updates from the start of the run; scaled like the stage steps).",
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in GATE_METRICS:
+            raise PydanticCustomError(
+                "gate_metric",
+                "unknown metric '{metric}'; use one of {known}",
+                {"metric": metric, "known": ", ".join(GATE_METRICS)},
+            )
+        return metric
+
+    @property
+    def split(self) -> str:
+        """The validation set the metric is read on: ``val_easy`` or ``val_hard``."""
+        return GATE_SPLITS[self.metric.rsplit("_", 1)[1]]
+
+    @property
+    def field(self) -> str:
+        """The field of the ``val`` record the metric is read from, e.g. ``residue_accuracy``."""
+        return self.metric.rsplit("_", 1)[0]
+
+    def describe(self) -> str:
+        """``residue_accuracy_easy >= 0.55 (at the latest 30,000)``."""
+        return f"{self.metric} >= {self.at_least:g} (at the latest {self.latest_step:,})"
 
 
 class Stage(BaseModel):
@@ -65,7 +146,14 @@ class Stage(BaseModel):
     steps: int = Field(
         ge=1,
         le=MAX_STAGE_STEPS,
-        description="Number of optimizer updates the stage lasts.",
+        description="Number of optimizer updates the stage lasts (from its actual start; for a "
+        "stage before a gated one, the least it lasts).",
+    )
+    start_when: StartWhen | None = Field(
+        default=None,
+        description="Gate (not on the first stage): start at the first validation at or after "
+        "the earliest start at which a metric reaches a threshold, or at latest_step. "
+        "Absent: start when the previous stage has run its steps.",
     )
     min_length: int = Field(
         ge=MIN_PEPTIDE_LENGTH,
@@ -118,6 +206,19 @@ class Stage(BaseModel):
         allow_inf_nan=False,
         description="Weight of the precursor (total mass) loss next to cross-entropy; 0 = off.",
     )
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """Auxiliary loss name -> its weight next to cross-entropy in this stage."""
+        return {loss: getattr(self, field) for loss, field in LOSS_WEIGHT_FIELDS.items()}
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_gate(self, handler) -> dict[str, Any]:
+        """Leave ``start_when`` out of files and ``run.json`` when there is none."""
+        data = handler(self)
+        if data.get("start_when") is None:
+            data.pop("start_when", None)
+        return data
 
     @model_validator(mode="after")
     def _lengths_in_order(self) -> Stage:
@@ -172,6 +273,21 @@ class Curriculum(BaseModel):
                     {"name": stage.name, "first": first_index[stage.name], "again": index},
                 )
             first_index[stage.name] = index
+        if stages[0].start_when is not None:
+            raise ValidationError.from_exception_data(
+                "Curriculum",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "gate_on_first_stage",
+                            "the first stage starts at step 0 and cannot be gated; "
+                            "remove start_when or move it to a later stage",
+                        ),
+                        loc=(0, "start_when"),
+                        input=stages[0].start_when.model_dump(),
+                    )
+                ],
+            )
         return stages
 
     @property
@@ -204,31 +320,270 @@ class Curriculum(BaseModel):
         index = bisect.bisect_right(self.stage_starts(), step) - 1
         return index, self.stages[index]
 
+    def stage_named_or_at(self, name: str | None, step: int | None) -> tuple[int, Stage]:
+        """Index and stage named ``name``, or in force at ``step`` (exactly one of the two)."""
+        if (name is None) == (step is None):
+            raise CurriculumError("give exactly one of --stage NAME and --step N")
+        if step is not None:
+            return self.stage_at(step)
+        for index, stage in enumerate(self.stages):
+            if stage.name == name:
+                return index, stage
+        names = ", ".join(stage.name for stage in self.stages)
+        raise CurriculumError(f"{self.name} has no stage {name!r}; its stages: {names}")
+
+    def introducing_stages(self) -> dict[str, int | None]:
+        """Index of the first stage in which each auxiliary loss has a weight > 0 (None: never)."""
+        found: dict[str, int | None] = {loss: None for loss in LOSS_WEIGHT_FIELDS}
+        for index, stage in enumerate(self.stages):
+            for loss, field in LOSS_WEIGHT_FIELDS.items():
+                if found[loss] is None and getattr(stage, field) > 0:
+                    found[loss] = index
+        return found
+
     def introductions(self) -> dict[str, int | None]:
         """First step at which each auxiliary loss has a weight > 0 (None: never).
 
-        Keys are ``"spectrum"`` and ``"precursor"``.
+        Keys are ``"spectrum"`` and ``"precursor"``. For a loss introduced by a
+        gated stage this is the planned step (the earliest possible one); its
+        gate is in ``introduction_gates``.
         """
-        found: dict[str, int | None] = {loss: None for loss in LOSS_WEIGHT_FIELDS}
-        for start, stage in zip(self.stage_starts(), self.stages, strict=True):
-            for loss, field in LOSS_WEIGHT_FIELDS.items():
-                if found[loss] is None and getattr(stage, field) > 0:
-                    found[loss] = start
-        return found
+        starts = self.stage_starts()
+        return {
+            loss: None if index is None else starts[index]
+            for loss, index in self.introducing_stages().items()
+        }
+
+    def fixed_introductions(self) -> dict[str, int | None]:
+        """Introductions whose step is known before the run starts.
+
+        Those of stages before the first gated stage (no gate can move them);
+        None for a loss never introduced or introduced at or after the first
+        gated stage. For an ungated curriculum the same as ``introductions``.
+        """
+        first_gated = next(
+            (i for i, stage in enumerate(self.stages) if stage.start_when is not None),
+            len(self.stages),
+        )
+        planned = self.introductions()
+        return {
+            loss: planned[loss] if index is not None and index < first_gated else None
+            for loss, index in self.introducing_stages().items()
+        }
+
+    def introduction_gates(self) -> dict[str, StartWhen | None]:
+        """The gate of the stage that introduces each auxiliary loss (None: not gated, or never)."""
+        return {
+            loss: None if index is None else self.stages[index].start_when
+            for loss, index in self.introducing_stages().items()
+        }
+
+    @property
+    def gated(self) -> bool:
+        """True when any stage has a ``start_when`` gate."""
+        return any(stage.start_when is not None for stage in self.stages)
+
+    def latest_starts(self) -> list[int]:
+        """First step of each stage when every gate opens only at its ``latest_step``.
+
+        With ``stage_starts`` (every gate open at once) it bounds where each
+        stage can start; a value at or past ``total_steps`` means the stage
+        would not run.
+        """
+        starts = [0]
+        for before, stage in zip(self.stages, self.stages[1:], strict=False):
+            earliest = starts[-1] + before.steps
+            gate = stage.start_when
+            starts.append(earliest if gate is None else max(earliest, gate.latest_step))
+        return starts
 
     def scaled(self, factor: float) -> Curriculum:
         """The same shape over ``factor`` times the steps (each stage at least 1 step).
 
         Used to run a 100k-step curriculum in, say, 2k steps (factor 0.02):
-        boundaries and introductions move with the factor, up to rounding.
+        boundaries, introductions and the gates' ``latest_step`` move with the
+        factor, up to rounding (thresholds stay as they are).
         """
         if not (math.isfinite(factor) and factor > 0):
             raise CurriculumError(f"scale factor must be a finite number > 0, got {factor}")
-        stages = [
-            stage.model_copy(update={"steps": max(1, round(stage.steps * factor))})
-            for stage in self.stages
-        ]
+        stages = [_scaled_stage(stage, factor) for stage in self.stages]
         return Curriculum.model_validate({**self.model_dump(), "stages": stages})
+
+
+def _scaled_stage(stage: Stage, factor: float) -> Stage:
+    """``stage`` with its steps (and its gate's ``latest_step``) times ``factor``, at least 1."""
+    update: dict[str, Any] = {"steps": max(1, round(stage.steps * factor))}
+    if stage.start_when is not None:
+        latest = max(1, round(stage.start_when.latest_step * factor))
+        update["start_when"] = stage.start_when.model_copy(update={"latest_step": latest})
+    return stage.model_copy(update=update)
+
+
+# ----------------------------------------------------------------------------
+# The schedule of a run: gates resolved step by step
+# ----------------------------------------------------------------------------
+
+
+def gate_metric_values(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Gate metric name -> value, from one validation's results per split.
+
+    ``results`` maps ``val_easy`` / ``val_hard`` to that split's ``val`` record
+    values; metrics a record lacks are left out.
+    """
+    values = {}
+    for suffix, split in GATE_SPLITS.items():
+        for metric in GATE_VALIDATION_METRICS:
+            if metric in results.get(split, {}):
+                values[f"{metric}_{suffix}"] = float(results[split][metric])
+    return values
+
+
+@dataclass(frozen=True)
+class StageStart:
+    """A stage that begins at ``step``: what the engine's ``stage`` record says about it.
+
+    ``trigger`` is None for a stage without a gate (the previous stage ran its
+    steps), ``"metric"`` when the validation at ``step`` reached the threshold,
+    ``"latest_step"`` when the gate's latest step forced it; ``value`` is then
+    the validation value that opened the gate, or the last one seen (None if no
+    validation had reported the metric yet).
+    """
+
+    index: int
+    step: int
+    trigger: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+
+    def gate_fields(self) -> dict[str, Any]:
+        """The gate's fields of the ``stage`` record (none for an ungated stage)."""
+        if self.trigger is None:
+            return {}
+        return {
+            "trigger": self.trigger,
+            "metric": self.metric,
+            "value": self.value,
+            "threshold": self.threshold,
+        }
+
+
+class StageSchedule:
+    """The stages of one run as they actually start: the curriculum with its gates resolved.
+
+    The rule (docs/curriculum-format.md, "Gated stages"): stages run in
+    order. Stage ``k``'s *earliest start* is stage ``k-1``'s actual start plus
+    its ``steps``. A stage without a gate starts at its earliest start. A gated
+    stage starts at the first step at or after its earliest start at which
+    either a validation at that very step has the gate's metric >= ``at_least``,
+    or the step is >= ``latest_step``. The last stage that starts lasts until
+    the run ends.
+
+    Pure Python, no torch: the engine calls ``record_validation`` after each
+    validation and ``advance`` before each update, and keeps ``state_dict`` in
+    its checkpoint, so a resumed run makes the same decisions.
+    """
+
+    def __init__(self, curriculum: Curriculum):
+        self.curriculum = curriculum
+        self.starts: list[int] = []
+        self.last_validation_step: int | None = None
+        self.last_values: dict[str, float] = {}
+
+    @property
+    def index(self) -> int:
+        """Index of the stage in force (-1 before the first ``advance``)."""
+        return len(self.starts) - 1
+
+    @property
+    def stage(self) -> Stage:
+        """The stage in force."""
+        if not self.starts:
+            raise RuntimeError("no stage has started; call advance(0) first")
+        return self.curriculum.stages[self.index]
+
+    def earliest_next_start(self) -> int | None:
+        """Earliest step at which the next stage may start (None: the last stage is in force)."""
+        if not self.starts:
+            return 0
+        if len(self.starts) == len(self.curriculum.stages):
+            return None
+        return self.starts[-1] + self.stage.steps
+
+    def introductions(self) -> dict[str, int | None]:
+        """Step at which each auxiliary loss comes on, as far as known now.
+
+        The actual start of its introducing stage once that has started, else
+        ``Curriculum.fixed_introductions`` (None: not known yet, or never).
+        """
+        fixed = self.curriculum.fixed_introductions()
+        return {
+            loss: self.starts[index]
+            if index is not None and index < len(self.starts)
+            else fixed[loss]
+            for loss, index in self.curriculum.introducing_stages().items()
+        }
+
+    def record_validation(self, step: int, values: dict[str, float]) -> None:
+        """Remember the gate metrics of the validation made at ``step`` (``gate_metric_values``)."""
+        self.last_validation_step = step
+        self.last_values = {**self.last_values, **values}
+
+    def advance(self, step: int) -> StageStart | None:
+        """Start the next stage if it starts at ``step``; returns it, or None (no change).
+
+        Call once per step, in order, before the update that takes the run from
+        ``step`` to ``step + 1`` (at most one stage can start per step, since
+        every stage lasts at least one step).
+        """
+        earliest = self.earliest_next_start()
+        if earliest is None or step < earliest:
+            return None
+        index = len(self.starts)
+        gate = self.curriculum.stages[index].start_when
+        if gate is None:
+            started = StageStart(index, step)
+        else:
+            value = self.last_values.get(gate.metric)
+            validated_now = self.last_validation_step == step and value is not None
+            if validated_now and value >= gate.at_least:
+                trigger = "metric"
+            elif step >= gate.latest_step:
+                trigger = "latest_step"
+            else:
+                return None
+            started = StageStart(index, step, trigger, gate.metric, value, gate.at_least)
+        self.starts.append(step)
+        return started
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data (ints, floats, lists, dicts) for the checkpoint."""
+        return {
+            "starts": list(self.starts),
+            "last_validation_step": -1
+            if self.last_validation_step is None
+            else self.last_validation_step,
+            "last_values": dict(self.last_values),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+        starts = [int(step) for step in state["starts"]]
+        if len(starts) > len(self.curriculum.stages):
+            raise ValueError(
+                f"{len(starts)} stage starts for a curriculum of {len(self.curriculum.stages)} "
+                "stages; the checkpoint belongs to another curriculum"
+            )
+        self.starts = starts
+        last = int(state["last_validation_step"])
+        self.last_validation_step = None if last < 0 else last
+        self.last_values = {str(k): float(v) for k, v in state["last_values"].items()}
+
+    def load_planned(self, stage_index: int) -> None:
+        """The planned starts of stages ``0..stage_index`` (a checkpoint from before gates)."""
+        self.starts = self.curriculum.stage_starts()[: stage_index + 1]
+        self.last_validation_step = None
+        self.last_values = {}
 
 
 def curriculum_json(curriculum: Curriculum) -> str:
@@ -248,22 +603,12 @@ def save_curriculum(curriculum: Curriculum, path: Path, *, overwrite: bool = Fal
         raise CurriculumError(f"{path}: cannot write: {error.strerror}") from None
 
 
-def load_curriculum(source: str | Path) -> Curriculum:
-    """A curriculum from a preset name (current, revised, conservative) or a JSON file.
+def read_curriculum_file(path: Path) -> Curriculum:
+    """A curriculum from a JSON file.
 
     Every failure is a ``CurriculumError`` whose message starts with the file
     name and says, one line per problem, what is wrong and where.
     """
-    # Imported here because presets builds its curricula with this module's models.
-    from curriculum_cli.presets import PRESET_NAMES, preset
-
-    if isinstance(source, str) and source in PRESET_NAMES:
-        return preset(source)
-    path = Path(source)
-    if not path.exists():
-        raise CurriculumError(
-            f"{path}: no such file (and not a preset name: {', '.join(PRESET_NAMES)})"
-        )
     data = _read_json_object(path)
     try:
         return Curriculum.model_validate(data)
@@ -340,23 +685,36 @@ def curriculum_warnings(curriculum: Curriculum) -> list[str]:
                 f"stages[{index}] ({stage.name}): {stage.steps:,} steps is under "
                 f"{SHORT_STAGE_FRACTION:.0%} of the {total:,} total; too short to matter"
             )
+    return warnings + gate_warnings(curriculum)
+
+
+def gate_warnings(curriculum: Curriculum) -> list[str]:
+    """Gates that cannot act, and stages that would not fit if every gate opened at its latest.
+
+    The run's length is fixed (``total_steps``); a gate that opens late
+    delays every later stage and shortens the last one.
+    """
+    warnings = []
+    total = curriculum.total_steps
+    planned, latest = curriculum.stage_starts(), curriculum.latest_starts()
+    for index, stage in enumerate(curriculum.stages):
+        gate = stage.start_when
+        where = f"stages[{index}] ({stage.name})"
+        if gate is not None and gate.latest_step <= planned[index]:
+            warnings.append(
+                f"{where}: start_when.latest_step ({gate.latest_step:,}) is not after the "
+                f"stage's planned start ({planned[index]:,}), so the gate never delays it"
+            )
+        if latest[index] >= total:
+            warnings.append(
+                f"{where}: if every gate opens only at its latest_step, the stage starts at "
+                f"{latest[index]:,}, at or past the run's {total:,} steps, and never runs"
+            )
+    last_steps = total - latest[-1]
+    if curriculum.gated and 0 < last_steps < SHORT_STAGE_FRACTION * total:
+        last = curriculum.stages[-1]
+        warnings.append(
+            f"stages[{len(curriculum.stages) - 1}] ({last.name}): if every gate opens only at "
+            f"its latest_step, only {last_steps:,} of the {total:,} steps are left for it"
+        )
     return warnings
-
-
-@dataclass(frozen=True)
-class CurriculumCheck:
-    """What ``pepcurr validate`` learns about one source: the curriculum or its errors."""
-
-    source: str
-    curriculum: Curriculum | None
-    errors: list[str]
-    warnings: list[str]
-
-
-def check_curriculum(source: str | Path) -> CurriculumCheck:
-    """Load ``source`` and collect its errors (one line each) or its warnings."""
-    try:
-        curriculum = load_curriculum(source)
-    except CurriculumError as error:
-        return CurriculumCheck(str(source), None, str(error).splitlines(), [])
-    return CurriculumCheck(str(source), curriculum, [], curriculum_warnings(curriculum))

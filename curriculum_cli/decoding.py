@@ -126,7 +126,7 @@ def _step_log_probs(model, prefix, batch_rows, batch: SpectrumBatch, memory, mem
 def _legal_max_length(model, max_length: int) -> int:
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1 residue, got {max_length}")
-    return min(max_length, model.config.max_peptide_length)
+    return min(max_length, model.max_peptide_length)
 
 
 @torch.no_grad()

@@ -26,6 +26,10 @@ class MgfError(PepcurrError):
     """An MGF file is missing, malformed, or holds an invalid spectrum."""
 
 
+class ModelError(PepcurrError):
+    """A ``--model`` factory cannot be loaded, or its model does not follow the interface."""
+
+
 class RunError(PepcurrError):
     """A run directory, checkpoint or metrics log is missing, corrupt or inconsistent."""
 
@@ -43,8 +47,8 @@ def validation_problem_lines(error, source: str | None = None, max_lines: int = 
     lines = []
     for problem in error.errors():
         location = _dotted(problem["loc"])
-        if problem["type"] == "extra_forbidden":
-            reason = "unknown key (a typo?); see docs/curriculum-format.md for the keys"
+        if problem["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            reason = "unknown key (a typo?)"
         elif problem["type"] == "missing":
             reason = "required field is missing"
         else:

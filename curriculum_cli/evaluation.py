@@ -1,4 +1,4 @@
-"""``pepcurr evaluate``: a trained run's peptides for annotated MGF spectra, and their metrics.
+"""Decoded peptides scored: ``pepcurr evaluate`` on MGF spectra, and the metrics ``train`` logs.
 
 Loads the model of a run directory (or of a ``last.pt``), reads the MGF file
 with Casanovo's peak preprocessing, decodes every spectrum with the
@@ -16,12 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curriculum_cli.decoding import DEFAULT_PRECURSOR_TOL_PPM, beam_search
+from curriculum_cli.decoding import (
+    DEFAULT_PRECURSOR_TOL_PPM,
+    beam_search,
+    greedy_decode,
+    true_peptides,
+)
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.metrics import aa_match_metrics
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from curriculum_cli.batch import SpectrumBatch
 
 DECODE_BATCH_SIZE = 64
 """Spectra decoded at once (each with ``beam_size`` beams)."""
@@ -74,7 +81,8 @@ def evaluate_checkpoint(
     """
     import pandas as pd
 
-    from curriculum_cli.engine import load_model, resolve_device
+    from curriculum_cli.checkpoint import load_model
+    from curriculum_cli.config import resolve_device
     from curriculum_cli.mgf import read_mgf
 
     if beam_size < 1:
@@ -89,7 +97,7 @@ def evaluate_checkpoint(
         raise PepcurrError(f"{predictions_csv}: its directory does not exist")
     torch_device = resolve_device(device)
     model, config = load_model(source, device=str(torch_device))
-    max_length = max_length or model.config.max_peptide_length
+    max_length = max_length or model.max_peptide_length
     if max_length < 1:
         raise PepcurrError(f"--max-length must be >= 1, got {max_length}")
     read = read_mgf(mgf_path, config.vocab, skip_invalid=skip_invalid)
@@ -138,6 +146,22 @@ def evaluate_checkpoint(
     if predictions_csv is not None:
         write_predictions(result, predictions_csv)
     return result
+
+
+def decoded_metrics(model, batch: SpectrumBatch, max_length: int) -> dict[str, float]:
+    """Greedy-decode a batch and score the peptides: what ``train`` logs every few validations.
+
+    Returns ``aa_precision``, ``aa_recall``, ``peptide_recall`` (see
+    ``metrics.aa_match_metrics``) and ``precursor_error_ppm_median``: the
+    median of the absolute precursor mass error (ppm) of the non-empty
+    predictions (NaN if none). True peptides are ``batch.peptides`` when set,
+    else the batch's tokens.
+    """
+    predictions = greedy_decode(model, batch, max_length)
+    scores = aa_match_metrics([p.peptide for p in predictions], true_peptides(batch, model.vocab))
+    errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
+    scores["precursor_error_ppm_median"] = statistics.median(errors) if errors else math.nan
+    return scores
 
 
 def write_predictions(result: EvaluationResult, path: Path | str) -> Path:

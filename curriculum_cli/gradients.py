@@ -7,21 +7,43 @@ parameter of the model), then
 
 - ``<aux>_norm``: the L2 norm of that loss's gradient;
 - ``<aux>_ratio``: aux norm / CE norm (how strong the raw signal is);
-- ``<aux>_ratio_weighted``: weight * aux norm / CE norm (how much of it the
-  update would carry at the current curriculum weight);
+- ``<aux>_ratio_weighted``: weight * aux norm / CE norm (its size in the
+  summed gradient at the current curriculum weight; not its share of an Adam
+  update, which normalises each parameter: see docs/losses.md);
 - ``<aux>_cosine``: cosine between the aux gradient and the CE gradient
   (> 0: helps cross-entropy, < 0: tug of war).
 
 It is measured whether or not the loss is switched on, so a run shows what the
-gradient would have been before its introduction. Under DDP each rank
-measures on its own batch; rank 0's figures are logged.
+gradient would have been before its introduction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
-AUXILIARY_LOSSES = ("spectrum", "precursor")
+from curriculum_cli.curriculum import AUXILIARY_LOSSES
+
+WINDOW_FRACTION = 0.02
+"""Around an introduction, within this fraction of the run's steps on either side, gradients
+are measured ``DENSE_FACTOR`` times as often, and ``compare`` summarises them as a window."""
+
+DENSE_FACTOR = 4
+
+
+def measured_at(step: int, every: int, introductions: Iterable[int], total_steps: int) -> bool:
+    """Whether the gradients are measured before the update at ``step``.
+
+    Every ``every`` steps, and every ``every // DENSE_FACTOR`` steps within
+    ``WINDOW_FRACTION`` of the run of an introduction, so that the figures
+    there are a mean over several batches rather than one batch.
+    """
+    if step % every == 0:
+        return True
+    half_window = max(1, round(WINDOW_FRACTION * total_steps))
+    dense = max(1, every // DENSE_FACTOR)
+    return step % dense == 0 and any(abs(step - at) <= half_window for at in introductions)
 
 
 def _flat_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:

@@ -30,6 +30,7 @@ from curriculum_cli.chemistry import (
     SPECIAL_TOKENS,
     peptide_fragment_ladder,
 )
+from curriculum_cli.curriculum import AUXILIARY_LOSSES
 
 #: Default width (standard deviation, Da) of the Gaussian kernel of the spectrum loss.
 SPECTRUM_SIGMA_DA = 1.0
@@ -151,17 +152,14 @@ def loss_terms(
     }
 
 
-def total_loss(
-    terms: dict[str, torch.Tensor], spectrum_weight: float, precursor_weight: float
-) -> torch.Tensor:
-    """CE + w_spectrum * spectrum + w_precursor * precursor (weights from the curriculum stage).
+def total_loss(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    """CE + sum of weight * auxiliary term (``weights``: the curriculum stage's loss weights).
 
     A term whose weight is 0 is left out of the sum entirely, so it cannot
     touch the update (not even through a NaN).
     """
     total = terms["ce"]
-    if spectrum_weight > 0:
-        total = total + spectrum_weight * terms["spectrum"]
-    if precursor_weight > 0:
-        total = total + precursor_weight * terms["precursor"]
+    for name in AUXILIARY_LOSSES:
+        if weights[name] > 0:
+            total = total + weights[name] * terms[name]
     return total

@@ -26,21 +26,12 @@ here is pure: sequences or tensors in, numbers out.
 from __future__ import annotations
 
 import math
-import statistics
 from typing import TYPE_CHECKING
 
-from curriculum_cli.chemistry import (
-    PAD_TOKEN,
-    SPECIAL_TOKENS,
-    parse_peptide,
-    peptide_neutral_mass_da,
-    residue_mass_da,
-)
+from curriculum_cli.chemistry import PAD_TOKEN, SPECIAL_TOKENS, parse_peptide, residue_mass_da
 
 if TYPE_CHECKING:
     import torch
-
-    from curriculum_cli.batch import SpectrumBatch
 
 CUM_MASS_THRESHOLD_DA = 0.5
 """Two prefixes (or suffixes) are aligned when their masses differ by less than this (Da)."""
@@ -70,11 +61,11 @@ def token_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
 
 
 def residue_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
-    """Teacher-forced residue accuracy: fraction of residue positions predicted right.
+    """Teacher-forced accuracy over residue positions only: "the accuracy" of pepcurr.
 
-    ``logits`` ``[B, T, V]``, ``tokens`` ``[B, T]``. Only positions whose target is a
-    residue count (not ``<eos>``, not ``<pad>``); a prediction of ``<eos>`` there is
-    wrong. Returns a float in [0, 1] (NaN when there is no residue position).
+    Like ``token_accuracy`` but the ``<eos>`` position does not count (a model
+    learns to place ``<eos>`` early and easily, which would flatter it), nor
+    does padding. Returns a float in [0, 1] (NaN when there is no residue).
     """
     target = tokens >= len(SPECIAL_TOKENS)
     n_targets = int(target.sum())
@@ -204,30 +195,3 @@ def mass_error_ppm(mass_da, precursor_mass_da, isotope: int = 0):
     """
     observed = precursor_mass_da - isotope * C13_C12_DELTA_DA
     return (mass_da - observed) / observed * 1e6
-
-
-def precursor_error_ppm(peptide: str | list[str], precursor_mass_da: float) -> float:
-    """Signed precursor mass error (ppm) of a peptide against an observed neutral mass (Da).
-
-    The peptide's monoisotopic neutral mass (residues + H2O) compared with
-    ``precursor_mass_da`` as in ``mass_error_ppm``, isotope 0.
-    """
-    return float(mass_error_ppm(peptide_neutral_mass_da(peptide), precursor_mass_da))
-
-
-def decoded_metrics(model, batch: SpectrumBatch, max_length: int) -> dict[str, float]:
-    """Greedy-decode a batch and score the peptides: what ``train`` logs every few validations.
-
-    Returns ``aa_precision``, ``aa_recall``, ``peptide_recall`` (see
-    ``aa_match_metrics``) and ``precursor_error_ppm_median``: the median of the
-    absolute precursor mass error (ppm) of the non-empty predictions (NaN if
-    none). True peptides are ``batch.peptides`` when set, else the batch's tokens.
-    """
-    # Imported here: decoding builds on this module's mass-error function.
-    from curriculum_cli.decoding import greedy_decode, true_peptides
-
-    predictions = greedy_decode(model, batch, max_length)
-    scores = aa_match_metrics([p.peptide for p in predictions], true_peptides(batch, model.vocab))
-    errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
-    scores["precursor_error_ppm_median"] = statistics.median(errors) if errors else math.nan
-    return scores

@@ -266,6 +266,68 @@ def write_mgf(
         raise MgfError(f"{path}: cannot write: {error.strerror}") from None
 
 
+@dataclass(frozen=True)
+class ValueRange:
+    """min, median, (mean,) max of a per-spectrum count or length."""
+
+    min: float
+    median: float
+    max: float
+    mean: float | None = None
+
+
+@dataclass(frozen=True)
+class PrecursorErrorSummary:
+    """SEQ's precursor m/z against PEPMASS, in ppm (signed: SEQ heavier is positive)."""
+
+    median: float
+    median_abs: float
+    worst: float
+    worst_title: str
+    n_over_tolerance: int
+    tolerance_ppm: float
+
+
+@dataclass(frozen=True)
+class CoverageSummary:
+    """Per spectrum, the fraction of SEQ's b/y ions found within ``tolerance_da`` of a peak."""
+
+    mean: float
+    median: float
+    min: float
+    min_title: str
+    tolerance_da: float
+
+
+@dataclass(frozen=True)
+class MgfReport:
+    """What ``inspect_mgf`` found in a file (``dataclasses.asdict`` gives its JSON).
+
+    ``skipped`` holds one message per invalid spectrum; ``charges`` maps a
+    charge (as text) to its count; ``peaks_in_file``/``peaks_used`` are per
+    spectrum before and after ``preprocessing``; ``n_outside_vocabulary``
+    counts annotated spectra with no training target because of
+    ``residues_outside_vocabulary``. The last four are None when no spectrum
+    has a SEQ.
+    """
+
+    path: str
+    n_spectra: int
+    n_skipped: int
+    skipped: list[str]
+    preprocessing: str
+    charges: dict[str, int]
+    peaks_in_file: ValueRange
+    peaks_used: ValueRange
+    n_annotated: int
+    modifications: dict[str, int]
+    n_outside_vocabulary: int
+    residues_outside_vocabulary: list[str]
+    peptide_length: ValueRange | None = None
+    precursor_error_ppm: PrecursorErrorSummary | None = None
+    fragment_coverage: CoverageSummary | None = None
+
+
 def inspect_mgf(
     path: str | Path,
     tolerance_da: float = 0.02,
@@ -273,24 +335,13 @@ def inspect_mgf(
     peak_filter: PeakFilter = PeakFilter(),  # noqa: B008 (frozen dataclass: immutable)
     skip_invalid: bool = False,
     precursor_tol_ppm: float = 50.0,
-) -> dict:
-    """A plain-data report telling a user whether an MGF file looks right.
+) -> MgfReport:
+    """A report telling a user whether an MGF file looks right (see ``MgfReport``).
 
-    Keys: ``path``, ``n_spectra``, ``n_skipped``, ``skipped`` (messages),
-    ``preprocessing`` (the peak filter in words),
-    ``charges`` (charge -> count), ``peaks_in_file`` and ``peaks_used`` (min,
-    median, mean, max per spectrum, before and after ``peak_filter``),
-    ``n_annotated``, ``peptide_length`` (min, median, max residues),
-    ``modifications`` (canonical name -> count), ``n_outside_vocabulary``
-    (annotated spectra with no training target) and
-    ``residues_outside_vocabulary`` (the residue names to blame),
-    ``precursor_error_ppm`` (SEQ's m/z against PEPMASS: median, median_abs,
-    worst, worst_title, n_over_tolerance, tolerance_ppm) and
-    ``fragment_coverage`` (per spectrum, the fraction of b and y ions of SEQ,
-    charge 1 plus charge 2 when the precursor is 3+ or more, inside m/z 50-2500, found within
-    ``tolerance_da`` Da of a used peak: mean, median, min, min_title). Both are
-    None when no spectrum is annotated. ``vocab`` defaults to
-    ``Vocabulary.default()``.
+    Precursor error: SEQ's m/z against PEPMASS, spectra over
+    ``precursor_tol_ppm`` counted. Coverage: b and y ions of SEQ at charge 1,
+    plus charge 2 when the precursor is 3+, inside m/z 50-2500, found within
+    ``tolerance_da`` (Da) of a used peak. ``vocab`` defaults to ``Vocabulary.default()``.
     """
     vocab = vocab or Vocabulary.default()
     result = read_mgf(path, vocab, peak_filter, skip_invalid)
@@ -301,27 +352,24 @@ def inspect_mgf(
     modifications = Counter(r for i in annotated for r in residues[i] if "[" in r)
     lengths = [sum(r not in N_TERM_MASS_DA for r in residues[i]) for i in annotated]
     charges = Counter(int(z) for z in batch.precursor_charge.tolist())
-    report = {
-        "path": str(path),
-        "n_spectra": len(batch),
-        "n_skipped": result.n_skipped,
-        "skipped": result.skipped,
-        "preprocessing": peak_filter.describe(),
-        "charges": {str(z): charges[z] for z in sorted(charges)},
-        "peaks_in_file": _summary(result.n_peaks_in_file),
-        "peaks_used": _summary(batch.peak_mask.sum(-1).tolist()),
-        "n_annotated": len(annotated),
-        "peptide_length": _summary(lengths, mean=False) if lengths else None,
-        "modifications": dict(modifications.most_common()),
-        "n_outside_vocabulary": sum(int(batch.lengths[i]) == 0 for i in annotated),
-        "residues_outside_vocabulary": sorted(
+    fields = dict(
+        path=str(path),
+        n_spectra=len(batch),
+        n_skipped=result.n_skipped,
+        skipped=result.skipped,
+        preprocessing=peak_filter.describe(),
+        charges={str(z): charges[z] for z in sorted(charges)},
+        peaks_in_file=_summary(result.n_peaks_in_file),
+        peaks_used=_summary(batch.peak_mask.sum(-1).tolist()),
+        n_annotated=len(annotated),
+        modifications=dict(modifications.most_common()),
+        n_outside_vocabulary=sum(int(batch.lengths[i]) == 0 for i in annotated),
+        residues_outside_vocabulary=sorted(
             {r for i in annotated for r in residues[i]} - set(vocab.residues) - {"I"}
         ),
-        "precursor_error_ppm": None,
-        "fragment_coverage": None,
-    }
+    )
     if not annotated:
-        return report
+        return MgfReport(**fields)
 
     errors_ppm = []
     for i in annotated:
@@ -329,14 +377,14 @@ def inspect_mgf(
         expected_mz = mz_from_neutral_mass(peptide_neutral_mass_da(residues[i]), charge)
         errors_ppm.append((result.precursor_mz[i] - expected_mz) / expected_mz * 1e6)
     worst = max(range(len(annotated)), key=lambda j: abs(errors_ppm[j]))
-    report["precursor_error_ppm"] = {
-        "median": statistics.median(errors_ppm),
-        "median_abs": statistics.median(abs(e) for e in errors_ppm),
-        "worst": errors_ppm[worst],
-        "worst_title": titles[annotated[worst]],
-        "n_over_tolerance": sum(abs(e) > precursor_tol_ppm for e in errors_ppm),
-        "tolerance_ppm": precursor_tol_ppm,
-    }
+    precursor_error = PrecursorErrorSummary(
+        median=statistics.median(errors_ppm),
+        median_abs=statistics.median(abs(e) for e in errors_ppm),
+        worst=errors_ppm[worst],
+        worst_title=titles[annotated[worst]],
+        n_over_tolerance=sum(abs(e) > precursor_tol_ppm for e in errors_ppm),
+        tolerance_ppm=precursor_tol_ppm,
+    )
 
     rows = torch.tensor(annotated)
     coverage = _fragment_coverage(
@@ -347,14 +395,18 @@ def inspect_mgf(
         tolerance_da,
     ).tolist()
     lowest = min(range(len(annotated)), key=lambda j: coverage[j])
-    report["fragment_coverage"] = {
-        "mean": statistics.fmean(coverage),
-        "median": statistics.median(coverage),
-        "min": coverage[lowest],
-        "min_title": titles[annotated[lowest]],
-        "tolerance_da": tolerance_da,
-    }
-    return report
+    return MgfReport(
+        **fields,
+        peptide_length=_summary(lengths, mean=False),
+        precursor_error_ppm=precursor_error,
+        fragment_coverage=CoverageSummary(
+            mean=statistics.fmean(coverage),
+            median=statistics.median(coverage),
+            min=coverage[lowest],
+            min_title=titles[annotated[lowest]],
+            tolerance_da=tolerance_da,
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -544,13 +596,14 @@ def _to_batch(spectra: list[_Spectrum]) -> SpectrumBatch:
 # ----------------------------------------------------------------------------
 
 
-def _summary(values: list[int] | list[float], mean: bool = True) -> dict:
+def _summary(values: list[int] | list[float], mean: bool = True) -> ValueRange:
     """min, median, (mean,) max of a non-empty list."""
-    out = {"min": min(values), "median": statistics.median(values)}
-    if mean:
-        out["mean"] = statistics.fmean(values)
-    out["max"] = max(values)
-    return out
+    return ValueRange(
+        min=min(values),
+        median=statistics.median(values),
+        max=max(values),
+        mean=statistics.fmean(values) if mean else None,
+    )
 
 
 def _fragment_coverage(

@@ -35,7 +35,7 @@ See ``docs/models.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -66,6 +66,9 @@ class ModelConfig:
     ``mass_aware_decoder``: sinusoidal b/y m/z of the decoded prefix in the decoder input.
     """
 
+    # run.json holds it: an unknown key there is an error, not silently dropped
+    __pydantic_config__ = {"extra": "forbid"}
+
     d_model: int = 128
     n_encoder_layers: int = 2
     n_decoder_layers: int = 2
@@ -78,19 +81,6 @@ class ModelConfig:
     fragment_tolerance_ppm: float = 20.0
     precursor_tolerance_ppm: float = 50.0
     evidence_hidden: int = 32
-
-    @classmethod
-    def from_stored(cls, data: dict) -> ModelConfig:
-        """The config of a stored ``run.json`` ``model`` entry.
-
-        Runs written before ion evidence existed lack ``ion_evidence`` and had the
-        mass-aware decoder on by default: they are read as what they were trained as.
-        """
-        data = dict(data)
-        data.setdefault("ion_evidence", False)
-        data.setdefault("mass_aware_decoder", True)
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 _TINY = dict(d_model=128, n_encoder_layers=2, n_decoder_layers=2, n_heads=4, dim_feedforward=512)
@@ -260,6 +250,7 @@ class PeptideTransformer(nn.Module):
         super().__init__()
         self.config = config
         self.vocab = vocab
+        self.max_peptide_length = config.max_peptide_length
         d = config.d_model
         self.mass_encoder = SinusoidalMassEncoder(d)
         self.intensity_proj = nn.Linear(1, d)

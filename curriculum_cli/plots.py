@@ -59,15 +59,22 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
     range, noise peaks, dropout and intensity variation (fractions), and the
     m/z error in ppm. Each curriculum has one line style (and width); vertical
     lines in the loss's colour and the curriculum's style mark where each
-    auxiliary loss is introduced. Returns ``path``.
+    auxiliary loss is introduced. A gated curriculum is drawn with every gate
+    open at its earliest step; in the loss-weight panel a band in the loss's
+    colour runs from there to the step the loss comes on at the latest, and the
+    legend names the gate.
+    Returns ``path``.
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
 
+    from curriculum_cli.render import introduction_text
+
     figure = Figure(figsize=(11, 13), layout="constrained")
     axes = figure.subplots(len(_SCHEDULE_PANELS), 1, sharex=True)
     curriculum_handles = []
+    gate_windows: set[tuple[str, int, int]] = set()  # (loss, earliest, latest introduction)
     for number, curriculum in enumerate(curricula):
         linestyle = CURRICULUM_LINESTYLES[number % len(CURRICULUM_LINESTYLES)]
         linewidth = CURRICULUM_LINEWIDTHS[number % len(CURRICULUM_LINEWIDTHS)]
@@ -84,6 +91,7 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
                     linewidth=linewidth,
                 )
         introductions = curriculum.introductions()
+        gates = curriculum.introduction_gates()
         for loss, step in introductions.items():
             if step is not None:
                 for ax in axes:
@@ -94,10 +102,12 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
                         linewidth=1.0,
                         alpha=0.55,
                     )
-        onsets = ", ".join(
-            f"{loss} on at {'never' if step is None else f'{step:,}'}"
-            for loss, step in introductions.items()
-        )
+            if gates[loss] is not None:
+                latest = curriculum.latest_starts()[curriculum.introducing_stages()[loss]]
+                gate_windows.add((loss, step, latest))
+        # a gated curriculum's gates are long: one line each under its name
+        joiner, separator = ("\n    ", ":\n    ") if curriculum.gated else (", ", "; ")
+        onsets = joiner.join(f"{loss} {introduction_text(curriculum, loss)}" for loss in gates)
         curriculum_handles.append(
             Line2D(
                 [],
@@ -105,9 +115,12 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
                 color="black",
                 linestyle=linestyle,
                 linewidth=linewidth,
-                label=f"{curriculum.name} ({curriculum.total_steps:,} steps; {onsets})",
+                label=f"{curriculum.name} ({curriculum.total_steps:,} steps){separator}{onsets}",
             )
         )
+    for loss, earliest, latest in sorted(gate_windows):
+        # the steps in which a gate may open: from the earliest to the latest introduction
+        axes[0].axvspan(earliest, latest, color=_LOSS_COLOURS[loss], alpha=0.12, linewidth=0)
     for ax, (ylabel, quantities) in zip(axes, _SCHEDULE_PANELS, strict=True):
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
@@ -130,7 +143,13 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
     figure.suptitle(
         "Curriculum schedules: "
         + " vs ".join(curriculum.name for curriculum in curricula)
-        + "\n(vertical lines: where each auxiliary loss is introduced, in the loss's colour)"
+        + "\n(vertical lines: where each auxiliary loss is introduced, in the loss's colour"
+        + (
+            ";\ngated curricula are drawn with every gate open at its earliest step, "
+            "the band marks where a gate may open)"
+            if gate_windows
+            else ")"
+        )
     )
     try:
         figure.savefig(path, dpi=110)
@@ -168,6 +187,8 @@ def _step_tick(step: float, _position: int) -> str:
 def _curve(log, event: str, column: str, split: str | None, scale: float):
     """One run's values of ``column`` against nominal step (a pandas Series), or None."""
     frame = log.events(event)
+    if column == "residue_accuracy" and column not in frame:
+        column = "token_accuracy"  # runs of pepcurr 0.1
     if frame.empty or column not in frame:
         return None
     if split is not None:

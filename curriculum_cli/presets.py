@@ -1,4 +1,4 @@
-"""The three shipped curricula and the ``phased`` builder that makes new A/B arms.
+"""The shipped curricula and the ``phased`` builders that make new A/B arms.
 
 - ``current``: the system's existing 100k-step curriculum, as data (10 stages of
   10,000 steps; spectrum loss from step 10,000, precursor loss from 20,000).
@@ -7,33 +7,49 @@
 - ``conservative``: the document's "even more conservative" alternative
   (spectrum from 20,000, precursor from 35,000), built by ``phased(20_000, 35_000)``.
 
+The document's hypothesis is about accuracy, not steps: a loss should come on
+once the model is accurate enough. Three gated presets test it directly, each
+built by ``phased_gated``: ``gated-current`` (spectrum loss at 40% residue
+accuracy, precursor at 60%), ``gated-revised`` (55%/70%) and
+``gated-conservative`` (60%/75%). They share every stage and data setting;
+only the thresholds differ.
+
 ``curricula/*.json`` in the repository are these presets written by
 ``pepcurr generate NAME``; a test keeps them equal.
 """
 
 from __future__ import annotations
 
-from curriculum_cli.curriculum import Curriculum, Stage
+from dataclasses import dataclass
+from pathlib import Path
+
+from curriculum_cli.curriculum import (
+    DATA_FIELDS,
+    Curriculum,
+    Stage,
+    StartWhen,
+    curriculum_warnings,
+    read_curriculum_file,
+)
 from curriculum_cli.errors import CurriculumError
 
 PRESET_NAMES = ("current", "revised", "conservative")
+"""The step-based presets (``plot-schedule``'s default)."""
+
+GATED_PRESETS = {
+    "gated-current": (0.40, 0.60),
+    "gated-revised": (0.55, 0.70),
+    "gated-conservative": (0.60, 0.75),
+}
+"""Gated preset -> (spectrum, precursor) introduction thresholds of ``GATE_METRIC``."""
+
+ALL_PRESET_NAMES = (*PRESET_NAMES, *GATED_PRESETS)
+"""Every name ``preset`` and ``load_curriculum`` accept."""
 
 SEED_DOCUMENT = "the design document 'Revised Curriculum: Phased Auxiliary Loss Introduction'"
 
-# Columns of the stage tables below: name, min_length, max_length, noise_peaks,
-# peak_dropout, mass_error_ppm, intensity_variation, spectrum_loss_weight,
-# precursor_loss_weight.
-_STAGE_COLUMNS = (
-    "name",
-    "min_length",
-    "max_length",
-    "noise_peaks",
-    "peak_dropout",
-    "mass_error_ppm",
-    "intensity_variation",
-    "spectrum_loss_weight",
-    "precursor_loss_weight",
-)
+# Columns of the stage tables below: the name, the data fields, then the two loss weights.
+_STAGE_COLUMNS = ("name", *DATA_FIELDS, "spectrum_loss_weight", "precursor_loss_weight")
 
 CURRENT_STAGE_STEPS = 10_000
 
@@ -135,8 +151,122 @@ def phased(
     )
 
 
+# The gated arms: one data setting throughout (current's stage_4_light_noise), so that
+# the data a model sees never depends on when a gate opens.
+GATED_DATA = dict(min_length=7, max_length=12, noise_peaks=2, peak_dropout=0.05,
+                  mass_error_ppm=5.0, intensity_variation=0.0)  # fmt: skip
+GATE_METRIC = "residue_accuracy_easy"
+"""What the gated arms' gates read: teacher-forced accuracy over residues (no ``<eos>``)."""
+
+# (name, steps, spectrum weight, precursor weight) of the gated arms' stages; the last
+# stage takes the rest of the total. Stages 2 and 3 are gated.
+_GATED_STAGES = (
+    ("stage_1_foundation", 1_000, 0.0, 0.0),
+    ("stage_2_spectrum_intro", 5_000, 0.10, 0.0),
+    ("stage_3_precursor_intro", 10_000, 0.15, 0.02),
+    ("stage_4_full", None, 0.20, 0.05),
+)
+GATED_LATEST = (40_000, 60_000)
+"""Default ``latest_step`` of the spectrum and the precursor gate (of a 100,000-step run)."""
+
+
+def phased_gated(
+    spectrum_at_accuracy: float,
+    precursor_at_accuracy: float,
+    spectrum_latest: int = GATED_LATEST[0],
+    precursor_latest: int = GATED_LATEST[1],
+    total: int = 100_000,
+    name: str | None = None,
+) -> Curriculum:
+    """An arm whose losses come on when accuracy reaches a threshold, not at a fixed step.
+
+    Rule: one data setting throughout (``GATED_DATA``: lengths 7-12, 2 noise
+    peaks, 5% dropout, 5 ppm); ``stage_1_foundation`` trains CE alone for at
+    least 1,000 steps; ``stage_2_spectrum_intro`` (spectrum weight 0.1) starts
+    at the first validation with ``residue_accuracy_easy >= spectrum_at_accuracy``,
+    at the latest at ``spectrum_latest``, and lasts at least 5,000 steps;
+    ``stage_3_precursor_intro`` (0.15 / 0.02) starts likewise on
+    ``precursor_at_accuracy`` and ``precursor_latest`` and lasts 10,000 steps;
+    ``stage_4_full`` (0.2 / 0.05) runs to the end of the ``total`` steps.
+    """
+    for label, value in (("spectrum", spectrum_at_accuracy), ("precursor", precursor_at_accuracy)):
+        if not 0.0 <= value <= 1.0:
+            raise CurriculumError(
+                f"--{label}-at-accuracy must be a fraction from 0 to 1 (0.55 = 55%), got {value}"
+            )
+    fixed = sum(steps for _, steps, _, _ in _GATED_STAGES[:-1])
+    if total <= fixed:
+        raise CurriculumError(
+            f"total ({total}) is too small: the first three gated stages take {fixed:,} steps; "
+            f"use total > {fixed}"
+        )
+    for label, latest in (("spectrum", spectrum_latest), ("precursor", precursor_latest)):
+        if not 1 <= latest < total:
+            raise CurriculumError(
+                f"--latest-{label} ({latest}) must be from 1 to below the total ({total}), "
+                f"or the {label} loss might never come on"
+            )
+    gates = {
+        "stage_2_spectrum_intro": (spectrum_at_accuracy, spectrum_latest),
+        "stage_3_precursor_intro": (precursor_at_accuracy, precursor_latest),
+    }
+    stages = []
+    for stage_name, steps, spectrum, precursor in _GATED_STAGES:
+        gate = gates.get(stage_name)
+        stages.append(
+            Stage(
+                name=stage_name,
+                steps=total - fixed if steps is None else steps,
+                start_when=None
+                if gate is None
+                else StartWhen(metric=GATE_METRIC, at_least=gate[0], latest_step=gate[1]),
+                spectrum_loss_weight=spectrum,
+                precursor_loss_weight=precursor,
+                **GATED_DATA,
+            )
+        )
+    return Curriculum(
+        name=name or f"gated_s{spectrum_at_accuracy:g}_p{precursor_at_accuracy:g}",
+        description=(
+            f"Gated introduction (pepcurr generate phased --spectrum-at-accuracy): spectrum "
+            f"loss once {GATE_METRIC} >= {spectrum_at_accuracy:g} (at the latest at step "
+            f"{spectrum_latest:,}), precursor loss once it is >= {precursor_at_accuracy:g} "
+            f"(at the latest {precursor_latest:,}); {total:,} steps, one data setting throughout "
+            "so that when the gates open changes nothing but the losses."
+        ),
+        stages=stages,
+    )
+
+
+_GATED_HYPOTHESES = {
+    "gated-current": "the accuracies at which the existing curriculum switches the losses on",
+    "gated-revised": "the thresholds the document proposes",
+    "gated-conservative": "the document's 'even more conservative' thresholds",
+}
+
+
+def _gated_preset(name: str) -> Curriculum:
+    spectrum_at, precursor_at = GATED_PRESETS[name]
+    return phased_gated(spectrum_at, precursor_at, name=name).model_copy(
+        update={
+            "description": (
+                f"The hypothesis of {SEED_DOCUMENT} (switch a loss on once accuracy is high "
+                f"enough) as gates, with {_GATED_HYPOTHESES[name]}: spectrum loss once "
+                f"{GATE_METRIC} reaches {spectrum_at:.0%} (at the latest at step "
+                f"{GATED_LATEST[0]:,}), precursor loss once it reaches {precursor_at:.0%} (at "
+                f"the latest {GATED_LATEST[1]:,}); 100,000 steps. Every stage trains on the "
+                "same data (current's stage_4_light_noise: lengths 7-12, 2 noise peaks, 5% "
+                "dropout, 5 ppm), so that the data never depends on when a gate opens and the "
+                "three gated presets differ only in their thresholds."
+            )
+        }
+    )
+
+
 def preset(name: str) -> Curriculum:
-    """One of the shipped curricula by name (see ``PRESET_NAMES``)."""
+    """One of the shipped curricula by name (see ``ALL_PRESET_NAMES``)."""
+    if name in GATED_PRESETS:
+        return _gated_preset(name)
     if name == "current":
         return Curriculum(
             name="current",
@@ -167,7 +297,9 @@ def preset(name: str) -> Curriculum:
                 )
             }
         )
-    raise CurriculumError(f"unknown preset {name!r}; the presets are: {', '.join(PRESET_NAMES)}")
+    raise CurriculumError(
+        f"unknown preset {name!r}; the presets are: {', '.join(ALL_PRESET_NAMES)}"
+    )
 
 
 def from_options(
@@ -175,22 +307,96 @@ def from_options(
     spectrum_at: int | None = None,
     precursor_at: int | None = None,
     total: int | None = None,
+    *,
+    spectrum_at_accuracy: float | None = None,
+    precursor_at_accuracy: float | None = None,
+    latest_spectrum: int | None = None,
+    latest_precursor: int | None = None,
 ) -> Curriculum:
     """The curriculum ``pepcurr generate`` asks for: a preset, or ``phased`` with its steps.
 
-    ``total`` defaults to 100,000 for ``phased``; presets have fixed steps.
+    ``phased`` with ``--spectrum-at/--precursor-at`` gives ``phased``; with
+    ``--spectrum-at-accuracy/--precursor-at-accuracy`` (and optionally
+    ``--latest-spectrum/--latest-precursor``) it gives ``phased_gated``.
+    ``total`` defaults to 100,000; presets have fixed steps.
     """
+    steps_given = spectrum_at is not None or precursor_at is not None
+    accuracy_given = spectrum_at_accuracy is not None or precursor_at_accuracy is not None
+    latest_given = latest_spectrum is not None or latest_precursor is not None
     if name == "phased":
+        total = 100_000 if total is None else total
+        if accuracy_given or latest_given:
+            if steps_given:
+                raise CurriculumError(
+                    "give either --spectrum-at/--precursor-at (steps) or "
+                    "--spectrum-at-accuracy/--precursor-at-accuracy (gates), not both"
+                )
+            if spectrum_at_accuracy is None or precursor_at_accuracy is None:
+                raise CurriculumError(
+                    "a gated phased arm needs both --spectrum-at-accuracy and "
+                    "--precursor-at-accuracy"
+                )
+            return phased_gated(
+                spectrum_at_accuracy,
+                precursor_at_accuracy,
+                GATED_LATEST[0] if latest_spectrum is None else latest_spectrum,
+                GATED_LATEST[1] if latest_precursor is None else latest_precursor,
+                total,
+            )
         if spectrum_at is None or precursor_at is None:
-            raise CurriculumError("phased needs both --spectrum-at and --precursor-at")
-        return phased(spectrum_at, precursor_at, 100_000 if total is None else total)
-    if spectrum_at is not None or precursor_at is not None or total is not None:
+            raise CurriculumError(
+                "phased needs both --spectrum-at and --precursor-at "
+                "(or both --spectrum-at-accuracy and --precursor-at-accuracy)"
+            )
+        return phased(spectrum_at, precursor_at, total)
+    if steps_given or accuracy_given or latest_given or total is not None:
         raise CurriculumError(
-            "--spectrum-at, --precursor-at and --total only apply to 'phased'; "
+            "--spectrum-at, --precursor-at, --spectrum-at-accuracy, --precursor-at-accuracy, "
+            "--latest-spectrum, --latest-precursor and --total only apply to 'phased'; "
             "use 'pepcurr generate phased ...' for other step counts"
         )
     if name is None:
         raise CurriculumError(
-            f"name a curriculum to generate: one of {', '.join(PRESET_NAMES)}, or phased"
+            f"name a curriculum to generate: one of {', '.join(ALL_PRESET_NAMES)}, or phased"
         )
     return preset(name)
+
+
+# ----------------------------------------------------------------------------
+# A curriculum from a name or a file
+# ----------------------------------------------------------------------------
+
+
+def load_curriculum(source: str | Path) -> Curriculum:
+    """A curriculum from a preset name (``ALL_PRESET_NAMES``) or a JSON file.
+
+    Every failure is a ``CurriculumError`` whose message starts with the file
+    name and says, one line per problem, what is wrong and where.
+    """
+    if isinstance(source, str) and source in ALL_PRESET_NAMES:
+        return preset(source)
+    path = Path(source)
+    if not path.exists():
+        raise CurriculumError(
+            f"{path}: no such file (and not a preset name: {', '.join(ALL_PRESET_NAMES)})"
+        )
+    return read_curriculum_file(path)
+
+
+@dataclass(frozen=True)
+class CurriculumCheck:
+    """What ``pepcurr validate`` learns about one source: the curriculum or its errors."""
+
+    source: str
+    curriculum: Curriculum | None
+    errors: list[str]
+    warnings: list[str]
+
+
+def check_curriculum(source: str | Path) -> CurriculumCheck:
+    """Load ``source`` and collect its errors (one line each) or its warnings."""
+    try:
+        curriculum = load_curriculum(source)
+    except CurriculumError as error:
+        return CurriculumCheck(str(source), None, str(error).splitlines(), [])
+    return CurriculumCheck(str(source), curriculum, [], curriculum_warnings(curriculum))

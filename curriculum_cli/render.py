@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from curriculum_cli.compare import Comparison
     from curriculum_cli.curriculum import Curriculum
+    from curriculum_cli.mgf import MgfReport, ValueRange
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 TIMELINE_WIDTH_RANGE = (20, 60)
@@ -27,6 +28,36 @@ TIMELINE_WIDTH_RANGE = (20, 60)
 
 def _steps(step: int | None) -> str:
     return "never" if step is None else f"{step:,}"
+
+
+def introduction_text(curriculum: Curriculum, loss: str) -> str:
+    """When ``loss`` comes on: ``on at 15,000``, ``never``, or its stage's gate.
+
+    A gated introduction reads ``on when residue_accuracy_easy >= 0.55 (at the
+    latest 40,000)``.
+    """
+    gate = curriculum.introduction_gates()[loss]
+    if gate is not None:
+        return f"on when {gate.describe()}"
+    step = curriculum.introductions()[loss]
+    return "never" if step is None else f"on at {step:,}"
+
+
+def _gate_lines(curriculum: Curriculum) -> list[str]:
+    """One line per gated stage: the earliest step it may start at and its gate."""
+    lines = []
+    for index, (start, stage) in enumerate(
+        zip(curriculum.stage_starts(), curriculum.stages, strict=True)
+    ):
+        gate = stage.start_when
+        if gate is not None:
+            lines.append(
+                f"stages[{index}] ({stage.name}): starts at the first validation from its "
+                f"earliest start ({start:,} as planned) with {gate.metric} >= {gate.at_least:g}, "
+                f"or at step {gate.latest_step:,} at the latest; its {stage.steps:,} steps count "
+                "from its actual start"
+            )
+    return lines
 
 
 def render_curriculum_summary(
@@ -54,7 +85,7 @@ def render_curriculum_summary(
         table.add_row(
             str(index),
             stage.name,
-            f"{start:,}",
+            f"{start:,}" if stage.start_when is None else f"≥{start:,}",
             f"{stage.steps:,}",
             f"{stage.min_length}–{stage.max_length}",
             str(stage.noise_peaks),
@@ -66,16 +97,30 @@ def render_curriculum_summary(
         )
     console.print(table)
     introductions = curriculum.introductions()
+    gates = curriculum.introduction_gates()
+    onsets = [
+        f"{loss} loss {introduction_text(curriculum, loss)}"
+        if gates[loss] is not None
+        else f"{loss} loss from step {_steps(introductions[loss])}"
+        for loss in ("spectrum", "precursor")
+    ]
     final = curriculum.stages[-1]
     console.print(
-        f"total steps {curriculum.total_steps:,}; "
-        f"spectrum loss from step {_steps(introductions['spectrum'])}, "
-        f"precursor loss from step {_steps(introductions['precursor'])}; "
+        f"total steps {curriculum.total_steps:,}; {', '.join(onsets)}; "
         f"final weights spectrum {final.spectrum_loss_weight:g}, "
         f"precursor {final.precursor_loss_weight:g}",
         highlight=False,
         soft_wrap=True,
     )
+    for line in _gate_lines(curriculum):
+        console.print(line, highlight=False, soft_wrap=True)
+    if curriculum.gated:
+        console.print(
+            f"≥: at the earliest (gated). The run lasts {curriculum.total_steps:,} steps whenever "
+            "the gates open; a late gate moves the later stages and shortens the last one.",
+            highlight=False,
+            soft_wrap=True,
+        )
     for warning in warnings:
         console.print(
             Text(f"warning: {source}: {warning}", style="yellow"), soft_wrap=True, highlight=False
@@ -88,25 +133,38 @@ def render_curriculum_summary(
 def render_preset_list(console: Console, curricula: list[Curriculum]) -> None:
     """One row per shipped curriculum: what ``pepcurr generate NAME`` would write."""
     table = Table(title="Presets (pepcurr generate NAME)", title_justify="left")
-    table.add_column("name")
+    table.add_column("name", no_wrap=True)
     table.add_column("stages", justify="right")
     table.add_column("steps", justify="right")
-    table.add_column("spectrum\nfrom", justify="right")
-    table.add_column("precursor\nfrom", justify="right")
+    table.add_column("spectrum\nfrom", justify="right", no_wrap=True)
+    table.add_column("precursor\nfrom", justify="right", no_wrap=True)
+    gate_metrics = []
     for curriculum in curricula:
         introductions = curriculum.introductions()
-        table.add_row(
-            curriculum.name,
-            str(len(curriculum.stages)),
-            f"{curriculum.total_steps:,}",
-            _steps(introductions["spectrum"]),
-            _steps(introductions["precursor"]),
-        )
+        gates = curriculum.introduction_gates()
+        cells = []
+        for loss in ("spectrum", "precursor"):
+            gate = gates[loss]
+            if gate is None:
+                cells.append(_steps(introductions[loss]))
+            else:
+                cells.append(f"≥ {gate.at_least:g} by {gate.latest_step:,}")
+                gate_metrics += [gate.metric] if gate.metric not in gate_metrics else []
+        table.add_row(curriculum.name, str(len(curriculum.stages)), f"{curriculum.total_steps:,}",
+                      *cells)  # fmt: skip
     console.print(table)
+    if gate_metrics:
+        console.print(
+            f"≥ A by S: on at the first validation with {' or '.join(gate_metrics)} >= A, "
+            "or at step S at the latest",
+            highlight=False,
+        )
     for curriculum in curricula:
         console.print(f"[bold]{curriculum.name}[/bold]: {curriculum.description}", highlight=False)
     console.print(
-        "also: pepcurr generate phased --spectrum-at S --precursor-at P [--total T]",
+        "also: pepcurr generate phased --spectrum-at S --precursor-at P [--total T]\n"
+        "      pepcurr generate phased --spectrum-at-accuracy A --precursor-at-accuracy B "
+        "[--latest-spectrum S] [--latest-precursor P] [--total T]",
         highlight=False,
     )
 
@@ -144,6 +202,8 @@ def _value_range(curriculum: Curriculum, field: str) -> str:
     first, last = getattr(curriculum.stages[0], field), getattr(curriculum.stages[-1], field)
     loss = _LOSS_OF_FIELD.get(field)
     if loss is not None:
+        if curriculum.introduction_gates()[loss] is not None:
+            return f"gated (below) → {last:g}"
         return f"on at {_steps(curriculum.introductions()[loss])} → {last:g}"
     return f"{first:g} → {last:g}"
 
@@ -159,7 +219,9 @@ def render_schedule(console: Console, curricula: list[Curriculum]) -> None:
 
     One table per curriculum, each row a sparkline over the same steps. Bar
     heights are scaled per quantity to the largest value over all curricula
-    shown, so the rows of different curricula compare; ``·`` means zero.
+    shown, so the rows of different curricula compare; ``·`` means zero. A
+    gated curriculum is drawn with every gate open at its earliest step, and
+    its gates are listed under its table.
     """
     axis_steps = max(curriculum.total_steps for curriculum in curricula)
     narrowest, widest = TIMELINE_WIDTH_RANGE
@@ -189,6 +251,20 @@ def render_schedule(console: Console, curricula: list[Curriculum]) -> None:
             sparkline = _sparkline(curriculum, field, axis_steps, width, tops[field])
             table.add_row(label, Text(sparkline, style=style), _value_range(curriculum, field))
         console.print(table)
+        if curriculum.gated:
+            for loss in ("spectrum", "precursor"):
+                if curriculum.introduction_gates()[loss] is not None:
+                    console.print(
+                        f"  {loss} loss {introduction_text(curriculum, loss)}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+            console.print(
+                "  (bars: every gate open at its earliest step; a late gate moves the later "
+                "stages and shortens the last one)",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 # ----------------------------------------------------------------------------
@@ -199,15 +275,15 @@ MAX_SKIPPED_SHOWN = 5
 """How many skipped-spectrum messages ``render_inspect_report`` prints before summarising."""
 
 
-def _range(summary: dict) -> str:
-    return f"{summary['min']:g}–{summary['max']:g} (median {summary['median']:g})"
+def _range(summary: ValueRange) -> str:
+    return f"{summary.min:g}–{summary.max:g} (median {summary.median:g})"
 
 
-def render_inspect_report(console: Console, report: dict) -> None:
+def render_inspect_report(console: Console, report: MgfReport) -> None:
     """The ``inspect_mgf`` report as a two-column table, skipped spectra as warnings."""
     table = Table(
-        title=f"{report['path']}: {report['n_spectra']:,} "
-        + ("spectrum" if report["n_spectra"] == 1 else "spectra"),
+        title=f"{report.path}: {report.n_spectra:,} "
+        + ("spectrum" if report.n_spectra == 1 else "spectra"),
         title_justify="left",
         box=None,
         show_header=False,
@@ -216,43 +292,43 @@ def render_inspect_report(console: Console, report: dict) -> None:
     )
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    table.add_row("skipped", f"{report['n_skipped']:,} invalid spectra")
-    charges = ", ".join(f"{z}+: {n:,}" for z, n in report["charges"].items())
+    table.add_row("skipped", f"{report.n_skipped:,} invalid spectra")
+    charges = ", ".join(f"{z}+: {n:,}" for z, n in report.charges.items())
     table.add_row("charges", charges)
-    table.add_row("peaks in file", _range(report["peaks_in_file"]))
-    table.add_row("peaks used", f"{_range(report['peaks_used'])}; {report['preprocessing']}")
-    n_annotated = report["n_annotated"]
-    table.add_row("annotated (SEQ)", f"{n_annotated:,} of {report['n_spectra']:,}")
-    if report["peptide_length"] is not None:
-        table.add_row("peptide length", f"{_range(report['peptide_length'])} residues")
-        mods = ", ".join(f"{name} {n:,}" for name, n in report["modifications"].items())
+    table.add_row("peaks in file", _range(report.peaks_in_file))
+    table.add_row("peaks used", f"{_range(report.peaks_used)}; {report.preprocessing}")
+    n_annotated = report.n_annotated
+    table.add_row("annotated (SEQ)", f"{n_annotated:,} of {report.n_spectra:,}")
+    if report.peptide_length is not None:
+        table.add_row("peptide length", f"{_range(report.peptide_length)} residues")
+        mods = ", ".join(f"{name} {n:,}" for name, n in report.modifications.items())
         table.add_row("modifications", mods or "none")
-        outside = report["n_outside_vocabulary"]
+        outside = report.n_outside_vocabulary
         table.add_row(
             "outside vocabulary",
-            f"{outside:,} peptides hold {', '.join(report['residues_outside_vocabulary'])} "
+            f"{outside:,} peptides hold {', '.join(report.residues_outside_vocabulary)} "
             "(no training target)"
             if outside
             else "none (every peptide is a training target)",
         )
-    error = report["precursor_error_ppm"]
+    error = report.precursor_error_ppm
     if error is not None:
         table.add_row(
             "precursor error",
-            f"median {error['median']:+.2f} ppm, median |error| {error['median_abs']:.2f} ppm, "
-            f"worst {error['worst']:+.2f} ppm (TITLE={error['worst_title']}); "
-            f"{error['n_over_tolerance']:,} over {error['tolerance_ppm']:g} ppm",
+            f"median {error.median:+.2f} ppm, median |error| {error.median_abs:.2f} ppm, "
+            f"worst {error.worst:+.2f} ppm (TITLE={error.worst_title}); "
+            f"{error.n_over_tolerance:,} over {error.tolerance_ppm:g} ppm",
         )
-    coverage = report["fragment_coverage"]
+    coverage = report.fragment_coverage
     if coverage is not None:
         table.add_row(
             "b/y ions found",
-            f"mean {coverage['mean']:.0%}, median {coverage['median']:.0%}, "
-            f"lowest {coverage['min']:.0%} (TITLE={coverage['min_title']}) "
-            f"within {coverage['tolerance_da']:g} Da",
+            f"mean {coverage.mean:.0%}, median {coverage.median:.0%}, "
+            f"lowest {coverage.min:.0%} (TITLE={coverage.min_title}) "
+            f"within {coverage.tolerance_da:g} Da",
         )
     console.print(table)
-    skipped = report["skipped"]
+    skipped = report.skipped
     for message in skipped[:MAX_SKIPPED_SHOWN]:
         console.print(Text(f"skipped: {message}", style="yellow"), soft_wrap=True)
     if len(skipped) > MAX_SKIPPED_SHOWN:
@@ -380,7 +456,7 @@ def _format_value(kind: str, value, key: str = "") -> str:
         return f"{number:.4g}"
     if kind == "ppm":
         return f"{number:,.1f}" if abs(number) < 100 else f"{number:,.0f}"
-    if kind in ("count", "step"):
+    if kind in ("count", "step", "censored"):
         return f"{number:,.0f}" if number == round(number) else f"{number:,.1f}"
     if kind == "cosine":
         return f"{number:+.3f}"
@@ -402,8 +478,9 @@ def _shows_spread(kind: str, spread: float) -> bool:
 def comparison_cells(comparison: Comparison) -> list[tuple[str, list[str], list[bool]]]:
     """Each table row as ``(label, cells, is_best)``: what every renderer shows.
 
-    Grouped comparisons show ``mean ± sd``; "steps to target" says how many
-    runs of a group reached it when not all did.
+    Grouped comparisons show ``mean ± sd``; "steps to target" shows how many
+    seeds of an arm reached it and their median, seeds that never reached it
+    counted (censored) rather than dropped.
     """
     table = []
     columns = comparison.columns
@@ -411,15 +488,13 @@ def comparison_cells(comparison: Comparison) -> list[tuple[str, list[str], list[
         best = comparison.best_columns(row.key)
         cells = []
         for column in columns:
+            if row.kind == "censored" and comparison.grouped:
+                cells.append(comparison.censored[column]["text"])
+                continue
             text = _format_value(row.kind, comparison.value(row.key, column), row.key)
             spread = comparison.spread(row.key, column)
             if _shows_spread(row.kind, spread) and text not in (_MISSING, "not reached", "never"):
                 text += f" ± {_format_spread(row.kind, spread)}"
-            if comparison.grouped and row.key == "steps_to_target":
-                size = int((comparison.runs["group"] == column).sum())
-                reached = int(comparison.count.loc[row.key, column])
-                if 0 < reached < size:
-                    text += f" ({reached} of {size} reached)"
             cells.append(text)
         table.append((row.label, cells, [column in best for column in columns]))
     return table
@@ -449,6 +524,10 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
         ]
         table.add_row(label, *styled)
     console.print(table)
+    if comparison.confounds:
+        console.print(Text("What else differs between the arms:", style="bold"))
+        for line in comparison.confounds:
+            console.print(Text(f"  - {line}"), soft_wrap=True, highlight=False)
     console.print(Text(comparison.verdict, style="bold"), soft_wrap=True, highlight=False)
     for warning in comparison.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
@@ -466,7 +545,6 @@ def _plain(value):
 def comparison_json(comparison: Comparison) -> str:
     """The comparison as JSON: rows with a value (and sd) per column, runs, verdict, warnings."""
     import json
-    from dataclasses import asdict
 
     columns = comparison.columns
     rows = []
@@ -481,7 +559,6 @@ def comparison_json(comparison: Comparison) -> str:
         if comparison.grouped and row.kind != "text":
             entry["sd"] = {c: _plain(comparison.spread(row.key, c)) for c in columns}
         rows.append(entry)
-    difference = comparison.difference
     data = {
         "at_nominal_step": comparison.at_nominal,
         "metric": comparison.metric,
@@ -493,14 +570,41 @@ def comparison_json(comparison: Comparison) -> str:
             {k: _plain(v) for k, v in record.items()}
             for record in comparison.runs.to_dict(orient="records")
         ],
-        "difference": None
-        if difference is None
-        else {k: _plain(v) for k, v in asdict(difference).items()}
-        | {"exceeds_noise": difference.exceeds_noise},
-        "verdict": comparison.verdict,
+        "steps_to_target": comparison.censored,
+        "confounds": comparison.confounds,
+        **verdict_data(comparison),
         "warnings": comparison.warnings,
     }
-    return json.dumps(data, indent=2) + "\n"
+    return json.dumps(data, indent=2, default=_plain) + "\n"
+
+
+def verdict_data(comparison: Comparison) -> dict:
+    """The verdict as data: ``verdict`` (``difference``, ``no_difference``, ``undecided``).
+
+    With two arms, the one comparison's ``winner``, ``test``, ``interval``,
+    ``p_value`` (Holm-adjusted when there are several arms) and ``reason``;
+    ``comparisons`` lists every arm against the baseline in full. With three
+    or more arms ``verdict`` is ``difference`` if any arm differs, else
+    ``undecided`` if any comparison is, else ``no_difference``.
+    """
+    verdicts = comparison.verdicts
+    kinds = [v.kind for v in verdicts]
+    overall = None
+    if kinds:
+        overall = next(
+            (kind for kind in ("difference", "undecided") if kind in kinds), "no_difference"
+        )
+    single = verdicts[0] if len(verdicts) == 1 else None
+    return {
+        "verdict": overall,
+        "winner": single.winner if single else None,
+        "test": single.test if single else None,
+        "interval": [_plain(single.ci_low), _plain(single.ci_high)] if single else None,
+        "p_value": _plain(single.p_adjusted) if single else None,
+        "reason": (single.reason or None) if single else None,
+        "sentence": comparison.verdict,
+        "comparisons": [v.to_dict() for v in verdicts],
+    }
 
 
 def comparison_csv(comparison: Comparison) -> str:
@@ -511,6 +615,11 @@ def comparison_csv(comparison: Comparison) -> str:
     for row in comparison.rows:
         record = {"key": row.key, "label": row.label, "better": row.better or ""}
         for column in comparison.columns:
+            if row.kind == "censored" and comparison.grouped:
+                summary = comparison.censored[column]
+                record[column] = _plain(summary["median"])
+                record[f"{column} sd"] = summary["text"]
+                continue
             record[column] = _plain(comparison.value(row.key, column))
             if comparison.grouped:
                 record[f"{column} sd"] = _plain(comparison.spread(row.key, column))
@@ -531,6 +640,9 @@ def comparison_markdown(comparison: Comparison) -> str:
     for label, cells, best in comparison_cells(comparison):
         shown = [f"**{c}**" if b else c for c, b in zip(cells, best, strict=True)]
         lines.append(f"| {label.strip()} | " + " | ".join(shown) + " |")
+    if comparison.confounds:
+        lines += ["", "What else differs between the arms:", ""]
+        lines += [f"- {line}" for line in comparison.confounds]
     lines += ["", comparison.verdict]
     lines += [f"\n> warning: {warning}" for warning in comparison.warnings]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""The run directory: ``run.json`` (resolved config) and ``metrics.jsonl`` (events).
+"""The run directory's event log, ``metrics.jsonl``, and a run read back for comparison.
 
 ``metrics.jsonl`` holds one JSON object per line, flushed after every record
 so that a crash loses at most the record being written. Every record has an
@@ -7,7 +7,9 @@ docs/run-directory.md for the fields of each kind. Non-finite floats are
 written as ``null`` (JSON has no NaN).
 
 Reading tolerates exactly one kind of damage: a truncated last line, as left
-by a crash mid-write. Anything else unparseable is a ``RunError``.
+by a crash mid-write. Anything else unparseable is a ``RunError``. ``run.json``
+is read through ``config.read_run_config``, the checkpoint through
+``checkpoint``.
 """
 
 from __future__ import annotations
@@ -19,16 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curriculum_cli.config import RunConfig, read_run_config
 from curriculum_cli.errors import RunError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
-CHECKPOINT_FILE = "last.pt"
-
-EVENTS = ("train", "val", "grad", "stage", "skip", "spike", "resume", "end")
 
 
 def _finite_or_none(value):
@@ -44,22 +43,6 @@ def write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def read_run_config(run_dir: Path) -> dict:
-    """``run.json`` of a run directory, or a ``RunError`` saying what is wrong."""
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_FILE
-    if not run_dir.exists():
-        raise RunError(f"{run_dir}: no such run directory")
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: not a run directory (a file)")
-    if not path.is_file():
-        raise RunError(f"{run_dir}: not a run directory (no {RUN_FILE})")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RunError(f"{path}: corrupt {RUN_FILE} ({error})") from None
-
-
 class MetricsWriter:
     """Appends one JSON record per line to ``metrics.jsonl``, flushed every time."""
 
@@ -73,6 +56,11 @@ class MetricsWriter:
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         return record
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file so far (every record is flushed as written)."""
+        return self._file.tell()
 
     def close(self) -> None:
         self._file.close()
@@ -118,11 +106,21 @@ def last_end_record(run_dir: Path) -> dict | None:
     return ends[-1] if ends else None
 
 
+def truncate_log(path: Path, size: int) -> None:
+    """Cut a metrics file back to its first ``size`` bytes (its length at a checkpoint).
+
+    Used on resume: records written after the checkpoint, including a
+    half-written last line, are logged again by the resumed run.
+    """
+    with open(path, "r+b") as handle:
+        handle.truncate(min(size, os.fstat(handle.fileno()).st_size))
+
+
 def truncate_records_after(path: Path, step: int, drop_events: tuple[str, ...] = ()) -> None:
     """Keep only records with ``step <= step`` and not of ``drop_events``.
 
-    Used on resume from a checkpoint at ``step``: what was logged after it is
-    logged again by the resumed run.
+    Used on resume from a checkpoint of pepcurr 0.1 (which did not record the
+    log's length): what was logged after it is logged again by the resumed run.
     """
     records, _ = read_records(path)
     kept = [r for r in records if r["step"] <= step and r["event"] not in drop_events]
@@ -136,7 +134,7 @@ class RunLog:
     """A run directory read back: its config, its events as a DataFrame, and warnings."""
 
     run_dir: Path
-    config: dict
+    config: RunConfig
     metrics: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
 
@@ -149,7 +147,8 @@ class RunLog:
 
     @property
     def status(self) -> str:
-        """``finished``, ``interrupted``, ``stopped``, ``failed`` or ``running/crashed``."""
+        """How the run last ended: ``finished``, ``interrupted``, ``stopped``, ``failed``, or
+        ``incomplete`` (still running, or killed without a trace)."""
         ends = self.events("end")
         return str(ends["status"].iloc[-1]) if len(ends) else "incomplete"
 

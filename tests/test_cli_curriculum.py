@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from curriculum_cli.cli import app
-from curriculum_cli.curriculum import load_curriculum
-from curriculum_cli.presets import preset
+from curriculum_cli.curriculum import GATE_METRICS
+from curriculum_cli.presets import load_curriculum, preset
 
 CURRICULA_DIR = Path(__file__).parents[1] / "curricula"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -166,6 +166,29 @@ INVALID_CURRICULA = [
     pytest.param(lambda data: "  \n\n", "file is empty", id="whitespace-only"),
     pytest.param(lambda data: json.dumps([data]), "the top level is a JSON array", id="json-array"),
     pytest.param(lambda data: '"revised"', "the top level is a JSON string", id="json-string"),
+    pytest.param(
+        _set(
+            ("stages", 1, "start_when"), {"metric": "accuracy", "at_least": 0.5, "latest_step": 9}
+        ),
+        "stages[1].start_when.metric: unknown metric 'accuracy'; use one of residue_accuracy_easy",
+        id="gate-unknown-metric",
+    ),
+    pytest.param(
+        _set(
+            ("stages", 1, "start_when"),
+            {"metric": GATE_METRICS[0], "at_least": 55, "latest_step": 9},
+        ),
+        "stages[1].start_when.at_least: Input should be less than or equal to 1",
+        id="gate-threshold-above-one",
+    ),
+    pytest.param(
+        _set(
+            ("stages", 0, "start_when"),
+            {"metric": GATE_METRICS[0], "at_least": 0.5, "latest_step": 9},
+        ),
+        "stages[0].start_when: the first stage starts at step 0 and cannot be gated",
+        id="gate-on-first-stage",
+    ),
 ]
 
 
@@ -208,7 +231,10 @@ def test_validate_rejects_a_missing_path(tmp_path):
 
 def test_validate_shipped_curricula_reports_introductions():
     paths = sorted(CURRICULA_DIR.glob("*.json"))
-    assert [path.stem for path in paths] == ["conservative", "current", "revised"]
+    assert [path.stem for path in paths] == [
+        "conservative", "current", "gated-conservative", "gated-current", "gated-revised",
+        "revised",
+    ]  # fmt: skip
     result = invoke("validate", *paths)
     assert result.exit_code == 0, result.output
     for name, spectrum_at, precursor_at in (
@@ -220,7 +246,13 @@ def test_validate_shipped_curricula_reports_introductions():
             f"total steps 100,000; spectrum loss from step {spectrum_at}, "
             f"precursor loss from step {precursor_at}"
         ) in result.output, name
-    assert result.output.count("ok, no warnings") == 3
+    for spectrum_at, precursor_at in (("0.4", "0.6"), ("0.55", "0.7"), ("0.6", "0.75")):
+        assert (
+            f"total steps 100,000; spectrum loss on when residue_accuracy_easy >= {spectrum_at} "
+            "(at the latest 40,000), precursor loss on when residue_accuracy_easy >= "
+            f"{precursor_at} (at the latest 60,000)"
+        ) in result.output
+    assert result.output.count("ok, no warnings") == 6
 
 
 def test_validate_goes_on_after_an_invalid_file(write_json):
@@ -310,3 +342,84 @@ def test_plot_schedule_rejects_an_unknown_source(tmp_path):
     result = invoke("plot-schedule", "revisde")
     assert result.exit_code == 2
     assert "revisde: no such file (and not a preset name" in result.stderr
+
+
+# ----------------------------------------------------------------------------
+# Gated curricula
+# ----------------------------------------------------------------------------
+
+
+def test_validate_an_invalid_gate_is_one_line(write_json, tiny_curriculum_data):
+    tiny_curriculum_data["stages"][1]["start_when"] = {
+        "metric": "residue_accuracy_easy",
+        "at_least": 1.5,
+        "latest_step": 700,
+    }
+    path = write_json(tiny_curriculum_data)
+    result = invoke("validate", path)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}: stages[1].start_when.at_least: Input should be less than or equal to 1"
+    ]
+
+
+def test_validate_shows_the_gate_and_warns_when_it_cannot_act(write_json, tiny_curriculum_data):
+    gate = {"metric": "token_accuracy_hard", "at_least": 0.3, "latest_step": 700}
+    tiny_curriculum_data["stages"][1]["start_when"] = gate
+    result = invoke("validate", write_json(tiny_curriculum_data))
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())  # rich may wrap long lines
+    assert "spectrum loss on when token_accuracy_hard >= 0.3 (at the latest 700)" in output
+    assert "stages[1] (physics): starts at the first validation from its earliest start" in output
+    assert "≥400" in output
+    gate["latest_step"] = 1_000
+    result = invoke("validate", "--strict", write_json(tiny_curriculum_data, "late.json"))
+    assert result.exit_code == 2
+    assert "the stage starts at 1,000, at or past the run's 1,000 steps" in result.output
+
+
+def test_generate_phased_gated_makes_the_gated_revised_arm(tmp_path):
+    path = tmp_path / "arm.json"
+    result = invoke(
+        "generate", "phased", "--spectrum-at-accuracy", 0.55, "--precursor-at-accuracy", 0.70,
+        "-o", path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert load_curriculum(path).stages == preset("gated-revised").stages
+    later = tmp_path / "later.json"
+    result = invoke(
+        "generate", "phased", "--spectrum-at-accuracy", 0.55, "--precursor-at-accuracy", 0.70,
+        "--latest-spectrum", 30_000, "--latest-precursor", 50_000, "-o", later,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    gates = load_curriculum(later).introduction_gates()
+    assert (gates["spectrum"].latest_step, gates["precursor"].latest_step) == (30_000, 50_000)
+
+
+def test_generate_phased_refuses_steps_and_accuracies_together():
+    result = invoke(
+        "generate", "phased", "--spectrum-at", 1000, "--precursor-at", 5000,
+        "--spectrum-at-accuracy", 0.5, "--precursor-at-accuracy", 0.6,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "give either --spectrum-at/--precursor-at (steps) or" in result.stderr
+
+
+def test_generate_list_shows_the_gated_presets():
+    result = invoke("generate", "--list")
+    assert result.exit_code == 0
+    for text in ("gated-current", "gated-revised", "gated-conservative", "≥ 0.55 by 40,000"):
+        assert text in result.output
+    assert "--spectrum-at-accuracy A --precursor-at-accuracy B" in result.output
+
+
+def test_plot_schedule_shows_the_gates(tmp_path):
+    path = tmp_path / "gated.png"
+    result = invoke("plot-schedule", "revised", "gated-current", "gated-revised", "-o", path)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "gated-revised (100,000 steps)" in output and "on at 15,000" in output
+    assert "spectrum loss on when residue_accuracy_easy >= 0.55 (at the latest 40,000)" in output
+    assert "precursor loss on when residue_accuracy_easy >= 0.6 (at the latest 60,000)" in output
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and 20_000 < len(data) < 5_000_000

@@ -14,26 +14,19 @@ from curriculum_cli.ab import run_ab
 from curriculum_cli.cli import app
 from curriculum_cli.curriculum import save_curriculum
 from curriculum_cli.errors import RunError
-from curriculum_cli.model import MODEL_PRESETS
-from tests.conftest import AB_ARMS, SHARED_DATA, TEST_MODEL, named_curriculum
+from tests.helpers import AB_ARMS, SAMPLE_MGF, TEST_MODEL_FACTORY, named_curriculum
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
 
-#: run_ab options that reproduce the ``ab_runs`` fixture's settings (tiny_train_config).
-AB_OPTIONS = {"model": "test", "batch_size": 8, "lr": 2e-3, "device": "cpu", "val_every": 10,
-              "grad_every": 10, "val_size": 16, "decode_size": 4, "decode_every": 2,
-              "log_every": 5, "checkpoint_every": 10}  # fmt: skip
+#: run_ab options that reproduce the ``ab_runs`` fixture's settings (tiny_run_config).
+AB_OPTIONS = {"model": TEST_MODEL_FACTORY, "batch_size": 8, "lr": 2e-3, "device": "cpu",
+              "val_every": 10, "grad_every": 10, "val_size": 16, "decode_size": 4,
+              "decode_every": 2, "log_every": 5, "checkpoint_every": 10}  # fmt: skip
 
 
 def invoke(*arguments):
     return runner.invoke(app, [str(argument) for argument in arguments])
-
-
-@pytest.fixture
-def test_preset(monkeypatch):
-    """Register the tests' small model as the preset ``test``, so ``ab --model test`` is fast."""
-    monkeypatch.setitem(MODEL_PRESETS, "test", TEST_MODEL)
 
 
 @pytest.fixture
@@ -49,8 +42,8 @@ def arm_files(tmp_path):
 
 @pytest.fixture
 def small_mgf(tmp_path):
-    """The first 6 spectra of the shared Casanovo sample file."""
-    text = (SHARED_DATA / "casanovo_sample_preprocessed_spectra.mgf").read_text()
+    """The first 6 spectra of the Casanovo sample file (tests/data)."""
+    text = SAMPLE_MGF.read_text()
     blocks = text.split("END IONS")[:6]
     path = tmp_path / "six.mgf"
     path.write_text("END IONS".join(blocks) + "END IONS\n")
@@ -128,9 +121,9 @@ def test_compare_puts_warnings_on_stderr_for_machine_formats(ab_runs):
     assert "before --at 100" in result.stderr
 
 
-def test_ab_reuses_finished_runs_and_compares(ab_runs, arm_files, test_preset):
+def test_ab_reuses_finished_runs_and_compares(ab_runs, arm_files):
     out = ab_runs["late"][0].parent  # the fixture's runs are named <curriculum>-s<seed>
-    result = invoke("ab", *arm_files, "--out", out, "--seeds", "2", "--model", "test",
+    result = invoke("ab", *arm_files, "--out", out, "--seeds", "2", "--model", TEST_MODEL_FACTORY,
                     "--batch-size", "8", "--lr", "0.002", "--format", "json")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["columns"] == ["late", "early"]
@@ -138,8 +131,7 @@ def test_ab_reuses_finished_runs_and_compares(ab_runs, arm_files, test_preset):
     assert (out / "curves.png").read_bytes().startswith(PNG_MAGIC)
 
 
-def test_run_ab_trains_missing_runs_and_resumes_stopped_ones(ab_runs, arm_files, tmp_path,
-                                                             test_preset):  # fmt: skip
+def test_run_ab_trains_missing_runs_and_resumes_stopped_ones(ab_runs, arm_files, tmp_path):
     from curriculum_cli.engine import run_training
 
     out = tmp_path / "ab"
@@ -163,9 +155,53 @@ def compare_values(run_dir) -> float:
     return compare_runs([run_dir]).runs.iloc[0]["token_accuracy_hard"]
 
 
-def test_run_ab_refuses_a_directory_holding_another_run(ab_runs, arm_files, tmp_path,
-                                                        test_preset):  # fmt: skip
+def test_run_ab_refuses_a_directory_holding_another_run(ab_runs, arm_files, tmp_path):
     out = tmp_path / "ab"
     shutil.copytree(ab_runs["late"][0], out / "late-s0")
     with pytest.raises(RunError, match="holds a run with another lr"):
         run_ab(arm_files, out, seeds=1, options={**AB_OPTIONS, "lr": 1e-3})
+
+
+def _records(run_dir) -> list[dict]:
+    """Metrics records without timing fields and the record marking a resume."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    return [
+        {k: v for k, v in r.items() if k not in ("steps_per_s", "elapsed_s")}
+        for r in records
+        if r["event"] != "resume"
+    ]
+
+
+def test_run_ab_trains_a_shared_prefix_once_and_forks_bit_identically(ab_runs, arm_files, tmp_path):
+    import torch
+
+    from curriculum_cli.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
+
+    out = tmp_path / "ab"
+    result = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
+    # late and early share their first 10 steps (foundation stage); early continues from them
+    assert result.actions == {str(out / "late-s0"): "trained",
+                              str(out / "early-s0"): "forked at step 10"}  # fmt: skip
+    assert result.steps_saved == 10 and result.steps_total == 80
+    assert any("10 of 80 steps trained once" in m for m in result.messages)
+    for name in ("late", "early"):
+        forked, straight = out / f"{name}-s0", ab_runs[name][0]
+        assert _records(forked) == _records(straight), name
+        a = load_checkpoint(forked / CHECKPOINT_FILE)[CKPT_MODEL]
+        b = load_checkpoint(straight / CHECKPOINT_FILE)[CKPT_MODEL]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ab_refuses_to_change_its_question_after_planning(ab_runs, arm_files, tmp_path):
+    out = tmp_path / "ab"
+    shutil.copytree(ab_runs["late"][0].parent, out)
+    (out / "ab.json").unlink(missing_ok=True)
+    first = invoke("ab", *arm_files, "--out", out, "--model", TEST_MODEL_FACTORY, "--batch-size",
+                   "8", "--lr", "0.002", "--metric", "val_ce_hard", "--format", "json")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    changed = invoke("ab", *arm_files, "--out", out, "--model", TEST_MODEL_FACTORY,
+                     "--batch-size", "8", "--lr", "0.002",
+                     "--metric", "peptide_recall_hard")  # fmt: skip
+    line = _one_error_line(changed)
+    assert "was planned with metric 'val_ce_hard'" in line

@@ -16,7 +16,7 @@ from curriculum_cli.chemistry import (
 )
 from curriculum_cli.cli import app
 from curriculum_cli.mgf import PeakFilter, read_mgf
-from tests.conftest import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
+from tests.helpers import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
 
 runner = CliRunner()
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from curriculum_cli.compare import compare_runs, student_t_quantile, welch_interval
+from curriculum_cli.compare import compare_runs
+from curriculum_cli.engine import train
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.render import (
     comparison_csv,
@@ -19,7 +20,9 @@ from curriculum_cli.render import (
     comparison_markdown,
     render_comparison,
 )
-from curriculum_cli.runlog import METRICS_FILE
+from curriculum_cli.runlog import METRICS_FILE, read_run
+from curriculum_cli.stats import student_t_quantile, welch_interval
+from tests.helpers import gated_curriculum, tiny_run_config
 
 
 def _all(ab_runs) -> list:
@@ -45,8 +48,6 @@ def test_values_are_those_of_the_last_validation_at_or_before_step(ab_runs):
     hard = _val(run, "val_hard")
     assert facts["step"] == 20
     assert facts["token_accuracy_hard"] == hard.loc[hard["step"] == 20, "token_accuracy"].item()
-    residue = hard.loc[hard["step"] == 20, "residue_accuracy"].item()
-    assert facts["residue_accuracy_hard"] == residue
     assert facts["val_ce_hard"] == hard.loc[hard["step"] == 20, "ce"].item()
     # decoded metrics come every 2nd validation (steps 0, 20, 40): step 20 too
     assert facts["decoded_step"] == 20
@@ -65,28 +66,54 @@ def test_runs_of_one_curriculum_form_a_group_with_mean_and_sd(ab_runs, grouped):
     assert grouped.mean.loc["spectrum_introduced"].to_dict() == {"late": 20, "early": 10}
 
 
-def test_two_groups_get_a_welch_interval_and_a_verdict(ab_runs, grouped):
-    difference = grouped.difference
-    means = grouped.mean.loc["residue_accuracy_hard"]
-    assert {difference.first, difference.second} == {"late", "early"}
-    assert difference.mean_first >= difference.mean_second
-    assert difference.difference == pytest.approx(
-        means[difference.first] - means[difference.second]
-    )
-    runs = grouped.runs.set_index("group")["residue_accuracy_hard"]
-    first, second = list(runs.loc[[difference.first]]), list(runs.loc[[difference.second]])
-    _, low, high, _ = welch_interval(first, second)
-    assert (difference.ci_low, difference.ci_high) == pytest.approx((low, high))
-    assert "Welch" in grouped.verdict and "seed noise" in grouped.verdict
-    assert f"At nominal step {grouped.at_nominal}" in grouped.verdict
+def test_two_arms_with_two_seed_pairs_get_no_verdict_and_say_why(grouped):
+    (verdict,) = grouped.verdicts
+    assert (verdict.baseline, verdict.arm) == ("late", "early")
+    assert verdict.kind == "undecided" and verdict.winner is None
+    assert verdict.paired and verdict.n_pairs == 2
+    assert "2 seed pairs" in verdict.reason and "at least 3" in verdict.reason
+    assert grouped.verdict == verdict.sentence
+    assert "residue_accuracy_hard" in grouped.verdict and "40" in grouped.verdict
 
 
-def test_one_run_per_arm_says_seed_noise_cannot_be_judged(ab_runs):
+def test_one_run_per_arm_cannot_be_judged(ab_runs):
     comparison = compare_runs([ab_runs["late"][0], ab_runs["early"][0]])
     assert not comparison.grouped
     assert comparison.columns == ["late s0", "early s0"]
-    assert math.isnan(comparison.difference.ci_low)
-    assert "fewer than 2 seeds" in comparison.verdict
+    (verdict,) = comparison.verdicts
+    assert verdict.kind == "undecided" and "1 seed pair" in verdict.reason
+
+
+def test_same_curriculum_under_two_names_gives_no_difference(tmp_path):
+    from curriculum_cli.engine import train
+    from tests.helpers import named_curriculum, tiny_run_config
+
+    runs = []
+    for name in ("a", "b"):
+        for seed in (0, 1, 2):
+            run_dir = tmp_path / f"{name}-s{seed}"
+            train(tiny_run_config(named_curriculum(name, 5, 5), seed=seed, val_every=5), run_dir)
+            runs.append(run_dir)
+    comparison = compare_runs(runs)
+    (verdict,) = comparison.verdicts
+    assert verdict.kind == "no_difference" and verdict.n_pairs == 3
+    assert "identical" in verdict.reason + verdict.sentence
+
+
+def test_what_else_differs_between_the_arms_is_listed(grouped):
+    confounds = " | ".join(grouped.confounds)
+    # late switches the losses on at step 20, early at 10: data of steps 10-19 differ
+    assert "data at nominal steps 10-19: late lengths 6-8" in confounds
+    assert "spectrum loss exposure (sum of weight x nominal steps): late 4; early 6 (+50%)" in (
+        confounds
+    )
+
+
+def test_steps_to_target_counts_seeds_that_never_reached_it(ab_runs):
+    comparison = compare_runs(_all(ab_runs), target=0.0)
+    assert comparison.censored["late"]["n_reached"] == 2
+    never = compare_runs(_all(ab_runs), target=1.0)
+    assert never.censored["late"]["text"].startswith("0 of 2 reached")
 
 
 def test_student_t_quantiles_and_welch_interval_by_hand():
@@ -112,15 +139,15 @@ def test_at_is_nominal_and_maps_through_the_scale(scaled_run):
 
 def test_runs_that_differ_in_scale_are_flagged(ab_runs, scaled_run):
     comparison = compare_runs([ab_runs["late"][0], scaled_run], at=20)
-    assert any("differ in scale" in warning for warning in comparison.warnings)
+    assert "scale: late 1.0; scaled 0.02" in comparison.confounds
 
 
 def test_run_shorter_than_step_is_flagged(ab_runs, tmp_path):
     from curriculum_cli.engine import train
-    from tests.conftest import named_curriculum, tiny_train_config
+    from tests.helpers import named_curriculum, tiny_run_config
 
     short = tmp_path / "short"
-    train(tiny_train_config(named_curriculum("late", 20, 20)), short, max_steps=20)
+    train(tiny_run_config(named_curriculum("late", 20, 20)), short, max_steps=20)
     comparison = compare_runs([short, ab_runs["late"][1]], at=40)
     warnings = " ".join(comparison.warnings)
     assert "the run is stopped at step 20" in warnings
@@ -143,6 +170,17 @@ def test_truncated_last_line_is_tolerated_with_a_warning(ab_runs, tmp_path):
     assert comparison.runs.iloc[0]["step"] == 40
 
 
+def _edit_config(run, **changes):
+    """Rewrite run.json's config: a value of None removes the key."""
+    data = json.loads((run / "run.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            del data["config"][key]
+        else:
+            data["config"][key] = value
+    (run / "run.json").write_text(json.dumps(data))
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -154,7 +192,10 @@ def test_truncated_last_line_is_tolerated_with_a_warning(ab_runs, tmp_path):
         ),
         (lambda run: (run / METRICS_FILE).write_text(""), "no validation records"),
         (lambda run: (run / "run.json").write_text("{oops"), "corrupt run.json"),
-        (lambda run: (run / "run.json").write_text("{}"), "run.json lacks 'scale'"),
+        (lambda run: (run / "run.json").write_text("{}"), "not a pepcurr run"),
+        (lambda run: _edit_config(run, scale=None), r"config: scale: required field is missing"),
+        (lambda run: _edit_config(run, batch_size="32"), r"config: batch_size: .*got '32'"),
+        (lambda run: _edit_config(run, bogus=1), r"config: bogus: unknown key"),
     ],
 )
 def test_corrupt_runs_are_clear_errors(ab_runs, tmp_path, damage, message):
@@ -175,8 +216,8 @@ def test_bad_options_are_clear_errors(ab_runs, tmp_path):
 
 
 def test_table_marks_the_better_value_of_each_scored_row(grouped):
-    best = grouped.best_columns("residue_accuracy_hard")
-    means = grouped.mean.loc["residue_accuracy_hard"]
+    best = grouped.best_columns("token_accuracy_hard")
+    means = grouped.mean.loc["token_accuracy_hard"]
     if means["late"] != means["early"]:
         assert best == [means.idxmax()]
     assert grouped.best_columns("train_ce") == [grouped.mean.loc["train_ce"].idxmin()]
@@ -185,8 +226,8 @@ def test_table_marks_the_better_value_of_each_scored_row(grouped):
     render_comparison(console, grouped)
     text = console.export_text()
     assert "late (n=2)" in text and "early (n=2)" in text
-    assert "val residue accuracy, hard" in text
-    assert "val token accuracy (with <eos>), hard" in text and " ± " in text
+    assert "val residue accuracy, hard" in text and " ± " in text
+    assert "What else differs between the arms:" in text
     assert grouped.verdict.split(":")[0] in text.replace("\n", " ")
 
 
@@ -198,8 +239,11 @@ def test_json_output_holds_rows_runs_and_difference(grouped):
         grouped.mean.loc["token_accuracy_hard", "late"]
     )
     assert rows["token_accuracy_hard"]["sd"]["early"] >= 0
-    assert len(data["runs"]) == 4 and data["difference"]["method"].startswith("Welch")
-    assert data["verdict"] == grouped.verdict
+    assert len(data["runs"]) == 4 and data["sentence"] == grouped.verdict
+    assert data["verdict"] == "undecided" and "2 seed pairs" in data["reason"]
+    assert data["test"].startswith("paired") and data["winner"] is None
+    assert data["comparisons"][0]["kind"] == "undecided"
+    assert data["steps_to_target"]["late"]["n"] == 2
 
 
 def test_csv_output_is_one_line_per_row_with_sd_columns(grouped):
@@ -216,3 +260,15 @@ def test_markdown_output_is_a_table_with_the_better_value_in_bold(grouped):
     assert lines[2] == "| | late (n=2) | early (n=2) |"
     assert all(line.count("|") == 4 for line in lines[2 : 3 + len(grouped.rows)])
     assert "**" in text and grouped.verdict in text
+
+
+def test_a_gated_run_reports_the_step_its_gates_opened(tmp_path):
+    curriculum = gated_curriculum(spectrum_at_least=0.0, spectrum_latest=30)
+    train(tiny_run_config(curriculum, val_every=7), tmp_path / "run")
+    starts = {r["stage_index"]: r["step"] for r in read_run(tmp_path / "run").events("stage")
+              .to_dict(orient="records")}  # fmt: skip
+    assert starts[1] == 7  # the first validation from the earliest start (5)
+    assert starts[1] != curriculum.introductions()["spectrum"]
+    facts = compare_runs([tmp_path / "run"]).runs.iloc[0]
+    assert facts["spectrum_introduced"] == starts[1]
+    assert facts["precursor_introduced"] == starts[2]

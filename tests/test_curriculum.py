@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from pydantic import ValidationError
 
 from curriculum_cli.curriculum import (
+    GATE_METRICS,
     MAX_PEPTIDE_LENGTH,
     MIN_PEPTIDE_LENGTH,
     Curriculum,
     Stage,
-    check_curriculum,
+    StageSchedule,
+    StartWhen,
     curriculum_json,
     curriculum_warnings,
-    load_curriculum,
+    gate_metric_values,
     save_curriculum,
 )
 from curriculum_cli.errors import CurriculumError
-from curriculum_cli.presets import PRESET_NAMES, preset
+from curriculum_cli.presets import PRESET_NAMES, check_curriculum, load_curriculum, preset
 
 
 def test_noise_fields_and_weights_default_to_zero():
@@ -195,3 +199,257 @@ def test_check_curriculum_collects_errors_instead_of_raising(tmp_path):
     assert check.curriculum is None
     assert "no such file" in check.errors[0]
     assert check_curriculum("current").errors == []
+
+
+# ----------------------------------------------------------------------------
+# Gated stages (start_when) and the schedule that resolves them
+# ----------------------------------------------------------------------------
+
+GATE = {"metric": "residue_accuracy_easy", "at_least": 0.55, "latest_step": 700}
+
+
+def gated_data(tiny_curriculum_data, **gate) -> dict:
+    """The tiny curriculum (400 + 600 steps) with a gate on its second stage."""
+    tiny_curriculum_data["stages"][1]["start_when"] = {**GATE, **gate}
+    return tiny_curriculum_data
+
+
+def test_a_valid_gate(tiny_curriculum_data):
+    curriculum = Curriculum.model_validate(gated_data(tiny_curriculum_data))
+    gate = curriculum.stages[1].start_when
+    assert isinstance(gate, StartWhen)
+    assert (gate.split, gate.field) == ("val_easy", "residue_accuracy")
+    assert gate.describe() == "residue_accuracy_easy >= 0.55 (at the latest 700)"
+    assert curriculum.gated and curriculum.introductions() == {"spectrum": 400, "precursor": 400}
+    assert curriculum.introduction_gates() == {"spectrum": gate, "precursor": gate}
+    assert curriculum.latest_starts() == [0, 700]
+    assert curriculum_warnings(curriculum) == []
+    for field in StartWhen.model_fields.values():
+        assert field.description
+
+
+def test_gate_metric_names():
+    assert GATE_METRICS == (
+        "residue_accuracy_easy",
+        "residue_accuracy_hard",
+        "token_accuracy_easy",
+        "token_accuracy_hard",
+    )
+
+
+@pytest.mark.parametrize(
+    ("gate", "expected"),
+    [
+        ({"metric": "accuracy_easy"}, "stages[1].start_when.metric: unknown metric 'accuracy_e"),
+        ({"at_least": 1.01}, "stages[1].start_when.at_least: Input should be less than or equal"),
+        ({"at_least": -0.1}, "stages[1].start_when.at_least: Input should be greater than or"),
+        ({"latest_step": 0}, "stages[1].start_when.latest_step: Input should be greater than or"),
+        ({"latest_step": 7.5}, "stages[1].start_when.latest_step: Input should be a valid integer"),
+        ({"after": 3}, "stages[1].start_when.after: unknown key"),
+    ],
+)  # fmt: skip
+def test_an_invalid_gate_is_one_line_naming_the_field(
+    write_json, tiny_curriculum_data, gate, expected
+):
+    path = write_json(gated_data(tiny_curriculum_data, **gate))
+    with pytest.raises(CurriculumError) as caught:
+        load_curriculum(path)
+    assert str(caught.value).splitlines() == [str(caught.value)]
+    assert str(caught.value).startswith(f"{path}: {expected}")
+
+
+def test_the_first_stage_cannot_be_gated(write_json, tiny_curriculum_data):
+    tiny_curriculum_data["stages"][0]["start_when"] = GATE
+    path = write_json(tiny_curriculum_data)
+    with pytest.raises(CurriculumError) as caught:
+        load_curriculum(path)
+    assert str(caught.value) == (
+        f"{path}: stages[0].start_when: the first stage starts at step 0 and cannot be gated; "
+        "remove start_when or move it to a later stage"
+    )
+
+
+def test_an_ungated_stage_writes_no_start_when():
+    assert "start_when" not in curriculum_json(preset("revised"))
+    assert "start_when" not in preset("revised").model_dump()["stages"][0]
+
+
+def test_scaling_scales_latest_step(tiny_curriculum_data):
+    curriculum = Curriculum.model_validate(gated_data(tiny_curriculum_data))
+    scaled = curriculum.scaled(0.1)
+    gate = scaled.stages[1].start_when
+    assert (gate.metric, gate.at_least, gate.latest_step) == ("residue_accuracy_easy", 0.55, 70)
+    assert curriculum.scaled(1e-6).stages[1].start_when.latest_step == 1
+
+
+def test_warnings_for_gates_that_cannot_act_or_do_not_fit(tiny_curriculum_data):
+    moot = Curriculum.model_validate(
+        gated_data(copy.deepcopy(tiny_curriculum_data), latest_step=400)
+    )
+    assert curriculum_warnings(moot) == [
+        "stages[1] (physics): start_when.latest_step (400) is not after the stage's planned "
+        "start (400), so the gate never delays it"
+    ]
+    late = Curriculum.model_validate(
+        gated_data(copy.deepcopy(tiny_curriculum_data), latest_step=1000)
+    )
+    assert curriculum_warnings(late) == [
+        "stages[1] (physics): if every gate opens only at its latest_step, the stage starts at "
+        "1,000, at or past the run's 1,000 steps, and never runs"
+    ]
+    tight = Curriculum.model_validate(gated_data(tiny_curriculum_data, latest_step=995))
+    assert curriculum_warnings(tight) == [
+        "stages[1] (physics): if every gate opens only at its latest_step, only 5 of the "
+        "1,000 steps are left for it"
+    ]
+
+
+def three_stages(first_gate=None, second_gate=None) -> Curriculum:
+    """Stages of 10, 5 and 20 steps (35 in all), the last two optionally gated."""
+
+    def stage(name, steps, gate):
+        return Stage(name=name, steps=steps, min_length=7, max_length=9, start_when=gate)
+
+    return Curriculum(
+        name="three",
+        stages=[stage("a", 10, None), stage("b", 5, first_gate), stage("c", 20, second_gate)],
+    )
+
+
+def run_schedule(schedule, steps, validations, start: int = 0) -> list:
+    """Steps ``start..steps-1`` as the engine takes them; returns the stages started.
+
+    ``validations`` maps a step to the gate values of the validation made at
+    it. As in the engine, the validation at step ``s`` (after the update that
+    reached ``s``) is recorded before ``advance(s)``; a checkpoint at ``s`` is
+    taken between the two, so a resumed schedule starts with ``advance(s)``.
+    """
+    started = []
+    for step in range(start, steps):
+        if step in validations and (step > start or start == 0):
+            schedule.record_validation(step, validations[step])
+        new = schedule.advance(step)
+        if new is not None:
+            started.append(new)
+    return started
+
+
+def test_an_ungated_schedule_is_the_planned_one():
+    curriculum = three_stages()
+    schedule = StageSchedule(curriculum)
+    started = run_schedule(schedule, 35, {})
+    assert [s.step for s in started] == curriculum.stage_starts() == [0, 10, 15]
+    assert all(s.trigger is None and s.gate_fields() == {} for s in started)
+    replay = StageSchedule(curriculum)
+    for step in range(35):
+        replay.advance(step)
+        assert replay.index == curriculum.stage_at(step)[0], step
+
+
+def test_a_gate_opens_at_the_first_validation_from_the_earliest_start_at_or_above():
+    gate = StartWhen(metric="residue_accuracy_easy", at_least=0.5, latest_step=30)
+    schedule = StageSchedule(three_stages(first_gate=gate))
+    values = {
+        8: {"residue_accuracy_easy": 0.9},  # before the earliest start (10): not used
+        12: {"residue_accuracy_easy": 0.49},
+        16: {"residue_accuracy_easy": 0.5},  # at the threshold: opens
+        20: {"residue_accuracy_easy": 0.7},
+    }
+    started = run_schedule(schedule, 35, values)
+    assert [(s.index, s.step, s.trigger) for s in started] == [
+        (0, 0, None),
+        (1, 16, "metric"),
+        (2, 21, None),  # b's 5 steps count from its actual start
+    ]
+    assert started[1].gate_fields() == {
+        "trigger": "metric",
+        "metric": "residue_accuracy_easy",
+        "value": 0.5,
+        "threshold": 0.5,
+    }
+
+
+def test_a_gate_opens_at_latest_step_with_the_last_value_seen():
+    gate = StartWhen(metric="token_accuracy_hard", at_least=0.9, latest_step=23)
+    schedule = StageSchedule(three_stages(first_gate=gate))
+    started = run_schedule(schedule, 35, {12: {"token_accuracy_hard": 0.3}, 22: {}})
+    assert [(s.step, s.trigger, s.value) for s in started[1:]] == [
+        (23, "latest_step", 0.3),
+        (28, None, None),
+    ]
+
+
+def test_a_latest_step_before_the_earliest_start_starts_the_stage_at_its_earliest_start():
+    gate = StartWhen(metric="token_accuracy_hard", at_least=0.9, latest_step=3)
+    started = run_schedule(StageSchedule(three_stages(first_gate=gate)), 35, {})
+    assert [(s.step, s.trigger, s.value) for s in started[1:]] == [
+        (10, "latest_step", None),
+        (15, None, None),
+    ]
+
+
+def test_a_delayed_stage_can_leave_no_room_for_the_next():
+    late = StartWhen(metric="residue_accuracy_hard", at_least=1.0, latest_step=33)
+    schedule = StageSchedule(three_stages(first_gate=late))
+    started = run_schedule(schedule, 35, {})
+    assert [s.step for s in started] == [0, 33]  # c could start at 38, after the run's 35
+
+
+def test_schedule_state_round_trips_and_resumes_the_same_decisions():
+    gate = StartWhen(metric="residue_accuracy_easy", at_least=0.5, latest_step=30)
+    values = {6: {"residue_accuracy_easy": 0.7}, 12: {"residue_accuracy_easy": 0.6}}
+    expected = run_schedule(StageSchedule(three_stages(first_gate=gate)), 35, values)
+    assert [s.step for s in expected] == [0, 12, 17]
+    for stop in (6, 11, 12, 13, 17, 20):
+        first = StageSchedule(three_stages(first_gate=gate))
+        before = run_schedule(first, stop, values)
+        if stop in values:  # the validation at the checkpoint's step comes before it
+            first.record_validation(stop, values[stop])
+        state = first.state_dict()
+        second = StageSchedule(three_stages(first_gate=gate))
+        second.load_state_dict(copy.deepcopy(state))
+        assert second.state_dict() == state
+        after = run_schedule(second, 35, values, start=stop)
+        assert before + after == expected, stop
+
+
+def test_load_planned_rebuilds_the_starts_of_an_ungated_run():
+    schedule = StageSchedule(three_stages())
+    schedule.load_planned(1)
+    assert (schedule.starts, schedule.index, schedule.stage.name) == ([0, 10], 1, "b")
+    assert schedule.advance(14) is None and schedule.advance(15).index == 2
+
+
+def test_gate_metric_values_reads_both_splits():
+    results = {
+        "val_easy": {"token_accuracy": 0.5, "residue_accuracy": 0.4, "ce": 2.0},
+        "val_hard": {"token_accuracy": 0.3},
+    }
+    assert gate_metric_values(results) == {
+        "residue_accuracy_easy": 0.4,
+        "token_accuracy_easy": 0.5,
+        "token_accuracy_hard": 0.3,
+    }
+
+
+def test_introductions_known_in_advance_and_as_a_run_goes():
+    gate = StartWhen(metric="residue_accuracy_easy", at_least=0.5, latest_step=30)
+    data = dict(min_length=7, max_length=9)
+    curriculum = Curriculum(
+        name="two_losses",
+        stages=[
+            Stage(name="a", steps=10, **data),
+            Stage(name="b", steps=5, spectrum_loss_weight=0.1, **data),
+            Stage(name="c", steps=20, start_when=gate, spectrum_loss_weight=0.1,
+                  precursor_loss_weight=0.01, **data),
+        ],
+    )  # fmt: skip
+    assert curriculum.introductions() == {"spectrum": 10, "precursor": 15}
+    assert curriculum.fixed_introductions() == {"spectrum": 10, "precursor": None}
+    assert preset("revised").fixed_introductions() == preset("revised").introductions()
+    schedule = StageSchedule(curriculum)
+    assert schedule.introductions() == {"spectrum": 10, "precursor": None}
+    run_schedule(schedule, 25, {})
+    assert schedule.introductions() == {"spectrum": 10, "precursor": None}
+    run_schedule(schedule, 31, {}, start=25)  # the gate's latest step
+    assert schedule.introductions() == {"spectrum": 10, "precursor": 30}

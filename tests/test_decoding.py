@@ -8,7 +8,8 @@ import torch
 
 from curriculum_cli.chemistry import EOS_TOKEN, H2O_MASS_DA, Vocabulary, peptide_neutral_mass_da
 from curriculum_cli.decoding import beam_search, greedy_decode
-from curriculum_cli.metrics import C13_C12_DELTA_DA, decoded_metrics, precursor_error_ppm
+from curriculum_cli.evaluation import decoded_metrics
+from curriculum_cli.metrics import C13_C12_DELTA_DA, mass_error_ppm
 from curriculum_cli.model import ModelConfig, PeptideTransformer
 from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
 
@@ -92,7 +93,8 @@ class PrecursorBlind(torch.nn.Module):
 
     def __init__(self, model):
         super().__init__()
-        self.inner, self.vocab, self.config = model, model.vocab, model.config
+        self.inner, self.vocab = model, model.vocab
+        self.max_peptide_length = model.max_peptide_length
 
     def encode(self, mz, intensity, peak_mask):
         return self.inner.encode(mz, intensity, peak_mask)
@@ -119,7 +121,9 @@ def test_beam_search_keeps_a_fitting_peptide_it_finds(model, batch):
     assert all(p.fits_precursor for p in beam)
     wider = beam_search(blind, fitted, beam_size=4, max_length=10, precursor_tol_ppm=TOL_PPM)
     for found, mass in zip(beam + wider, fitted.precursor_mass_da.tolist() * 2, strict=True):
-        assert found.fits_precursor == (abs(precursor_error_ppm(found.peptide, mass)) <= TOL_PPM)
+        assert found.fits_precursor == (
+            abs(mass_error_ppm(peptide_neutral_mass_da(found.peptide), mass)) <= TOL_PPM
+        )
     # 0.1 Da heavier (over 100 ppm): the greedy peptide no longer fits, nothing else does,
     # so it comes back as the fallback, flagged.
     shifted = replace(fitted, precursor_mass_da=fitted.precursor_mass_da + 0.1)
@@ -138,7 +142,7 @@ class ScriptedModel(torch.nn.Module):
     def __init__(self, vocab: Vocabulary, preferences: list[dict[str, float]]):
         super().__init__()
         self.vocab = vocab
-        self.config = ModelConfig(max_peptide_length=len(preferences) - 1)
+        self.max_peptide_length = len(preferences) - 1
         table = torch.full((len(preferences), vocab.size), -5.0)
         for t, preferred in enumerate(preferences):
             for name, logit in preferred.items():

@@ -146,8 +146,8 @@ def test_cross_entropy_ignores_padding():
 def test_total_loss_leaves_out_terms_with_zero_weight_even_if_nan():
     nan = torch.tensor(float("nan"))
     terms = {"ce": torch.tensor(1.0), "spectrum": nan, "precursor": torch.tensor(2.0)}
-    assert total_loss(terms, 0.0, 0.5).item() == 2.0
-    assert torch.isnan(total_loss(terms, 0.1, 0.5))
+    assert total_loss(terms, {"spectrum": 0.0, "precursor": 0.5}).item() == 2.0
+    assert torch.isnan(total_loss(terms, {"spectrum": 0.1, "precursor": 0.5}))
 
 
 def test_loss_values_of_a_seeded_tiny_model_match_stored_numbers():
@@ -155,7 +155,7 @@ def test_loss_values_of_a_seeded_tiny_model_match_stored_numbers():
     from curriculum_cli.losses import loss_terms
     from curriculum_cli.model import PeptideTransformer
     from curriculum_cli.synthetic import SpectrumSettings, generate_batch
-    from tests.conftest import TEST_MODEL
+    from tests.helpers import TEST_MODEL
 
     settings = SpectrumSettings(
         min_length=7,

@@ -11,7 +11,6 @@ from curriculum_cli.metrics import (
     aa_match,
     aa_match_metrics,
     mass_error_ppm,
-    precursor_error_ppm,
     residue_accuracy,
     token_accuracy,
 )
@@ -41,6 +40,20 @@ def test_residue_accuracy_counts_residue_positions_only():
 def test_token_accuracy_is_nan_without_targets():
     tokens = torch.full((2, 3), PAD_TOKEN)
     assert math.isnan(token_accuracy(torch.zeros(2, 3, 5), tokens))
+
+
+def test_residue_accuracy_leaves_out_eos_and_padding():
+    tokens = torch.tensor([[5, 6, EOS_TOKEN, PAD_TOKEN], [7, EOS_TOKEN, PAD_TOKEN, PAD_TOKEN]])
+    # residues: 5 right, 6 wrong, 7 right; a wrong <eos> and wrong pads do not count
+    predicted = torch.tensor([[5, 9, 3, 3], [7, 4, 4, 4]])
+    logits = torch.nn.functional.one_hot(predicted, 10).float()
+    assert residue_accuracy(logits, tokens) == pytest.approx(2 / 3)
+    assert token_accuracy(logits, tokens) == pytest.approx(2 / 5)
+
+
+def test_residue_accuracy_is_nan_without_residues():
+    tokens = torch.tensor([[EOS_TOKEN, PAD_TOKEN]])
+    assert math.isnan(residue_accuracy(torch.zeros(1, 2, 5), tokens))
 
 
 def test_casanovo_documented_case_reproduced():
@@ -119,8 +132,8 @@ def test_bad_input_is_reported():
 
 def test_precursor_error_in_ppm():
     mass = peptide_neutral_mass_da("PEPTIDE")
-    assert precursor_error_ppm("PEPTIDE", mass) == pytest.approx(0.0, abs=1e-9)
-    assert precursor_error_ppm("PEPTIDE", mass * (1 - 10e-6)) == pytest.approx(10.0, rel=1e-4)
+    assert mass_error_ppm(mass, mass) == pytest.approx(0.0, abs=1e-9)
+    assert mass_error_ppm(mass, mass * (1 - 10e-6)) == pytest.approx(10.0, rel=1e-4)
     # One 13C spacing heavier precursor, read at isotope 1: no error.
     assert mass_error_ppm(mass, mass + 1.003355, isotope=1) == pytest.approx(0.0, abs=1e-9)
     tensor = mass_error_ppm(torch.tensor([mass]), torch.tensor([mass]))

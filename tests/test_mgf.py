@@ -15,7 +15,7 @@ from curriculum_cli.chemistry import (
 from curriculum_cli.errors import MgfError
 from curriculum_cli.mgf import PeakFilter, filter_peaks, inspect_mgf, read_mgf, write_mgf
 from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
-from tests.conftest import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
+from tests.helpers import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
 
 VOCAB = Vocabulary.default()
 
@@ -165,13 +165,13 @@ def test_global_charge_in_the_header_applies_to_every_spectrum(write_file):
 
 def test_inspect_reports_the_real_sample(sample):
     report = inspect_mgf(SAMPLE_MGF)
-    assert report["n_spectra"] == 128 and report["n_annotated"] == 128
-    assert report["charges"] == {"2": 127, "3": 1}
-    assert report["peptide_length"]["min"] == 6 and report["peptide_length"]["max"] == 19
-    assert report["modifications"]["C[Carbamidomethyl]"] == 23
-    assert set(report["residues_outside_vocabulary"]) == {"M[Oxidation]", "N[Deamidated]"}
-    assert abs(report["precursor_error_ppm"]["worst"]) < 20
-    assert 0.2 < report["fragment_coverage"]["mean"] < 1.0
+    assert report.n_spectra == 128 and report.n_annotated == 128
+    assert report.charges == {"2": 127, "3": 1}
+    assert report.peptide_length.min == 6 and report.peptide_length.max == 19
+    assert report.modifications["C[Carbamidomethyl]"] == 23
+    assert set(report.residues_outside_vocabulary) == {"M[Oxidation]", "N[Deamidated]"}
+    assert abs(report.precursor_error_ppm.worst) < 20
+    assert 0.2 < report.fragment_coverage.mean < 1.0
 
 
 def test_inspect_finds_every_ion_of_clean_synthetic_spectra(tmp_path):
@@ -179,6 +179,6 @@ def test_inspect_finds_every_ion_of_clean_synthetic_spectra(tmp_path):
     path = tmp_path / "clean.mgf"
     write_mgf(path, batch, VOCAB)
     report = inspect_mgf(path, tolerance_da=1e-4, peak_filter=PeakFilter.keep_all())
-    assert report["fragment_coverage"]["min"] == 1.0
-    assert abs(report["precursor_error_ppm"]["worst"]) < 0.2  # float32 neutral mass
-    assert report["n_outside_vocabulary"] == 0
+    assert report.fragment_coverage.min == 1.0
+    assert abs(report.precursor_error_ppm.worst) < 0.2  # float32 neutral mass
+    assert report.n_outside_vocabulary == 0

@@ -129,15 +129,6 @@ def test_presets_are_the_evidence_models_and_their_plain_casanovo_stand_ins():
         )  # fmt: skip
 
 
-def test_stored_configs_without_ion_evidence_are_read_as_trained():
-    old = {"d_model": 32, "n_encoder_layers": 1, "n_decoder_layers": 1, "n_heads": 2,
-           "dim_feedforward": 64, "dropout": 0.0, "max_peptide_length": 40,
-           "mass_aware_decoder": True}  # fmt: skip
-    config = ModelConfig.from_stored(old)
-    assert not config.ion_evidence and config.mass_aware_decoder
-    assert ModelConfig.from_stored({**old, "ion_evidence": True}).ion_evidence
-
-
 def _train_steps(config: ModelConfig, steps: int) -> float:
     """Residue accuracy after ``steps`` CE steps on clean spectra; same init seed and batches."""
     settings = SpectrumSettings(min_length=7, max_length=10)

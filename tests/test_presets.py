@@ -6,14 +6,23 @@ from pathlib import Path
 
 import pytest
 
-from curriculum_cli.curriculum import curriculum_json, load_curriculum
+from curriculum_cli.curriculum import DATA_FIELDS, curriculum_json, curriculum_warnings
 from curriculum_cli.errors import CurriculumError
-from curriculum_cli.presets import PRESET_NAMES, from_options, phased, preset
+from curriculum_cli.presets import (
+    ALL_PRESET_NAMES,
+    GATED_PRESETS,
+    PRESET_NAMES,
+    from_options,
+    load_curriculum,
+    phased,
+    phased_gated,
+    preset,
+)
 
 CURRICULA_DIR = Path(__file__).parents[1] / "curricula"
 
 
-@pytest.mark.parametrize("name", PRESET_NAMES)
+@pytest.mark.parametrize("name", ALL_PRESET_NAMES)
 def test_repository_json_equals_the_preset(name):
     path = CURRICULA_DIR / f"{name}.json"
     assert load_curriculum(path) == preset(name)
@@ -125,3 +134,124 @@ def test_unknown_preset_lists_the_names():
 def test_generate_options_that_do_not_fit_together(arguments, message):
     with pytest.raises(CurriculumError, match=message):
         from_options(*arguments)
+
+
+# ----------------------------------------------------------------------------
+# Gated arms: the design document's hypotheses as accuracy thresholds
+# ----------------------------------------------------------------------------
+
+
+def test_the_repository_holds_every_preset_and_nothing_else():
+    assert sorted(path.stem for path in CURRICULA_DIR.glob("*.json")) == sorted(ALL_PRESET_NAMES)
+    assert PRESET_NAMES == ("current", "revised", "conservative")
+
+
+@pytest.mark.parametrize(
+    ("name", "spectrum_at", "precursor_at"),
+    [
+        ("gated-current", 0.40, 0.60),
+        ("gated-revised", 0.55, 0.70),
+        ("gated-conservative", 0.60, 0.75),
+    ],
+)
+def test_gated_presets_thresholds(name, spectrum_at, precursor_at):
+    gates = preset(name).introduction_gates()
+    assert (gates["spectrum"].metric, gates["spectrum"].at_least) == (
+        "residue_accuracy_easy",
+        spectrum_at,
+    )
+    assert (gates["precursor"].metric, gates["precursor"].at_least) == (
+        "residue_accuracy_easy",
+        precursor_at,
+    )
+    assert (gates["spectrum"].latest_step, gates["precursor"].latest_step) == (40_000, 60_000)
+    assert GATED_PRESETS[name] == (spectrum_at, precursor_at)
+
+
+def _without_thresholds(name: str) -> list[dict]:
+    stages = preset(name).model_dump()["stages"]
+    for stage in stages:
+        if "start_when" in stage:
+            stage["start_when"].pop("at_least")
+    return stages
+
+
+def test_gated_presets_differ_only_in_their_thresholds():
+    first, *others = GATED_PRESETS
+    for name in others:
+        assert _without_thresholds(name) == _without_thresholds(first), name
+
+
+def test_gated_presets_use_one_data_setting_throughout():
+    for name in GATED_PRESETS:
+        curriculum = preset(name)
+        settings = {tuple(getattr(stage, f) for f in DATA_FIELDS) for stage in curriculum.stages}
+        # the current curriculum's stage_4_light_noise
+        light_noise = preset("current").stages[3]
+        assert settings == {tuple(getattr(light_noise, f) for f in DATA_FIELDS)}
+
+
+def test_gated_preset_shape():
+    curriculum = preset("gated-revised")
+    assert curriculum.total_steps == 100_000
+    assert [stage.steps for stage in curriculum.stages] == [1_000, 5_000, 10_000, 84_000]
+    assert [stage.start_when is not None for stage in curriculum.stages] == [
+        False, True, True, False
+    ]  # fmt: skip
+    assert [(s.spectrum_loss_weight, s.precursor_loss_weight) for s in curriculum.stages] == [
+        (0.0, 0.0), (0.1, 0.0), (0.15, 0.02), (0.2, 0.05)
+    ]  # fmt: skip
+    # planned (earliest) and latest introductions; the last stage keeps >= 30,000 steps
+    assert curriculum.introductions() == {"spectrum": 1_000, "precursor": 6_000}
+    assert curriculum.latest_starts() == [0, 40_000, 60_000, 70_000]
+    assert curriculum_warnings(curriculum) == []
+
+
+def test_generate_phased_gated_reproduces_the_gated_presets():
+    for name, (spectrum_at, precursor_at) in GATED_PRESETS.items():
+        arm = from_options(
+            "phased", spectrum_at_accuracy=spectrum_at, precursor_at_accuracy=precursor_at
+        )
+        assert arm.stages == preset(name).stages
+        assert arm.name == f"gated_s{spectrum_at:g}_p{precursor_at:g}"
+
+
+def test_phased_gated_latest_steps_and_total():
+    arm = from_options(
+        "phased",
+        total=50_000,
+        spectrum_at_accuracy=0.5,
+        precursor_at_accuracy=0.6,
+        latest_spectrum=20_000,
+        latest_precursor=30_000,
+    )
+    assert arm.total_steps == 50_000 and arm.stages[-1].steps == 34_000
+    gates = arm.introduction_gates()
+    assert (gates["spectrum"].latest_step, gates["precursor"].latest_step) == (20_000, 30_000)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"spectrum_at_accuracy": 0.5}, "needs both --spectrum-at-accuracy and"),
+        ({"spectrum_at_accuracy": 0.5, "precursor_at_accuracy": 0.6, "spectrum_at": 10},
+         "either --spectrum-at/--precursor-at"),
+        ({"latest_spectrum": 10_000}, "needs both --spectrum-at-accuracy and"),
+        ({"spectrum_at_accuracy": 55, "precursor_at_accuracy": 0.7},
+         r"--spectrum-at-accuracy must be a fraction from 0 to 1 \(0.55 = 55%\), got 55"),
+        ({"spectrum_at_accuracy": 0.5, "precursor_at_accuracy": 0.6, "latest_precursor": 100_000},
+         r"--latest-precursor \(100000\) must be from 1 to below the total"),
+        ({"spectrum_at_accuracy": 0.5, "precursor_at_accuracy": 0.6, "total": 16_000},
+         r"total \(16000\) is too small"),
+    ],
+)  # fmt: skip
+def test_phased_gated_refuses_options_that_do_not_fit(arguments, message):
+    with pytest.raises(CurriculumError, match=message):
+        from_options("phased", **arguments)
+
+
+def test_gate_options_only_apply_to_phased():
+    with pytest.raises(CurriculumError, match="only apply to 'phased'"):
+        from_options("revised", spectrum_at_accuracy=0.5)
+    with pytest.raises(CurriculumError, match="fraction from 0 to 1"):
+        phased_gated(0.5, -0.1)

@@ -1,0 +1,915 @@
+"""Statistics for A/B tests of training curricula, in pure Python (``math`` and ``random``).
+
+``compare`` asks: does arm B beat the baseline A on a metric, by more than seed noise,
+and how sure can we be? This module answers with numbers and a verdict; it reads no
+files and prints nothing.
+
+- Student's t distribution: ``student_t_cdf``, ``student_t_quantile`` (through the
+  regularized incomplete beta function; no SciPy).
+- Unpaired arms (no shared seeds): ``welch_interval``, ``welch_test``.
+- Arms paired by seed: ``paired_t`` (interval of the mean paired difference) and
+  ``sign_flip_p_value`` (exact sign-flip permutation test of the mean difference).
+- Several arms against one baseline: ``holm`` (step-down adjusted p-values).
+- ``decide``: a ``Verdict`` per arm against the baseline: ``difference``,
+  ``no_difference`` or ``undecided`` (then with the reason).
+- Validation-set noise: ``binomial_standard_error``.
+- Steps to a target: ``first_crossing``, and ``censored_summary`` for seeds that never
+  reach it.
+
+Conventions: a difference is *arm minus baseline*, in the metric's own unit (a fraction
+for accuracies and recalls, ppm, loss, steps). p-values, ``alpha`` and confidences are
+probabilities in [0, 1]. Steps are whatever the caller passes (compare uses nominal
+curriculum steps).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+CONFIDENCE = 0.95
+ALPHA = 0.05
+MIN_PAIRS = 3
+MAX_EXACT = 16
+"""``sign_flip_p_value`` enumerates all sign patterns up to this many non-zero differences."""
+MONTE_CARLO_SAMPLES = 100_000
+RELATIVE_TOLERANCE = 1e-9
+"""Values that differ by less than this fraction of their magnitude count as equal
+(float rounding must not turn "identical results" into a tiny nonzero spread)."""
+
+VERDICT_KINDS = ("difference", "no_difference", "undecided")
+
+
+# ----------------------------------------------------------------------------
+# Student's t distribution
+# ----------------------------------------------------------------------------
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz, Numerical Recipes)."""
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def _regularized_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function, for 0 <= x <= 1."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def _check_df(df: float) -> None:
+    if not df > 0:  # also rejects NaN
+        raise ValueError(f"need df > 0, got df={df}")
+
+
+def student_t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom (``math.inf``: normal).
+
+    ``1 - I_{df/(df+t^2)}(df/2, 1/2) / 2`` for t >= 0, by symmetry below 0; accurate to
+    about 1e-12. NaN for a NaN ``t``.
+    """
+    _check_df(df)
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(df):
+        return 0.5 * math.erfc(-t / math.sqrt(2.0))
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def _two_sided_t_p(t: float, df: float) -> float:
+    """P(|T| >= |t|), computed without the cancellation of ``2 * (1 - cdf)``."""
+    _check_df(df)
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(t):
+        return 0.0
+    if math.isinf(df):
+        return math.erfc(abs(t) / math.sqrt(2.0))
+    return min(1.0, _regularized_beta(df / 2.0, 0.5, df / (df + t * t)))
+
+
+def student_t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile (0 < p < 1) of Student's t with ``df`` degrees of freedom.
+
+    Bisection on ``student_t_cdf``; exact to about 1e-10, enough for a confidence
+    interval (no SciPy dependency). E.g. ``student_t_quantile(0.975, 4)`` = 2.7764.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"need 0 < p < 1 and df > 0, got p={p}, df={df}")
+    _check_df(df)
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -student_t_quantile(1.0 - p, df)
+    low, high = 0.0, 1.0
+    while student_t_cdf(high, df) < p:
+        low, high = high, high * 2.0
+    for _ in range(200):
+        middle = (low + high) / 2.0
+        if student_t_cdf(middle, df) < p:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2.0
+
+
+# ----------------------------------------------------------------------------
+# t intervals and tests
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TResult:
+    """A t interval and two-sided t test of a difference (H0: the true difference is 0).
+
+    ``estimate``: the mean difference in the metric's unit (paired: the mean of the
+    per-seed differences; Welch: mean of ``first`` minus mean of ``second``).
+    ``ci_low``/``ci_high``: its ``confidence`` interval; ``df``: degrees of freedom;
+    ``statistic``: t; ``p_value``: two-sided. All but ``estimate`` are NaN when they
+    cannot be estimated: fewer than 2 values (a side), or zero spread (then t is x/0).
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    df: float
+    statistic: float
+    p_value: float
+    confidence: float
+    method: str
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"need 0 < confidence < 1, got {confidence}")
+
+
+def _sample_variance(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def _spread_is_zero(values: Sequence[float], scale: float | None = None) -> bool:
+    """True when all values are equal up to ``RELATIVE_TOLERANCE`` of ``scale`` (or of them)."""
+    if scale is None:
+        scale = max(abs(v) for v in values)
+    return max(values) - min(values) <= RELATIVE_TOLERANCE * scale
+
+
+def welch_interval(
+    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float, float]:
+    """Difference of means (first - second) and its Welch t interval: ``(diff, low, high, df)``.
+
+    Unequal variances; degrees of freedom by Welch-Satterthwaite. Needs at
+    least 2 values on each side, else the interval is NaN. With no spread on
+    either side the interval is the difference itself (``welch_test`` says NaN
+    instead: there is nothing to test with).
+    """
+    diff = sum(first) / len(first) - sum(second) / len(second)
+    if len(first) < 2 or len(second) < 2:
+        return diff, math.nan, math.nan, math.nan
+    v1 = _sample_variance(first) / len(first)
+    v2 = _sample_variance(second) / len(second)
+    if v1 + v2 == 0:
+        return diff, diff, diff, float(len(first) + len(second) - 2)
+    df = (v1 + v2) ** 2 / (v1**2 / (len(first) - 1) + v2**2 / (len(second) - 1))
+    half = student_t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(v1 + v2)
+    return diff, diff - half, diff + half, df
+
+
+def welch_test(
+    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
+) -> TResult:
+    """Welch's unpaired t test of mean(first) - mean(second), with its interval.
+
+    For groups without shared seeds (independent runs). Unequal variances,
+    Welch-Satterthwaite degrees of freedom; the p-value is two-sided and, like every
+    t test, approximate unless the values are roughly normal. NaN interval, t and p
+    with fewer than 2 values on a side or with zero spread on both sides.
+    """
+    _check_confidence(confidence)
+    if not first or not second:
+        raise ValueError("welch_test needs at least one value on each side")
+    first, second = [float(v) for v in first], [float(v) for v in second]
+    method = f"Welch t test over {len(first)} and {len(second)} values"
+    diff = sum(first) / len(first) - sum(second) / len(second)
+    nan = math.nan
+    if len(first) < 2 or len(second) < 2:
+        return TResult(diff, nan, nan, nan, nan, nan, confidence, method)
+    scale = max(abs(v) for v in first + second)
+    if _spread_is_zero(first, scale) and _spread_is_zero(second, scale):
+        return TResult(diff, nan, nan, nan, nan, nan, confidence, method)
+    v1 = _sample_variance(first) / len(first)
+    v2 = _sample_variance(second) / len(second)
+    df = (v1 + v2) ** 2 / (v1**2 / (len(first) - 1) + v2**2 / (len(second) - 1))
+    se = math.sqrt(v1 + v2)
+    half = student_t_quantile(0.5 + confidence / 2.0, df) * se
+    t = diff / se
+    return TResult(diff, diff - half, diff + half, df, t, _two_sided_t_p(t, df), confidence, method)
+
+
+def paired_t(differences: Sequence[float], confidence: float = CONFIDENCE) -> TResult:
+    """Paired t interval and two-sided test of the mean of per-seed differences.
+
+    ``differences``: one value per seed, arm minus baseline. Interval
+    ``mean +- t_{(1+confidence)/2, n-1} * sd / sqrt(n)``; p from t = mean / (sd / sqrt(n))
+    with n - 1 degrees of freedom. NaN interval, t and p with fewer than 2 differences
+    or when they are all equal (zero spread).
+    """
+    _check_confidence(confidence)
+    d = [float(v) for v in differences]
+    if not d:
+        raise ValueError("paired_t needs at least one difference")
+    n = len(d)
+    mean = sum(d) / n
+    method = f"paired t over {n} differences"
+    nan = math.nan
+    if n < 2 or _spread_is_zero(d):
+        return TResult(mean, nan, nan, nan, nan, nan, confidence, method)
+    se = math.sqrt(_sample_variance(d) / n)
+    df = n - 1.0
+    half = student_t_quantile(0.5 + confidence / 2.0, df) * se
+    t = mean / se
+    return TResult(mean, mean - half, mean + half, df, t, _two_sided_t_p(t, df), confidence, method)
+
+
+# ----------------------------------------------------------------------------
+# Sign-flip permutation test
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignFlipResult:
+    """The sign-flip permutation test of a mean paired difference.
+
+    ``p_value``: two-sided, the share of sign patterns whose |sum| is at least the
+    observed |sum| (the observed pattern included). ``n``: differences given;
+    ``n_nonzero``: those not 0 (a zero difference's sign changes nothing, so only
+    these are flipped). ``exact``: all 2^n_nonzero patterns enumerated, else a seeded
+    Monte Carlo over ``patterns`` random ones (``method`` says which, with the seed).
+    ``smallest_p``: the smallest p-value these differences could give:
+    2 / 2^n_nonzero when exact (the observed pattern and its mirror always count),
+    at least 1 / (patterns + 1) for Monte Carlo.
+    """
+
+    p_value: float
+    n: int
+    n_nonzero: int
+    exact: bool
+    patterns: int
+    smallest_p: float
+    method: str
+
+
+def _signed_sums(values: Sequence[float]) -> list[float]:
+    """All 2^len sums of +-values; bit j of the index set means +values[j]."""
+    sums = [0.0]
+    for value in values:
+        sums = [s - value for s in sums] + [s + value for s in sums]
+    return sums
+
+
+def sign_flip_p_value(
+    differences: Sequence[float],
+    *,
+    max_exact: int = MAX_EXACT,
+    samples: int = MONTE_CARLO_SAMPLES,
+    seed: int = 0,
+) -> SignFlipResult:
+    """Two-sided sign-flip permutation test of H0 "the paired differences are symmetric about 0".
+
+    Under H0 (e.g. two arms that are the same curriculum) each seed's difference is as
+    likely to be +d as -d, so the observed |sum| is compared with that of every sign
+    pattern. Exact up to ``max_exact`` non-zero differences (2^n patterns); above,
+    ``samples`` random patterns from ``random.Random(seed)``, p = (hits + 1) /
+    (samples + 1). Ties within ``RELATIVE_TOLERANCE`` of sum(|d|) count as "at least
+    as extreme" (conservative).
+
+    The test is discrete: with n non-zero differences the smallest attainable p-value
+    is 2 / 2^n (n = 3: 0.25, n = 5: 0.0625, n = 6: 0.03125). **With fewer than 6 pairs it
+    can never reach p < 0.05**, however large the difference; ``decide`` says so
+    instead of reporting "no difference". No differences, or all zero: p = 1.
+    """
+    d = [float(v) for v in differences]
+    if any(not math.isfinite(v) for v in d):
+        raise ValueError("sign_flip_p_value needs finite differences")
+    nonzero = [v for v in d if v != 0.0]
+    m = len(nonzero)
+    observed = abs(sum(nonzero))
+    threshold = observed - RELATIVE_TOLERANCE * sum(abs(v) for v in nonzero)
+    if m == 0:
+        return SignFlipResult(
+            1.0, len(d), 0, True, 1, 1.0, "exact sign-flip test (all differences 0)"
+        )
+    if m <= max_exact:
+        # Fix the first sign: the pattern set is symmetric, so half of it gives the same share.
+        rest = _signed_sums(nonzero[1:])
+        first = nonzero[0]
+        hits = sum(1 for s in rest if abs(first + s) >= threshold)
+        p = hits / len(rest)
+        return SignFlipResult(
+            p, len(d), m, True, 2**m, 2.0 / 2**m, f"exact sign-flip test over {2**m:,} patterns"
+        )
+    if samples < 1:
+        raise ValueError(f"need samples >= 1, got {samples}")
+    rng = random.Random(seed)
+    chunks = []  # (shift, mask, table of signed sums of up to 12 values)
+    for start in range(0, m, 12):
+        part = nonzero[start : start + 12]
+        chunks.append((start, (1 << len(part)) - 1, _signed_sums(part)))
+    hits = 0
+    for _ in range(samples):
+        bits = rng.getrandbits(m)
+        total = 0.0
+        for shift, mask, table in chunks:
+            total += table[(bits >> shift) & mask]
+        if abs(total) >= threshold:
+            hits += 1
+    p = (hits + 1) / (samples + 1)
+    smallest = max(2.0 / 2**m, 1.0 / (samples + 1))
+    method = f"Monte Carlo sign-flip test over {samples:,} random sign patterns (seed {seed})"
+    return SignFlipResult(p, len(d), m, False, samples, smallest, method)
+
+
+# ----------------------------------------------------------------------------
+# Multiple comparisons
+# ----------------------------------------------------------------------------
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given.
+
+    Sorted ascending, the i-th smallest (i = 0..m-1) becomes ``(m - i) * p``, made
+    monotone (never below the previous adjusted value) and capped at 1. Rejecting where
+    the adjusted p < alpha controls the family-wise error rate at alpha under any
+    dependence between the tests. With one p-value it is returned unchanged.
+    """
+    ps = [float(p) for p in p_values]
+    for p in ps:
+        if not 0.0 <= p <= 1.0:  # also rejects NaN
+            raise ValueError(f"p-values must be in [0, 1], got {p}")
+    m = len(ps)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(sorted(range(m), key=lambda i: ps[i])):
+        running = max(running, min(1.0, (m - rank) * ps[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+# ----------------------------------------------------------------------------
+# The verdict
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One arm against the baseline on one metric, as data and as a sentence.
+
+    - ``kind``: ``difference``, ``no_difference`` or ``undecided``; ``winner``: the
+      better arm's name for a difference, else None
+    - ``test``: the test used, in words (paired or Welch, how many seeds, dropped runs,
+      Holm); ``paired``: True when runs were paired by seed
+    - ``n_pairs``: seed pairs used (None for Welch); ``n_arm``/``n_baseline``: runs used
+      per arm; ``dropped``: runs left out (seeds not shared, or no finite value)
+    - ``mean_arm``/``mean_baseline``: means over the runs used; ``mean_difference``:
+      arm - baseline in the metric's unit, ``ci_low``/``ci_high`` its ``confidence``
+      interval (paired t or Welch, not adjusted for multiplicity)
+    - ``p_value``: exact sign-flip (paired) or Welch (unpaired), two-sided;
+      ``p_adjusted``: Holm over all comparisons against the baseline (= p_value with one)
+    - ``smallest_p``: a lower bound on the Holm-adjusted p this comparison could reach
+      with its seed counts, whatever the values (0 for Welch; NaN when no test was run)
+    - ``reason``: why this kind (for ``undecided``: what is missing); ``sentence``: the
+      plain-English verdict, naming ``metric`` and ``step``
+
+    NaN where a number could not be estimated; ``to_dict`` turns it into None.
+    """
+
+    arm: str
+    baseline: str
+    kind: str
+    winner: str | None
+    test: str
+    paired: bool
+    n_pairs: int | None
+    n_arm: int
+    n_baseline: int
+    dropped: int
+    mean_arm: float
+    mean_baseline: float
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    p_value: float
+    p_adjusted: float
+    smallest_p: float
+    alpha: float
+    better: str
+    metric: str
+    step: int | None
+    reason: str
+    sentence: str
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able data: NaN and infinities become None."""
+        return {
+            key: None if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in asdict(self).items()
+        }
+
+
+@dataclass
+class _Comparison:
+    """Working state of one arm against the baseline, before the verdict."""
+
+    arm: str
+    paired: bool
+    arm_values: list[float]
+    base_values: list[float]
+    dropped: int
+    dropped_text: str
+    t: TResult | None = None
+    flip: SignFlipResult | None = None
+    p_value: float = math.nan
+    smallest_p: float = 1.0  # raw (unadjusted) floor; 1 when no test is run
+    kind: str | None = None  # decided before the test (too few runs, identical, zero spread)
+    reason: str = ""
+
+
+def _finite(values: Mapping[Hashable, float]) -> dict[Hashable, float]:
+    out = {}
+    for seed, value in values.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            out[seed] = number
+    return out
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _seed_list(seeds) -> str:
+    return ", ".join(str(seed) for seed in sorted(seeds, key=str))
+
+
+def _prepare(
+    arm: str, baseline: str, arm_raw: Mapping, base_raw: Mapping, min_pairs: int
+) -> _Comparison:
+    arm_values, base_values = _finite(arm_raw), _finite(base_raw)
+    missing = (len(arm_raw) - len(arm_values)) + (len(base_raw) - len(base_values))
+    notes = []
+    if missing:
+        notes.append(f"{_plural(missing, 'run')} without a finite value left out")
+    shared = [seed for seed in base_values if seed in arm_values]
+    if shared:
+        only_arm = [s for s in arm_values if s not in base_values]
+        only_base = [s for s in base_values if s not in arm_values]
+        unshared = len(only_arm) + len(only_base)
+        if unshared:
+            where = "; ".join(
+                f"seed{'s' if len(seeds) > 1 else ''} {_seed_list(seeds)} only in {name}"
+                for seeds, name in ((only_arm, arm), (only_base, baseline))
+                if seeds
+            )
+            notes.insert(0, f"{_plural(unshared, 'run')} without a shared seed dropped ({where})")
+        c = _Comparison(
+            arm, True, [arm_values[s] for s in shared], [base_values[s] for s in shared],
+            missing + unshared, "; ".join(notes),
+        )  # fmt: skip
+        if len(shared) < min_pairs:
+            c.kind = "undecided"
+            c.reason = (
+                f"only {_plural(len(shared), 'seed pair')} ({arm} and {baseline} share "
+                f"seed{'s' if len(shared) > 1 else ''} {_seed_list(shared)}); at least "
+                f"{min_pairs} are needed for a verdict"
+            )
+        return c
+    c = _Comparison(
+        arm, False, list(arm_values.values()), list(base_values.values()), missing,
+        "; ".join(notes),
+    )  # fmt: skip
+    short = [(name, len(v)) for name, v in ((arm, arm_values), (baseline, base_values))]
+    if any(count < min_pairs for _, count in short):
+        c.kind = "undecided"
+        c.reason = (
+            f"the arms share no seeds, and the unpaired (Welch) test needs at least "
+            f"{min_pairs} runs per arm; " + ", ".join(f"{n} has {k}" for n, k in short)
+        )
+    return c
+
+
+def _test(c: _Comparison, confidence: float, max_exact: int, samples: int, seed: int) -> None:
+    """Run the comparison's test, or settle it early (identical results, zero spread)."""
+    if c.kind is not None:
+        return
+    values = c.arm_values + c.base_values
+    scale = max(abs(v) for v in values)
+    if c.paired:
+        diffs = [a - b for a, b in zip(c.arm_values, c.base_values, strict=True)]
+        n = len(diffs)
+        if max(abs(v) for v in diffs) <= RELATIVE_TOLERANCE * scale:
+            c.kind = "no_difference"
+            c.reason = f"identical results, the same value in each of the {n} seed pairs"
+            c.p_value, c.smallest_p = 1.0, 1.0
+            return
+        if _spread_is_zero(diffs, scale):
+            c.kind = "undecided"
+            c.reason = (
+                f"zero spread: all {n} paired differences are {diffs[0]:+.4g}, so an interval "
+                "cannot be estimated; discrete metric or too few distinct values"
+            )
+            return
+        c.t = paired_t(diffs, confidence)
+        c.flip = sign_flip_p_value(diffs, max_exact=max_exact, samples=samples, seed=seed)
+        c.p_value, c.smallest_p = c.flip.p_value, c.flip.smallest_p
+        return
+    if _spread_is_zero(c.arm_values, scale) and _spread_is_zero(c.base_values, scale):
+        if _spread_is_zero(values, scale):
+            c.kind = "no_difference"
+            c.reason = f"identical results, the same value in all {len(values)} runs of both arms"
+            c.p_value, c.smallest_p = 1.0, 1.0
+        else:
+            c.kind = "undecided"
+            c.reason = (
+                "zero spread: every run within each arm has the same value, so an interval "
+                "cannot be estimated; discrete metric or too few distinct values"
+            )
+        return
+    c.t = welch_test(c.arm_values, c.base_values, confidence)
+    c.p_value, c.smallest_p = c.t.p_value, 0.0
+
+
+def _seeds_needed(comparisons: int, alpha: float, min_pairs: int) -> int:
+    """Fewest pairs with which the exact test can reach alpha after Holm over ``comparisons``."""
+    n = 1
+    while comparisons * 2.0 / 2**n >= alpha:
+        n += 1
+    return max(n, min_pairs)
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
+
+
+def _format_p(p: float) -> str:
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3g}"
+
+
+def decide(
+    arms: Mapping[str, Mapping[Hashable, float]],
+    better: str,
+    alpha: float = ALPHA,
+    min_pairs: int = MIN_PAIRS,
+    *,
+    metric: str = "metric",
+    step: int | None = None,
+    max_exact: int = MAX_EXACT,
+    samples: int = MONTE_CARLO_SAMPLES,
+    seed: int = 0,
+) -> list[Verdict]:
+    """Each arm against the first (the baseline) on one metric: a ``Verdict`` per arm.
+
+    ``arms``: arm name -> {seed: value of the metric}, baseline first; seeds match by
+    equality (``0`` and ``"0"`` differ); NaN/None values are left out (and counted in
+    ``dropped``). ``better``: ``"higher"`` or ``"lower"``.
+    ``metric``/``step`` only name things in the sentence.
+
+    Test: arms sharing seeds are paired by seed (seeds in only one arm are dropped and
+    the verdict says how many): the interval is the paired t interval of the mean
+    difference at confidence 1 - alpha, the p-value the exact sign-flip permutation test
+    (Monte Carlo above ``max_exact`` pairs, seeded). Arms sharing no seed: Welch's
+    unpaired t interval and test, and the verdict says so. The comparisons against the
+    baseline form one family: their p-values get Holm's correction (a comparison
+    without a p-value counts as p = 1), so ``p_adjusted`` = ``p_value`` with two arms.
+
+    Rule, in order:
+
+    1. fewer than ``min_pairs`` seed pairs (Welch: runs in either arm) -> ``undecided``,
+       saying how many there are and how many are needed;
+    2. every paired difference 0 (every run equal, for Welch) -> ``no_difference``:
+       identical results;
+    3. all paired differences equal but not 0 (Welch: no spread in either arm) ->
+       ``undecided``: zero spread, no interval can be estimated;
+    4. the smallest p-value the exact test could give with these pairs, whatever the
+       values (2 / 2^n for n non-zero differences; after Holm over k comparisons at
+       least k times the smallest such floor among them), is not below alpha ->
+       ``undecided``: "with N pairs the smallest possible p-value is X; run at least M
+       seeds" (M = 6 for one comparison at 5%). Calling this "no difference" would
+       pass off a test that could not have found one as evidence of none;
+    5. Holm-adjusted p < alpha *and* the interval excludes 0 -> ``difference``; the
+       winner is the arm with the better mean by ``better`` (the interval's sign);
+    6. otherwise ``no_difference``: none detected at the alpha level (absence of
+       evidence, not proof of equality: the interval shows how large a difference
+       is still compatible with the data).
+
+    The sign-flip test is exact under H0 as long as, within a seed, the two arms'
+    values are exchangeable (true for the same curriculum under two names); requiring
+    the t interval too only makes step 5 more conservative, so under H0 a difference
+    is reported at most alpha of the time (about 3.7% at 6-8 seeds in simulation).
+    Values within ``RELATIVE_TOLERANCE`` of the values' magnitude count as equal in
+    steps 2-3. With fewer than 2 arms, returns [].
+    """
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"need 0 < alpha < 1, got {alpha}")
+    if min_pairs < 2:
+        raise ValueError(f"need min_pairs >= 2 (an interval needs 2 values), got {min_pairs}")
+    names = list(arms)
+    if len(names) < 2:
+        return []
+    baseline = names[0]
+    confidence = 1.0 - alpha
+    k = len(names) - 1
+    comparisons = [
+        _prepare(arm, baseline, arms[arm], arms[baseline], min_pairs) for arm in names[1:]
+    ]
+    for c in comparisons:
+        _test(c, confidence, max_exact, samples, seed)
+    raw = [c.p_value if math.isfinite(c.p_value) else 1.0 for c in comparisons]
+    adjusted = holm(raw)
+    floor_all = min(c.smallest_p for c in comparisons)
+    return [
+        _verdict(c, baseline, p_adj, max(c.smallest_p, k * floor_all), k, alpha, min_pairs,
+                 better, metric, step, max_exact, samples, seed)
+        for c, p_adj in zip(comparisons, adjusted, strict=True)
+    ]  # fmt: skip
+
+
+def _verdict(
+    c: _Comparison,
+    baseline: str,
+    p_adjusted: float,
+    smallest_p: float,
+    k: int,
+    alpha: float,
+    min_pairs: int,
+    better: str,
+    metric: str,
+    step: int | None,
+    max_exact: int,
+    samples: int,
+    seed: int,
+) -> Verdict:
+    confidence = 1.0 - alpha
+    nan = math.nan
+    mean_arm = sum(c.arm_values) / len(c.arm_values) if c.arm_values else nan
+    mean_base = sum(c.base_values) / len(c.base_values) if c.base_values else nan
+    difference = mean_arm - mean_base
+    low = c.t.ci_low if c.t else nan
+    high = c.t.ci_high if c.t else nan
+    tested = c.t is not None
+    n_pairs = len(c.arm_values) if c.paired else None
+
+    if c.paired:
+        exact = c.flip.exact if c.flip else n_pairs <= max_exact
+        flip = (
+            "exact sign-flip permutation test"
+            if exact
+            else f"Monte Carlo sign-flip permutation test ({samples:,} random sign patterns, "
+            f"seed {seed})"
+        )
+        test = f"paired t interval + {flip} over {_plural(n_pairs, 'seed pair')}"
+    else:
+        test = (
+            f"Welch t test (unpaired: the arms share no seeds) over {len(c.arm_values)} "
+            f"and {len(c.base_values)} runs"
+        )
+    if c.dropped_text:
+        test += f"; {c.dropped_text}"
+    if k > 1:
+        test += f"; Holm-corrected over {k} comparisons against {baseline}"
+
+    kind, reason, winner = c.kind, c.reason, None
+    if kind is None and c.paired and smallest_p >= alpha:
+        kind = "undecided"
+        ties = n_pairs - c.flip.n_nonzero
+        tied = f", {ties} of them tied," if ties else ""
+        holm_note = f" after Holm's correction over {k} comparisons" if k > 1 else ""
+        reason = (
+            f"with {_plural(n_pairs, 'seed pair')}{tied} the smallest possible p-value"
+            f"{holm_note} is {smallest_p:.4g}, not below {alpha:g}, whatever the difference; "
+            f"run at least {_seeds_needed(k, alpha, min_pairs)} seeds"
+        )
+    if kind is None:
+        excludes_zero = math.isfinite(low) and (low > 0 or high < 0)
+        p_text = f"{'Holm-adjusted ' if k > 1 else ''}p = {_format_p(p_adjusted)}"
+        if p_adjusted < alpha and excludes_zero:
+            kind = "difference"
+            arm_better = (difference > 0) == (better == "higher")
+            winner = c.arm if arm_better else baseline
+            reason = f"{p_text} < {alpha:g} and the interval excludes 0"
+        else:
+            kind = "no_difference"
+            if p_adjusted >= alpha:
+                reason = f"{p_text}, not below {alpha:g}"
+            else:
+                interval = f"the {_percent(confidence)} t interval includes 0"
+                reason = f"{p_text} but {interval}"
+
+    at = f"At step {step:,}, " if step is not None else ""
+    no = "no" if at else "No"  # the sentence's first word, when it is not an arm's name
+    detail = ""
+    if tested:
+        p_text = f"p = {_format_p(c.p_value)}"
+        if k > 1:
+            p_text += f", Holm-adjusted {_format_p(p_adjusted)}"
+        detail = (
+            f"{c.arm} {mean_arm:.4g} vs {baseline} {mean_base:.4g} ({c.arm} - {baseline} = "
+            f"{difference:+.4g}, {_percent(confidence)} CI {low:+.4g} to {high:+.4g}; "
+            f"{p_text}; {test})"
+        )
+    if kind == "difference":
+        loser = baseline if winner == c.arm else c.arm
+        sentence = (
+            f"{at}{winner} has a {better} {metric} than {loser}: {detail}. "
+            f"A difference at the {_percent(alpha)} level; {winner} is better."
+        )
+    elif kind == "no_difference" and tested:
+        sentence = (
+            f"{at}{no} difference in {metric} detected between {c.arm} and {baseline} at the "
+            f"{_percent(alpha)} level: {detail}."
+        )
+    elif kind == "no_difference":
+        sentence = (
+            f"{at}{no} difference in {metric} between {c.arm} and {baseline}: {reason} "
+            f"(mean {mean_arm:.4g}; {test})."
+        )
+    else:
+        measured = f"; measured {detail}" if tested else ""
+        sentence = (
+            f"{at}{no} verdict on {metric} for {c.arm} against {baseline}: {reason}{measured}."
+        )
+    return Verdict(
+        arm=c.arm, baseline=baseline, kind=kind, winner=winner, test=test, paired=c.paired,
+        n_pairs=n_pairs, n_arm=len(c.arm_values), n_baseline=len(c.base_values),
+        dropped=c.dropped, mean_arm=mean_arm, mean_baseline=mean_base,
+        mean_difference=difference, ci_low=low, ci_high=high, confidence=confidence,
+        p_value=c.p_value if tested or kind == "no_difference" else nan,
+        p_adjusted=p_adjusted if tested or kind == "no_difference" else nan,
+        smallest_p=smallest_p if tested else nan, alpha=alpha, better=better,
+        metric=metric, step=step, reason=reason, sentence=sentence,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------
+# Validation-set noise
+# ----------------------------------------------------------------------------
+
+
+def binomial_standard_error(p: float, n: int) -> float:
+    """Standard error ``sqrt(p (1 - p) / n)`` of a proportion ``p`` measured on ``n`` items.
+
+    The validation-set noise of an accuracy or recall: how much the metric would move
+    on another validation set of the same size, with the model fixed (seed noise is
+    separate and usually larger). Assumes independent items. Residues within one
+    spectrum are not independent (one wrong mass shifts the rest), so for residue-level
+    accuracy use ``n`` = the number of *spectra*, not residues: that understates the
+    effective sample size, so the error is conservative (too large, never too small).
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"need 0 <= p <= 1, got {p}")
+    if not n > 0:
+        raise ValueError(f"need n > 0 items, got {n}")
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+# ----------------------------------------------------------------------------
+# Steps to target, with censoring
+# ----------------------------------------------------------------------------
+
+
+def _smoothed(values: list[float], k: int) -> list[float]:
+    """Trailing moving average over the last ``k`` values (fewer at the start)."""
+    out = []
+    for i in range(len(values)):
+        window = values[max(0, i - k + 1) : i + 1]
+        out.append(sum(window) / len(window))
+    return out
+
+
+def first_crossing(
+    steps: Sequence[float],
+    values: Sequence[float],
+    target: float,
+    method: str = "interpolated",
+    smooth: int | None = None,
+    better: str = "higher",
+) -> float | None:
+    """The step at which a validation curve first reaches ``target``, or None if never.
+
+    ``steps``: validation steps, strictly increasing; ``values``: the metric there
+    (non-finite values are skipped). Reached means ``value >= target`` (``better =
+    "lower"``: ``<=``, for losses). ``method``:
+
+    - ``"interpolated"`` (default): linear interpolation between the last validation
+      short of the target and the first that reaches it, i.e. the curve is taken as a
+      straight line between validations. If the first validation already reaches the
+      target, its step is returned (the true crossing is at or before it).
+    - ``"first"``: the step of the first validation that reaches it (an upper bound,
+      resolution = the validation interval).
+
+    ``smooth=k``: the curve is first a trailing moving average over the last k
+    validations (fewer at the start), so one lucky validation does not count; default
+    off. Returns a float step in the units of ``steps``.
+    """
+    if method not in ("interpolated", "first"):
+        raise ValueError(f"method must be 'interpolated' or 'first', got {method!r}")
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
+    if len(steps) != len(values):
+        raise ValueError(f"{len(steps)} steps but {len(values)} values")
+    if smooth is not None and smooth < 1:
+        raise ValueError(f"smooth must be >= 1 validations, got {smooth}")
+    points = [
+        (float(s), float(v))
+        for s, v in zip(steps, values, strict=True)
+        if v is not None and math.isfinite(float(v))
+    ]
+    xs = [s for s, _ in points]
+    if any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+        raise ValueError("steps must be strictly increasing")
+    ys = [v for _, v in points]
+    if smooth is not None and smooth > 1:
+        ys = _smoothed(ys, smooth)
+    sign = 1.0 if better == "higher" else -1.0
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if sign * (y - target) >= 0:
+            if method == "first" or i == 0:
+                return x
+            x0, y0 = xs[i - 1], ys[i - 1]
+            return x0 + (target - y0) / (y - y0) * (x - x0)
+    return None
+
+
+def censored_summary(crossings: Sequence[float | None]) -> dict:
+    """Steps to target over seeds, counting seeds that never reached it as censored.
+
+    ``crossings``: one per seed, a step or None/NaN (never reached by the end of its
+    run). Returns ``n``, ``n_reached``, ``median``, ``mean_of_reached`` and ``text``:
+
+    - ``median``: over *all* seeds, a never-reached seed counting as +infinity
+      (censored after every observed crossing: a Kaplan-Meier-style median for runs
+      of equal length). With an even n it is the mean of the two middle values; when
+      exactly half reached, the step at which half had (the last of them). None when
+      fewer than half reached.
+    - ``mean_of_reached``: the mean over the seeds that reached (biased low: the slow
+      seeds are missing from it); None if none did.
+    - ``text``: e.g. ``"3 of 5 reached; median 1,240"`` or ``"1 of 3 reached; median not
+      reached"``.
+    """
+    steps = [float(c) if c is not None and math.isfinite(float(c)) else math.inf for c in crossings]
+    n = len(steps)
+    reached = sorted(s for s in steps if math.isfinite(s))
+    ordered = sorted(steps)
+    median: float | None = None
+    if n and 2 * len(reached) >= n:
+        low, high = ordered[(n - 1) // 2], ordered[n // 2]
+        median = (low + high) / 2.0 if math.isfinite(high) else low
+    mean = sum(reached) / len(reached) if reached else None
+    if n == 0:
+        text = "no runs"
+    else:
+        shown = f"median {median:,.0f}" if median is not None else "median not reached"
+        text = f"{len(reached)} of {n} reached; {shown}"
+    return {
+        "n": n,
+        "n_reached": len(reached),
+        "median": median,
+        "mean_of_reached": mean,
+        "text": text,
+    }

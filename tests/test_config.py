@@ -1,0 +1,95 @@
+"""The typed run configuration: building, run.json round trip, the older format, bad keys."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from curriculum_cli.checkpoint import load_model
+from curriculum_cli.compare import compare_runs
+from curriculum_cli.config import (
+    RUN_FILE,
+    RUN_FORMAT,
+    build_run_config,
+    read_provenance,
+    read_run_config,
+    resume_conflicts,
+    run_json,
+)
+from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.model import MODEL_PRESETS
+from tests.helpers import TEST_DATA
+
+LEGACY_RUN = TEST_DATA / "legacy-run-v0"
+
+
+def test_defaults_are_resolved_once_no_auto_sentinels_left():
+    config = build_run_config("revised", scale=0.02)
+    assert config.total_steps == 2_000 and config.nominal_total_steps == 100_000
+    assert config.val_every == config.grad_every == config.checkpoint_every == 40
+    assert config.warmup_steps == 100
+    assert config.architecture == MODEL_PRESETS["tiny"]
+    assert config.log_every == 10 and config.decode_every == 5
+
+
+def test_run_json_round_trips_and_keeps_provenance_apart(tmp_path):
+    config = build_run_config("current", scale=0.01, seed=3, lr=5e-4)
+    (tmp_path / RUN_FILE).write_text(json.dumps(run_json(config, {"torch": "x"})))
+    assert read_run_config(tmp_path) == config
+    assert read_provenance(tmp_path) == {"torch": "x"}
+    data = json.loads((tmp_path / RUN_FILE).read_text())
+    assert data["format"] == RUN_FORMAT and "torch" not in data["config"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"bogus": 1}, r"config: bogus: unknown key"),
+        ({"batch_size": "32"}, r"config: batch_size: .*got '32'"),
+        ({"lr": -1.0}, r"config: lr: Input should be greater than 0"),
+        ({"device": "tpu"}, r"config: device: Input should be 'auto', 'cpu' or 'cuda'"),
+        ({"architecture": {"d_model": 8, "wings": 2}}, r"config: architecture.wings: unknown key"),
+    ],
+)
+def test_unknown_or_mistyped_keys_name_the_key(tmp_path, change, message):
+    data = run_json(build_run_config("revised", scale=0.01), {})
+    data["config"].update(change)
+    (tmp_path / RUN_FILE).write_text(json.dumps(data))
+    with pytest.raises(RunError, match=message):
+        read_run_config(tmp_path)
+
+
+def test_another_format_is_refused_with_the_reason(tmp_path):
+    (tmp_path / RUN_FILE).write_text(json.dumps({"format": "pepcurr-run/9", "config": {}}))
+    with pytest.raises(RunError, match="format 'pepcurr-run/9' is not one this pepcurr reads"):
+        read_run_config(tmp_path)
+
+
+def test_a_run_of_the_older_flat_format_still_loads_compares_and_evaluates(tmp_path):
+    run = tmp_path / "legacy"
+    shutil.copytree(LEGACY_RUN, run)
+    config = read_run_config(run)
+    assert config.model == "test" and config.architecture.d_model == 32
+    assert config.val_every == 10 and config.warmup_steps == 1  # 0 = auto, resolved as 0.1 did
+    model, _ = load_model(run)
+    assert not model.training
+    comparison = compare_runs([run])
+    assert comparison.runs.iloc[0]["step"] == 20
+
+
+def test_unknown_model_and_bad_scale_are_clear_errors():
+    with pytest.raises(PepcurrError, match="unknown model 'huge'; the presets are: tiny, base"):
+        build_run_config("revised", model="huge")
+    with pytest.raises(PepcurrError, match="--scale must be a number > 0"):
+        build_run_config("revised", scale=0.0)
+
+
+def test_resume_conflicts_name_each_given_option_that_differs():
+    stored = build_run_config("revised", scale=0.01, seed=1)
+    warnings = resume_conflicts(stored, {"seed": 5, "curriculum": "revised", "lr": None})
+    assert warnings == [
+        "warning: ignoring --seed 5: the run was started with 1, and --resume continues it "
+        "with its own settings"
+    ]
