@@ -86,8 +86,6 @@ def main() -> None:
     parser.add_argument("--passive", action="store_true", help="also OMP_WAIT_POLICY=PASSIVE")
     args = parser.parse_args()
 
-    print(f"cores {os.cpu_count()}; tiny model, batch 32, last stage of revised", flush=True)
-    print(f"{'setting':40s} {'quiet':>8s} {'busy':>8s} {'busy/quiet':>10s}", flush=True)
     results = {}
     settings = {**SETTINGS, **(PASSIVE if args.passive else {})}
     for name, (threads, passive) in settings.items():
