@@ -215,6 +215,8 @@ def test_ctrl_c_saves_checkpoint_and_log_then_resume_finishes(tmp_path):
         "100",
         "--grad-every",
         "100",
+        "--decode-size",
+        "8",
         "--quiet",
     ]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
@@ -240,7 +242,8 @@ def test_train_command_end_to_end_then_resume_with_a_warning(tmp_path):
     from curriculum_cli.cli import app
 
     run_dir = tmp_path / "run"
-    common = ["train", "--out", str(run_dir), "--val-every", "10", "--grad-every", "10", "-q"]
+    common = ["train", "--out", str(run_dir), "--val-every", "10", "--grad-every", "10",
+              "--decode-size", "8", "-q"]  # fmt: skip
     runner = CliRunner()
     first = runner.invoke(app, [*common, "--scale", "0.0002", "--max-steps", "12"])
     assert first.exit_code == 0, first.output

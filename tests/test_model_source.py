@@ -29,7 +29,8 @@ def curriculum_file(tmp_path):
 def test_a_model_from_a_file_trains_resumes_and_evaluates(curriculum_file, tmp_path):
     run_dir = tmp_path / "run"
     common = ["train", "-c", curriculum_file, "--out", run_dir, "--model", f"{CUSTOM}:tiny_gru",
-              "--batch-size", "8", "--val-every", "4", "--grad-every", "4", "-q"]  # fmt: skip
+              "--batch-size", "8", "--val-every", "4", "--grad-every", "4", "--decode-size", "4",
+              "-q"]  # fmt: skip
     first = invoke(*common, "--max-steps", "5")
     assert first.exit_code == 0, first.output
     config = read_run_config(run_dir)
