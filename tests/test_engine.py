@@ -406,3 +406,18 @@ def test_records_written_after_the_checkpoint_are_not_doubled_on_resume(tmp_path
     train(config, tmp_path / "killed", resume=True)
     straight = comparable(read_jsonl(tmp_path / "straight" / METRICS_FILE))
     assert comparable(read_jsonl(metrics)) == straight
+
+
+def test_a_skipped_step_leaves_weights_and_optimizer_state_untouched(tmp_path):
+    from curriculum_cli.checkpoint import CKPT_OPTIMIZER
+
+    config = tiny_run_config()
+    train(config, tmp_path / "a", max_steps=3)
+    train(config, tmp_path / "b", max_steps=4, loss_hook=nan_at({3}))  # update 3 -> 4 skipped
+    a = load_checkpoint(tmp_path / "a" / CHECKPOINT_FILE)
+    b = load_checkpoint(tmp_path / "b" / CHECKPOINT_FILE)
+    assert all(torch.equal(a[CKPT_MODEL][k], b[CKPT_MODEL][k]) for k in a[CKPT_MODEL])
+    state_a, state_b = a[CKPT_OPTIMIZER]["state"], b[CKPT_OPTIMIZER]["state"]
+    for index, moments in state_a.items():
+        for name, value in moments.items():
+            assert torch.equal(value, state_b[index][name]), (index, name)
