@@ -358,7 +358,9 @@ class DeviceChoice(StrEnum):
 
 def _model_spec(value: str | None) -> str | None:
     """A ``--model`` value checked at parse time: a preset name or MODULE:FUNCTION."""
-    if value is None or ":" in value:
+    from curriculum_cli.model_source import is_factory
+
+    if value is None or is_factory(value):
         return value
     from curriculum_cli.model import MODEL_PRESETS
 
