@@ -18,6 +18,12 @@ from tests.helpers import AB_ARMS, named_curriculum, tiny_run_config
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    """Rich wraps at the terminal's width: tests read the text unwrapped, whatever the checkout's path."""
+    monkeypatch.setenv("COLUMNS", "240")
+
+
 @pytest.fixture
 def tiny_curriculum_data() -> dict:
     """A valid two-stage curriculum as plain JSON data (1,000 steps, spectrum loss at 400)."""
