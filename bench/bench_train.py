@@ -13,8 +13,10 @@ machine load:
 
 (a) runs once per model preset named in ``--models`` (default: ``tiny``, the
 ion-evidence model, and ``casanovo-tiny``, the plain stand-in; they have the
-same dimensions, so they share (b)). Prints steps/s of each, the ratio a/b per
-preset, the cost of a gradient-measurement step relative to a normal step, and
+same dimensions, so they share (b)). The measurement is paired: each round times
+every (a) and (b) back to back, the ratio is taken per round, and its median and
+range over rounds are printed (the range is the machine's noise). Prints steps/s
+of each, the ratio a/b per preset, the cost of a gradient-measurement step relative to a normal step, and
 peak RSS. Usage::
 
     OMP_NUM_THREADS=1 python bench/bench_train.py [--device cpu|cuda]
@@ -104,9 +106,9 @@ def main() -> None:
         "--models", default="tiny,casanovo-tiny", help="presets of the same dimensions"
     )
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=160, help="steps per measurement")
-    parser.add_argument("--window", type=int, default=40, help="steps per timing window")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating (a..., b) rounds")
+    parser.add_argument("--steps", type=int, default=80, help="steps per measurement")
+    parser.add_argument("--window", type=int, default=20, help="steps per timing window")
+    parser.add_argument("--rounds", type=int, default=6, help="paired (a..., b) rounds")
     args = parser.parse_args()
     models = args.models.split(",")
     unknown = [m for m in models if m not in MODEL_PRESETS]
@@ -140,25 +142,35 @@ def main() -> None:
     measured = configs[models[0]].model_copy(update={"grad_every": 1})
     n_peaks = SpectrumSettings.from_stage(last).max_peaks
 
-    pepcurr = {model: [] for model in models}
+    # Paired rounds: every round times each (a) and (b) back to back, so a round's ratio
+    # compares runs that saw the same machine load; the spread over rounds is the noise.
+    pepcurr = {model: [] for model in models}  # per round: median steps/s of its windows
     bare, with_grad = [], []
     with tempfile.TemporaryDirectory() as workdir:
-        for _ in range(args.rounds):
+        for round_index in range(args.rounds):
             for model, config in configs.items():
-                pepcurr[model] += pepcurr_windows(config, args.steps, args.window, Path(workdir))
-            bare += bare_transformer_windows(configs[models[0]], n_peaks, args.steps, args.window)
-            with_grad += pepcurr_windows(measured, args.steps, args.window, Path(workdir))
+                rates = pepcurr_windows(config, args.steps, args.window, Path(workdir))
+                pepcurr[model].append(statistics.median(rates))
+            rates = bare_transformer_windows(configs[models[0]], n_peaks, args.steps, args.window)
+            bare.append(statistics.median(rates))
+            if round_index == 0:  # three extra backward passes a step: one round is enough
+                with_grad += pepcurr_windows(measured, args.steps, args.window, Path(workdir))
 
     b, g = statistics.median(bare), statistics.median(with_grad)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"device {args.device}, batch {args.batch_size}, "
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
+        f"device {args.device}, batch {args.batch_size}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}; {args.rounds} paired rounds of {args.steps} steps, "
+        f"medians over rounds"
     )
     for model in models:
         a = statistics.median(pepcurr[model])
+        ratios = [x / y for x, y in zip(pepcurr[model], bare, strict=True)]
         label = f"(a) pepcurr full step, {model} (last stage of revised):"
-        print(f"{label:<62}{a:7.2f} steps/s  ({1000 / a:.1f} ms)  a/b = {a / b:.3f}")
+        print(
+            f"{label:<62}{a:7.2f} steps/s  ({1000 / a:.1f} ms)  a/b = "
+            f"{statistics.median(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})"
+        )
     label = "(b) bare nn.Transformer, same shapes:"
     print(f"{label:<62}{b:7.2f} steps/s  ({1000 / b:.1f} ms)")
     a = statistics.median(pepcurr[models[0]])

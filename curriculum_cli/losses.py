@@ -68,9 +68,8 @@ def expected_residue_masses(
     return masses * (positions < lengths.unsqueeze(-1))
 
 
-def _soft_or(kernel: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
-    """1 - prod(1 - k) over ``dim`` for entries where ``mask``: "explained by at least one"."""
-    log_miss = torch.log1p(-kernel.clamp(max=_KERNEL_CEILING)) * mask
+def _soft_or(log_miss: torch.Tensor, dim: int) -> torch.Tensor:
+    """1 - prod(1 - k) over ``dim``, from ``log(1 - k)``: "explained by at least one"."""
     return 1.0 - torch.exp(log_miss.sum(dim=dim))
 
 
@@ -105,12 +104,14 @@ def spectrum_loss(
     distance = fragment_mz_all.unsqueeze(-1) - batch.mz.unsqueeze(-2).to(fragment_mz_all.dtype)
     kernel = torch.exp(-0.5 * (distance / sigma_da) ** 2)  # [B, F, P]
     pair_ok = fragment_ok.unsqueeze(-1) * peak_ok.unsqueeze(-2)
+    # log(1 - k) of each valid pair, once for both directions
+    log_miss = torch.log1p(-kernel.clamp(max=_KERNEL_CEILING)) * pair_ok
 
-    peak_hit = _soft_or(kernel, pair_ok, dim=1)  # [B, P]
+    peak_hit = _soft_or(log_miss, dim=1)  # [B, P]
     intensity = batch.intensity.to(peak_hit.dtype) * peak_ok
     explained = (intensity * peak_hit).sum(-1) / intensity.sum(-1).clamp_min(1e-12)
 
-    fragment_hit = _soft_or(kernel, pair_ok, dim=2)  # [B, F]
+    fragment_hit = _soft_or(log_miss, dim=2)  # [B, F]
     hit_rate = (fragment_hit * fragment_ok).sum(-1) / fragment_ok.sum(-1).clamp_min(1.0)
 
     return (1.0 - 0.5 * (explained + hit_rate)).mean()
