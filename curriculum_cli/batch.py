@@ -58,6 +58,21 @@ class SpectrumBatch:
             lengths=self.lengths.to(device),
         )
 
+    @staticmethod
+    def concat(batches: list[SpectrumBatch]) -> SpectrumBatch:
+        """Batches of the same peak and token widths as one batch (one batch: itself)."""
+        if len(batches) == 1:
+            return batches[0]
+        import torch
+
+        def joined(name: str):
+            values = [getattr(batch, name) for batch in batches]
+            if values[0] is None:
+                return None
+            return torch.cat(values) if isinstance(values[0], torch.Tensor) else sum(values, [])
+
+        return SpectrumBatch(**{name: joined(name) for name in SpectrumBatch.__dataclass_fields__})
+
     def select(self, index: slice) -> SpectrumBatch:
         """The spectra at ``index`` (a slice), as a new batch."""
         return SpectrumBatch(

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curriculum_cli.chemistry import Vocabulary
 from curriculum_cli.curriculum import Curriculum
@@ -76,7 +76,16 @@ class RunConfig(BaseModel):
     seed: int = Field(ge=0, description="Training seed: model initialisation and data stream.")
     val_seed: int = Field(ge=0, description="Seed of the validation sets (same for every run).")
     device: Device
-    batch_size: int = Field(ge=1, description="Spectra per optimizer step.")
+    batch_size: int = Field(ge=1, description="Spectra per optimizer step (over all ranks).")
+    data_shards: int = Field(
+        default=1,
+        ge=1,
+        description="Independent data streams the batch is drawn from, batch_size / data_shards "
+        "spectra each (stream k seeded by seed and k); the loss is the mean over shards.",
+    )
+    world_size: int = Field(
+        default=1, ge=1, description="Processes (torchrun ranks) that train the run together."
+    )
     lr: float = Field(gt=0, allow_inf_nan=False, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(ge=0, allow_inf_nan=False)
     warmup_steps: int = Field(ge=1, description="Linear warm-up steps.")
@@ -93,6 +102,20 @@ class RunConfig(BaseModel):
     max_consecutive_skips: int = Field(ge=1, description="Non-finite steps in a row that stop.")
     spike_factor: float = Field(gt=1, description="A loss above this x the recent median spikes.")
     spike_window: int = Field(ge=20, description="Applied steps the spike median looks back.")
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> RunConfig:
+        if self.batch_size % self.data_shards:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not a multiple of data_shards "
+                f"{self.data_shards}; every shard draws the same number of spectra"
+            )
+        if self.data_shards % self.world_size:
+            raise ValueError(
+                f"data_shards {self.data_shards} is not a multiple of world_size "
+                f"{self.world_size}; every rank draws whole shards"
+            )
+        return self
 
     @property
     def total_steps(self) -> int:
@@ -176,6 +199,7 @@ def build_run_config(
     for key in _AUTO_INTERVALS:
         settings.setdefault(key, max(1, total // POINTS_PER_RUN))
     settings.setdefault("warmup_steps", max(1, min(MAX_DEFAULT_WARMUP_STEPS, total // 20)))
+    settings.setdefault("data_shards", settings.get("world_size", 1))  # one shard per rank
     settings.update(
         curriculum=loaded,
         curriculum_source=source.name if isinstance(source, Curriculum) else str(source),

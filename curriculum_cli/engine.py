@@ -46,6 +46,7 @@ from typing import Protocol
 import torch
 
 from curriculum_cli import __version__
+from curriculum_cli.batch import SpectrumBatch
 from curriculum_cli.checkpoint import (
     CHECKPOINT_FILE,
     CKPT_COUNTERS,
@@ -61,6 +62,7 @@ from curriculum_cli.checkpoint import (
     save_checkpoint,
 )
 from curriculum_cli.config import (
+    DEFAULTS,
     RUN_FILE,
     RunConfig,
     build_run_config,
@@ -70,12 +72,14 @@ from curriculum_cli.config import (
     run_json,
 )
 from curriculum_cli.curriculum import AUXILIARY_LOSSES, StageSchedule, gate_metric_values
+from curriculum_cli.distributed import Distributed, check_world_size
 from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.evaluation import decoded_metrics
 from curriculum_cli.gradients import measure_gradients, measured_at
-from curriculum_cli.losses import loss_terms, total_loss
+from curriculum_cli.losses import loss_terms, sharded_loss_terms, total_loss
 from curriculum_cli.metrics import residue_accuracy, token_accuracy
 from curriculum_cli.model_source import build_model, factory_provenance, is_factory
+from curriculum_cli.runlock import RunLock
 from curriculum_cli.runlog import (
     METRICS_FILE,
     MetricsWriter,
@@ -270,14 +274,19 @@ class _Parts:
     model: torch.nn.Module
     params: list[torch.Tensor]
     optimizer: torch.optim.Optimizer
-    generator: torch.Generator  # the training data stream
+    generators: list[torch.Generator]  # this rank's training data streams (its data shards)
     masses: torch.Tensor  # residue masses (Da) of the residue tokens, for the losses
     val_sets: dict
     monitor: StabilityMonitor
     schedule: StageSchedule  # the stage in force, gates resolved
 
 
-def _setup(config: RunConfig, device: torch.device) -> _Parts:
+def data_seed(seed: int, shard: int) -> int:
+    """Seed of data shard ``shard`` of a run (shard 0: the one stream of a run without shards)."""
+    return seed * 1_000_003 + shard
+
+
+def _setup(config: RunConfig, device: torch.device, rank: int = 0) -> _Parts:
     torch.manual_seed(config.seed)  # model initialisation
     model = build_model(config).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -285,13 +294,15 @@ def _setup(config: RunConfig, device: torch.device) -> _Parts:
     optimizer = torch.optim.AdamW(
         params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.999), fused=True
     )
-    generator = torch.Generator(device=device)
-    generator.manual_seed(config.seed * 1_000_003)
+    per_rank = config.data_shards // config.world_size
+    shards = range(rank * per_rank, (rank + 1) * per_rank)
+    generators = [torch.Generator(device=device).manual_seed(data_seed(config.seed, shard))
+                  for shard in shards]  # fmt: skip
     return _Parts(
         model=model,
         params=params,
         optimizer=optimizer,
-        generator=generator,
+        generators=generators,
         masses=config.vocab.residue_masses(device=device)[2:],  # residue tokens only
         val_sets=make_validation_sets(config, device),
         monitor=StabilityMonitor(
@@ -301,7 +312,14 @@ def _setup(config: RunConfig, device: torch.device) -> _Parts:
     )
 
 
-def _checkpoint_state(parts: _Parts, step: int, validations: int) -> dict:
+def _generator_states(parts: _Parts, ranks: Distributed) -> torch.Tensor:
+    """Every data shard's generator state (all ranks'), ``[shards, n]``; one shard: ``[n]``."""
+    mine = [generator.get_state() for generator in parts.generators]
+    states = [state for rank_states in ranks.gather(mine) for state in rank_states]
+    return states[0] if len(states) == 1 else torch.stack(states)
+
+
+def _checkpoint_state(parts: _Parts, step: int, validations: int, generators) -> dict:
     monitor = parts.monitor.state_dict()
     return {
         CKPT_MODEL: parts.model.state_dict(),
@@ -309,21 +327,25 @@ def _checkpoint_state(parts: _Parts, step: int, validations: int) -> dict:
         CKPT_STEP: step,
         CKPT_STAGE_INDEX: parts.schedule.index,
         CKPT_STAGE_SCHEDULE: parts.schedule.state_dict(),
-        CKPT_GENERATOR: parts.generator.get_state(),
+        CKPT_GENERATOR: generators,
         CKPT_COUNTERS: {**monitor["counters"], "validations": validations},
         CKPT_RECENT_TERMS: monitor["recent_terms"],
     }
 
 
-def _restore(parts: _Parts, state: dict) -> tuple[int, int]:
-    """Load a checkpoint into the parts; returns ``(step, validations)``.
+def _restore(parts: _Parts, state: dict, rank: int = 0) -> tuple[int, int]:
+    """Load a checkpoint into the parts (this rank's data shards); returns ``(step, validations)``.
 
     A checkpoint from before gated stages has no schedule: its stages started
     as planned, so the schedule is rebuilt from ``stage_index``.
     """
     parts.model.load_state_dict(state[CKPT_MODEL])
     parts.optimizer.load_state_dict(state[CKPT_OPTIMIZER])
-    parts.generator.set_state(state[CKPT_GENERATOR].to(parts.generator.get_state().device))
+    states = state[CKPT_GENERATOR]
+    states = states.unsqueeze(0) if states.dim() == 1 else states  # one shard: stored flat
+    mine = states[rank * len(parts.generators) : (rank + 1) * len(parts.generators)]
+    for generator, generator_state in zip(parts.generators, mine, strict=True):
+        generator.set_state(generator_state.to(generator.get_state().device))
     counters = state[CKPT_COUNTERS]
     parts.monitor.load_state_dict({"counters": counters, "recent_terms": state[CKPT_RECENT_TERMS]})
     if CKPT_STAGE_SCHEDULE in state:
@@ -336,6 +358,18 @@ def _restore(parts: _Parts, state: dict) -> tuple[int, int]:
 # ----------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------
+
+
+class _NoLog:
+    """The metrics log of a rank other than 0: records are made, never written."""
+
+    size = 0
+
+    def write(self, event: str, step: int, **fields) -> dict:
+        return {"event": event, "step": int(step), **fields}
+
+    def close(self) -> None:
+        pass
 
 
 def train(
@@ -351,9 +385,29 @@ def train(
     ``max_steps`` stops after that step with a checkpoint, as if interrupted;
     ``resume`` then continues (with the run's own ``run.json``, not
     ``config``). Returns a summary; everything else is in the run directory.
+    Under ``torchrun`` every rank calls this; rank 0 alone writes
+    (``distributed``), and holds the run directory's lock (``runlock``).
     """
-    run_dir = Path(run_dir)
-    reporter = reporter or _SilentReporter()
+    ranks = Distributed.from_env()
+    lock = RunLock(Path(run_dir))
+    try:
+        return _train(config, Path(run_dir), ranks, lock, resume, max_steps, reporter, loss_hook)
+    finally:
+        lock.release()
+        ranks.close()
+
+
+def _train(
+    config: RunConfig,
+    run_dir: Path,
+    ranks: Distributed,
+    lock: RunLock,
+    resume: bool,
+    max_steps: int | None,
+    reporter: Reporter | None,
+    loss_hook: LossHook | None,
+) -> TrainResult:
+    reporter = reporter if reporter is not None and ranks.is_main else _SilentReporter()
     if resume:
         end = last_end_record(run_dir) if (run_dir / RUN_FILE).is_file() else None
         if end is not None and end["status"] == "finished":
@@ -362,12 +416,23 @@ def train(
         config = read_run_config(run_dir)
         if not (run_dir / CHECKPOINT_FILE).is_file():
             raise RunError(f"{run_dir}: no {CHECKPOINT_FILE} to resume from")
+    check_world_size(config.world_size, ranks.world_size, run_dir)
     # a bad device or model fails before anything is written
-    device = resolve_device(config.device)
-    parts = _setup(config, device)
+    device = ranks.device(resolve_device(config.device))
+    parts = _setup(config, device, ranks.rank)
+    ranks.init(device)
+    ranks.on_main(lock.acquire)  # a second process on this run directory stops here
     if not resume:
-        _create_run_dir(run_dir, config, device)
+        ranks.on_main(lambda: _create_run_dir(run_dir, config, device))
     model, optimizer, monitor = parts.model, parts.optimizer, parts.monitor
+    forward = model  # training forward passes: through DDP (gradients averaged) on several ranks
+    if ranks.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    shards = len(parts.generators)  # this rank's data shards
     schedule = parts.schedule
     total_steps = config.curriculum.total_steps
     stop_at = total_steps if max_steps is None else min(max_steps, total_steps)
@@ -377,13 +442,15 @@ def train(
     step, validations = 0, 0
     if resume:
         state = load_checkpoint(checkpoint_path)
-        step, validations = _restore(parts, state)
+        step, validations = _restore(parts, state, ranks.rank)
         # What was logged after the checkpoint is logged again by the resumed run.
-        if CKPT_LOG_BYTES in state:
+        if not ranks.is_main:
+            pass  # rank 0 alone writes the log
+        elif CKPT_LOG_BYTES in state:
             truncate_log(run_dir / METRICS_FILE, int(state[CKPT_LOG_BYTES]))
         else:  # a checkpoint of pepcurr 0.1
             truncate_records_after(run_dir / METRICS_FILE, step, drop_events=("end",))
-    log = MetricsWriter(run_dir / METRICS_FILE)
+    log = MetricsWriter(run_dir / METRICS_FILE) if ranks.is_main else _NoLog()
     if resume:
         log.write("resume", step)
 
@@ -417,18 +484,23 @@ def train(
 
     def checkpoint() -> None:
         read_pending()
-        state = _checkpoint_state(parts, step, validations)
-        save_checkpoint(checkpoint_path, {**state, CKPT_LOG_BYTES: log.size})
+        generators = _generator_states(parts, ranks)  # every rank's shards, to rank 0
+        if ranks.is_main:
+            state = _checkpoint_state(parts, step, validations, generators)
+            save_checkpoint(checkpoint_path, {**state, CKPT_LOG_BYTES: log.size})
 
     def run_validation() -> dict:
+        """Rank 0 validates; every rank takes its gate values, so stages start alike everywhere."""
         nonlocal validations
         decode = validations % config.decode_every == 0
         validations += 1
         results = {}
-        for split, val_batch in parts.val_sets.items():
-            results[split] = validate(model, val_batch, config, parts.masses, decode)
-            log.write("val", step, split=split, **results[split])
-        schedule.record_validation(step, gate_metric_values(results))
+        if ranks.is_main:
+            for split, val_batch in parts.val_sets.items():
+                results[split] = validate(model, val_batch, config, parts.masses, decode)
+                log.write("val", step, split=split, **results[split])
+        gates = ranks.broadcast(gate_metric_values(results) if ranks.is_main else None)
+        schedule.record_validation(step, gates)
         return results
 
     final_val: dict = {}
@@ -456,32 +528,41 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] = lr
 
-                # --- forward: synthetic batch -> model -> loss terms
-                batch = generate_batch(SpectrumSettings.from_stage(stage), config.batch_size,
-                                       config.vocab, parts.generator, device)  # fmt: skip
+                # --- forward: synthetic batch (this rank's shards) -> model -> loss terms
+                settings = SpectrumSettings.from_stage(stage)
+                shard_size = config.batch_size // config.data_shards
+                batch = SpectrumBatch.concat([
+                    generate_batch(settings, shard_size, config.vocab, generator, device)
+                    for generator in parts.generators
+                ])  # fmt: skip
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = model(batch)
-                terms = loss_terms(logits.float(), batch, parts.masses, config.spectrum_sigma_da)
+                    logits = forward(batch)
+                terms = sharded_loss_terms(logits.float(), batch, parts.masses,
+                                           config.spectrum_sigma_da, shards)  # fmt: skip
                 loss = total_loss(terms, weights)
                 if loss_hook is not None:
                     loss = loss_hook(step, loss)
+                # the run's loss and terms: the mean over ranks (every rank decides on them)
+                run_values = ranks.mean(
+                    torch.stack([loss.detach(), *(terms[k].detach() for k in LOSS_TERMS)])
+                )
 
                 # --- gradient strength of each loss, measured before the update
                 measure = measured_at(step, config.grad_every, introductions, total_steps)
-                if measure and all(torch.isfinite(terms[k]) for k in terms):
-                    measured = measure_gradients(terms, parts.params, weights)
+                if measure and bool(torch.isfinite(run_values[1:]).all()):
+                    measured = measure_gradients(terms, parts.params, weights, ranks.mean)
                     log.write("grad", step, stage=stage.name, **measured)
 
                 # --- backward and update; a non-finite step is skipped on the device
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(parts.params, config.grad_clip)
-                finite = torch.isfinite(loss) & torch.isfinite(grad_norm)
+                # the run's loss and its averaged gradients: the same decision on every rank
+                finite = torch.isfinite(run_values[0]) & torch.isfinite(grad_norm)
                 optimizer.found_inf = (~finite).float()  # fused AdamW: 1 = leave everything
                 optimizer.step()
                 step += 1
-                term_values = torch.stack([terms[k].detach() for k in LOSS_TERMS])
-                pending.append((step, loss.detach(), term_values, grad_norm.detach(), weights))
+                pending.append((step, run_values[0], run_values[1:], grad_norm.detach(), weights))
 
                 # --- logging (values read from the device here only), validation, checkpoint
                 window_steps += 1
@@ -510,9 +591,14 @@ def train(
                     reporter.update(step, record)
                 if step % config.val_every == 0 or step == total_steps:
                     final_val = run_validation()
-                if step % config.checkpoint_every == 0 or step == stop_at or stop.requested:
+                stopping = stop.requested
+                if ranks.active:  # every rank stops after the same step (a sync: log steps only)
+                    stopping = step % config.log_every == 0 and bool(
+                        ranks.mean(torch.tensor([float(stop.requested)], device=device)) > 0
+                    )
+                if step % config.checkpoint_every == 0 or step == stop_at or stopping:
                     checkpoint()
-                if stop.requested:
+                if stopping:
                     status = "interrupted"
                     break
             if status == "finished" and step < total_steps:
@@ -547,10 +633,19 @@ def run_training(
     """``pepcurr train``: build the config from options, or resume with the run's own.
 
     On resume, options that disagree with the stored run are reported and
-    ignored: a run is continued exactly as it was started.
+    ignored: a run is continued exactly as it was started. Under ``torchrun``
+    ``batch_size`` is per rank: the run's batch is that times the world size.
     """
     reporter = reporter or _SilentReporter()
     run_dir = Path(run_dir)
+    ranks = Distributed.from_env()
+    if ranks.active:
+        per_rank = options.get("batch_size") or DEFAULTS["batch_size"]
+        options = {**options, "batch_size": per_rank * ranks.world_size}
+        if not resume:
+            options["world_size"] = ranks.world_size
+    if not ranks.is_main:
+        reporter = _SilentReporter()
     if not resume:
         config = build_run_config(**options)
         return train(config, run_dir, max_steps=max_steps, reporter=reporter)

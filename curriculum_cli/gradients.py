@@ -19,7 +19,7 @@ gradient would have been before its introduction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -57,19 +57,24 @@ def _flat_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tens
 
 
 def measure_gradients(
-    terms: dict[str, torch.Tensor], params: list[torch.Tensor], weights: dict[str, float]
+    terms: dict[str, torch.Tensor],
+    params: list[torch.Tensor],
+    weights: dict[str, float],
+    average: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Norms, ratios and cosines of each loss term's gradient (see module docstring).
 
     ``terms`` are the unweighted losses of one forward pass (their graph is
     kept for the real backward pass); ``weights`` the current curriculum
-    weights of the auxiliary losses.
+    weights of the auxiliary losses. ``average`` (data-parallel ranks: the
+    mean over ranks) turns each rank's gradient into the run's gradient first.
     """
-    ce = _flat_gradient(terms["ce"], params)
+    average = average or (lambda gradient: gradient)
+    ce = average(_flat_gradient(terms["ce"], params))
     ce_norm = ce.norm()
     result = {"ce_norm": ce_norm.item()}
     for name in AUXILIARY_LOSSES:
-        aux = _flat_gradient(terms[name], params)
+        aux = average(_flat_gradient(terms[name], params))
         aux_norm = aux.norm()
         ratio = (aux_norm / ce_norm).item() if ce_norm > 0 else float("nan")
         denominator = aux_norm * ce_norm

@@ -153,6 +153,36 @@ def loss_terms(
     }
 
 
+def sharded_loss_terms(
+    logits: torch.Tensor,
+    batch: SpectrumBatch,
+    residue_masses_da: torch.Tensor,
+    sigma_da: float,
+    shards: int,
+) -> dict[str, torch.Tensor]:
+    """``loss_terms`` of each of ``shards`` equal slices of the batch, averaged over them.
+
+    A batch drawn as several data shards (one per rank under torchrun) is
+    scored as the ranks score it: each term per shard, then the mean, so one
+    process with every shard and data-parallel ranks with one shard each
+    follow the same loss (cross-entropy is a mean over tokens, and shards hold
+    different numbers of tokens).
+    """
+    if shards == 1:
+        return loss_terms(logits, batch, residue_masses_da, sigma_da)
+    size = len(batch) // shards
+    per_shard = [
+        loss_terms(
+            logits[i * size : (i + 1) * size],
+            batch.select(slice(i * size, (i + 1) * size)),
+            residue_masses_da,
+            sigma_da,
+        )  # fmt: skip
+        for i in range(shards)
+    ]
+    return {name: torch.stack([t[name] for t in per_shard]).mean() for name in per_shard[0]}
+
+
 def total_loss(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
     """CE + sum of weight * auxiliary term (``weights``: the curriculum stage's loss weights).
 
