@@ -345,7 +345,7 @@ def _restore(parts: _Parts, state: dict, rank: int = 0) -> tuple[int, int]:
     states = states.unsqueeze(0) if states.dim() == 1 else states  # one shard: stored flat
     mine = states[rank * len(parts.generators) : (rank + 1) * len(parts.generators)]
     for generator, generator_state in zip(parts.generators, mine, strict=True):
-        generator.set_state(generator_state.to(generator.get_state().device))
+        generator.set_state(generator_state.clone())  # a row of its own (set_state reads storage)
     counters = state[CKPT_COUNTERS]
     parts.monitor.load_state_dict({"counters": counters, "recent_terms": state[CKPT_RECENT_TERMS]})
     if CKPT_STAGE_SCHEDULE in state:
