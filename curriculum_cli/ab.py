@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from curriculum_cli.checkpoint import CHECKPOINT_FILE
@@ -24,13 +26,11 @@ from curriculum_cli.config import (
     RUN_FILE,
     RunConfig,
     build_run_config,
-    read_provenance,
     read_run_config,
     resolve_device,
-    run_json,
 )
 from curriculum_cli.errors import PepcurrError, RunError
-from curriculum_cli.fork import Segment, plan_segments, steps_saved
+from curriculum_cli.fork import Segment, fork_run, plan_segments, steps_saved
 from curriculum_cli.runlog import METRICS_FILE, last_end_record, read_records, write_json_atomic
 
 # Settings a reused run may differ in: where the curriculum was read from, "auto"
@@ -128,6 +128,92 @@ def run_ab(
     GPU. A run's numbers depend on its thread count (float summation order),
     not on which worker trains it.
     """
+    result, work = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target,
+                         reporter)  # fmt: skip
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
+        on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
+        jobs = (os.cpu_count() or 1) if on_cpu else 1
+    if jobs > 1 and len(work) > 1:
+        _train_in_parallel(work, jobs, result, reporter)
+    else:
+        for segments in work:
+            _record(result, reporter, _train_segments(segments, reporter=reporter))
+            if result.interrupted:
+                break
+    if result.interrupted:
+        _tell(reporter, result, "interrupted; run the same command to resume")
+        return result
+
+    result.comparison = compare_runs(result.run_dirs, at=at, metric=metric, target=target)
+    from curriculum_cli.plots import plot_curves
+
+    plot = Path(plot) if plot else Path(out_dir) / "curves.png"
+    result.plot = plot_curves(result.comparison, plot)
+    return result
+
+
+# ``train`` options an A/B passes on, and the flag that gives each on ``pepcurr train``'s line.
+_TRAIN_FLAGS = {
+    "model": "--model", "batch_size": "--batch-size", "lr": "--lr", "device": "--device",
+    "val_every": "--val-every", "grad_every": "--grad-every", "decode_size": "--decode-size",
+    "residue_distribution": "--residues",
+}  # fmt: skip
+
+
+def plan_commands(
+    curricula: list[str],
+    out_dir: Path | str,
+    seeds: int = 2,
+    base_seed: int = 0,
+    scale: float | None = None,
+    options: dict | None = None,
+    at: int | None = None,
+    metric: str = DEFAULT_METRIC,
+    target: float = DEFAULT_TARGET,
+) -> list[str]:
+    """``pepcurr ab --plan``: the shell command of every training segment ``run_ab`` would run.
+
+    In an order that runs them one after another (a shared prefix, then the
+    runs forked from it, then the prefix's own run trained on); the segments
+    of different seeds do not depend on each other. Finished runs are left out.
+    ``OUT/ab.json`` is written as by ``run_ab``; ``run_ab`` (or ``compare``) on
+    the same ``out_dir`` gathers the runs once the commands have run.
+    """
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(_TRAIN_FLAGS))
+    if unknown:
+        raise PepcurrError(f"--plan: pepcurr train has no option for {', '.join(unknown)}")
+    _, work = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target)
+    return [_command(segment, options) for segments in work for segment in segments]
+
+
+def _command(segment: Segment, options: dict) -> str:
+    """The ``pepcurr train`` line of one segment (``shlex``-quoted)."""
+    words = ["pepcurr", "train", "--out", str(segment.run_dir)]
+    if segment.start != 0 and segment.copy_from is None:  # the run's own checkpoint
+        words.append("--resume")
+    else:
+        config = segment.config
+        words += ["--curriculum", config.curriculum_source, "--seed", str(config.seed)]
+        if config.scale != 1.0:
+            words += ["--scale", repr(config.scale)]
+        for key, value in options.items():
+            words += [_TRAIN_FLAGS[key], str(value.value if isinstance(value, StrEnum) else value)]
+        if segment.copy_from is not None:
+            words += ["--fork-from", str(segment.copy_from)]
+    if segment.stop is not None:
+        words += ["--max-steps", str(segment.stop)]
+    return shlex.join(words)
+
+
+def _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target,
+          reporter=None) -> tuple[AbResult, list[list[Segment]]]:  # fmt: skip
+    """Every run's config and state, checked before anything trains; the segments to train.
+
+    Returns the result so far (finished runs ``reused``) and one list of
+    segments per seed, each to be trained in order.
+    """
     from curriculum_cli.presets import load_curriculum
 
     if len(curricula) < 2:
@@ -170,25 +256,7 @@ def run_ab(
     if result.steps_saved:
         saved = f"{result.steps_saved:,} of {result.steps_total:,}"
         _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several arms")
-    if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
-        on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
-        jobs = (os.cpu_count() or 1) if on_cpu else 1
-    if jobs > 1 and len(work) > 1:
-        _train_in_parallel(work, jobs, result, reporter)
-    else:
-        for segments in work:
-            _record(result, reporter, _train_segments(segments, reporter=reporter))
-            if result.interrupted:
-                break
-    if result.interrupted:
-        _tell(reporter, result, "interrupted; run the same command to resume")
-        return result
-
-    result.comparison = compare_runs(result.run_dirs, at=at, metric=metric, target=target)
-    from curriculum_cli.plots import plot_curves
-
-    result.plot = plot_curves(result.comparison, Path(plot) if plot else out_dir / "curves.png")
-    return result
+    return result, work
 
 
 def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, target) -> None:
@@ -235,7 +303,7 @@ def _train_segments(segments: list[Segment], reporter=None, threads: int = 0) ->
     for segment in segments:
         run_dir, config = segment.run_dir, segment.config
         if segment.copy_from is not None:
-            _fork(segment.copy_from, run_dir, config)
+            fork_run(segment.copy_from, run_dir, config)
             forked_at.setdefault(run_dir, segment.start)
         resume = segment.start != 0  # -1: an interrupted run resumed from its own checkpoint
         if reporter is not None:
@@ -254,17 +322,6 @@ def _train_segments(segments: list[Segment], reporter=None, threads: int = 0) ->
                 action = f"forked at step {forked_at[run_dir]:,}"
             done.append((run_dir, action, trained))
     return done
-
-
-def _fork(source: Path, run_dir: Path, config: RunConfig) -> None:
-    """``run_dir`` as a copy of ``source`` (checkpoint and log), with its own ``run.json``."""
-    import shutil
-
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    shutil.copytree(source, run_dir)
-    provenance = read_provenance(source)
-    write_json_atomic(run_dir / RUN_FILE, run_json(config, provenance))
 
 
 def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, reporter) -> None:

@@ -430,9 +430,21 @@ def train(
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    fork_from: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN_DIR",
+            help="Start as a copy of this run, stopped within the steps the two share (what "
+            "'ab --plan' prints), and train on from its checkpoint.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train a model on synthetic spectra, following a curriculum."""
+    """Train a model on synthetic spectra, following a curriculum.
+
+    Under torchrun (torchrun --nproc-per-node N -m curriculum_cli train ...) the
+    N processes train one run data-parallel; --batch-size is then per process.
+    """
     from curriculum_cli.engine import run_training, set_threads
     from curriculum_cli.render import TrainingProgress, render_train_result
 
@@ -443,7 +455,8 @@ def train(
                    decode_size=decode_size,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
-    result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)
+    result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter,
+                          fork_from=fork_from)  # fmt: skip
     render_train_result(console, result)
     if result.status == "interrupted":
         raise typer.Exit(130)
@@ -586,24 +599,38 @@ def ab(
     device: DeviceOpt = None,
     val_every: ValEveryOpt = None,
     grad_every: GradEveryOpt = None,
+    decode_size: DecodeSizeOpt = None,
     jobs: Annotated[
         int,
         typer.Option(
             min=0, help="Runs trained at once, one thread each (0: one per CPU core; 1 on CUDA)."
         ),
     ] = 0,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Train nothing: print the pepcurr train command of every run (shared prefixes "
+            "first), for a scheduler; then run ab again to compare.",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
-    from curriculum_cli.ab import run_ab
+    from curriculum_cli.ab import plan_commands, run_ab
     from curriculum_cli.engine import set_threads
     from curriculum_cli.render import TrainingProgress
 
     set_threads(None)  # runs trained here (one job) use the default, as the workers do
 
     options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
-                   val_every=val_every, grad_every=grad_every,
+                   val_every=val_every, grad_every=grad_every, decode_size=decode_size,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
+    if plan:
+        commands = plan_commands(curricula, out, seeds=seeds, base_seed=base_seed, scale=scale,
+                                 options=options, at=at, metric=metric, target=target)  # fmt: skip
+        typer.echo("\n".join(commands))
+        return
     # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
     progress_console = stdout_console() if output_format is CompareFormat.table else None
     result = run_ab(

@@ -629,8 +629,13 @@ def run_training(
     resume: bool = False,
     max_steps: int | None = None,
     reporter: Reporter | None = None,
+    fork_from: Path | str | None = None,
 ) -> TrainResult:
     """``pepcurr train``: build the config from options, or resume with the run's own.
+
+    ``fork_from``: a run stopped within the steps it shares with this one
+    (``fork.shared_prefix``, as ``ab --plan`` prints it); this run starts as
+    a copy of it and trains on from its checkpoint.
 
     On resume, options that disagree with the stored run are reported and
     ignored: a run is continued exactly as it was started. Under ``torchrun``
@@ -648,7 +653,12 @@ def run_training(
         reporter = _SilentReporter()
     if not resume:
         config = build_run_config(**options)
-        return train(config, run_dir, max_steps=max_steps, reporter=reporter)
+        if fork_from is not None:
+            from curriculum_cli.fork import fork_run
+
+            ranks.on_main(lambda: fork_run(Path(fork_from), run_dir, config))
+        return train(config, run_dir, resume=fork_from is not None, max_steps=max_steps,
+                     reporter=reporter)  # fmt: skip
     stored = read_run_config(run_dir)
     for warning in resume_conflicts(stored, options):
         reporter.message(warning)

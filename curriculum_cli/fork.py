@@ -24,8 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from curriculum_cli.config import RunConfig
+from curriculum_cli.config import (
+    RUN_FILE,
+    RunConfig,
+    read_provenance,
+    read_run_config,
+    run_json,
+)
 from curriculum_cli.curriculum import DATA_FIELDS
+from curriculum_cli.errors import RunError
 from curriculum_cli.gradients import measured_at
 
 # Settings that may differ between two runs that share a prefix: what an arm is.
@@ -144,3 +151,32 @@ def steps_saved(segments: list[Segment]) -> int:
     trained = sum((s.stop or s.config.total_steps) - s.start for s in segments)
     total = sum(s.config.total_steps for s in segments if s.stop is None)
     return total - trained
+
+
+def fork_run(source: Path, run_dir: Path, config: RunConfig) -> None:
+    """``run_dir`` as a copy of ``source`` (checkpoint and log) with ``config`` as its ``run.json``.
+
+    ``--resume`` then continues it as ``config`` from ``source``'s checkpoint,
+    which must lie within the steps the two runs share (``shared_prefix``);
+    ``run_dir`` must not hold a run yet (a partial copy is replaced).
+    """
+    import shutil
+
+    from curriculum_cli.checkpoint import CHECKPOINT_FILE, CKPT_STEP, load_checkpoint
+    from curriculum_cli.runlock import LOCK_FILE
+    from curriculum_cli.runlog import write_json_atomic
+
+    source, run_dir = Path(source), Path(run_dir)
+    if (run_dir / RUN_FILE).exists():
+        raise RunError(f"{run_dir} already holds a run; use --resume to continue it")
+    step = int(load_checkpoint(source / CHECKPOINT_FILE)[CKPT_STEP])
+    shared = shared_prefix(read_run_config(source), config)
+    if step > shared:
+        raise RunError(
+            f"{source} is at step {step}, past the {shared} steps it shares with this run; fork "
+            f"from a run stopped at step {shared} or earlier (train it with --max-steps {shared})"
+        )
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    shutil.copytree(source, run_dir, ignore=shutil.ignore_patterns(LOCK_FILE))
+    write_json_atomic(run_dir / RUN_FILE, run_json(config, read_provenance(source)))

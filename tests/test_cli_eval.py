@@ -205,3 +205,48 @@ def test_ab_refuses_to_change_its_question_after_planning(ab_runs, arm_files, tm
                      "--metric", "peptide_recall_hard")  # fmt: skip
     line = _one_error_line(changed)
     assert "was planned with metric 'val_ce_hard'" in line
+
+
+def test_ab_plan_prints_commands_that_reproduce_ab(tmp_path, monkeypatch):
+    import shlex
+
+    import curriculum_cli.plots
+
+    # The curves figure takes seconds to lay out and is not what this test is about.
+    monkeypatch.setattr(curriculum_cli.plots, "plot_curves", lambda comparison, path: path)
+
+    arms = []
+    for name, (first, second) in {"late": (4, 4), "early": (2, 6)}.items():
+        arms.append(tmp_path / f"{name}.json")
+        save_curriculum(named_curriculum(name, first, second), arms[-1])
+    settings = ["--model", TEST_MODEL_FACTORY, "--batch-size", "8", "--lr", "0.002", "--device",
+                "cpu", "--val-every", "4", "--grad-every", "4", "--decode-size", "4", "--seeds",
+                "1"]  # fmt: skip
+    planned, straight = tmp_path / "planned", tmp_path / "straight"
+
+    plan = invoke("ab", *arms, "--out", planned, *settings, "--plan")
+    assert plan.exit_code == 0, plan.output
+    commands = plan.stdout.splitlines()
+    # the shared prefix once, the run forked from it, then the prefix's own run trained on
+    assert "--max-steps" in commands[0] and "late-s0" in commands[0]
+    assert f"--fork-from {planned / 'late-s0'}" in commands[1] and "early-s0" in commands[1]
+    assert commands[2].endswith("late-s0 --resume") and len(commands) == 3
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:2] == ["pepcurr", "train"]
+        ran = invoke(*words[1:], "--quiet")
+        assert ran.exit_code == 0, (command, ran.output)
+
+    gathered = invoke("ab", *arms, "--out", planned, *settings, "--format", "json")
+    assert gathered.exit_code == 0, gathered.output
+    assert gathered.stderr.count("finished already, reused") == 2
+    trained = invoke("ab", *arms, "--out", straight, *settings, "--format", "json")
+    assert trained.exit_code == 0, trained.output
+
+    def per_seed(result) -> list[dict]:
+        runs = json.loads(result.stdout)["runs"]
+        return [
+            {k: v for k, v in run.items() if k not in ("run", "path", "run_dir")} for run in runs
+        ]
+
+    assert per_seed(gathered) == per_seed(trained)
