@@ -403,6 +403,15 @@ ValEveryOpt = Annotated[int | None, typer.Option(min=1, help="Steps between vali
 GradEveryOpt = Annotated[
     int | None, typer.Option(min=1, help="Steps between gradient measurements.")
 ]
+DataShardsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Draw each batch as N equal shards, each from its own seeded stream, the loss the "
+        "mean over shards (default: 1, or one per torchrun process). One process with "
+        "--data-shards N sees the data N processes see.",
+    ),
+]
 DecodeSizeOpt = Annotated[
     int | None,
     typer.Option(min=1, help="Validation spectra greedy-decoded per set (default 256)."),
@@ -422,6 +431,7 @@ def train(
     residues: ResiduesOpt = None,
     threads: ThreadsOpt = None,
     batch_size: BatchSizeOpt = None,
+    data_shards: DataShardsOpt = None,
     lr: LrOpt = None,
     val_every: ValEveryOpt = None,
     grad_every: GradEveryOpt = None,
@@ -452,7 +462,7 @@ def train(
     set_threads(threads)
     options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
                    batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
-                   decode_size=decode_size,
+                   decode_size=decode_size, data_shards=data_shards,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter,
