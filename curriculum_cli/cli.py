@@ -455,6 +455,7 @@ def train(
     Under torchrun (torchrun --nproc-per-node N -m curriculum_cli train ...) the
     N processes train one run data-parallel; --batch-size is then per process.
     """
+    from curriculum_cli.distributed import Distributed
     from curriculum_cli.engine import run_training, set_threads
     from curriculum_cli.render import TrainingProgress, render_train_result
 
@@ -467,7 +468,8 @@ def train(
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter,
                           fork_from=fork_from)  # fmt: skip
-    render_train_result(console, result)
+    if Distributed.from_env().is_main:  # under torchrun: rank 0 reports
+        render_train_result(console, result)
     if result.status == "interrupted":
         raise typer.Exit(130)
 

@@ -18,13 +18,14 @@ the others fail with an error that says so, rather than wait for ever (and
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import torch
 
-from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.errors import PepcurrError, RunError, TrainingError
 
 TIMEOUT = timedelta(minutes=15)
 """Longest wait of one collective (a validation on rank 0 while the others wait included)."""
@@ -88,7 +89,8 @@ class Distributed:
         import torch.distributed as dist
 
         values = values.clone()
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        with self._peers():
+            dist.all_reduce(values, op=dist.ReduceOp.SUM)
         return values / self.world_size
 
     def broadcast(self, value: Any) -> Any:
@@ -98,7 +100,8 @@ class Distributed:
         import torch.distributed as dist
 
         box = [value]
-        dist.broadcast_object_list(box, src=0)
+        with self._peers():
+            dist.broadcast_object_list(box, src=0)
         return box[0]
 
     def gather(self, value: Any) -> list[Any]:
@@ -108,14 +111,28 @@ class Distributed:
         import torch.distributed as dist
 
         values: list[Any] = [None] * self.world_size
-        dist.all_gather_object(values, value)
+        with self._peers():
+            dist.all_gather_object(values, value)
         return values
 
     def barrier(self) -> None:
         if self.active:
             import torch.distributed as dist
 
-            dist.barrier()
+            with self._peers():
+                dist.barrier()
+
+    @contextmanager
+    def _peers(self):
+        """A collective failing because another rank died or hung: one clear ``TrainingError``."""
+        try:
+            yield
+        except RuntimeError as error:  # gloo and NCCL: a closed connection or a timeout
+            first_line = (str(error).splitlines() or [type(error).__name__])[0]
+            raise TrainingError(
+                f"rank {self.rank}: another process of this run failed or stopped (its own error "
+                f"is above; the last checkpoint is intact): {first_line[:200]}"
+            ) from None
 
     def on_main(self, action) -> Any:
         """Run ``action()`` on rank 0 only; its result (or its ``PepcurrError``) on every rank.

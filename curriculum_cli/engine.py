@@ -605,6 +605,9 @@ def _train(
                 status = "stopped"
     except KeyboardInterrupt:
         status = "interrupted"  # a second Ctrl-C: the last checkpoint stays as it was
+    except BaseException:
+        status = "failed"  # the end record must not say "finished" (ab would reuse the run)
+        raise
     finally:
         read_pending()
         log.write("end", step, status=status, skipped=monitor.skipped, spikes=monitor.spikes,
