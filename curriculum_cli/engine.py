@@ -659,6 +659,7 @@ def run_training(
         if fork_from is not None:
             from curriculum_cli.fork import fork_run
 
+            ranks.init(ranks.device(resolve_device(config.device)))  # train() keeps this group
             ranks.on_main(lambda: fork_run(Path(fork_from), run_dir, config))
         return train(config, run_dir, resume=fork_from is not None, max_steps=max_steps,
                      reporter=reporter)  # fmt: skip
