@@ -93,3 +93,14 @@ def test_resume_conflicts_name_each_given_option_that_differs():
         "warning: ignoring --seed 5: the run was started with 1, and --resume continues it "
         "with its own settings"
     ]
+
+
+def test_data_shards_divide_the_batch_and_are_whole_per_rank():
+    from pydantic import ValidationError
+
+    assert build_run_config("revised").data_shards == 1
+    assert build_run_config("revised", world_size=2, batch_size=16).data_shards == 2
+    with pytest.raises(ValidationError, match="batch_size 10 is not a multiple of data_shards 4"):
+        build_run_config("revised", batch_size=10, data_shards=4)
+    with pytest.raises(ValidationError, match="data_shards 3 is not a multiple of world_size 2"):
+        build_run_config("revised", batch_size=12, data_shards=3, world_size=2)
