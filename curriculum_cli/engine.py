@@ -29,6 +29,14 @@ validation at or after its earliest start whose metric reaches the threshold
 the run's seed (training data) and ``val_seed`` (validation sets), and every
 piece of state they touch is in the checkpoint, so a resumed run on the CPU
 reproduces the uninterrupted one bit for bit.
+
+Under ``torchrun`` every rank runs this loop on its own data shards (each
+batch is ``data_shards`` sub-batches from generators seeded by seed and shard;
+the loss is the mean over shards), through ``DistributedDataParallel``. The
+run's loss and terms are averaged over ranks each step, so every rank takes
+the same skip decision; rank 0 alone validates (and sends the gate metrics to
+the others), logs and checkpoints (``distributed``). One process at the same
+global batch with the same ``data_shards`` follows the same curve.
 """
 
 from __future__ import annotations
