@@ -220,7 +220,7 @@ def test_ab_plan_prints_commands_that_reproduce_ab(tmp_path, monkeypatch):
         arms.append(tmp_path / f"{name}.json")
         save_curriculum(named_curriculum(name, first, second), arms[-1])
     settings = ["--model", TEST_MODEL_FACTORY, "--batch-size", "8", "--lr", "0.002", "--device",
-                "cpu", "--val-every", "4", "--grad-every", "4", "--decode-size", "4", "--seeds",
+                "cpu", "--val-every", "8", "--grad-every", "4", "--decode-size", "4", "--seeds",
                 "1"]  # fmt: skip
     planned, straight = tmp_path / "planned", tmp_path / "straight"
 
