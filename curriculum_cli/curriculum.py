@@ -206,6 +206,14 @@ class Stage(BaseModel):
         allow_inf_nan=False,
         description="Weight of the precursor (total mass) loss next to cross-entropy; 0 = off.",
     )
+    real_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="Share of each batch drawn from real spectra (train --train-data), the "
+        "rest synthetic (fraction, 0-1). Absent: 1 when training data is given, else 0.",
+    )
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -214,10 +222,13 @@ class Stage(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_absent_gate(self, handler) -> dict[str, Any]:
-        """Leave ``start_when`` out of files and ``run.json`` when there is none."""
+        """Leave ``start_when`` out of files and ``run.json`` when there is none, and
+        ``real_fraction`` when it was never given (so ``with_real_fraction`` can resolve it)."""
         data = handler(self)
         if data.get("start_when") is None:
             data.pop("start_when", None)
+        if "real_fraction" not in self.model_fields_set:
+            data.pop("real_fraction", None)
         return data
 
     @model_validator(mode="after")
@@ -396,6 +407,28 @@ class Curriculum(BaseModel):
             gate = stage.start_when
             starts.append(earliest if gate is None else max(earliest, gate.latest_step))
         return starts
+
+    def with_real_fraction(self, has_real_data: bool) -> Curriculum:
+        """Every stage's ``real_fraction`` resolved: a stage that does not give it trains on
+        real spectra only (1) when there is real data, on synthetic ones only (0) otherwise.
+
+        A ``CurriculumError`` when a stage asks for real spectra and there are none.
+        """
+        stages = []
+        for index, stage in enumerate(self.stages):
+            if "real_fraction" in stage.model_fields_set:
+                if stage.real_fraction > 0 and not has_real_data:
+                    raise CurriculumError(
+                        f"stages.{index}.real_fraction: stage '{stage.name}' draws "
+                        f"{stage.real_fraction:g} of each batch from real spectra, but no "
+                        "training data was given; add --train-data FILE.mgf"
+                    )
+                stages.append(stage)
+            elif has_real_data:
+                stages.append(stage.model_copy(update={"real_fraction": 1.0}))
+            else:
+                stages.append(stage)
+        return self.model_copy(update={"stages": stages})
 
     def scaled(self, factor: float) -> Curriculum:
         """The same shape over ``factor`` times the steps (each stage at least 1 step).
