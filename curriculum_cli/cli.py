@@ -407,6 +407,27 @@ DecodeSizeOpt = Annotated[
     int | None,
     typer.Option(min=1, help="Validation spectra greedy-decoded per set (default 256)."),
 ]
+TrainDataOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--train-data",
+        metavar="FILE.mgf",
+        help="Annotated MGF to train on (repeat for several files); indexed once into a store "
+        "(docs/real-data.md). Stages draw real_fraction of each batch from it (default 1).",
+    ),
+]
+ValDataOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--val-data", metavar="FILE.mgf", help="Annotated MGF of the val_real set (repeatable)."
+    ),
+]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", metavar="DIR", help="Where stores go (default: .pepcurr-store beside the MGF)."
+    ),
+]
 
 
 @app.command()
@@ -426,13 +447,20 @@ def train(
     val_every: ValEveryOpt = None,
     grad_every: GradEveryOpt = None,
     decode_size: DecodeSizeOpt = None,
+    train_data: TrainDataOpt = None,
+    val_data: ValDataOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Skip invalid spectra of the MGF files; count them."),
+    ] = False,
+    store: StoreOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train a model on synthetic spectra, following a curriculum."""
+    """Train a model on synthetic and/or real annotated spectra, following a curriculum."""
     from curriculum_cli.engine import run_training, set_threads
     from curriculum_cli.render import TrainingProgress, render_train_result
 
@@ -440,7 +468,8 @@ def train(
     set_threads(threads)
     options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
                    batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
-                   decode_size=decode_size,
+                   decode_size=decode_size, train_data=train_data, val_data=val_data,
+                   skip_invalid=skip_invalid or None, store_dir=store,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)

@@ -47,6 +47,19 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
+class DataFile(BaseModel):
+    """An annotated MGF file a run trains or validates on, as ``run.json`` records it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    path: str = Field(description="The MGF file (absolute path).")
+    store: str = Field(description="Its store: the indexed, length-sorted Arrow IPC file.")
+    size_bytes: int = Field(ge=0, description="Size of the MGF file when it was indexed.")
+    sha256: str = Field(description="SHA-256 of the MGF file's bytes when it was indexed.")
+    n_spectra: int = Field(ge=1, description="Valid spectra in the store.")
+    n_skipped: int = Field(ge=0, description="Invalid spectra skipped (--skip-invalid).")
+
+
 class RunConfig(BaseModel):
     """Everything that determines a run (``run.json``'s ``config``); frozen and strict.
 
@@ -93,6 +106,15 @@ class RunConfig(BaseModel):
     max_consecutive_skips: int = Field(ge=1, description="Non-finite steps in a row that stop.")
     spike_factor: float = Field(gt=1, description="A loss above this x the recent median spikes.")
     spike_window: int = Field(ge=20, description="Applied steps the spike median looks back.")
+    train_data: list[DataFile] = Field(
+        default_factory=list, description="Annotated MGF files real training spectra come from."
+    )
+    val_data: list[DataFile] = Field(
+        default_factory=list, description="Annotated MGF files of the val_real validation set."
+    )
+    skip_invalid: bool = Field(
+        default=False, description="Invalid spectra of train_data/val_data skipped, not errors."
+    )
 
     @property
     def total_steps(self) -> int:
@@ -166,6 +188,7 @@ def build_run_config(
         raise PepcurrError(f"--scale must be a number > 0, got {scale}")
     if scale != 1.0:
         loaded = loaded.scaled(scale)
+    loaded = loaded.with_real_fraction(bool(settings.get("train_data")))
     if architecture is None and not is_factory(settings["model"]):
         name = settings["model"]
         if name not in MODEL_PRESETS:

@@ -60,6 +60,7 @@ from curriculum_cli.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from curriculum_cli.chemistry import Vocabulary
 from curriculum_cli.config import (
     RUN_FILE,
     RunConfig,
@@ -75,7 +76,9 @@ from curriculum_cli.evaluation import decoded_metrics
 from curriculum_cli.gradients import measure_gradients, measured_at
 from curriculum_cli.losses import loss_terms, total_loss
 from curriculum_cli.metrics import residue_accuracy, token_accuracy
+from curriculum_cli.model import MAX_CHARGE
 from curriculum_cli.model_source import build_model, factory_provenance, is_factory
+from curriculum_cli.realdata import BatchSource, index_files, load_real_spectra
 from curriculum_cli.runlog import (
     METRICS_FILE,
     MetricsWriter,
@@ -85,9 +88,11 @@ from curriculum_cli.runlog import (
     write_json_atomic,
 )
 from curriculum_cli.stability import StabilityMonitor, StepOutcome
-from curriculum_cli.synthetic import SpectrumSettings, generate_batch, generate_spectra
+from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
 
 VALIDATION_SPLITS = ("val_easy", "val_hard")
+REAL_SPLIT = "val_real"
+"""The validation set of real spectra (``--val-data``), validated beside the two above."""
 LOSS_TERMS = ("ce", *AUXILIARY_LOSSES)
 
 LossHook = Callable[[int, torch.Tensor], torch.Tensor]
@@ -158,13 +163,16 @@ def learning_rate(step: int, config: RunConfig) -> float:
 
 
 def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
-    """``val_easy`` (first stage's data settings) and ``val_hard`` (last stage's).
+    """``val_easy`` (first stage's data settings), ``val_hard`` (last stage's), and
+    ``val_real`` when the run has ``val_data``.
 
     Made from ``val_seed`` alone, so every run with the same settings sees the
-    same spectra, whatever its training seed.
+    same spectra, whatever its training seed. ``val_real`` holds up to
+    ``val_size`` spectra of the val files with peptides in the curriculum's length
+    range, evenly spaced over each file's length-sorted store (no randomness).
     """
     stages = config.curriculum.stages
-    return {
+    sets = {
         split: generate_spectra(
             SpectrumSettings.from_stage(stage),
             config.val_size,
@@ -176,6 +184,16 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
             zip(VALIDATION_SPLITS, (stages[0], stages[-1]), strict=True)
         )
     }
+    if config.val_data:
+        real = load_real_spectra(config.val_data, config.vocab, MAX_CHARGE, config.skip_invalid)
+        lengths = (min(s.min_length for s in stages), config.curriculum.max_length)
+        if real.count(*lengths) == 0:
+            raise RunError(
+                f"--val-data holds no spectrum of a peptide with {lengths[0]}-{lengths[1]} "
+                "residues (the curriculum's lengths); val_real would be empty"
+            )
+        sets[REAL_SPLIT] = real.evenly_spaced(config.val_size, *lengths).to(device)
+    return sets
 
 
 @torch.no_grad()
@@ -271,6 +289,7 @@ class _Parts:
     params: list[torch.Tensor]
     optimizer: torch.optim.Optimizer
     generator: torch.Generator  # the training data stream
+    batches: BatchSource  # each step's batch: synthetic, real or a mix, drawn with `generator`
     masses: torch.Tensor  # residue masses (Da) of the residue tokens, for the losses
     val_sets: dict
     monitor: StabilityMonitor
@@ -287,11 +306,17 @@ def _setup(config: RunConfig, device: torch.device) -> _Parts:
     )
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed * 1_000_003)
+    real = None
+    if config.train_data:
+        real = load_real_spectra(config.train_data, config.vocab, MAX_CHARGE, config.skip_invalid)
+    batches = BatchSource(config.batch_size, config.vocab, device, real)
+    batches.check(config.curriculum.stages)
     return _Parts(
         model=model,
         params=params,
         optimizer=optimizer,
         generator=generator,
+        batches=batches,
         masses=config.vocab.residue_masses(device=device)[2:],  # residue tokens only
         val_sets=make_validation_sets(config, device),
         monitor=StabilityMonitor(
@@ -456,9 +481,8 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] = lr
 
-                # --- forward: synthetic batch -> model -> loss terms
-                batch = generate_batch(SpectrumSettings.from_stage(stage), config.batch_size,
-                                       config.vocab, parts.generator, device)  # fmt: skip
+                # --- forward: batch (synthetic, real or both: real_fraction) -> model -> losses
+                batch = parts.batches.draw(stage, parts.generator)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     logits = model(batch)
                 terms = loss_terms(logits.float(), batch, parts.masses, config.spectrum_sigma_da)
@@ -551,10 +575,33 @@ def run_training(
     """
     reporter = reporter or _SilentReporter()
     run_dir = Path(run_dir)
+    options = dict(options)
+    data_options = {k: options.pop(k, None) for k in ("train_data", "val_data", "store_dir")}
     if not resume:
+        options.update(_index_data(data_options, bool(options.get("skip_invalid")), reporter))
         config = build_run_config(**options)
         return train(config, run_dir, max_steps=max_steps, reporter=reporter)
     stored = read_run_config(run_dir)
     for warning in resume_conflicts(stored, options):
         reporter.message(warning)
+    if data_options["train_data"] or data_options["val_data"]:
+        reporter.message("warning: ignoring --train-data/--val-data: --resume continues the run "
+                         "with the files it recorded in run.json")  # fmt: skip
     return train(stored, run_dir, resume=True, max_steps=max_steps, reporter=reporter)
+
+
+def _index_data(data_options: dict, skip_invalid: bool, reporter: Reporter) -> dict:
+    """``--train-data``/``--val-data`` files indexed (see ``realdata``), as run settings."""
+    vocab = Vocabulary.default()
+    found = {}
+    for key in ("train_data", "val_data"):
+        if data_options[key]:
+            found[key] = index_files(
+                data_options[key], vocab, MAX_CHARGE, skip_invalid, data_options["store_dir"],
+                on_index=lambda path: reporter.message(f"indexing {path} (once)"),
+            )  # fmt: skip
+            for record in found[key]:
+                if record.n_skipped:
+                    reporter.message(f"{record.path}: {record.n_skipped} invalid spectra skipped "
+                                     f"(--skip-invalid), {record.n_spectra} used")  # fmt: skip
+    return found

@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,8 @@ import torch
 
 from curriculum_cli.batch import SpectrumBatch, concat_batches
 from curriculum_cli.chemistry import EOS_TOKEN, PAD_TOKEN, Vocabulary, neutral_mass_from_mz
-from curriculum_cli.errors import MgfError
+from curriculum_cli.config import DataFile
+from curriculum_cli.errors import MgfError, RunError
 from curriculum_cli.mgf import SKIP_HINT, PeakFilter, stream_training_spectra
 from curriculum_cli.synthetic import SpectrumSettings, generate_batch
 
@@ -60,17 +60,6 @@ def _schema():
             ("file_index", pa.int64()),  # 0-based position in the MGF file
         ]
     )
-
-
-@dataclass(frozen=True)
-class DataFile:
-    """A training or validation MGF file as ``run.json`` records it."""
-
-    path: str
-    size_bytes: int
-    sha256: str
-    n_spectra: int  # valid spectra in the store
-    n_skipped: int  # invalid spectra skipped (--skip-invalid)
 
 
 def default_store_path(mgf_path: Path, store_dir: Path | None) -> Path:
@@ -148,8 +137,10 @@ class SpectrumStore:
         )
 
     def data_file(self) -> DataFile:
+        """What ``run.json`` records of the store's source file."""
         return DataFile(
             path=self.meta["source"],
+            store=str(self.path),
             size_bytes=self.meta["key"]["source_size_bytes"],
             sha256=self.meta["sha256"],
             n_spectra=len(self),
@@ -173,10 +164,10 @@ def _padded(column, dtype, fill, extra: int = 0, width: int | None = None):
 
 def open_store(
     mgf_path: Path | str,
+    store_path: Path,
     vocab: Vocabulary,
     max_charge: int,
     skip_invalid: bool = False,
-    store_dir: Path | None = None,
     peak_filter: PeakFilter = PeakFilter(),  # noqa: B008 (frozen dataclass: immutable)
     on_index=None,
 ) -> SpectrumStore:
@@ -190,7 +181,6 @@ def open_store(
     if not mgf_path.is_file():
         raise MgfError(f"{mgf_path}: no such file" if not mgf_path.exists()
                        else f"{mgf_path}: is a directory, expected an MGF file")  # fmt: skip
-    store_path = default_store_path(mgf_path, store_dir)
     key = _build_key(mgf_path, vocab, peak_filter, max_charge)
     store = _existing_store(store_path, key)
     if store is None:
@@ -317,6 +307,44 @@ def _batches(part: Path):
     reader = pa.ipc.open_file(pa.memory_map(str(part)))
     for i in range(reader.num_record_batches):
         yield reader.get_batch(i)
+
+
+def index_files(
+    paths: list[Path | str],
+    vocab: Vocabulary,
+    max_charge: int,
+    skip_invalid: bool = False,
+    store_dir: Path | None = None,
+    on_index=None,
+) -> list[DataFile]:
+    """Index (or find indexed) each MGF file; what ``run.json`` records of each."""
+    records = []
+    for path in paths:
+        path = Path(path).absolute()
+        store = open_store(path, default_store_path(path, store_dir), vocab, max_charge,
+                           skip_invalid, on_index=on_index)  # fmt: skip
+        records.append(store.data_file())
+    return records
+
+
+def load_real_spectra(
+    records: list[DataFile], vocab: Vocabulary, max_charge: int, skip_invalid: bool,
+    on_index=None,
+) -> RealSpectra:  # fmt: skip
+    """The stores of a run's recorded files (rebuilt if their MGF changed in place); a
+    ``RunError`` when a file's content is no longer what the run recorded."""
+    stores = []
+    for record in records:
+        store = open_store(record.path, Path(record.store), vocab, max_charge, skip_invalid,
+                           on_index=on_index)  # fmt: skip
+        if store.meta["sha256"] != record.sha256:
+            raise RunError(
+                f"{record.path}: the file changed since the run recorded it (SHA-256 "
+                f"{record.sha256[:12]}... now {store.meta['sha256'][:12]}...); the run cannot "
+                "go on exactly; start a new run"
+            )
+        stores.append(store)
+    return RealSpectra(stores)
 
 
 # ----------------------------------------------------------------------------
