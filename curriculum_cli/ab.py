@@ -129,6 +129,7 @@ def run_ab(
     not on which worker trains it.
     """
     from curriculum_cli.presets import load_curriculum
+    from curriculum_cli.realdata import index_data_options
 
     if len(curricula) < 2:
         raise PepcurrError("an A/B needs at least two curricula")
@@ -139,6 +140,7 @@ def run_ab(
         raise PepcurrError(f"{out_dir}: exists and is not a directory")
     options = {k: v for k, v in (options or {}).items() if v is not None}
     names = _arm_names([load_curriculum(source) for source in curricula])
+    options = index_data_options(options, reporter.message if reporter else None)
 
     # Every run's config and state, checked before anything trains.
     planned: dict[int, list[tuple[Path, RunConfig, str]]] = {}

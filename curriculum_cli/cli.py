@@ -615,6 +615,13 @@ def ab(
     device: DeviceOpt = None,
     val_every: ValEveryOpt = None,
     grad_every: GradEveryOpt = None,
+    train_data: TrainDataOpt = None,
+    val_data: ValDataOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Skip invalid spectra of the MGF files; count them."),
+    ] = False,
+    store: StoreOpt = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -631,7 +638,8 @@ def ab(
     set_threads(None)  # runs trained here (one job) use the default, as the workers do
 
     options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
-                   val_every=val_every, grad_every=grad_every,
+                   val_every=val_every, grad_every=grad_every, train_data=train_data,
+                   val_data=val_data, skip_invalid=skip_invalid or None, store_dir=store,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
     progress_console = stdout_console() if output_format is CompareFormat.table else None

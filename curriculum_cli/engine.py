@@ -60,7 +60,6 @@ from curriculum_cli.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from curriculum_cli.chemistry import Vocabulary
 from curriculum_cli.config import (
     RUN_FILE,
     RunConfig,
@@ -78,7 +77,12 @@ from curriculum_cli.losses import loss_terms, total_loss
 from curriculum_cli.metrics import residue_accuracy, token_accuracy
 from curriculum_cli.model import MAX_CHARGE
 from curriculum_cli.model_source import build_model, factory_provenance, is_factory
-from curriculum_cli.realdata import BatchSource, index_files, load_real_spectra
+from curriculum_cli.realdata import (
+    DATA_OPTIONS,
+    BatchSource,
+    index_data_options,
+    load_real_spectra,
+)
 from curriculum_cli.runlog import (
     METRICS_FILE,
     MetricsWriter,
@@ -575,33 +579,15 @@ def run_training(
     """
     reporter = reporter or _SilentReporter()
     run_dir = Path(run_dir)
-    options = dict(options)
-    data_options = {k: options.pop(k, None) for k in ("train_data", "val_data", "store_dir")}
     if not resume:
-        options.update(_index_data(data_options, bool(options.get("skip_invalid")), reporter))
-        config = build_run_config(**options)
+        config = build_run_config(**index_data_options(options, reporter.message))
         return train(config, run_dir, max_steps=max_steps, reporter=reporter)
     stored = read_run_config(run_dir)
+    data_options = {k: options.get(k) for k in DATA_OPTIONS}
+    options = {k: v for k, v in options.items() if k not in DATA_OPTIONS}
     for warning in resume_conflicts(stored, options):
         reporter.message(warning)
     if data_options["train_data"] or data_options["val_data"]:
         reporter.message("warning: ignoring --train-data/--val-data: --resume continues the run "
                          "with the files it recorded in run.json")  # fmt: skip
     return train(stored, run_dir, resume=True, max_steps=max_steps, reporter=reporter)
-
-
-def _index_data(data_options: dict, skip_invalid: bool, reporter: Reporter) -> dict:
-    """``--train-data``/``--val-data`` files indexed (see ``realdata``), as run settings."""
-    vocab = Vocabulary.default()
-    found = {}
-    for key in ("train_data", "val_data"):
-        if data_options[key]:
-            found[key] = index_files(
-                data_options[key], vocab, MAX_CHARGE, skip_invalid, data_options["store_dir"],
-                on_index=lambda path: reporter.message(f"indexing {path} (once)"),
-            )  # fmt: skip
-            for record in found[key]:
-                if record.n_skipped:
-                    reporter.message(f"{record.path}: {record.n_skipped} invalid spectra skipped "
-                                     f"(--skip-invalid), {record.n_spectra} used")  # fmt: skip
-    return found

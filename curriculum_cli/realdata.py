@@ -34,6 +34,7 @@ from curriculum_cli.chemistry import EOS_TOKEN, PAD_TOKEN, Vocabulary, neutral_m
 from curriculum_cli.config import DataFile
 from curriculum_cli.errors import MgfError, RunError
 from curriculum_cli.mgf import SKIP_HINT, PeakFilter, stream_training_spectra
+from curriculum_cli.model import MAX_CHARGE
 from curriculum_cli.synthetic import SpectrumSettings, generate_batch
 
 STORE_FORMAT = "pepcurr-store/1"
@@ -325,6 +326,31 @@ def index_files(
                            skip_invalid, on_index=on_index)  # fmt: skip
         records.append(store.data_file())
     return records
+
+
+DATA_OPTIONS = ("train_data", "val_data", "store_dir")
+"""``train``/``ab`` options naming MGF files (and where their stores go), not run settings."""
+
+
+def index_data_options(options: dict, message=None) -> dict:
+    """``options`` with the ``--train-data``/``--val-data`` paths indexed into the
+    ``DataFile`` records ``RunConfig`` holds (``store_dir`` consumed); ``message(text)``
+    hears which files are indexed and how many spectra were skipped."""
+    options = dict(options)
+    store_dir = options.pop("store_dir", None)
+    on_index = (lambda path: message(f"indexing {path} (once)")) if message else None
+    for key in ("train_data", "val_data"):
+        paths = options.pop(key, None)
+        if not paths:
+            continue
+        skip_invalid = bool(options.get("skip_invalid"))
+        vocab = Vocabulary.default()
+        options[key] = index_files(paths, vocab, MAX_CHARGE, skip_invalid, store_dir, on_index)
+        for record in options[key]:
+            if record.n_skipped and message:
+                message(f"{record.path}: {record.n_skipped} invalid spectra skipped "
+                        f"(--skip-invalid), {record.n_spectra} used")  # fmt: skip
+    return options
 
 
 def load_real_spectra(
