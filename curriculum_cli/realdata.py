@@ -348,7 +348,7 @@ def index_data_options(options: dict, message=None) -> dict:
         options[key] = index_files(paths, vocab, MAX_CHARGE, skip_invalid, store_dir, on_index)
         for record in options[key]:
             if record.n_skipped and message:
-                message(f"{record.path}: {record.n_skipped} invalid spectra skipped "
+                message(f"warning: {record.path}: {record.n_skipped} invalid spectra skipped "
                         f"(--skip-invalid), {record.n_spectra} used")  # fmt: skip
     return options
 
