@@ -3,13 +3,15 @@
 ``train`` sets up (run directory, model, optimizer, data generator,
 validation sets, resume) and then runs one ``while`` loop that reads top to
 bottom like nanoGPT's ``train.py``: the curriculum's stage at this step gives
-the data settings and the loss weights; a synthetic batch is generated on the
-device; the model's teacher-forced prediction gives CE, spectrum and
-precursor loss; every ``grad_every`` steps the gradient of each loss is
-measured separately; the update is applied unless the loss or gradient is not
-finite; at logging steps the step values are read from the device, the
-stability rules applied (``stability``), and a ``train`` record written;
-validation runs on two fixed sets; ``last.pt`` is written atomically.
+the data settings and the loss weights; the batch source (``realdata``) draws
+the batch: synthetic spectra generated on the device, real spectra from the
+``--train-data`` stores, or a mix (the stage's ``real_fraction``); the model's
+teacher-forced prediction gives CE, spectrum and precursor loss; every
+``grad_every`` steps the gradient of each loss is measured separately; the
+update is applied unless the loss or gradient is not finite; at logging steps
+the step values are read from the device, the stability rules applied
+(``stability``), and a ``train`` record written; validation runs on two fixed
+sets (three with ``--val-data``); ``last.pt`` is written atomically.
 
 Device reads (``.item()``, ``.tolist()``: a CPU-GPU sync point) happen only
 at logging, validation, gradient-measurement and checkpoint steps. A
@@ -26,7 +28,8 @@ run from step ``s`` to ``s + 1`` uses the curriculum stage in force at step
 validation at or after its earliest start whose metric reaches the threshold
 (a validation at step ``v`` is used for the update from ``v`` on), or at its
 ``latest_step``. All random draws come from generators seeded from
-the run's seed (training data) and ``val_seed`` (validation sets), and every
+the run's seed (training data: synthetic spectra and the rows of real ones) and
+``val_seed`` (validation sets), and every
 piece of state they touch is in the checkpoint, so a resumed run on the CPU
 reproduces the uninterrupted one bit for bit.
 """

@@ -42,7 +42,7 @@ STORE_DIR_NAME = ".pepcurr-store"
 """Default place of a file's store: this folder beside the MGF file."""
 
 _META_KEY = b"pepcurr"
-_FLUSH_ROWS = 4096  # rows buffered per peptide length before they go to disk while indexing
+_FLUSH_ROWS = 1024  # rows buffered per peptide length before they go to disk while indexing
 MAX_SKIPPED_SHOWN = 5
 
 
@@ -95,12 +95,30 @@ class SpectrumStore:
         self.path = Path(path)
         reader = pa.ipc.open_file(pa.memory_map(str(self.path)))
         self.meta = json.loads(reader.schema.metadata[_META_KEY])
-        self.table = reader.read_all()  # zero-copy: columns point into the mapped file
+        # zero-copy: the record batches point into the mapped file
+        self._batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        self._batch_starts = np.cumsum([0] + [b.num_rows for b in self._batches])
         # length -> [first row, end row)
         self._length_rows = {int(k): tuple(v) for k, v in self.meta["length_rows"].items()}
 
     def __len__(self) -> int:
-        return self.table.num_rows
+        return int(self._batch_starts[-1])
+
+    def _take(self, rows: np.ndarray):
+        """The rows (in their order) as a small table, touching only their record batches.
+
+        (``Table.take`` would first concatenate every record batch of a column: a cost
+        that grows with the store.)"""
+        import pyarrow as pa
+
+        which = np.searchsorted(self._batch_starts, rows, side="right") - 1
+        order = np.argsort(which, kind="stable")
+        parts = []
+        for index in np.unique(which):
+            local = rows[which == index] - self._batch_starts[index]
+            parts.append(self._batches[index].take(pa.array(local, type=pa.int64())))
+        grouped = pa.Table.from_batches(parts, schema=self._batches[0].schema).combine_chunks()
+        return grouped.take(pa.array(np.argsort(order, kind="stable"), type=pa.int64()))
 
     def row_range(self, min_length: int, max_length: int) -> tuple[int, int]:
         """Rows ``[start, end)`` holding peptides of ``min_length``-``max_length`` residues."""
@@ -113,9 +131,7 @@ class SpectrumStore:
     def batch(self, rows: np.ndarray, token_width: int | None = None) -> SpectrumBatch:
         """The spectra at ``rows`` (int64 row numbers) as a CPU batch (titles and peptides
         included); tokens padded to ``token_width`` (default: longest peptide + 1)."""
-        import pyarrow as pa
-
-        taken = self.table.take(pa.array(rows, type=pa.int64()))
+        taken = self._take(np.asarray(rows, dtype=np.int64))
         mz, peak_counts = _padded(taken.column("mz"), np.float32, 0)
         intensity, _ = _padded(taken.column("intensity"), np.float32, 0)
         tokens, lengths = _padded(taken.column("tokens"), np.int64, PAD_TOKEN, extra=1,
@@ -303,9 +319,11 @@ def build_store(
 
 
 def _batches(part: Path):
+    """A temporary part's record batches, read one at a time (not mapped: pages read while
+    indexing a large file should not stay in the process)."""
     import pyarrow as pa
 
-    reader = pa.ipc.open_file(pa.memory_map(str(part)))
+    reader = pa.ipc.open_file(pa.OSFile(str(part)))
     for i in range(reader.num_record_batches):
         yield reader.get_batch(i)
 
