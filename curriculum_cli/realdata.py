@@ -86,8 +86,17 @@ def _build_key(mgf_path: Path, vocab: Vocabulary, peak_filter: PeakFilter, max_c
     }
 
 
+_LIST_COLUMNS = {"mz": np.float32, "intensity": np.float32, "tokens": np.int64}
+_STORE_BATCH_ROWS = 32_768  # rows per record batch of a store
+
+
 class SpectrumStore:
-    """One MGF file's training spectra, memory-mapped; rows sorted by peptide length."""
+    """One MGF file's training spectra, memory-mapped; rows sorted by peptide length.
+
+    Rows are read through numpy views of the mapped record batches (no copy, no
+    per-row Python object kept): reading ``k`` rows costs ``O(k)``, whatever the
+    store's size.
+    """
 
     def __init__(self, path: Path):
         import pyarrow as pa
@@ -95,30 +104,13 @@ class SpectrumStore:
         self.path = Path(path)
         reader = pa.ipc.open_file(pa.memory_map(str(self.path)))
         self.meta = json.loads(reader.schema.metadata[_META_KEY])
-        # zero-copy: the record batches point into the mapped file
-        self._batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
-        self._batch_starts = np.cumsum([0] + [b.num_rows for b in self._batches])
+        self._chunks = [_views(reader.get_batch(i)) for i in range(reader.num_record_batches)]
+        self._starts = np.cumsum([0] + [len(chunk["charge"]) for chunk in self._chunks])
         # length -> [first row, end row)
         self._length_rows = {int(k): tuple(v) for k, v in self.meta["length_rows"].items()}
 
     def __len__(self) -> int:
-        return int(self._batch_starts[-1])
-
-    def _take(self, rows: np.ndarray):
-        """The rows (in their order) as a small table, touching only their record batches.
-
-        (``Table.take`` would first concatenate every record batch of a column: a cost
-        that grows with the store.)"""
-        import pyarrow as pa
-
-        which = np.searchsorted(self._batch_starts, rows, side="right") - 1
-        order = np.argsort(which, kind="stable")
-        parts = []
-        for index in np.unique(which):
-            local = rows[which == index] - self._batch_starts[index]
-            parts.append(self._batches[index].take(pa.array(local, type=pa.int64())))
-        grouped = pa.Table.from_batches(parts, schema=self._batches[0].schema).combine_chunks()
-        return grouped.take(pa.array(np.argsort(order, kind="stable"), type=pa.int64()))
+        return int(self._starts[-1])
 
     def row_range(self, min_length: int, max_length: int) -> tuple[int, int]:
         """Rows ``[start, end)`` holding peptides of ``min_length``-``max_length`` residues."""
@@ -128,29 +120,45 @@ class SpectrumStore:
             return 0, 0
         return min(r[0] for r in inside), max(r[1] for r in inside)
 
-    def batch(self, rows: np.ndarray, token_width: int | None = None) -> SpectrumBatch:
-        """The spectra at ``rows`` (int64 row numbers) as a CPU batch (titles and peptides
-        included); tokens padded to ``token_width`` (default: longest peptide + 1)."""
-        taken = self._take(np.asarray(rows, dtype=np.int64))
-        mz, peak_counts = _padded(taken.column("mz"), np.float32, 0)
-        intensity, _ = _padded(taken.column("intensity"), np.float32, 0)
-        tokens, lengths = _padded(taken.column("tokens"), np.int64, PAD_TOKEN, extra=1,
-                                  width=token_width)  # fmt: skip
+    def batch(
+        self, rows: np.ndarray, token_width: int | None = None, text: bool = True
+    ) -> SpectrumBatch:
+        """The spectra at ``rows`` (row numbers) as a CPU batch, with their titles and
+        peptides when ``text``; tokens padded to ``token_width`` (default: longest + 1)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        which = np.searchsorted(self._starts, rows, side="right") - 1
+        lists: dict[str, list[np.ndarray]] = {name: [] for name in _LIST_COLUMNS}
+        precursor_mz, charges, titles, peptides = [], [], [], []
+        for chunk_index, row in zip(which.tolist(), (rows - self._starts[which]).tolist(),
+                                    strict=True):  # fmt: skip
+            chunk = self._chunks[chunk_index]
+            for name in _LIST_COLUMNS:
+                offsets, values = chunk[name]
+                lists[name].append(values[offsets[row] : offsets[row + 1]])
+            precursor_mz.append(chunk["precursor_mz"][row])
+            charges.append(chunk["charge"][row])
+            if text:
+                titles.append(chunk["title"][row].as_py())
+                peptides.append(chunk["peptide"][row].as_py())
+        mz, peak_counts = _padded(lists["mz"], np.float32, 0)
+        intensity, _ = _padded(lists["intensity"], np.float32, 0)
+        # tokens: room for <eos> after the longest peptide
+        tokens, lengths = _padded(lists["tokens"], np.int64, PAD_TOKEN, token_width, extra=1)
         tokens[np.arange(len(rows)), lengths] = EOS_TOKEN
-        peak_mask = np.arange(mz.shape[1]) < peak_counts[:, None]
-        charges = torch.from_numpy(taken.column("charge").to_numpy().astype(np.int64))
-        precursor_mz = torch.tensor(taken.column("precursor_mz").to_numpy())
+        charge = torch.tensor(charges, dtype=torch.int64)
         return SpectrumBatch(
             mz=torch.from_numpy(mz),
             intensity=torch.from_numpy(intensity),
-            peak_mask=torch.from_numpy(peak_mask),
+            peak_mask=torch.from_numpy(np.arange(mz.shape[1]) < peak_counts[:, None]),
             # as mgf.read_mgf computes it: float64, then rounded once to float32
-            precursor_mass_da=neutral_mass_from_mz(precursor_mz, charges).to(torch.float32),
-            precursor_charge=charges,
+            precursor_mass_da=neutral_mass_from_mz(
+                torch.tensor(precursor_mz, dtype=torch.float64), charge
+            ).to(torch.float32),
+            precursor_charge=charge,
             tokens=torch.from_numpy(tokens),
             lengths=torch.from_numpy(lengths),
-            peptides=taken.column("peptide").to_pylist(),
-            titles=taken.column("title").to_pylist(),
+            peptides=peptides if text else None,
+            titles=titles if text else None,
         )
 
     def data_file(self) -> DataFile:
@@ -165,17 +173,30 @@ class SpectrumStore:
         )
 
 
-def _padded(column, dtype, fill, extra: int = 0, width: int | None = None):
-    """A list column as a padded ``[n, width]`` array and the per-row list lengths."""
-    array = column.combine_chunks()
-    counts = array.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
-    values = array.flatten().to_numpy(zero_copy_only=False)
-    n = len(counts)
-    width = width or (int(counts.max(initial=0)) + extra)
-    out = np.full((n, width), fill, dtype=dtype)
-    starts = np.cumsum(counts) - counts
-    rows = np.repeat(np.arange(n), counts)
-    out[rows, np.arange(len(values)) - np.repeat(starts, counts)] = values
+def _views(record_batch) -> dict:
+    """Zero-copy numpy views of a record batch's columns: ``(offsets, values)`` for a list
+    column, the values for a number column, the Arrow array for a text column."""
+    views = {}
+    for name in record_batch.schema.names:
+        column = record_batch.column(name)
+        if name in _LIST_COLUMNS:
+            views[name] = (column.offsets.to_numpy(), column.values.to_numpy())
+        elif name in ("title", "peptide"):
+            views[name] = column
+        else:
+            views[name] = column.to_numpy()
+    return views
+
+
+def _padded(arrays: list[np.ndarray], dtype, fill, width: int | None = None, extra: int = 0):
+    """Rows of different lengths as a ``[n, width]`` array (default width: the longest +
+    ``extra``) and the rows' lengths."""
+    counts = np.array([len(a) for a in arrays], dtype=np.int64)
+    if width is None:
+        width = int(counts.max(initial=0)) + extra
+    out = np.full((len(arrays), width), fill, dtype=dtype)
+    for row, values in enumerate(arrays):
+        out[row, : len(values)] = values
     return out, counts
 
 
@@ -304,9 +325,20 @@ def build_store(
         meta["length_rows"] = length_rows
         final_schema = schema.with_metadata({_META_KEY: json.dumps(meta).encode()})
         with pa.ipc.new_file(str(tmp), final_schema) as writer:
+            pending: list = []  # record batches of up to _STORE_BATCH_ROWS rows in all
+
+            def write_pending() -> None:
+                if pending:
+                    table = pa.Table.from_batches(pending).combine_chunks()
+                    writer.write_table(table.replace_schema_metadata(final_schema.metadata))
+                    pending.clear()
+
             for _, part, _ in parts:
                 for record_batch in _batches(part):
-                    writer.write_batch(record_batch)
+                    if sum(b.num_rows for b in pending) + record_batch.num_rows > _STORE_BATCH_ROWS:
+                        write_pending()
+                    pending.append(record_batch)
+            write_pending()
         os.replace(tmp, store_path)
     finally:
         for part, writer in writers.values():

@@ -12,6 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from curriculum_cli import realdata
 from curriculum_cli.chemistry import Vocabulary
 from curriculum_cli.cli import app
 from curriculum_cli.compare import compare_runs
@@ -98,13 +99,16 @@ def test_real_and_synthetic_run_resumes_exactly(mixed_run, tmp_path):
     assert any(r["event"] == "val" and r["split"] == "val_real" for r in straight)
 
 
-def test_store_matches_read_mgf_and_is_sorted_by_length(mixed_run):
-    _, root, _ = mixed_run
-    path = root / "real.mgf"
-    store = open_store(path.absolute(), default_store_path(path.absolute(), None), VOCAB,
-                       MAX_CHARGE, skip_invalid=True)  # fmt: skip
-    batch = store.batch(np.arange(len(store)))
-    assert batch.lengths.tolist() == sorted(batch.lengths.tolist())
+def test_store_matches_read_mgf_and_is_sorted_by_length(tmp_path, monkeypatch):
+    # small record batches, so that rows are read across several of them
+    monkeypatch.setattr(realdata, "_FLUSH_ROWS", 4)
+    monkeypatch.setattr(realdata, "_STORE_BATCH_ROWS", 10)
+    path = SAMPLE_MGF
+    store = open_store(path, default_store_path(path, tmp_path), VOCAB, MAX_CHARGE, True)
+    assert len(store._chunks) > 10
+    rows = np.random.default_rng(0).permutation(len(store))
+    batch = store.batch(rows)
+    assert store.batch(np.arange(len(store))).lengths.tolist() == sorted(batch.lengths.tolist())
     read = read_mgf(path, VOCAB).batch
     row = {title: i for i, title in enumerate(read.titles)}
     for i, title in enumerate(batch.titles):
