@@ -39,6 +39,17 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def rss_parts_mib() -> dict:
+    """Resident memory now, split as Linux does: anonymous (the process's own) and
+    file-backed (pages of mapped files, e.g. the store: page cache the kernel can drop)."""
+    parts = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile"):
+            parts[key] = int(value.split()[0]) / 1024
+    return parts
+
+
 def index_one(mgf: Path, store: Path) -> dict:
     from curriculum_cli.chemistry import Vocabulary
     from curriculum_cli.model import MAX_CHARGE
@@ -48,7 +59,8 @@ def index_one(mgf: Path, store: Path) -> dict:
     loaded = open_store(mgf, store, Vocabulary.default(), MAX_CHARGE)
     seconds = time.perf_counter() - started
     return {"n": len(loaded), "index_s": seconds, "spectra_per_s": len(loaded) / seconds,
-            "store_mib": store.stat().st_size / 2**20, "peak_rss_mib": peak_rss_mib()}  # fmt: skip
+            "store_mib": store.stat().st_size / 2**20, "peak_rss_mib": peak_rss_mib(),
+            **rss_parts_mib()}  # fmt: skip
 
 
 def train_one(mgf: Path, store: Path, batches: int, steps: int) -> dict:
@@ -95,7 +107,8 @@ def train_one(mgf: Path, store: Path, batches: int, steps: int) -> dict:
             step_ms.append((time.perf_counter() - started) * 1e3)
     read, step = statistics.median(read_ms), statistics.median(step_ms)
     return {"read_ms": read, "read_p90_ms": sorted(read_ms)[int(0.9 * len(read_ms))],
-            "step_ms": step, "share": read / step, "peak_rss_mib": peak_rss_mib()}  # fmt: skip
+            "step_ms": step, "share": read / step, "peak_rss_mib": peak_rss_mib(),
+            **rss_parts_mib()}  # fmt: skip
 
 
 def child(argv: list[str]) -> dict:
@@ -141,11 +154,13 @@ def main() -> None:
         print(f"{n:>9,} spectra ({mgf.stat().st_size / 2**20:,.0f} MiB MGF, "
               f"{index['store_mib']:,.0f} MiB store)")  # fmt: skip
         print(f"  indexing: {index['index_s']:.1f} s, {index['spectra_per_s']:,.0f} spectra/s, "
-              f"peak RSS {index['peak_rss_mib']:,.0f} MiB")  # fmt: skip
+              f"peak RSS {index['peak_rss_mib']:,.0f} MiB (at the end: anonymous "
+              f"{index['RssAnon']:,.0f}, file-backed {index['RssFile']:,.0f})")  # fmt: skip
         print(f"  batch of 32 from the store: {read['read_ms']:.2f} ms "
               f"(p90 {read['read_p90_ms']:.2f}); tiny-model step {read['step_ms']:.1f} ms; "
               f"read = {read['share']:.1%} of a step (goal < 5%); "
-              f"peak RSS {read['peak_rss_mib']:,.0f} MiB")  # fmt: skip
+              f"peak RSS {read['peak_rss_mib']:,.0f} MiB (at the end: anonymous "
+              f"{read['RssAnon']:,.0f}, file-backed {read['RssFile']:,.0f})")  # fmt: skip
     print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} at the end")
 
 
