@@ -268,6 +268,7 @@ def build_store(
     digest = hashlib.sha256()
     buffers: dict[int, list] = {}
     writers: dict[int, tuple[Path, object]] = {}
+    counts: dict[int, int] = {}  # rows written per length
     skipped: list[str] = []
     n_skipped = 0
 
@@ -278,6 +279,7 @@ def build_store(
         if length not in writers:
             part = store_path.with_name(f"{store_path.name}.len{length}.tmp")
             writers[length] = (part, pa.ipc.new_file(str(part), schema))
+        counts[length] = counts.get(length, 0) + len(rows)
         columns = list(zip(*rows, strict=True))
         writers[length][1].write_batch(pa.record_batch(
             [pa.array(values, type=field.type) for values, field in zip(columns, schema,
@@ -318,10 +320,9 @@ def build_store(
                 "peak_filter": peak_filter.describe()}  # fmt: skip
         tmp = store_path.with_name(store_path.name + ".tmp")
         parts = [(length, *writers[length]) for length in sorted(writers)]
-        for length, part, _ in parts:
-            count = sum(b.num_rows for b in _batches(part))
-            length_rows[str(length)] = [row, row + count]
-            row += count
+        for length, _, _ in parts:
+            length_rows[str(length)] = [row, row + counts[length]]
+            row += counts[length]
         meta["length_rows"] = length_rows
         final_schema = schema.with_metadata({_META_KEY: json.dumps(meta).encode()})
         with pa.ipc.new_file(str(tmp), final_schema) as writer:
