@@ -87,7 +87,7 @@ def _build_key(mgf_path: Path, vocab: Vocabulary, peak_filter: PeakFilter, max_c
 
 
 _LIST_COLUMNS = {"mz": np.float32, "intensity": np.float32, "tokens": np.int64}
-_STORE_BATCH_ROWS = 32_768  # rows per record batch of a store
+_STORE_BATCH_ROWS = 8_192  # rows per record batch of a store (bounds indexing memory)
 
 
 class SpectrumStore:
