@@ -403,6 +403,10 @@ ValEveryOpt = Annotated[int | None, typer.Option(min=1, help="Steps between vali
 GradEveryOpt = Annotated[
     int | None, typer.Option(min=1, help="Steps between gradient measurements.")
 ]
+ValSizeOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Spectra in each validation set (default 256)."),
+]
 DecodeSizeOpt = Annotated[
     int | None,
     typer.Option(min=1, help="Validation spectra greedy-decoded per set (default 256)."),
@@ -425,6 +429,7 @@ def train(
     lr: LrOpt = None,
     val_every: ValEveryOpt = None,
     grad_every: GradEveryOpt = None,
+    val_size: ValSizeOpt = None,
     decode_size: DecodeSizeOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
@@ -440,7 +445,7 @@ def train(
     set_threads(threads)
     options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
                    batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
-                   decode_size=decode_size,
+                   val_size=val_size, decode_size=decode_size,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curriculum_cli.chemistry import Vocabulary
 from curriculum_cli.curriculum import Curriculum
@@ -93,6 +93,15 @@ class RunConfig(BaseModel):
     max_consecutive_skips: int = Field(ge=1, description="Non-finite steps in a row that stop.")
     spike_factor: float = Field(gt=1, description="A loss above this x the recent median spikes.")
     spike_window: int = Field(ge=20, description="Applied steps the spike median looks back.")
+
+    @model_validator(mode="after")
+    def _decoded_spectra_are_validation_spectra(self) -> RunConfig:
+        if self.decode_size > self.val_size:
+            raise ValueError(
+                f"decode_size {self.decode_size} is larger than val_size {self.val_size}: "
+                "the decoded spectra are the first decode_size of each validation set"
+            )
+        return self
 
     @property
     def total_steps(self) -> int:
@@ -172,6 +181,13 @@ def build_run_config(
             presets = ", ".join(MODEL_PRESETS)
             raise PepcurrError(f"unknown model {name!r}; the presets are: {presets}")
         architecture = MODEL_PRESETS[name]
+    if "decode_size" not in given:  # a smaller validation set decodes all its spectra
+        settings["decode_size"] = min(DEFAULTS["decode_size"], settings["val_size"])
+    elif settings["decode_size"] > settings["val_size"]:
+        raise PepcurrError(
+            f"--decode-size {settings['decode_size']} is larger than the validation sets "
+            f"({settings['val_size']} spectra): decoding uses their first spectra"
+        )
     total = loaded.total_steps
     for key in _AUTO_INTERVALS:
         settings.setdefault(key, max(1, total // POINTS_PER_RUN))

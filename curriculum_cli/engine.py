@@ -194,7 +194,6 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
         values = {k: v.item() for k, v in terms.items()}
         values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
-        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
     result = {key: value / n_total for key, value in sums.items()}
