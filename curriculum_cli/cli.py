@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from curriculum_cli import __version__
+from curriculum_cli.devices import Device
 from curriculum_cli.errors import PepcurrError, validation_problem_lines
 
 _state = {"debug": False}
@@ -348,14 +349,6 @@ def inspect_command(
 # ----------------------------------------------------------------------------
 
 
-class DeviceChoice(StrEnum):
-    """Where to train or decode (the same values as ``config.Device``)."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
 def _model_spec(value: str | None) -> str | None:
     """A ``--model`` value checked at parse time: a preset name or MODULE:FUNCTION."""
     from curriculum_cli.model_source import is_factory
@@ -391,7 +384,7 @@ ModelOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[
-    DeviceChoice | None, typer.Option(help="auto: CUDA when torch sees a GPU, else the CPU.")
+    Device | None, typer.Option(help="auto: CUDA when torch sees a GPU, else the CPU.")
 ]
 ThreadsOpt = Annotated[
     int | None,
@@ -518,7 +511,7 @@ def evaluate(
     max_length: Annotated[
         int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
     ] = None,
-    device: DeviceOpt = DeviceChoice.auto,
+    device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from curriculum_cli.chemistry import Vocabulary
 from curriculum_cli.curriculum import Curriculum
+from curriculum_cli.devices import Device
 from curriculum_cli.errors import PepcurrError, RunError, validation_problem_lines
 from curriculum_cli.model import MODEL_PRESETS, ModelConfig
 from curriculum_cli.model_source import is_factory
@@ -37,14 +38,6 @@ POINTS_PER_RUN = 50
 
 MAX_DEFAULT_WARMUP_STEPS = 1_000
 """The default warm-up is 5% of the run, at most this many steps."""
-
-
-class Device(StrEnum):
-    """Where a run trains: ``auto`` picks CUDA when torch sees a GPU, else the CPU."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 class RunConfig(BaseModel):
