@@ -344,6 +344,25 @@ def inspect_command(
         render_inspect_report(stdout_console(), report)
 
 
+@app.command()
+def split(
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="FILE.mgf", help="Annotated MGF files (SEQ=...).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/val/test.mgf.")],
+    val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: val.")] = 0.1,
+    test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: test.")] = 0.1,
+    seed: SeedOpt = 0,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Split annotated MGF into train/val/test with no peptide in two splits (I = L)."""
+    from curriculum_cli.render import render_split
+    from curriculum_cli.split import split_mgf
+
+    result = split_mgf(paths, out, val_fraction=val, test_fraction=test, seed=seed, overwrite=force)
+    render_split(stdout_console(), result)
+
+
 # ----------------------------------------------------------------------------
 # Training: train
 # ----------------------------------------------------------------------------
