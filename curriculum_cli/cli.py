@@ -508,33 +508,44 @@ def _print_comparison(comparison, output_format: CompareFormat) -> None:
         print_note(f"warning: {warning}")
 
 
+SourceArg = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR|CHECKPOINT", help="A run directory or its last.pt.")
+]
+BeamSizeOpt = Annotated[int, typer.Option(min=1, help="Beams per spectrum.")]
+PrecursorTolOpt = Annotated[
+    float, typer.Option(min=0.0, help="Precursor mass tolerance of the beam filter (ppm).")
+]
+NoFilterOpt = Annotated[
+    bool, typer.Option("--no-filter", help="Turn the precursor-mass filter off.")
+]
+MaxIsotopeOpt = Annotated[int, typer.Option(min=0, help="Accept isotope offsets 0..N (13C peaks).")]
+MaxLengthOpt = Annotated[
+    int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
+]
+SkipInvalidOpt = Annotated[
+    bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
+]
+MztabOpt = Annotated[
+    Path | None, typer.Option(help="Write the predictions as mzTab 1.0 (as Casanovo does).")
+]
+
+
 @app.command()
 def evaluate(
-    source: Annotated[
-        Path, typer.Argument(metavar="RUN_DIR|CHECKPOINT", help="A run directory or its last.pt.")
-    ],
+    source: SourceArg,
     mgf: Annotated[Path, typer.Option("--mgf", help="Annotated MGF spectra (SEQ=...).")],
     predictions: Annotated[
         Path | None, typer.Option(help="Write per-spectrum predictions to this CSV.")
     ] = None,
-    beam_size: Annotated[int, typer.Option(min=1, help="Beams per spectrum.")] = 5,
-    precursor_tol_ppm: Annotated[
-        float, typer.Option(min=0.0, help="Precursor mass tolerance of the beam filter (ppm).")
-    ] = 50.0,
-    no_filter: Annotated[
-        bool, typer.Option("--no-filter", help="Turn the precursor-mass filter off.")
-    ] = False,
-    max_isotope: Annotated[
-        int, typer.Option(min=0, help="Accept isotope offsets 0..N (13C peaks).")
-    ] = 1,
-    max_length: Annotated[
-        int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
-    ] = None,
+    mztab: MztabOpt = None,
+    beam_size: BeamSizeOpt = 5,
+    precursor_tol_ppm: PrecursorTolOpt = 50.0,
+    no_filter: NoFilterOpt = False,
+    max_isotope: MaxIsotopeOpt = 1,
+    max_length: MaxLengthOpt = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
-    skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
-    ] = False,
+    skip_invalid: SkipInvalidOpt = False,
 ) -> None:
     """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
     from curriculum_cli.engine import set_threads
@@ -546,12 +557,41 @@ def evaluate(
         source, mgf, beam_size=beam_size,
         precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
         max_length=max_length, device=device.value, skip_invalid=skip_invalid,
-        predictions_csv=predictions,
+        predictions_csv=predictions, mztab=mztab,
     )  # fmt: skip
     console = stdout_console()
     render_evaluation(console, result)
-    if predictions is not None:
-        console.print(f"wrote {predictions}", highlight=False)
+    for path in (predictions, mztab):
+        if path is not None:
+            console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def predict(
+    source: SourceArg,
+    mgf: Annotated[Path, typer.Option("--mgf", help="MGF spectra (SEQ not needed).")],
+    mztab: Annotated[Path, typer.Option(help="mzTab 1.0 file to write (as Casanovo does).")],
+    beam_size: BeamSizeOpt = 5,
+    precursor_tol_ppm: PrecursorTolOpt = 50.0,
+    no_filter: NoFilterOpt = False,
+    max_isotope: MaxIsotopeOpt = 1,
+    max_length: MaxLengthOpt = None,
+    device: DeviceOpt = Device.auto,
+    threads: ThreadsOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+) -> None:
+    """Decode MGF spectra (annotated or not) with a trained run and write mzTab."""
+    from curriculum_cli.engine import set_threads
+    from curriculum_cli.evaluation import predict_checkpoint
+    from curriculum_cli.render import render_prediction
+
+    set_threads(threads)
+    result = predict_checkpoint(
+        source, mgf, mztab, beam_size=beam_size,
+        precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
+        max_length=max_length, device=device.value, skip_invalid=skip_invalid,
+    )  # fmt: skip
+    render_prediction(stdout_console(), result)
 
 
 @app.command()

@@ -718,3 +718,21 @@ def render_split(console: Console, result) -> None:
                   highlight=False, soft_wrap=True)  # fmt: skip
     for warning in result.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
+
+
+def render_prediction(console: Console, result) -> None:
+    """What ``pepcurr predict`` wrote (an ``evaluation.PredictionResult``)."""
+    settings = result.settings
+    tolerance = settings["precursor_tol_ppm"]
+    console.print(
+        f"{result.source} on {result.mgf}: {result.n_predicted:,} of {result.n_spectra:,} "
+        f"spectra got a peptide, {result.n_fit:,} fit the precursor "
+        + ("(filter off)" if tolerance is None else f"within {tolerance:g} ppm")
+        + f"; beam size {settings['beam_size']}; wrote {result.mztab}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.n_skipped:
+        console.print(Text(f"{result.n_skipped} spectra skipped", style="yellow"))
+    for warning in result.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
