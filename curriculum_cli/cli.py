@@ -447,6 +447,14 @@ def train(
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN_DIR|CHECKPOINT",
+            help="Fine-tune: start from this trained model's weights (fresh optimizer and "
+            "schedule, step 0); --model defaults to its model.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a model on synthetic spectra, following a curriculum."""
@@ -457,7 +465,7 @@ def train(
     set_threads(threads)
     options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
                    batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
-                   val_size=val_size, decode_size=decode_size,
+                   val_size=val_size, decode_size=decode_size, init_from=init_from,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)

@@ -57,7 +57,10 @@ from curriculum_cli.checkpoint import (
     CKPT_STAGE_INDEX,
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
+    checkpoint_path,
+    init_source,
     load_checkpoint,
+    load_initial_weights,
     save_checkpoint,
 )
 from curriculum_cli.config import (
@@ -365,6 +368,8 @@ def train(
     device = resolve_device(config.device)
     parts = _setup(config, device)
     if not resume:
+        if config.init_from is not None:  # fine-tuning: start from a trained model's weights
+            load_initial_weights(parts.model, config)
         _create_run_dir(run_dir, config, device)
     model, optimizer, monitor = parts.model, parts.optimizer, parts.monitor
     schedule = parts.schedule
@@ -545,14 +550,25 @@ def run_training(
 ) -> TrainResult:
     """``pepcurr train``: build the config from options, or resume with the run's own.
 
-    On resume, options that disagree with the stored run are reported and
-    ignored: a run is continued exactly as it was started.
+    ``options["init_from"]`` (a run directory or checkpoint) starts the new run
+    from that model's weights, with its model unless ``options["model"]`` is
+    given (then the shapes must agree). On resume, options that disagree with
+    the stored run are reported and ignored: a run is continued exactly as it
+    was started.
     """
     reporter = reporter or _SilentReporter()
     run_dir = Path(run_dir)
     if not resume:
-        config = build_run_config(**options)
+        architecture = None
+        if options.get("init_from") is not None:  # --init-from: its model unless --model
+            init_from, source = init_source(options["init_from"])
+            options = {**options, "init_from": init_from}
+            if options.get("model") is None:
+                options["model"], architecture = source.model, source.architecture
+        config = build_run_config(architecture=architecture, **options)
         return train(config, run_dir, max_steps=max_steps, reporter=reporter)
+    if options.get("init_from") is not None:
+        options = {**options, "init_from": str(checkpoint_path(options["init_from"]).resolve())}
     stored = read_run_config(run_dir)
     for warning in resume_conflicts(stored, options):
         reporter.message(warning)
