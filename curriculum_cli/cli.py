@@ -455,6 +455,14 @@ def train(
             "schedule, step 0); --model defaults to its model.",
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Also write TensorBoard event files to RUN_DIR/tensorboard "
+            "(pip install 'pepcurr[tensorboard]').",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a model on synthetic spectra, following a curriculum."""
@@ -468,7 +476,8 @@ def train(
                    val_size=val_size, decode_size=decode_size, init_from=init_from,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
-    result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter)
+    result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter,
+                          tensorboard=tensorboard)  # fmt: skip
     render_train_result(console, result)
     if result.status == "interrupted":
         raise typer.Exit(130)
@@ -680,6 +689,42 @@ def ab(
         raise typer.Exit(130)
     _print_comparison(result.comparison, output_format)
     print_note(f"wrote {result.plot}")
+
+
+@app.command("export-tensorboard")
+def export_tensorboard_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Log directory: each run to OUT/<run name> (default: RUN_DIR/tensorboard).",
+        ),
+    ] = None,
+) -> None:
+    """Write TensorBoard event files for existing runs, from their metrics.jsonl."""
+    from curriculum_cli.tblog import export_tensorboard, require_tensorboard
+
+    require_tensorboard("export-tensorboard")
+    names = [run.resolve().name for run in runs]
+    if out is not None and len(set(names)) < len(names):
+        raise PepcurrError("two runs share a directory name; export them without --out")
+    console = stdout_console()
+    log_dirs = []
+    for run, name in zip(runs, names, strict=True):
+        result = export_tensorboard(run, None if out is None else out / name)
+        log_dirs.append((name, result.log_dir))
+        replaced = f", replacing {result.n_replaced} event file(s)" if result.n_replaced else ""
+        console.print(
+            f"wrote {result.log_dir}: {result.n_scalars:,} values from {result.n_records:,} "
+            f"records{replaced}", highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    if out is not None or len(log_dirs) == 1:
+        view = f"--logdir {out if out is not None else log_dirs[0][1]}"
+    else:
+        view = "--logdir_spec " + ",".join(f"{name}:{path}" for name, path in log_dirs)
+    console.print(f"view with: tensorboard {view}", highlight=False, soft_wrap=True)
 
 
 def print_note(message: str) -> None:
