@@ -40,6 +40,16 @@ MAX_DEFAULT_WARMUP_STEPS = 1_000
 """The default warm-up is 5% of the run, at most this many steps."""
 
 
+class InitFrom(BaseModel):
+    """Where a fine-tuned run's first weights came from (``train --init-from``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    path: str = Field(description="The checkpoint file, as an absolute path.")
+    checkpoint_sha256: str = Field(description="SHA-256 of the checkpoint file's bytes.")
+    step: int = Field(ge=0, description="The step of the run the checkpoint was taken at.")
+
+
 class RunConfig(BaseModel):
     """Everything that determines a run (``run.json``'s ``config``); frozen and strict.
 
@@ -86,6 +96,9 @@ class RunConfig(BaseModel):
     max_consecutive_skips: int = Field(ge=1, description="Non-finite steps in a row that stop.")
     spike_factor: float = Field(gt=1, description="A loss above this x the recent median spikes.")
     spike_window: int = Field(ge=20, description="Applied steps the spike median looks back.")
+    init_from: InitFrom | None = Field(
+        default=None, description="Fine-tuning: the checkpoint whose weights the run starts from."
+    )
 
     @model_validator(mode="after")
     def _decoded_spectra_are_validation_spectra(self) -> RunConfig:
@@ -217,6 +230,7 @@ def resume_conflicts(stored: RunConfig, options: dict[str, Any]) -> list[str]:
     """
     stored_values = stored.model_dump(mode="json")
     stored_values["curriculum"] = stored.curriculum_source
+    stored_values["init_from"] = stored.init_from.path if stored.init_from else None
     warnings = []
     for key, value in options.items():
         if value is None:

@@ -57,7 +57,10 @@ from curriculum_cli.checkpoint import (
     CKPT_STAGE_INDEX,
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
+    checkpoint_path,
+    init_source,
     load_checkpoint,
+    load_initial_weights,
     save_checkpoint,
 )
 from curriculum_cli.config import (
@@ -86,6 +89,7 @@ from curriculum_cli.runlog import (
 )
 from curriculum_cli.stability import StabilityMonitor, StepOutcome
 from curriculum_cli.synthetic import SpectrumSettings, generate_batch, generate_spectra
+from curriculum_cli.tblog import TENSORBOARD_DIR, TensorBoardLog, require_tensorboard
 
 VALIDATION_SPLITS = ("val_easy", "val_hard")
 LOSS_TERMS = ("ce", *AUXILIARY_LOSSES)
@@ -344,15 +348,20 @@ def train(
     max_steps: int | None = None,
     reporter: Reporter | None = None,
     loss_hook: LossHook | None = None,
+    tensorboard: bool = False,
 ) -> TrainResult:
     """Train (or resume) a run to the end of its curriculum, or to ``max_steps``.
 
     ``max_steps`` stops after that step with a checkpoint, as if interrupted;
     ``resume`` then continues (with the run's own ``run.json``, not
-    ``config``). Returns a summary; everything else is in the run directory.
+    ``config``). ``tensorboard``: also write every log record to TensorBoard
+    event files (``tblog``). Returns a summary; everything else is in the run
+    directory.
     """
     run_dir = Path(run_dir)
     reporter = reporter or _SilentReporter()
+    if tensorboard:
+        require_tensorboard("--tensorboard")
     if resume:
         end = last_end_record(run_dir) if (run_dir / RUN_FILE).is_file() else None
         if end is not None and end["status"] == "finished":
@@ -365,6 +374,8 @@ def train(
     device = resolve_device(config.device)
     parts = _setup(config, device)
     if not resume:
+        if config.init_from is not None:  # fine-tuning: start from a trained model's weights
+            load_initial_weights(parts.model, config)
         _create_run_dir(run_dir, config, device)
     model, optimizer, monitor = parts.model, parts.optimizer, parts.monitor
     schedule = parts.schedule
@@ -382,7 +393,12 @@ def train(
             truncate_log(run_dir / METRICS_FILE, int(state[CKPT_LOG_BYTES]))
         else:  # a checkpoint of pepcurr 0.1
             truncate_records_after(run_dir / METRICS_FILE, step, drop_events=("end",))
-    log = MetricsWriter(run_dir / METRICS_FILE)
+    board = None
+    if tensorboard:  # event files mirror metrics.jsonl (the source of truth)
+        board = TensorBoardLog(run_dir / TENSORBOARD_DIR, purge_step=step + 1 if resume else None)
+        if not resume:
+            board.write_hparams(config)
+    log = MetricsWriter(run_dir / METRICS_FILE, mirror=board.write if board else None)
     if resume:
         log.write("resume", step)
 
@@ -523,6 +539,8 @@ def train(
         log.write("end", step, status=status, skipped=monitor.skipped, spikes=monitor.spikes,
                   elapsed_s=time.perf_counter() - started)  # fmt: skip
         log.close()
+        if board is not None:
+            board.close()
         reporter.finish()
     return TrainResult(
         run_dir=run_dir,
@@ -542,18 +560,32 @@ def run_training(
     resume: bool = False,
     max_steps: int | None = None,
     reporter: Reporter | None = None,
+    tensorboard: bool = False,
 ) -> TrainResult:
     """``pepcurr train``: build the config from options, or resume with the run's own.
 
-    On resume, options that disagree with the stored run are reported and
-    ignored: a run is continued exactly as it was started.
+    ``options["init_from"]`` (a run directory or checkpoint) starts the new run
+    from that model's weights, with its model unless ``options["model"]`` is
+    given (then the shapes must agree). On resume, options that disagree with
+    the stored run are reported and ignored: a run is continued exactly as it
+    was started.
     """
     reporter = reporter or _SilentReporter()
     run_dir = Path(run_dir)
     if not resume:
-        config = build_run_config(**options)
-        return train(config, run_dir, max_steps=max_steps, reporter=reporter)
+        architecture = None
+        if options.get("init_from") is not None:  # --init-from: its model unless --model
+            init_from, source = init_source(options["init_from"])
+            options = {**options, "init_from": init_from}
+            if options.get("model") is None:
+                options["model"], architecture = source.model, source.architecture
+        config = build_run_config(architecture=architecture, **options)
+        return train(config, run_dir, max_steps=max_steps, reporter=reporter,
+                     tensorboard=tensorboard)  # fmt: skip
+    if options.get("init_from") is not None:
+        options = {**options, "init_from": str(checkpoint_path(options["init_from"]).resolve())}
     stored = read_run_config(run_dir)
     for warning in resume_conflicts(stored, options):
         reporter.message(warning)
-    return train(stored, run_dir, resume=True, max_steps=max_steps, reporter=reporter)
+    return train(stored, run_dir, resume=True, max_steps=max_steps, reporter=reporter,
+                 tensorboard=tensorboard)  # fmt: skip
