@@ -433,19 +433,29 @@ class Curriculum(BaseModel):
     def scaled(self, factor: float) -> Curriculum:
         """The same shape over ``factor`` times the steps (each stage at least 1 step).
 
-        Used to run a 100k-step curriculum in, say, 2k steps (factor 0.02):
-        boundaries, introductions and the gates' ``latest_step`` move with the
-        factor, up to rounding (thresholds stay as they are).
+        Used to run a 100k-step curriculum in, say, 2k steps (factor 0.02). The
+        stage *boundaries* are scaled and rounded, not each stage's length: a
+        stage that starts at nominal step ``s`` starts at ``round(s * factor)``
+        (later if the stages before it needed their 1 step), so the total and
+        every introduction land within half a step of the exact value, and two
+        curricula of the same nominal length keep the same scaled length (with
+        per-stage rounding, revised's 7,500-step stages made it 505 steps long
+        against current's 500 at factor 0.005). The gates' ``latest_step`` is
+        scaled the same way; thresholds stay as they are.
         """
         if not (math.isfinite(factor) and factor > 0):
             raise CurriculumError(f"scale factor must be a finite number > 0, got {factor}")
-        stages = [_scaled_stage(stage, factor) for stage in self.stages]
+        stages, nominal_end, end = [], 0, 0
+        for stage in self.stages:
+            nominal_end += stage.steps
+            start, end = end, max(end + 1, round(nominal_end * factor))
+            stages.append(_scaled_stage(stage, end - start, factor))
         return Curriculum.model_validate({**self.model_dump(), "stages": stages})
 
 
-def _scaled_stage(stage: Stage, factor: float) -> Stage:
-    """``stage`` with its steps (and its gate's ``latest_step``) times ``factor``, at least 1."""
-    update: dict[str, Any] = {"steps": max(1, round(stage.steps * factor))}
+def _scaled_stage(stage: Stage, steps: int, factor: float) -> Stage:
+    """``stage`` lasting ``steps`` steps, its gate's ``latest_step`` times ``factor`` (>= 1)."""
+    update: dict[str, Any] = {"steps": steps}
     if stage.start_when is not None:
         latest = max(1, round(stage.start_when.latest_step * factor))
         update["start_when"] = stage.start_when.model_copy(update={"latest_step": latest})

@@ -60,7 +60,10 @@ from curriculum_cli.checkpoint import (
     CKPT_STAGE_INDEX,
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
+    checkpoint_path,
+    init_source,
     load_checkpoint,
+    load_initial_weights,
     save_checkpoint,
 )
 from curriculum_cli.config import (
@@ -96,6 +99,7 @@ from curriculum_cli.runlog import (
 )
 from curriculum_cli.stability import StabilityMonitor, StepOutcome
 from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
+from curriculum_cli.tblog import TENSORBOARD_DIR, TensorBoardLog, require_tensorboard
 
 VALIDATION_SPLITS = ("val_easy", "val_hard")
 REAL_SPLIT = "val_real"
@@ -219,7 +223,6 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
         values = {k: v.item() for k, v in terms.items()}
         values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
-        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
     result = {key: value / n_total for key, value in sums.items()}
@@ -377,15 +380,20 @@ def train(
     max_steps: int | None = None,
     reporter: Reporter | None = None,
     loss_hook: LossHook | None = None,
+    tensorboard: bool = False,
 ) -> TrainResult:
     """Train (or resume) a run to the end of its curriculum, or to ``max_steps``.
 
     ``max_steps`` stops after that step with a checkpoint, as if interrupted;
     ``resume`` then continues (with the run's own ``run.json``, not
-    ``config``). Returns a summary; everything else is in the run directory.
+    ``config``). ``tensorboard``: also write every log record to TensorBoard
+    event files (``tblog``). Returns a summary; everything else is in the run
+    directory.
     """
     run_dir = Path(run_dir)
     reporter = reporter or _SilentReporter()
+    if tensorboard:
+        require_tensorboard("--tensorboard")
     if resume:
         end = last_end_record(run_dir) if (run_dir / RUN_FILE).is_file() else None
         if end is not None and end["status"] == "finished":
@@ -398,6 +406,8 @@ def train(
     device = resolve_device(config.device)
     parts = _setup(config, device)
     if not resume:
+        if config.init_from is not None:  # fine-tuning: start from a trained model's weights
+            load_initial_weights(parts.model, config)
         _create_run_dir(run_dir, config, device)
     model, optimizer, monitor = parts.model, parts.optimizer, parts.monitor
     schedule = parts.schedule
@@ -415,7 +425,12 @@ def train(
             truncate_log(run_dir / METRICS_FILE, int(state[CKPT_LOG_BYTES]))
         else:  # a checkpoint of pepcurr 0.1
             truncate_records_after(run_dir / METRICS_FILE, step, drop_events=("end",))
-    log = MetricsWriter(run_dir / METRICS_FILE)
+    board = None
+    if tensorboard:  # event files mirror metrics.jsonl (the source of truth)
+        board = TensorBoardLog(run_dir / TENSORBOARD_DIR, purge_step=step + 1 if resume else None)
+        if not resume:
+            board.write_hparams(config)
+    log = MetricsWriter(run_dir / METRICS_FILE, mirror=board.write if board else None)
     if resume:
         log.write("resume", step)
 
@@ -555,6 +570,8 @@ def train(
         log.write("end", step, status=status, skipped=monitor.skipped, spikes=monitor.spikes,
                   elapsed_s=time.perf_counter() - started)  # fmt: skip
         log.close()
+        if board is not None:
+            board.close()
         reporter.finish()
     return TrainResult(
         run_dir=run_dir,
@@ -574,17 +591,31 @@ def run_training(
     resume: bool = False,
     max_steps: int | None = None,
     reporter: Reporter | None = None,
+    tensorboard: bool = False,
 ) -> TrainResult:
     """``pepcurr train``: build the config from options, or resume with the run's own.
 
-    On resume, options that disagree with the stored run are reported and
-    ignored: a run is continued exactly as it was started.
+    ``options["init_from"]`` (a run directory or checkpoint) starts the new run
+    from that model's weights, with its model unless ``options["model"]`` is
+    given (then the shapes must agree). On resume, options that disagree with
+    the stored run are reported and ignored: a run is continued exactly as it
+    was started.
     """
     reporter = reporter or _SilentReporter()
     run_dir = Path(run_dir)
     if not resume:
-        config = build_run_config(**index_data_options(options, reporter.message))
-        return train(config, run_dir, max_steps=max_steps, reporter=reporter)
+        options = index_data_options(options, reporter.message)
+        architecture = None
+        if options.get("init_from") is not None:  # --init-from: its model unless --model
+            init_from, source = init_source(options["init_from"])
+            options = {**options, "init_from": init_from}
+            if options.get("model") is None:
+                options["model"], architecture = source.model, source.architecture
+        config = build_run_config(architecture=architecture, **options)
+        return train(config, run_dir, max_steps=max_steps, reporter=reporter,
+                     tensorboard=tensorboard)  # fmt: skip
+    if options.get("init_from") is not None:
+        options = {**options, "init_from": str(checkpoint_path(options["init_from"]).resolve())}
     stored = read_run_config(run_dir)
     data_options = {k: options.get(k) for k in DATA_OPTIONS}
     options = {k: v for k, v in options.items() if k not in DATA_OPTIONS}
@@ -593,4 +624,5 @@ def run_training(
     if data_options["train_data"] or data_options["val_data"]:
         reporter.message("warning: ignoring --train-data/--val-data: --resume continues the run "
                          "with the files it recorded in run.json")  # fmt: skip
-    return train(stored, run_dir, resume=True, max_steps=max_steps, reporter=reporter)
+    return train(stored, run_dir, resume=True, max_steps=max_steps, reporter=reporter,
+                 tensorboard=tensorboard)  # fmt: skip

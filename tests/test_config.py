@@ -12,6 +12,7 @@ from curriculum_cli.compare import compare_runs
 from curriculum_cli.config import (
     RUN_FILE,
     RUN_FORMAT,
+    RunConfig,
     build_run_config,
     read_provenance,
     read_run_config,
@@ -93,3 +94,13 @@ def test_resume_conflicts_name_each_given_option_that_differs():
         "warning: ignoring --seed 5: the run was started with 1, and --resume continues it "
         "with its own settings"
     ]
+
+
+def test_decoded_spectra_are_at_most_the_validation_spectra():
+    assert build_run_config("revised", val_size=64).decode_size == 64  # default 256, capped
+    assert build_run_config("revised", val_size=64, decode_size=8).decode_size == 8
+    with pytest.raises(PepcurrError, match="--decode-size 65 is larger than the validation sets"):
+        build_run_config("revised", val_size=64, decode_size=65)
+    stored = build_run_config("revised").model_dump(mode="json")
+    with pytest.raises(ValueError, match="decode_size 512 is larger than val_size 256"):
+        RunConfig.model_validate_json(json.dumps({**stored, "decode_size": 512}))

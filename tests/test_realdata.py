@@ -56,8 +56,7 @@ def one_error_line(result) -> str:
 def train_args(curriculum, out, *data):
     return ["train", "-c", curriculum, "-o", out, "--model", TEST_MODEL_FACTORY,
             "--device", "cpu", "--batch-size", 8, "--val-every", 8, "--grad-every", 4,
-            "--decode-size", 4,
-            "-q", *data]  # fmt: skip
+            "--val-size", 32, "--decode-size", 4, "-q", *data]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
