@@ -16,8 +16,8 @@ ion-evidence model, and ``casanovo-tiny``, the plain stand-in; they have the
 same dimensions, so they share (b)). The measurement is paired: each round times
 every (a) and (b) back to back, the ratio is taken per round, and its median and
 range over rounds are printed (the range is the machine's noise). Prints steps/s
-of each, the ratio a/b per preset, the cost of a gradient-measurement step relative to a normal step, and
-peak RSS. Usage::
+of each, the ratio a/b per preset, the cost of a gradient-measurement step
+relative to a normal step, and peak RSS. Usage::
 
     OMP_NUM_THREADS=1 python bench/bench_train.py [--device cpu|cuda]
         [--models tiny,casanovo-tiny] [--batch-size 32]

@@ -153,11 +153,14 @@ def run_ab(
     return result
 
 
-# ``train`` options an A/B passes on, and the flag that gives each on ``pepcurr train``'s line.
+# ``train`` options an A/B passes on, and the flag that gives each on ``pepcurr train``'s line
+# (a list: the flag once per item; True: the flag alone).
 _TRAIN_FLAGS = {
     "model": "--model", "batch_size": "--batch-size", "lr": "--lr", "device": "--device",
     "val_every": "--val-every", "grad_every": "--grad-every", "decode_size": "--decode-size",
-    "residue_distribution": "--residues",
+    "val_size": "--val-size", "residue_distribution": "--residues",
+    "train_data": "--train-data", "val_data": "--val-data", "skip_invalid": "--skip-invalid",
+    "store_dir": "--store",
 }  # fmt: skip
 
 
@@ -199,7 +202,14 @@ def _command(segment: Segment, options: dict) -> str:
         if config.scale != 1.0:
             words += ["--scale", repr(config.scale)]
         for key, value in options.items():
-            words += [_TRAIN_FLAGS[key], str(value.value if isinstance(value, StrEnum) else value)]
+            for item in value if isinstance(value, list) else [value]:
+                if item is True:
+                    words.append(_TRAIN_FLAGS[key])
+                else:
+                    words += [
+                        _TRAIN_FLAGS[key],
+                        str(item.value if isinstance(item, StrEnum) else item),
+                    ]
         if segment.copy_from is not None:
             words += ["--fork-from", str(segment.copy_from)]
     if segment.stop is not None:
@@ -215,6 +225,7 @@ def _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, targ
     segments per seed, each to be trained in order.
     """
     from curriculum_cli.presets import load_curriculum
+    from curriculum_cli.realdata import index_data_options
 
     if len(curricula) < 2:
         raise PepcurrError("an A/B needs at least two curricula")
@@ -225,6 +236,7 @@ def _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, targ
         raise PepcurrError(f"{out_dir}: exists and is not a directory")
     options = {k: v for k, v in (options or {}).items() if v is not None}
     names = _arm_names([load_curriculum(source) for source in curricula])
+    options = index_data_options(options, reporter.message if reporter else None)
 
     # Every run's config and state, checked before anything trains.
     planned: dict[int, list[tuple[Path, RunConfig, str]]] = {}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from curriculum_cli.chemistry import mz_from_neutral_mass
+from curriculum_cli.chemistry import PAD_TOKEN, mz_from_neutral_mass
 
 
 @dataclass
@@ -58,21 +58,6 @@ class SpectrumBatch:
             lengths=self.lengths.to(device),
         )
 
-    @staticmethod
-    def concat(batches: list[SpectrumBatch]) -> SpectrumBatch:
-        """Batches of the same peak and token widths as one batch (one batch: itself)."""
-        if len(batches) == 1:
-            return batches[0]
-        import torch
-
-        def joined(name: str):
-            values = [getattr(batch, name) for batch in batches]
-            if values[0] is None:
-                return None
-            return torch.cat(values) if isinstance(values[0], torch.Tensor) else sum(values, [])
-
-        return SpectrumBatch(**{name: joined(name) for name in SpectrumBatch.__dataclass_fields__})
-
     def select(self, index: slice) -> SpectrumBatch:
         """The spectra at ``index`` (a slice), as a new batch."""
         return SpectrumBatch(
@@ -86,3 +71,35 @@ class SpectrumBatch:
             peptides=self.peptides[index] if self.peptides is not None else None,
             titles=self.titles[index] if self.titles is not None else None,
         )
+
+
+def concat_batches(batches: list[SpectrumBatch]) -> SpectrumBatch:
+    """Batches one after the other, peaks and tokens padded to the widest (one batch: itself).
+
+    ``peptides`` and ``titles`` are kept only when every batch has them.
+    """
+    if len(batches) == 1:
+        return batches[0]
+    peaks = max(b.mz.shape[1] for b in batches)
+    width = max(b.tokens.shape[1] for b in batches)
+
+    def cat(name: str, columns: int, fill) -> torch.Tensor:
+        parts = [getattr(b, name) for b in batches]
+        parts = [torch.nn.functional.pad(p, (0, columns - p.shape[1]), value=fill) for p in parts]
+        return torch.cat(parts)
+
+    def joined(name: str) -> list[str] | None:
+        lists = [getattr(b, name) for b in batches]
+        return None if any(x is None for x in lists) else [s for x in lists for s in x]
+
+    return SpectrumBatch(
+        mz=cat("mz", peaks, 0.0),
+        intensity=cat("intensity", peaks, 0.0),
+        peak_mask=cat("peak_mask", peaks, False),
+        precursor_mass_da=torch.cat([b.precursor_mass_da for b in batches]),
+        precursor_charge=torch.cat([b.precursor_charge for b in batches]),
+        tokens=cat("tokens", width, PAD_TOKEN),
+        lengths=torch.cat([b.lengths for b in batches]),
+        peptides=joined("peptides"),
+        titles=joined("titles"),
+    )

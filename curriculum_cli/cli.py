@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from curriculum_cli import __version__
+from curriculum_cli.devices import Device
 from curriculum_cli.errors import PepcurrError, validation_problem_lines
 
 _state = {"debug": False}
@@ -343,17 +344,28 @@ def inspect_command(
         render_inspect_report(stdout_console(), report)
 
 
+@app.command()
+def split(
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="FILE.mgf", help="Annotated MGF files (SEQ=...).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/val/test.mgf.")],
+    val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: val.")] = 0.1,
+    test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: test.")] = 0.1,
+    seed: SeedOpt = 0,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Split annotated MGF into train/val/test with no peptide in two splits (I = L)."""
+    from curriculum_cli.render import render_split
+    from curriculum_cli.split import split_mgf
+
+    result = split_mgf(paths, out, val_fraction=val, test_fraction=test, seed=seed, overwrite=force)
+    render_split(stdout_console(), result)
+
+
 # ----------------------------------------------------------------------------
 # Training: train
 # ----------------------------------------------------------------------------
-
-
-class DeviceChoice(StrEnum):
-    """Where to train or decode (the same values as ``config.Device``)."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 def _model_spec(value: str | None) -> str | None:
@@ -391,7 +403,7 @@ ModelOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[
-    DeviceChoice | None, typer.Option(help="auto: CUDA when torch sees a GPU, else the CPU.")
+    Device | None, typer.Option(help="auto: CUDA when torch sees a GPU, else the CPU.")
 ]
 ThreadsOpt = Annotated[
     int | None,
@@ -412,9 +424,34 @@ DataShardsOpt = Annotated[
         "--data-shards N sees the data N processes see.",
     ),
 ]
+ValSizeOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Spectra in each validation set (default 256)."),
+]
 DecodeSizeOpt = Annotated[
     int | None,
     typer.Option(min=1, help="Validation spectra greedy-decoded per set (default 256)."),
+]
+TrainDataOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--train-data",
+        metavar="FILE.mgf",
+        help="Annotated MGF to train on (repeat for several files); indexed once into a store "
+        "(docs/real-data.md). Stages draw real_fraction of each batch from it (default 1).",
+    ),
+]
+ValDataOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--val-data", metavar="FILE.mgf", help="Annotated MGF of the val_real set (repeatable)."
+    ),
+]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", metavar="DIR", help="Where stores go (default: .pepcurr-store beside the MGF)."
+    ),
 ]
 
 
@@ -435,7 +472,15 @@ def train(
     lr: LrOpt = None,
     val_every: ValEveryOpt = None,
     grad_every: GradEveryOpt = None,
+    val_size: ValSizeOpt = None,
     decode_size: DecodeSizeOpt = None,
+    train_data: TrainDataOpt = None,
+    val_data: ValDataOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Skip invalid spectra of the MGF files; count them."),
+    ] = False,
+    store: StoreOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
@@ -448,9 +493,25 @@ def train(
             "'ab --plan' prints), and train on from its checkpoint.",
         ),
     ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN_DIR|CHECKPOINT",
+            help="Fine-tune: start from this trained model's weights (fresh optimizer and "
+            "schedule, step 0); --model defaults to its model.",
+        ),
+    ] = None,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Also write TensorBoard event files to RUN_DIR/tensorboard "
+            "(pip install 'pepcurr[tensorboard]').",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train a model on synthetic spectra, following a curriculum.
+    """Train a model on synthetic and/or real annotated spectra, following a curriculum.
 
     Under torchrun (torchrun --nproc-per-node N -m curriculum_cli train ...) the
     N processes train one run data-parallel; --batch-size is then per process.
@@ -463,11 +524,13 @@ def train(
     set_threads(threads)
     options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
                    batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
-                   decode_size=decode_size, data_shards=data_shards,
+                   val_size=val_size, decode_size=decode_size, init_from=init_from,
+                   train_data=train_data, val_data=val_data, data_shards=data_shards,
+                   skip_invalid=skip_invalid or None, store_dir=store,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter,
-                          fork_from=fork_from)  # fmt: skip
+                          tensorboard=tensorboard, fork_from=fork_from)  # fmt: skip
     if Distributed.from_env().is_main:  # under torchrun: rank 0 reports
         render_train_result(console, result)
     if result.status == "interrupted":
@@ -516,33 +579,44 @@ def _print_comparison(comparison, output_format: CompareFormat) -> None:
         print_note(f"warning: {warning}")
 
 
+SourceArg = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR|CHECKPOINT", help="A run directory or its last.pt.")
+]
+BeamSizeOpt = Annotated[int, typer.Option(min=1, help="Beams per spectrum.")]
+PrecursorTolOpt = Annotated[
+    float, typer.Option(min=0.0, help="Precursor mass tolerance of the beam filter (ppm).")
+]
+NoFilterOpt = Annotated[
+    bool, typer.Option("--no-filter", help="Turn the precursor-mass filter off.")
+]
+MaxIsotopeOpt = Annotated[int, typer.Option(min=0, help="Accept isotope offsets 0..N (13C peaks).")]
+MaxLengthOpt = Annotated[
+    int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
+]
+SkipInvalidOpt = Annotated[
+    bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
+]
+MztabOpt = Annotated[
+    Path | None, typer.Option(help="Write the predictions as mzTab 1.0 (as Casanovo does).")
+]
+
+
 @app.command()
 def evaluate(
-    source: Annotated[
-        Path, typer.Argument(metavar="RUN_DIR|CHECKPOINT", help="A run directory or its last.pt.")
-    ],
+    source: SourceArg,
     mgf: Annotated[Path, typer.Option("--mgf", help="Annotated MGF spectra (SEQ=...).")],
     predictions: Annotated[
         Path | None, typer.Option(help="Write per-spectrum predictions to this CSV.")
     ] = None,
-    beam_size: Annotated[int, typer.Option(min=1, help="Beams per spectrum.")] = 5,
-    precursor_tol_ppm: Annotated[
-        float, typer.Option(min=0.0, help="Precursor mass tolerance of the beam filter (ppm).")
-    ] = 50.0,
-    no_filter: Annotated[
-        bool, typer.Option("--no-filter", help="Turn the precursor-mass filter off.")
-    ] = False,
-    max_isotope: Annotated[
-        int, typer.Option(min=0, help="Accept isotope offsets 0..N (13C peaks).")
-    ] = 1,
-    max_length: Annotated[
-        int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
-    ] = None,
-    device: DeviceOpt = DeviceChoice.auto,
+    mztab: MztabOpt = None,
+    beam_size: BeamSizeOpt = 5,
+    precursor_tol_ppm: PrecursorTolOpt = 50.0,
+    no_filter: NoFilterOpt = False,
+    max_isotope: MaxIsotopeOpt = 1,
+    max_length: MaxLengthOpt = None,
+    device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
-    skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
-    ] = False,
+    skip_invalid: SkipInvalidOpt = False,
 ) -> None:
     """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
     from curriculum_cli.engine import set_threads
@@ -554,12 +628,41 @@ def evaluate(
         source, mgf, beam_size=beam_size,
         precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
         max_length=max_length, device=device.value, skip_invalid=skip_invalid,
-        predictions_csv=predictions,
+        predictions_csv=predictions, mztab=mztab,
     )  # fmt: skip
     console = stdout_console()
     render_evaluation(console, result)
-    if predictions is not None:
-        console.print(f"wrote {predictions}", highlight=False)
+    for path in (predictions, mztab):
+        if path is not None:
+            console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def predict(
+    source: SourceArg,
+    mgf: Annotated[Path, typer.Option("--mgf", help="MGF spectra (SEQ not needed).")],
+    mztab: Annotated[Path, typer.Option(help="mzTab 1.0 file to write (as Casanovo does).")],
+    beam_size: BeamSizeOpt = 5,
+    precursor_tol_ppm: PrecursorTolOpt = 50.0,
+    no_filter: NoFilterOpt = False,
+    max_isotope: MaxIsotopeOpt = 1,
+    max_length: MaxLengthOpt = None,
+    device: DeviceOpt = Device.auto,
+    threads: ThreadsOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+) -> None:
+    """Decode MGF spectra (annotated or not) with a trained run and write mzTab."""
+    from curriculum_cli.engine import set_threads
+    from curriculum_cli.evaluation import predict_checkpoint
+    from curriculum_cli.render import render_prediction
+
+    set_threads(threads)
+    result = predict_checkpoint(
+        source, mgf, mztab, beam_size=beam_size,
+        precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
+        max_length=max_length, device=device.value, skip_invalid=skip_invalid,
+    )  # fmt: skip
+    render_prediction(stdout_console(), result)
 
 
 @app.command()
@@ -612,6 +715,13 @@ def ab(
     val_every: ValEveryOpt = None,
     grad_every: GradEveryOpt = None,
     decode_size: DecodeSizeOpt = None,
+    train_data: TrainDataOpt = None,
+    val_data: ValDataOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Skip invalid spectra of the MGF files; count them."),
+    ] = False,
+    store: StoreOpt = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -637,6 +747,8 @@ def ab(
 
     options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
                    val_every=val_every, grad_every=grad_every, decode_size=decode_size,
+                   train_data=train_data, val_data=val_data,
+                   skip_invalid=skip_invalid or None, store_dir=store,
                    residue_distribution=residues.value if residues else None)  # fmt: skip
     if plan:
         commands = plan_commands(curricula, out, seeds=seeds, base_seed=base_seed, scale=scale,
@@ -654,6 +766,42 @@ def ab(
         raise typer.Exit(130)
     _print_comparison(result.comparison, output_format)
     print_note(f"wrote {result.plot}")
+
+
+@app.command("export-tensorboard")
+def export_tensorboard_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Log directory: each run to OUT/<run name> (default: RUN_DIR/tensorboard).",
+        ),
+    ] = None,
+) -> None:
+    """Write TensorBoard event files for existing runs, from their metrics.jsonl."""
+    from curriculum_cli.tblog import export_tensorboard, require_tensorboard
+
+    require_tensorboard("export-tensorboard")
+    names = [run.resolve().name for run in runs]
+    if out is not None and len(set(names)) < len(names):
+        raise PepcurrError("two runs share a directory name; export them without --out")
+    console = stdout_console()
+    log_dirs = []
+    for run, name in zip(runs, names, strict=True):
+        result = export_tensorboard(run, None if out is None else out / name)
+        log_dirs.append((name, result.log_dir))
+        replaced = f", replacing {result.n_replaced} event file(s)" if result.n_replaced else ""
+        console.print(
+            f"wrote {result.log_dir}: {result.n_scalars:,} values from {result.n_records:,} "
+            f"records{replaced}", highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    if out is not None or len(log_dirs) == 1:
+        view = f"--logdir {out if out is not None else log_dirs[0][1]}"
+    else:
+        view = "--logdir_spec " + ",".join(f"{name}:{path}" for name, path in log_dirs)
+    console.print(f"view with: tensorboard {view}", highlight=False, soft_wrap=True)
 
 
 def print_note(message: str) -> None:

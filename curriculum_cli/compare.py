@@ -45,8 +45,9 @@ from curriculum_cli.stats import (
 if TYPE_CHECKING:
     import pandas as pd
 
-SPLITS = {"easy": "val_easy", "hard": "val_hard"}
-"""Row suffix -> validation split (see docs/run-directory.md)."""
+SPLITS = {"easy": "val_easy", "hard": "val_hard", "real": "val_real"}
+"""Row suffix -> validation split (see docs/run-directory.md); ``val_real`` exists only in
+runs trained with ``--val-data``, and its rows are shown only when a compared run has it."""
 
 
 SMOOTHING_FRACTION = 0.02
@@ -84,6 +85,8 @@ def _rows(target_metric: str, target: float, metric: str) -> list[Row]:
         Row("residue_accuracy_hard", "val residue accuracy, hard", "higher", "fraction"),
         Row("token_accuracy_easy", "val token accuracy (with <eos>), easy", "higher", "fraction"),
         Row("token_accuracy_hard", "val token accuracy (with <eos>), hard", "higher", "fraction"),
+        Row("residue_accuracy_real", "val residue accuracy, real", "higher", "fraction"),
+        Row("token_accuracy_real", "val token accuracy (with <eos>), real", "higher", "fraction"),
         Row("decoded_step", "decoded metrics from step", None, "step"),
     ]
     for name, label in (
@@ -103,6 +106,7 @@ def _rows(target_metric: str, target: float, metric: str) -> list[Row]:
         Row("val_ce_hard", "val CE, hard", "lower", "loss"),
         Row("val_spectrum_hard", "val spectrum loss, hard", "lower", "loss"),
         Row("val_precursor_hard", "val precursor loss, hard", "lower", "loss"),
+        Row("val_ce_real", "val CE, real", "lower", "loss"),
         Row("steps_to_target", f"steps to {target_metric} >= {target:g} (nominal)", "lower",
             "censored"),
         Row("metric_se", f"val-set noise of {metric}: binomial SE", None, "fraction"),
@@ -122,7 +126,8 @@ def _rows(target_metric: str, target: float, metric: str) -> list[Row]:
 
 
 def _split_of(metric: str) -> str:
-    return "easy" if metric.endswith("_easy") else "hard"
+    suffix = metric.rsplit("_", 1)[-1]
+    return suffix if suffix in SPLITS else "hard"
 
 
 # Metrics that are a validation time series, usable for "steps to target".
@@ -297,6 +302,7 @@ def run_facts(
     facts["val_ce_hard"] = _float(last["hard"], "ce")
     facts["val_spectrum_hard"] = _float(last["hard"], "spectrum")
     facts["val_precursor_hard"] = _float(last["hard"], "precursor")
+    facts["val_ce_real"] = _float(last["real"], "ce")
 
     decoded_steps = []
     for suffix, frame in per_split.items():
@@ -557,6 +563,12 @@ def compare_runs(
         logs.append(run)
     if at is None:
         at = max(run.config.nominal_total_steps for run in logs)
+    if not any(_has_real_validation(run) for run in logs):
+        if metric.endswith("_real"):
+            raise PepcurrError(
+                f"--metric {metric}: no run given has a val_real set (train with --val-data)"
+            )
+        rows = [row for row in rows if not row.key.endswith("_real")]
 
     groups = _group_labels(logs)
     records = []
@@ -616,6 +628,11 @@ def compare_runs(
         mean=mean, std=std, count=count, verdicts=verdicts, verdict=verdict, censored=censored,
         confounds=confounds(logs, groups), warnings=warnings, logs=logs,
     )  # fmt: skip
+
+
+def _has_real_validation(run: RunLog) -> bool:
+    val = run.events("val")
+    return "split" in val and bool((val["split"] == SPLITS["real"]).any())
 
 
 def _unique(labels: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from curriculum_cli.chemistry import Vocabulary
 from curriculum_cli.curriculum import Curriculum
+from curriculum_cli.devices import Device
 from curriculum_cli.errors import PepcurrError, RunError, validation_problem_lines
 from curriculum_cli.model import MODEL_PRESETS, ModelConfig
 from curriculum_cli.model_source import is_factory
@@ -39,12 +40,27 @@ MAX_DEFAULT_WARMUP_STEPS = 1_000
 """The default warm-up is 5% of the run, at most this many steps."""
 
 
-class Device(StrEnum):
-    """Where a run trains: ``auto`` picks CUDA when torch sees a GPU, else the CPU."""
+class InitFrom(BaseModel):
+    """Where a fine-tuned run's first weights came from (``train --init-from``)."""
 
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    path: str = Field(description="The checkpoint file, as an absolute path.")
+    checkpoint_sha256: str = Field(description="SHA-256 of the checkpoint file's bytes.")
+    step: int = Field(ge=0, description="The step of the run the checkpoint was taken at.")
+
+
+class DataFile(BaseModel):
+    """An annotated MGF file a run trains or validates on, as ``run.json`` records it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    path: str = Field(description="The MGF file (absolute path).")
+    store: str = Field(description="Its store: the indexed, length-sorted Arrow IPC file.")
+    size_bytes: int = Field(ge=0, description="Size of the MGF file when it was indexed.")
+    sha256: str = Field(description="SHA-256 of the MGF file's bytes when it was indexed.")
+    n_spectra: int = Field(ge=1, description="Valid spectra in the store.")
+    n_skipped: int = Field(ge=0, description="Invalid spectra skipped (--skip-invalid).")
 
 
 class RunConfig(BaseModel):
@@ -102,6 +118,27 @@ class RunConfig(BaseModel):
     max_consecutive_skips: int = Field(ge=1, description="Non-finite steps in a row that stop.")
     spike_factor: float = Field(gt=1, description="A loss above this x the recent median spikes.")
     spike_window: int = Field(ge=20, description="Applied steps the spike median looks back.")
+    init_from: InitFrom | None = Field(
+        default=None, description="Fine-tuning: the checkpoint whose weights the run starts from."
+    )
+    train_data: list[DataFile] = Field(
+        default_factory=list, description="Annotated MGF files real training spectra come from."
+    )
+    val_data: list[DataFile] = Field(
+        default_factory=list, description="Annotated MGF files of the val_real validation set."
+    )
+    skip_invalid: bool = Field(
+        default=False, description="Invalid spectra of train_data/val_data skipped, not errors."
+    )
+
+    @model_validator(mode="after")
+    def _decoded_spectra_are_validation_spectra(self) -> RunConfig:
+        if self.decode_size > self.val_size:
+            raise ValueError(
+                f"decode_size {self.decode_size} is larger than val_size {self.val_size}: "
+                "the decoded spectra are the first decode_size of each validation set"
+            )
+        return self
 
     @model_validator(mode="after")
     def _shards_fit(self) -> RunConfig:
@@ -189,12 +226,20 @@ def build_run_config(
         raise PepcurrError(f"--scale must be a number > 0, got {scale}")
     if scale != 1.0:
         loaded = loaded.scaled(scale)
+    loaded = loaded.with_real_fraction(bool(settings.get("train_data")))
     if architecture is None and not is_factory(settings["model"]):
         name = settings["model"]
         if name not in MODEL_PRESETS:
             presets = ", ".join(MODEL_PRESETS)
             raise PepcurrError(f"unknown model {name!r}; the presets are: {presets}")
         architecture = MODEL_PRESETS[name]
+    if "decode_size" not in given:  # a smaller validation set decodes all its spectra
+        settings["decode_size"] = min(DEFAULTS["decode_size"], settings["val_size"])
+    elif settings["decode_size"] > settings["val_size"]:
+        raise PepcurrError(
+            f"--decode-size {settings['decode_size']} is larger than the validation sets "
+            f"({settings['val_size']} spectra): decoding uses their first spectra"
+        )
     total = loaded.total_steps
     for key in _AUTO_INTERVALS:
         settings.setdefault(key, max(1, total // POINTS_PER_RUN))
@@ -232,6 +277,7 @@ def resume_conflicts(stored: RunConfig, options: dict[str, Any]) -> list[str]:
     """
     stored_values = stored.model_dump(mode="json")
     stored_values["curriculum"] = stored.curriculum_source
+    stored_values["init_from"] = stored.init_from.path if stored.init_from else None
     warnings = []
     for key, value in options.items():
         if value is None:

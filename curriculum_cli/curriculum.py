@@ -206,6 +206,14 @@ class Stage(BaseModel):
         allow_inf_nan=False,
         description="Weight of the precursor (total mass) loss next to cross-entropy; 0 = off.",
     )
+    real_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="Share of each batch drawn from real spectra (train --train-data), the "
+        "rest synthetic (fraction, 0-1). Absent: 1 when training data is given, else 0.",
+    )
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -214,10 +222,13 @@ class Stage(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_absent_gate(self, handler) -> dict[str, Any]:
-        """Leave ``start_when`` out of files and ``run.json`` when there is none."""
+        """Leave ``start_when`` out of files and ``run.json`` when there is none, and
+        ``real_fraction`` when it was never given (so ``with_real_fraction`` can resolve it)."""
         data = handler(self)
         if data.get("start_when") is None:
             data.pop("start_when", None)
+        if "real_fraction" not in self.model_fields_set:
+            data.pop("real_fraction", None)
         return data
 
     @model_validator(mode="after")
@@ -397,22 +408,54 @@ class Curriculum(BaseModel):
             starts.append(earliest if gate is None else max(earliest, gate.latest_step))
         return starts
 
+    def with_real_fraction(self, has_real_data: bool) -> Curriculum:
+        """Every stage's ``real_fraction`` resolved: a stage that does not give it trains on
+        real spectra only (1) when there is real data, on synthetic ones only (0) otherwise.
+
+        A ``CurriculumError`` when a stage asks for real spectra and there are none.
+        """
+        stages = []
+        for index, stage in enumerate(self.stages):
+            if "real_fraction" in stage.model_fields_set:
+                if stage.real_fraction > 0 and not has_real_data:
+                    raise CurriculumError(
+                        f"stages.{index}.real_fraction: stage '{stage.name}' draws "
+                        f"{stage.real_fraction:g} of each batch from real spectra, but no "
+                        "training data was given; add --train-data FILE.mgf"
+                    )
+                stages.append(stage)
+            elif has_real_data:
+                stages.append(stage.model_copy(update={"real_fraction": 1.0}))
+            else:
+                stages.append(stage)
+        return self.model_copy(update={"stages": stages})
+
     def scaled(self, factor: float) -> Curriculum:
         """The same shape over ``factor`` times the steps (each stage at least 1 step).
 
-        Used to run a 100k-step curriculum in, say, 2k steps (factor 0.02):
-        boundaries, introductions and the gates' ``latest_step`` move with the
-        factor, up to rounding (thresholds stay as they are).
+        Used to run a 100k-step curriculum in, say, 2k steps (factor 0.02). The
+        stage *boundaries* are scaled and rounded, not each stage's length: a
+        stage that starts at nominal step ``s`` starts at ``round(s * factor)``
+        (later if the stages before it needed their 1 step), so the total and
+        every introduction land within half a step of the exact value, and two
+        curricula of the same nominal length keep the same scaled length (with
+        per-stage rounding, revised's 7,500-step stages made it 505 steps long
+        against current's 500 at factor 0.005). The gates' ``latest_step`` is
+        scaled the same way; thresholds stay as they are.
         """
         if not (math.isfinite(factor) and factor > 0):
             raise CurriculumError(f"scale factor must be a finite number > 0, got {factor}")
-        stages = [_scaled_stage(stage, factor) for stage in self.stages]
+        stages, nominal_end, end = [], 0, 0
+        for stage in self.stages:
+            nominal_end += stage.steps
+            start, end = end, max(end + 1, round(nominal_end * factor))
+            stages.append(_scaled_stage(stage, end - start, factor))
         return Curriculum.model_validate({**self.model_dump(), "stages": stages})
 
 
-def _scaled_stage(stage: Stage, factor: float) -> Stage:
-    """``stage`` with its steps (and its gate's ``latest_step``) times ``factor``, at least 1."""
-    update: dict[str, Any] = {"steps": max(1, round(stage.steps * factor))}
+def _scaled_stage(stage: Stage, steps: int, factor: float) -> Stage:
+    """``stage`` lasting ``steps`` steps, its gate's ``latest_step`` times ``factor`` (>= 1)."""
+    update: dict[str, Any] = {"steps": steps}
     if stage.start_when is not None:
         latest = max(1, round(stage.start_when.latest_step * factor))
         update["start_when"] = stage.start_when.model_copy(update={"latest_step": latest})

@@ -316,3 +316,29 @@ def beam_search(
         model.vocab, chosen["tokens"], chosen["length"], chosen["score"], batch.precursor_mass_da,
         tol_ppm, isotope_offsets,
     )  # fmt: skip
+
+
+@torch.no_grad()
+def residue_probabilities(
+    model, batch: SpectrumBatch, predictions: list[Prediction]
+) -> list[list[float]]:
+    """Per residue of each prediction, the model's probability of it (0-1), N- to C-terminus.
+
+    The probability of residue ``i`` given the spectrum and residues ``0..i-1``,
+    from one teacher-forced ``decode`` over the predicted peptides (``<pad>``
+    excluded, as in decoding): the per-residue scores of an mzTab file. They
+    equal the decoder's own step probabilities up to float rounding.
+    """
+    width = max([len(p.tokens) for p in predictions] + [1])
+    device = batch.mz.device
+    prefix = torch.full((len(batch), width), PAD_TOKEN, dtype=torch.long, device=device)
+    for row, prediction in enumerate(predictions):
+        prefix[row, : len(prediction.tokens)] = torch.tensor(prediction.tokens, device=device)
+    memory, memory_mask = model.encode(batch.mz, batch.intensity, batch.peak_mask)
+    logits = model.decode(
+        prefix, batch.precursor_mass_da, batch.precursor_charge, memory, memory_mask,
+        batch.mz, batch.intensity,
+    )[:, :width].float()  # fmt: skip
+    logits[..., PAD_TOKEN] = -math.inf
+    picked = torch.softmax(logits, dim=-1).gather(-1, prefix.unsqueeze(-1)).squeeze(-1)
+    return [picked[row, : len(p.tokens)].tolist() for row, p in enumerate(predictions)]

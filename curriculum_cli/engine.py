@@ -3,13 +3,15 @@
 ``train`` sets up (run directory, model, optimizer, data generator,
 validation sets, resume) and then runs one ``while`` loop that reads top to
 bottom like nanoGPT's ``train.py``: the curriculum's stage at this step gives
-the data settings and the loss weights; a synthetic batch is generated on the
-device; the model's teacher-forced prediction gives CE, spectrum and
-precursor loss; every ``grad_every`` steps the gradient of each loss is
-measured separately; the update is applied unless the loss or gradient is not
-finite; at logging steps the step values are read from the device, the
-stability rules applied (``stability``), and a ``train`` record written;
-validation runs on two fixed sets; ``last.pt`` is written atomically.
+the data settings and the loss weights; the batch source (``realdata``) draws
+the batch: synthetic spectra generated on the device, real spectra from the
+``--train-data`` stores, or a mix (the stage's ``real_fraction``); the model's
+teacher-forced prediction gives CE, spectrum and precursor loss; every
+``grad_every`` steps the gradient of each loss is measured separately; the
+update is applied unless the loss or gradient is not finite; at logging steps
+the step values are read from the device, the stability rules applied
+(``stability``), and a ``train`` record written; validation runs on two fixed
+sets (three with ``--val-data``); ``last.pt`` is written atomically.
 
 Device reads (``.item()``, ``.tolist()``: a CPU-GPU sync point) happen only
 at logging, validation, gradient-measurement and checkpoint steps. A
@@ -26,7 +28,8 @@ run from step ``s`` to ``s + 1`` uses the curriculum stage in force at step
 validation at or after its earliest start whose metric reaches the threshold
 (a validation at step ``v`` is used for the update from ``v`` on), or at its
 ``latest_step``. All random draws come from generators seeded from
-the run's seed (training data) and ``val_seed`` (validation sets), and every
+the run's seed (training data: synthetic spectra and the rows of real ones) and
+``val_seed`` (validation sets), and every
 piece of state they touch is in the checkpoint, so a resumed run on the CPU
 reproduces the uninterrupted one bit for bit.
 
@@ -54,7 +57,7 @@ from typing import Protocol
 import torch
 
 from curriculum_cli import __version__
-from curriculum_cli.batch import SpectrumBatch
+from curriculum_cli.batch import concat_batches
 from curriculum_cli.checkpoint import (
     CHECKPOINT_FILE,
     CKPT_COUNTERS,
@@ -66,7 +69,10 @@ from curriculum_cli.checkpoint import (
     CKPT_STAGE_INDEX,
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
+    checkpoint_path,
+    init_source,
     load_checkpoint,
+    load_initial_weights,
     save_checkpoint,
 )
 from curriculum_cli.config import (
@@ -86,7 +92,14 @@ from curriculum_cli.evaluation import decoded_metrics
 from curriculum_cli.gradients import measure_gradients, measured_at
 from curriculum_cli.losses import loss_terms, sharded_loss_terms, total_loss
 from curriculum_cli.metrics import residue_accuracy, token_accuracy
+from curriculum_cli.model import MAX_CHARGE
 from curriculum_cli.model_source import build_model, factory_provenance, is_factory
+from curriculum_cli.realdata import (
+    DATA_OPTIONS,
+    BatchSource,
+    index_data_options,
+    load_real_spectra,
+)
 from curriculum_cli.runlock import RunLock
 from curriculum_cli.runlog import (
     METRICS_FILE,
@@ -97,9 +110,12 @@ from curriculum_cli.runlog import (
     write_json_atomic,
 )
 from curriculum_cli.stability import StabilityMonitor, StepOutcome
-from curriculum_cli.synthetic import SpectrumSettings, generate_batch, generate_spectra
+from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
+from curriculum_cli.tblog import TENSORBOARD_DIR, TensorBoardLog, require_tensorboard
 
 VALIDATION_SPLITS = ("val_easy", "val_hard")
+REAL_SPLIT = "val_real"
+"""The validation set of real spectra (``--val-data``), validated beside the two above."""
 LOSS_TERMS = ("ce", *AUXILIARY_LOSSES)
 
 LossHook = Callable[[int, torch.Tensor], torch.Tensor]
@@ -170,13 +186,16 @@ def learning_rate(step: int, config: RunConfig) -> float:
 
 
 def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
-    """``val_easy`` (first stage's data settings) and ``val_hard`` (last stage's).
+    """``val_easy`` (first stage's data settings), ``val_hard`` (last stage's), and
+    ``val_real`` when the run has ``val_data``.
 
     Made from ``val_seed`` alone, so every run with the same settings sees the
-    same spectra, whatever its training seed.
+    same spectra, whatever its training seed. ``val_real`` holds up to
+    ``val_size`` spectra of the val files with peptides in the curriculum's length
+    range, evenly spaced over each file's length-sorted store (no randomness).
     """
     stages = config.curriculum.stages
-    return {
+    sets = {
         split: generate_spectra(
             SpectrumSettings.from_stage(stage),
             config.val_size,
@@ -188,6 +207,16 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
             zip(VALIDATION_SPLITS, (stages[0], stages[-1]), strict=True)
         )
     }
+    if config.val_data:
+        real = load_real_spectra(config.val_data, config.vocab, MAX_CHARGE, config.skip_invalid)
+        lengths = (min(s.min_length for s in stages), config.curriculum.max_length)
+        if real.count(*lengths) == 0:
+            raise RunError(
+                f"--val-data holds no spectrum of a peptide with {lengths[0]}-{lengths[1]} "
+                "residues (the curriculum's lengths); val_real would be empty"
+            )
+        sets[REAL_SPLIT] = real.evenly_spaced(config.val_size, *lengths).to(device)
+    return sets
 
 
 @torch.no_grad()
@@ -206,7 +235,6 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
         values = {k: v.item() for k, v in terms.items()}
         values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
-        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
     result = {key: value / n_total for key, value in sums.items()}
@@ -283,6 +311,7 @@ class _Parts:
     params: list[torch.Tensor]
     optimizer: torch.optim.Optimizer
     generators: list[torch.Generator]  # this rank's training data streams (its data shards)
+    batches: BatchSource  # a shard's batch: synthetic, real or a mix, drawn with one generator
     masses: torch.Tensor  # residue masses (Da) of the residue tokens, for the losses
     val_sets: dict
     monitor: StabilityMonitor
@@ -306,11 +335,17 @@ def _setup(config: RunConfig, device: torch.device, rank: int = 0) -> _Parts:
     shards = range(rank * per_rank, (rank + 1) * per_rank)
     generators = [torch.Generator(device=device).manual_seed(data_seed(config.seed, shard))
                   for shard in shards]  # fmt: skip
+    real = None
+    if config.train_data:
+        real = load_real_spectra(config.train_data, config.vocab, MAX_CHARGE, config.skip_invalid)
+    batches = BatchSource(config.batch_size // config.data_shards, config.vocab, device, real)
+    batches.check(config.curriculum.stages)
     return _Parts(
         model=model,
         params=params,
         optimizer=optimizer,
         generators=generators,
+        batches=batches,
         masses=config.vocab.residue_masses(device=device)[2:],  # residue tokens only
         val_sets=make_validation_sets(config, device),
         monitor=StabilityMonitor(
@@ -387,19 +422,24 @@ def train(
     max_steps: int | None = None,
     reporter: Reporter | None = None,
     loss_hook: LossHook | None = None,
+    tensorboard: bool = False,
 ) -> TrainResult:
     """Train (or resume) a run to the end of its curriculum, or to ``max_steps``.
 
     ``max_steps`` stops after that step with a checkpoint, as if interrupted;
     ``resume`` then continues (with the run's own ``run.json``, not
-    ``config``). Returns a summary; everything else is in the run directory.
-    Under ``torchrun`` every rank calls this; rank 0 alone writes
+    ``config``). ``tensorboard``: also write every log record to TensorBoard
+    event files (``tblog``). Returns a summary; everything else is in the run
+    directory. Under ``torchrun`` every rank calls this; rank 0 alone writes
     (``distributed``), and holds the run directory's lock (``runlock``).
     """
+    if tensorboard:
+        require_tensorboard("--tensorboard")
     ranks = Distributed.from_env()
     lock = RunLock(Path(run_dir))
     try:
-        return _train(config, Path(run_dir), ranks, lock, resume, max_steps, reporter, loss_hook)
+        return _train(config, Path(run_dir), ranks, lock, resume, max_steps, reporter, loss_hook,
+                      tensorboard and ranks.is_main)  # fmt: skip
     finally:
         lock.release()
         ranks.close()
@@ -414,6 +454,7 @@ def _train(
     max_steps: int | None,
     reporter: Reporter | None,
     loss_hook: LossHook | None,
+    tensorboard: bool,
 ) -> TrainResult:
     reporter = reporter if reporter is not None and ranks.is_main else _SilentReporter()
     if resume:
@@ -428,6 +469,8 @@ def _train(
     # a bad device or model fails before anything is written
     device = ranks.device(resolve_device(config.device))
     parts = _setup(config, device, ranks.rank)
+    if not resume and config.init_from is not None:  # fine-tuning: a trained model's weights
+        load_initial_weights(parts.model, config)
     ranks.init(device)
     ranks.on_main(lock.acquire)  # a second process on this run directory stops here
     if not resume:
@@ -458,7 +501,15 @@ def _train(
             truncate_log(run_dir / METRICS_FILE, int(state[CKPT_LOG_BYTES]))
         else:  # a checkpoint of pepcurr 0.1
             truncate_records_after(run_dir / METRICS_FILE, step, drop_events=("end",))
-    log = MetricsWriter(run_dir / METRICS_FILE) if ranks.is_main else _NoLog()
+    board = None
+    if tensorboard:  # event files mirror metrics.jsonl (the source of truth); rank 0 only
+        board = TensorBoardLog(run_dir / TENSORBOARD_DIR, purge_step=step + 1 if resume else None)
+        if not resume:
+            board.write_hparams(config)
+    if ranks.is_main:
+        log = MetricsWriter(run_dir / METRICS_FILE, mirror=board.write if board else None)
+    else:
+        log = _NoLog()
     if resume:
         log.write("resume", step)
 
@@ -536,13 +587,8 @@ def _train(
                 for group in optimizer.param_groups:
                     group["lr"] = lr
 
-                # --- forward: synthetic batch (this rank's shards) -> model -> loss terms
-                settings = SpectrumSettings.from_stage(stage)
-                shard_size = config.batch_size // config.data_shards
-                batch = SpectrumBatch.concat([
-                    generate_batch(settings, shard_size, config.vocab, generator, device)
-                    for generator in parts.generators
-                ])  # fmt: skip
+                # --- forward: this rank's shards (synthetic, real or both) -> model -> losses
+                batch = concat_batches([parts.batches.draw(stage, g) for g in parts.generators])
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     logits = forward(batch)
                 terms = sharded_loss_terms(logits.float(), batch, parts.masses,
@@ -621,6 +667,8 @@ def _train(
         log.write("end", step, status=status, skipped=monitor.skipped, spikes=monitor.spikes,
                   elapsed_s=time.perf_counter() - started)  # fmt: skip
         log.close()
+        if board is not None:
+            board.close()
         reporter.finish()
     return TrainResult(
         run_dir=run_dir,
@@ -640,17 +688,20 @@ def run_training(
     resume: bool = False,
     max_steps: int | None = None,
     reporter: Reporter | None = None,
+    tensorboard: bool = False,
     fork_from: Path | str | None = None,
 ) -> TrainResult:
     """``pepcurr train``: build the config from options, or resume with the run's own.
 
-    ``fork_from``: a run stopped within the steps it shares with this one
-    (``fork.shared_prefix``, as ``ab --plan`` prints it); this run starts as
-    a copy of it and trains on from its checkpoint.
-
-    On resume, options that disagree with the stored run are reported and
-    ignored: a run is continued exactly as it was started. Under ``torchrun``
-    ``batch_size`` is per rank: the run's batch is that times the world size.
+    ``options["init_from"]`` (a run directory or checkpoint) starts the new run
+    from that model's weights, with its model unless ``options["model"]`` is
+    given (then the shapes must agree). ``fork_from``: a run stopped within
+    the steps it shares with this one (``fork.shared_prefix``, as ``ab --plan``
+    prints it); this run starts as a copy of it and trains on from its
+    checkpoint. On resume, options that disagree with the stored run are
+    reported and ignored: a run is continued exactly as it was started. Under
+    ``torchrun`` ``batch_size`` is per rank: the run's batch is that times the
+    world size.
     """
     reporter = reporter or _SilentReporter()
     run_dir = Path(run_dir)
@@ -663,15 +714,30 @@ def run_training(
     if not ranks.is_main:
         reporter = _SilentReporter()
     if not resume:
-        config = build_run_config(**options)
+        options = index_data_options(options, reporter.message)
+        architecture = None
+        if options.get("init_from") is not None:  # --init-from: its model unless --model
+            init_from, source = init_source(options["init_from"])
+            options = {**options, "init_from": init_from}
+            if options.get("model") is None:
+                options["model"], architecture = source.model, source.architecture
+        config = build_run_config(architecture=architecture, **options)
         if fork_from is not None:
             from curriculum_cli.fork import fork_run
 
             ranks.init(ranks.device(resolve_device(config.device)))  # train() keeps this group
             ranks.on_main(lambda: fork_run(Path(fork_from), run_dir, config))
         return train(config, run_dir, resume=fork_from is not None, max_steps=max_steps,
-                     reporter=reporter)  # fmt: skip
+                     reporter=reporter, tensorboard=tensorboard)  # fmt: skip
+    if options.get("init_from") is not None:
+        options = {**options, "init_from": str(checkpoint_path(options["init_from"]).resolve())}
     stored = read_run_config(run_dir)
+    data_options = {k: options.get(k) for k in DATA_OPTIONS}
+    options = {k: v for k, v in options.items() if k not in DATA_OPTIONS}
     for warning in resume_conflicts(stored, options):
         reporter.message(warning)
-    return train(stored, run_dir, resume=True, max_steps=max_steps, reporter=reporter)
+    if data_options["train_data"] or data_options["val_data"]:
+        reporter.message("warning: ignoring --train-data/--val-data: --resume continues the run "
+                         "with the files it recorded in run.json")  # fmt: skip
+    return train(stored, run_dir, resume=True, max_steps=max_steps, reporter=reporter,
+                 tensorboard=tensorboard)  # fmt: skip

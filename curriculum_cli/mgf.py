@@ -23,8 +23,10 @@ import re
 import statistics
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -44,6 +46,8 @@ from curriculum_cli.chemistry import (
     residue_mass_da,
 )
 from curriculum_cli.errors import MgfError, PeptideError
+
+SKIP_HINT = "; use --skip-invalid to skip such spectra"
 
 
 @dataclass(frozen=True)
@@ -200,12 +204,9 @@ def read_mgf(
         try:
             spectra.append((index, _parse_block(block, header, vocab, peak_filter)))
         except _InvalidSpectrum as problem:
-            title = block.title or "(no TITLE)"
-            message = (
-                f"{path}: spectrum {index} (TITLE={title}, line {block.first_line}): {problem}"
-            )
+            message = _problem_message(path, index, block, problem)
             if not skip_invalid:
-                raise MgfError(message + "; use --skip-invalid to skip such spectra") from None
+                raise MgfError(message + SKIP_HINT) from None
             skipped.append(message)
     if not spectra:
         raise MgfError(f"{path}: no valid spectrum ({len(skipped)} skipped); first: {skipped[0]}")
@@ -436,43 +437,115 @@ def _read_text(path: Path) -> str:
         return raw.decode("latin-1")  # old MGF files with accented titles
 
 
-def _split_blocks(path: Path, text: str) -> tuple[dict, list[_Block]]:
-    """Global header parameters and the ``BEGIN IONS`` blocks of an MGF text."""
-    header_lines: list[str] = []
-    blocks: list[_Block] = []
+def _iter_blocks(lines: Iterable[str], header_lines: list[str]) -> Iterator[_Block]:
+    """The ``BEGIN IONS`` blocks of MGF lines, one at a time; lines before the first block
+    (the global parameters) are appended to ``header_lines`` before it is yielded."""
     current: _Block | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    before_first = True
+    for number, line in enumerate(lines, start=1):
         marker = line.strip().upper()
         if marker == "BEGIN IONS":
+            before_first = False
             if current is not None:  # the previous spectrum never ended
-                blocks.append(current)
+                yield current
             current = _Block(first_line=number, lines=[marker], closed=False)
         elif current is not None:
             current.lines.append(marker if marker == "END IONS" else line)
             if marker == "END IONS":
                 current.closed = True
-                blocks.append(current)
+                yield current
                 current = None
-        elif not blocks:
+        elif before_first:
             header_lines.append(line)
     if current is not None:
-        blocks.append(current)
-    if not blocks:
-        what = "empty file" if not text.strip() else "no 'BEGIN IONS' line"
-        raise MgfError(f"{path}: not an MGF file ({what})")
+        yield current
+
+
+def _read_header(path: Path, header_lines: list[str]) -> dict:
     from pyteomics import mgf
 
     try:
-        header = mgf.read_header(io.StringIO("\n".join(header_lines)))
+        return mgf.read_header(io.StringIO("\n".join(header_lines)))
     except Exception as error:  # pyteomics raises PyteomicsError, ValueError, ...
         raise MgfError(f"{path}: cannot read the global parameters: {error}") from None
-    return header, blocks
+
+
+def _split_blocks(path: Path, text: str) -> tuple[dict, list[_Block]]:
+    """Global header parameters and the ``BEGIN IONS`` blocks of an MGF text."""
+    header_lines: list[str] = []
+    blocks = list(_iter_blocks(text.splitlines(), header_lines))
+    if not blocks:
+        what = "empty file" if not text.strip() else "no 'BEGIN IONS' line"
+        raise MgfError(f"{path}: not an MGF file ({what})")
+    return _read_header(path, header_lines), blocks
+
+
+def _problem_message(path: Path, index: int, block: _Block, problem: Exception) -> str:
+    title = block.title or "(no TITLE)"
+    return f"{path}: spectrum {index} (TITLE={title}, line {block.first_line}): {problem}"
+
+
+def _decoded_lines(handle: BinaryIO, path: Path, digest) -> Iterator[str]:
+    """Lines of an MGF file read in binary, hashed into ``digest`` on the way (UTF-8, else
+    Latin-1 per line, as ``_read_text`` decodes a whole file)."""
+    for raw in handle:
+        digest.update(raw)
+        if b"\x00" in raw:
+            raise MgfError(f"{path}: binary file (holds NUL bytes), not an MGF text file")
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            yield raw.decode("latin-1").rstrip("\r\n")
+
+
+def stream_training_spectra(
+    path: str | Path,
+    vocab: Vocabulary,
+    peak_filter: PeakFilter,
+    max_charge: int,
+    digest,
+) -> Iterator[tuple[int, _Spectrum | str]]:
+    """Spectra of an annotated MGF file for training, one at a time (the file is never held
+    in memory): ``(index, spectrum)``, or ``(index, message)`` for an invalid one.
+
+    Training needs more than ``read_mgf``: a SEQ, every residue in ``vocab``, and
+    a charge of at most ``max_charge``. ``digest`` (a ``hashlib`` object) receives the
+    file's bytes, so the caller gets its SHA-256 from the same pass.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MgfError(f"{path}: no such file")
+    if path.is_dir():
+        raise MgfError(f"{path}: is a directory, expected an MGF file")
+    header_lines: list[str] = []
+    header = None
+    index = -1
+    with open(path, "rb") as handle:
+        for index, block in enumerate(_iter_blocks(_decoded_lines(handle, path, digest),
+                                                   header_lines)):  # fmt: skip
+            if header is None:
+                header = _read_header(path, header_lines)
+            try:
+                yield index, _parse_block(block, header, vocab, peak_filter, max_charge)
+            except _InvalidSpectrum as problem:
+                yield index, _problem_message(path, index, block, problem)
+    if index < 0:
+        raise MgfError(f"{path}: not an MGF file (no 'BEGIN IONS' line)")
 
 
 def _parse_block(
-    block: _Block, header: dict, vocab: Vocabulary, peak_filter: PeakFilter
+    block: _Block,
+    header: dict,
+    vocab: Vocabulary,
+    peak_filter: PeakFilter,
+    training_max_charge: int | None = None,
 ) -> _Spectrum:
-    """Parse, validate and preprocess one block; ``_InvalidSpectrum`` on any problem."""
+    """Parse, validate and preprocess one block; ``_InvalidSpectrum`` on any problem.
+
+    With ``training_max_charge`` the spectrum must also be a training example: a SEQ
+    whose residues are all in ``vocab``, and a charge of at most that.
+    """
+    training = training_max_charge is not None
     if not block.closed:
         raise _InvalidSpectrum("truncated: no END IONS before the next spectrum or the file's end")
     from pyteomics import mgf
@@ -498,6 +571,10 @@ def _parse_block(
     charge = int(charges[0])
     if charge < 1:
         raise _InvalidSpectrum(f"CHARGE must be positive (e.g. 2+), got {charge}")
+    if training and charge > training_max_charge:
+        raise _InvalidSpectrum(
+            f"CHARGE={charge}+ is above the model's limit ({training_max_charge}+)"
+        )
 
     mz, intensity = spectrum["m/z array"], spectrum["intensity array"]
     if len(mz) == 0:
@@ -522,8 +599,12 @@ def _parse_block(
         peptide = "".join(residues)
         try:
             token_ids = vocab.encode(residues)
-        except PeptideError:
+        except PeptideError as error:
+            if training:
+                raise _InvalidSpectrum(f"SEQ={seq}: {error}") from None
             token_ids = []  # known residue the model cannot predict: no target
+    elif training:
+        raise _InvalidSpectrum("no SEQ (a training spectrum needs its peptide)")
     return _Spectrum(
         title=str(params.get("title", "")),
         precursor_mz=float(precursor_mz),

@@ -693,3 +693,46 @@ def render_evaluation(console: Console, result) -> None:
         console.print(Text(f"{result.n_skipped} spectra skipped", style="yellow"))
     for warning in result.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
+
+
+def render_split(console: Console, result) -> None:
+    """What ``pepcurr split`` wrote (a ``split.SplitResult``) and the inputs' shared peptides."""
+    for path, (n_spectra, n_peptides) in result.inputs.items():
+        console.print(f"read {path}: {n_spectra:,} spectra, {n_peptides:,} peptides",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+    for overlap in result.overlaps:
+        examples = ", ".join(overlap.examples)
+        console.print(
+            Text(f"warning: {overlap.first} and {overlap.second} share {overlap.n_peptides:,} "
+                 f"peptides (I = L), e.g. {examples}", style="yellow"),
+            soft_wrap=True, highlight=False,
+        )  # fmt: skip
+    for split, path in result.files.items():
+        where = f"wrote {path}" if path is not None else "no file (fraction 0)"
+        console.print(
+            f"{split:>5}: {result.n_spectra[split]:,} spectra, {result.n_peptides[split]:,} "
+            f"peptides ({result.fractions[split]:.0%} asked); {where}",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    console.print(f"no peptide is in two splits (I = L, modifications count; seed {result.seed})",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+    for warning in result.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
+
+
+def render_prediction(console: Console, result) -> None:
+    """What ``pepcurr predict`` wrote (an ``evaluation.PredictionResult``)."""
+    settings = result.settings
+    tolerance = settings["precursor_tol_ppm"]
+    console.print(
+        f"{result.source} on {result.mgf}: {result.n_predicted:,} of {result.n_spectra:,} "
+        f"spectra got a peptide, {result.n_fit:,} fit the precursor "
+        + ("(filter off)" if tolerance is None else f"within {tolerance:g} ppm")
+        + f"; beam size {settings['beam_size']}; wrote {result.mztab}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.n_skipped:
+        console.print(Text(f"{result.n_skipped} spectra skipped", style="yellow"))
+    for warning in result.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)

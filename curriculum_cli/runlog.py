@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,17 +45,24 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 class MetricsWriter:
-    """Appends one JSON record per line to ``metrics.jsonl``, flushed every time."""
+    """Appends one JSON record per line to ``metrics.jsonl``, flushed every time.
 
-    def __init__(self, path: Path):
+    ``mirror``, if given, receives each record after it is written (``train
+    --tensorboard`` passes ``tblog.TensorBoardLog.write``).
+    """
+
+    def __init__(self, path: Path, mirror: Callable[[dict], None] | None = None):
         self.path = Path(path)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._mirror = mirror
 
     def write(self, event: str, step: int, **fields) -> dict:
         record = {"event": event, "step": int(step)}
         record.update({k: _finite_or_none(v) for k, v in fields.items()})
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
+        if self._mirror is not None:
+            self._mirror(record)
         return record
 
     @property

@@ -20,7 +20,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def wide_terminal(monkeypatch):
-    """Rich wraps at the terminal's width: tests read the text unwrapped, whatever the checkout's path."""
+    """Rich wraps at the terminal width: tests read text unwrapped, whatever the checkout path."""
     monkeypatch.setenv("COLUMNS", "240")
 
 

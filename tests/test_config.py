@@ -12,6 +12,7 @@ from curriculum_cli.compare import compare_runs
 from curriculum_cli.config import (
     RUN_FILE,
     RUN_FORMAT,
+    RunConfig,
     build_run_config,
     read_provenance,
     read_run_config,
@@ -104,3 +105,13 @@ def test_data_shards_divide_the_batch_and_are_whole_per_rank():
         build_run_config("revised", batch_size=10, data_shards=4)
     with pytest.raises(ValidationError, match="data_shards 3 is not a multiple of world_size 2"):
         build_run_config("revised", batch_size=12, data_shards=3, world_size=2)
+
+
+def test_decoded_spectra_are_at_most_the_validation_spectra():
+    assert build_run_config("revised", val_size=64).decode_size == 64  # default 256, capped
+    assert build_run_config("revised", val_size=64, decode_size=8).decode_size == 8
+    with pytest.raises(PepcurrError, match="--decode-size 65 is larger than the validation sets"):
+        build_run_config("revised", val_size=64, decode_size=65)
+    stored = build_run_config("revised").model_dump(mode="json")
+    with pytest.raises(ValueError, match="decode_size 512 is larger than val_size 256"):
+        RunConfig.model_validate_json(json.dumps({**stored, "decode_size": 512}))

@@ -101,10 +101,17 @@ def test_scaling_keeps_the_shape(name, factor):
     scaled = curriculum.scaled(factor)
     assert scaled.name == curriculum.name
     assert len(scaled.stages) == len(curriculum.stages)
-    # Each stage rounds by at most half a step.
-    assert abs(scaled.total_steps - curriculum.total_steps * factor) <= len(curriculum.stages) / 2
+    # Boundaries are scaled, not lengths: the total and each introduction round by at most half
+    # a step, and curricula of the same nominal length keep the same scaled length.
+    assert abs(scaled.total_steps - curriculum.total_steps * factor) <= 0.5
     for loss, step in curriculum.introductions().items():
-        assert abs(scaled.introductions()[loss] - step * factor) <= len(curriculum.stages) / 2
+        assert abs(scaled.introductions()[loss] - step * factor) <= 0.5
+
+
+def test_arms_of_the_same_nominal_length_stay_the_same_length_when_scaled():
+    lengths = {preset(name).scaled(0.005).total_steps for name in PRESET_NAMES}
+    assert lengths == {500}
+    assert preset("revised").scaled(0.005).introductions() == {"spectrum": 75, "precursor": 150}
 
 
 def test_scaling_revised_to_2k_steps():

@@ -217,6 +217,10 @@ def test_ctrl_c_saves_checkpoint_and_log_then_resume_finishes(tmp_path):
         "100",
         "--decode-size",
         "8",
+        "--batch-size",
+        "8",
+        "--val-size",
+        "32",
         "--quiet",
     ]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
@@ -243,16 +247,16 @@ def test_train_command_end_to_end_then_resume_with_a_warning(tmp_path):
 
     run_dir = tmp_path / "run"
     common = ["train", "--out", str(run_dir), "--val-every", "10", "--grad-every", "10",
-              "--decode-size", "8", "-q"]  # fmt: skip
+              "--val-size", "32", "--decode-size", "8", "--batch-size", "8", "-q"]  # fmt: skip
     runner = CliRunner()
     first = runner.invoke(app, [*common, "--scale", "0.0002", "--max-steps", "12"])
     assert first.exit_code == 0, first.output
-    assert "stopped at step 12/25" in first.output
+    assert "stopped at step 12/20" in first.output
     assert {p.name for p in run_dir.iterdir()} >= {RUN_FILE, METRICS_FILE, CHECKPOINT_FILE}
     again = runner.invoke(app, [*common, "--resume", "--seed", "5"])
     assert again.exit_code == 0, again.output
     assert "warning: ignoring --seed 5" in again.output
-    assert "finished at step 25/25" in again.output
+    assert "finished at step 20/20" in again.output
     assert read_run(run_dir).status == "finished"
     refused = runner.invoke(app, common)
     assert refused.exit_code == 2 and "already holds a run" in refused.output

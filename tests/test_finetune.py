@@ -1,0 +1,67 @@
+"""``train --init-from``: a new run from a trained model's weights, and what it refuses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from curriculum_cli.chemistry import Vocabulary
+from curriculum_cli.cli import app
+from curriculum_cli.config import read_run_config
+from curriculum_cli.engine import run_training
+from curriculum_cli.errors import RunError
+from curriculum_cli.runlog import METRICS_FILE
+from tests.helpers import SAMPLE_MGF, TEST_MODEL_FACTORY, two_stage_curriculum
+
+runner = CliRunner()
+
+#: tiny_run_config's settings as ``pepcurr train`` options, without --model (the source's)
+OPTIONS = dict(curriculum=two_stage_curriculum(3, 3), device="cpu", batch_size=8, lr=2e-3,
+               val_size=16, decode_size=4, val_every=10, grad_every=10, checkpoint_every=3,
+               log_every=3)  # fmt: skip
+
+
+def _records(run_dir) -> list[dict]:
+    lines = (run_dir / METRICS_FILE).read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_s", "elapsed_s")}
+            for line in lines if '"resume"' not in line]  # fmt: skip
+
+
+def test_init_from_starts_from_the_weights_records_them_and_resumes_exactly(ab_runs, tmp_path):
+    source = ab_runs["late"][0]  # 40 steps of the test model (a factory)
+    result = run_training(tmp_path / "ft", {**OPTIONS, "init_from": source})
+    assert result.status == "finished" and result.step == 6  # a fresh schedule: step 0 to 6
+    config = read_run_config(tmp_path / "ft")
+    checkpoint = (source / "last.pt").resolve()
+    assert config.model == TEST_MODEL_FACTORY  # --model left out: the source's model
+    assert config.init_from.path == str(checkpoint) and config.init_from.step == 40
+    assert config.init_from.checkpoint_sha256 == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    # the same validation sets: step 0 of the new run scores exactly what the source's end did
+    source_end = [r for r in _records(source) if r["event"] == "val" and r["step"] == 40]
+    new_start = [r for r in _records(tmp_path / "ft") if r["event"] == "val" and r["step"] == 0]
+    assert [{**r, "step": 0} for r in source_end] == new_start
+    # stopped and resumed, a fine-tuned run ends as the uninterrupted one did
+    run_training(tmp_path / "ft2", {**OPTIONS, "init_from": source}, max_steps=3)
+    run_training(tmp_path / "ft2", {"init_from": source}, resume=True)
+    assert _records(tmp_path / "ft2") == _records(tmp_path / "ft")
+
+
+def test_init_from_refuses_another_vocabulary_model_or_path(ab_runs, tmp_path):
+    source = ab_runs["late"][0]
+    oxidation = Vocabulary.default(oxidation=True)
+    with pytest.raises(RunError, match=r"the vocabulary differs: only here: M\[Oxidation\]"):
+        run_training(tmp_path / "a", {**OPTIONS, "init_from": source, "vocab": oxidation})
+    assert not (tmp_path / "a").exists()  # refused before anything was written
+    other_model = ["train", "-c", "revised", "--scale", "0.0001", "--model", "tiny", "--out",
+                   str(tmp_path / "b"), "--init-from", str(source)]  # fmt: skip
+    cases = [(other_model, "the model differs: the checkpoint lacks parameters")]
+    for path, message in [(SAMPLE_MGF, "not a run directory or a checkpoint in one"),
+                          (tmp_path / "none", "no such run directory or checkpoint")]:  # fmt: skip
+        cases.append((["train", "--out", str(tmp_path / "c"), "--init-from", str(path)], message))
+    for arguments, message in cases:
+        result = runner.invoke(app, arguments)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.output
