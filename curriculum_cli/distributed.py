@@ -141,6 +141,8 @@ class Distributed:
         checkpoint readable) then stops every rank with the same message
         instead of leaving the others waiting at their next collective.
         """
+        if not self.active:
+            return action()
         outcome: tuple[str, Any] = ("ok", None)
         if self.is_main:
             try:

@@ -714,7 +714,9 @@ def run_training(
     if not ranks.is_main:
         reporter = _SilentReporter()
     if not resume:
-        options = index_data_options(options, reporter.message)
+        if ranks.active:  # rank 0 indexes --train-data/--val-data; the others use its stores
+            ranks.init(ranks.device(resolve_device(str(options.get("device") or "auto"))))
+        options = ranks.on_main(lambda: index_data_options(options, reporter.message))
         architecture = None
         if options.get("init_from") is not None:  # --init-from: its model unless --model
             init_from, source = init_source(options["init_from"])
