@@ -27,8 +27,10 @@ import torch
 
 from curriculum_cli.errors import PepcurrError, RunError, TrainingError
 
-TIMEOUT = timedelta(minutes=15)
-"""Longest wait of one collective (a validation on rank 0 while the others wait included)."""
+TIMEOUT_ENV = "PEPCURR_DIST_TIMEOUT_S"
+TIMEOUT = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, 15 * 60)))
+"""Longest wait of one collective (a validation on rank 0 while the others wait included),
+and of joining the process group: 15 minutes, or ``PEPCURR_DIST_TIMEOUT_S`` seconds."""
 
 
 @dataclass

@@ -564,6 +564,7 @@ def _train(
 
     final_val: dict = {}
     status = "finished"
+    mid_step = False  # a second Ctrl-C stopped a step half-way: the ranks are not in step
     started = time.perf_counter()
     reporter.start(total_steps, step)
     model.train()
@@ -659,6 +660,7 @@ def _train(
                 status = "stopped"
     except KeyboardInterrupt:
         status = "interrupted"  # a second Ctrl-C: the last checkpoint stays as it was
+        mid_step = True
     except BaseException:
         status = "failed"  # the end record must not say "finished" (ab would reuse the run)
         raise
@@ -670,6 +672,8 @@ def _train(
         if board is not None:
             board.close()
         reporter.finish()
+    if not mid_step:  # every rank returns once rank 0 has written the checkpoint and end record
+        ranks.barrier()
     return TrainResult(
         run_dir=run_dir,
         status=status,

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+from datetime import timedelta
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 
+from curriculum_cli import distributed
 from curriculum_cli.checkpoint import CHECKPOINT_FILE, load_model
 from curriculum_cli.config import RunConfig
 from curriculum_cli.curriculum import Curriculum, Stage, StartWhen
@@ -76,6 +78,9 @@ def _gated_curriculum() -> Curriculum:
 
 
 def test_two_gloo_ranks_follow_one_process_at_twice_the_batch(tmp_path, monkeypatch):
+    # A rank that cannot start fails the test within 2 minutes, not after the 15-minute default.
+    monkeypatch.setattr(distributed, "TIMEOUT", timedelta(seconds=120))
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, "120")
     settings = dict(batch_size=16, data_shards=2, log_every=1, val_every=4, grad_every=4)
     single = tiny_run_config(_gated_curriculum(), **settings)
     two_ranks = single.model_copy(update={"world_size": 2})
