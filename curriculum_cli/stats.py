@@ -720,10 +720,17 @@ def _verdict(
         ties = n_pairs - c.flip.n_nonzero
         tied = f", {ties} of them tied," if ties else ""
         holm_note = f" after Holm's correction over {k} comparisons" if k > 1 else ""
+        needed = _seeds_needed(k, alpha, min_pairs)
+        advice = (
+            f"run at least {needed} seeds"
+            if not ties
+            else f"a tied pair adds nothing to the exact test, which needs {needed} untied "
+            f"pairs: run at least {needed + ties} seeds"
+        )
         reason = (
             f"with {_plural(n_pairs, 'seed pair')}{tied} the smallest possible p-value"
             f"{holm_note} is {smallest_p:.4g}, not below {alpha:g}, whatever the difference; "
-            f"run at least {_seeds_needed(k, alpha, min_pairs)} seeds"
+            f"{advice}"
         )
     if kind is None:
         excludes_zero = math.isfinite(low) and (low > 0 or high < 0)

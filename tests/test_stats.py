@@ -227,6 +227,17 @@ def test_five_pairs_cannot_reach_five_percent_so_undecided():
     assert verdict.p_value == 0.0625 and verdict.ci_low > 0  # measured, and shown
 
 
+def test_a_tied_pair_raises_the_seeds_needed():
+    base = [0.70, 0.71, 0.70, 0.72, 0.70, 0.71]
+    arm = [0.70] + [b + 0.1 + 0.01 * i for i, b in enumerate(base[1:])]  # seed 0 tied
+    (verdict,) = decide({"A": _arm(base), "B": _arm(arm)}, "higher")
+    assert verdict.kind == "undecided"
+    assert "with 6 seed pairs, 1 of them tied, the smallest possible p-value is 0.0625" in (
+        verdict.reason
+    )
+    assert "needs 6 untied pairs: run at least 7 seeds" in verdict.reason
+
+
 def test_significant_t_but_not_sign_flip_is_no_difference():
     # paired t p = 0.037 (scipy) but the exact sign-flip p = 0.094: no difference claimed
     (verdict,) = decide({"A": _arm(BASE), "B": _arm(ARM)}, "higher")
