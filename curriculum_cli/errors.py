@@ -52,10 +52,10 @@ def validation_problem_lines(error, source: str | None = None, max_lines: int = 
         elif problem["type"] == "missing":
             reason = "required field is missing"
         else:
-            reason = problem["msg"]
+            reason = problem["msg"].removeprefix("Value error, ")  # a validator's own message
             if problem["type"].endswith("_type") and _is_scalar(problem["input"]):
                 reason += f", got {problem['input']!r}"
-        lines.append(f"{prefix}{location or '(top level)'}: {reason}")
+        lines.append(f"{prefix}{location}: {reason}" if location else f"{prefix}{reason}")
     if len(lines) > max_lines:
         hidden = len(lines) - max_lines
         lines = lines[:max_lines] + [f"{prefix}... and {hidden} more problem(s)"]

@@ -19,7 +19,7 @@ from curriculum_cli.config import (
     resume_conflicts,
     run_json,
 )
-from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.errors import PepcurrError, RunError, validation_problem_lines
 from curriculum_cli.model import MODEL_PRESETS
 from tests.helpers import TEST_DATA
 
@@ -105,6 +105,13 @@ def test_data_shards_divide_the_batch_and_are_whole_per_rank():
         build_run_config("revised", batch_size=10, data_shards=4)
     with pytest.raises(ValidationError, match="data_shards 3 is not a multiple of world_size 2"):
         build_run_config("revised", batch_size=12, data_shards=3, world_size=2)
+    # the CLI's one line is the validator's own message, without pydantic's decoration
+    with pytest.raises(ValidationError) as raised:
+        build_run_config("revised", batch_size=32, data_shards=3)
+    assert validation_problem_lines(raised.value) == [
+        "batch_size 32 is not a multiple of data_shards 3; every shard draws the same number "
+        "of spectra"
+    ]
 
 
 def test_decoded_spectra_are_at_most_the_validation_spectra():
