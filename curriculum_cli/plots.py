@@ -209,8 +209,10 @@ def plot_curves(comparison, path: Path) -> Path:
     measured gradient ratio and cosine of each auxiliary loss against CE. One
     colour per group of seeds: its mean line and, with several seeds, a
     min-max band. Vertical lines in the group's colour mark where each
-    auxiliary loss is introduced (dotted: spectrum, dash-dot: precursor); a
-    grey line marks the compared step. ``comparison`` is a ``compare.Comparison``.
+    auxiliary loss is introduced (dotted: spectrum, dash-dot: precursor), at
+    the median over the group's seeds, with a light band from the first to the
+    last seed's introduction where they differ (gated stages); a grey line
+    marks the compared step. ``comparison`` is a ``compare.Comparison``.
     """
     import pandas as pd
     from matplotlib.figure import Figure
@@ -244,10 +246,14 @@ def plot_curves(comparison, path: Path) -> Path:
                     ax.fill_between(table.index, table.min(axis=1), table.max(axis=1),
                                     color=colour, alpha=0.18, linewidth=0)  # fmt: skip
         for loss, linestyle in _INTRODUCTION_STYLES.items():
-            step = members[f"{loss}_introduced"].iloc[0]
-            if pd.notna(step):
-                for ax in axes:
-                    ax.axvline(step, color=colour, linestyle=linestyle, linewidth=1.1, alpha=0.8)
+            steps = members[f"{loss}_introduced"].dropna()  # gated stages: one step per seed
+            if steps.empty:
+                continue
+            for ax in axes:
+                ax.axvline(steps.median(), color=colour, linestyle=linestyle, linewidth=1.1,
+                           alpha=0.8)  # fmt: skip
+                if steps.min() < steps.max():
+                    ax.axvspan(steps.min(), steps.max(), color=colour, alpha=0.08, linewidth=0)
         group_handles.append(
             Line2D([], [], color=colour, linewidth=3, label=f"{group} (n={len(members)})")
         )
