@@ -529,8 +529,7 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
         for line in comparison.confounds:
             console.print(Text(f"  - {line}"), soft_wrap=True, highlight=False)
     console.print(Text(comparison.verdict, style="bold"), soft_wrap=True, highlight=False)
-    for warning in comparison.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
+    _print_warnings(console, comparison.warnings)
 
 
 def _plain(value):
@@ -691,8 +690,7 @@ def render_evaluation(console: Console, result) -> None:
     )
     if result.n_skipped:
         console.print(Text(f"{result.n_skipped} spectra skipped", style="yellow"))
-    for warning in result.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
+    _print_warnings(console, result.warnings)
 
 
 def render_split(console: Console, result) -> None:
@@ -716,8 +714,7 @@ def render_split(console: Console, result) -> None:
         )  # fmt: skip
     console.print(f"no peptide is in two splits (I = L, modifications count; seed {result.seed})",
                   highlight=False, soft_wrap=True)  # fmt: skip
-    for warning in result.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
+    _print_warnings(console, result.warnings)
 
 
 def render_prediction(console: Console, result) -> None:
@@ -734,5 +731,10 @@ def render_prediction(console: Console, result) -> None:
     )
     if result.n_skipped:
         console.print(Text(f"{result.n_skipped} spectra skipped", style="yellow"))
-    for warning in result.warnings:
+    _print_warnings(console, result.warnings)
+
+
+def _print_warnings(console: Console, warnings: list[str]) -> None:
+    """One yellow ``warning: ...`` line each, unwrapped."""
+    for warning in warnings:
         console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
