@@ -24,18 +24,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
-from pathlib import Path
 
 import torch
+from timing import last_stage_config, loop_steps_per_second
 
-from curriculum_cli.config import RunConfig, build_run_config, resolve_device
-from curriculum_cli.curriculum import Curriculum
-from curriculum_cli.engine import train
+from curriculum_cli.config import RunConfig, resolve_device
 from curriculum_cli.losses import loss_terms, total_loss
 from curriculum_cli.model_source import build_model
-from curriculum_cli.presets import preset
-from curriculum_cli.runlog import read_run
 from curriculum_cli.synthetic import SpectrumSettings, generate_batch
 
 # Dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from the vendors' data sheets. The
@@ -80,13 +75,6 @@ def flops_per_step(config: RunConfig, device: torch.device) -> int:
     return counter.get_total_flops()
 
 
-def steps_per_second(config: RunConfig) -> list[float]:
-    """steps/s of the real loop over its timing windows (the first one dropped)."""
-    with tempfile.TemporaryDirectory() as workdir:
-        train(config, Path(workdir) / "run")
-        return read_run(Path(workdir) / "run").events("train")["steps_per_s"].tolist()[1:]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="base", help="model preset (default: base)")
@@ -98,22 +86,11 @@ def main() -> None:
     args = parser.parse_args()
 
     device = resolve_device(args.device)
-    last = preset("revised").stages[-1]
-    stage = last.model_copy(update={"steps": args.steps, "name": "last_stage_of_revised"})
-    config = build_run_config(
-        Curriculum(name="bench", stages=[stage]),
-        model=args.model,
-        device=device.type,
-        batch_size=args.batch_size,
-        val_size=32,
-        decode_size=4,
-        val_every=10**9,
-        grad_every=10**9,
-        checkpoint_every=10**9,
-        log_every=args.window,
+    config = last_stage_config(
+        args.steps, args.window, model=args.model, device=device.type, batch_size=args.batch_size
     )
     flops = flops_per_step(config, device)
-    rates = steps_per_second(config)
+    rates = loop_steps_per_second(config)
     rate = statistics.median(rates)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(

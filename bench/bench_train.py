@@ -28,27 +28,14 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import torch
+from timing import last_stage_config, loop_steps_per_second
 
-from curriculum_cli.config import RunConfig, build_run_config
-from curriculum_cli.curriculum import Curriculum
-from curriculum_cli.engine import train
+from curriculum_cli.config import RunConfig
 from curriculum_cli.model import MODEL_PRESETS
-from curriculum_cli.presets import preset
-from curriculum_cli.runlog import read_run
 from curriculum_cli.synthetic import SpectrumSettings
-
-
-def pepcurr_windows(config: RunConfig, steps: int, window: int, workdir: Path) -> list[float]:
-    """steps/s of the real loop over windows of ``window`` steps (first window dropped)."""
-    run_dir = Path(tempfile.mkdtemp(dir=workdir))
-    train(config, run_dir / "run")
-    rates = read_run(run_dir / "run").events("train")["steps_per_s"].tolist()
-    return rates[1:]
 
 
 def bare_transformer_windows(
@@ -121,40 +108,27 @@ def main() -> None:
     if len(shapes) > 1:
         parser.error("--models must name presets of the same dimensions (they share (b))")
 
-    last = preset("revised").stages[-1]
-    stage = last.model_copy(update={"steps": args.steps, "name": "last_stage_of_revised"})
-    curriculum = Curriculum(name="bench", stages=[stage])
     configs = {
-        model: build_run_config(
-            curriculum,
-            model=model,
-            device=args.device,
-            batch_size=args.batch_size,
-            val_size=32,
-            decode_size=4,
-            val_every=10**9,
-            grad_every=10**9,
-            checkpoint_every=10**9,
-            log_every=args.window,
+        model: last_stage_config(
+            args.steps, args.window, model=model, device=args.device, batch_size=args.batch_size
         )
         for model in models
     }
     measured = configs[models[0]].model_copy(update={"grad_every": 1})
-    n_peaks = SpectrumSettings.from_stage(last).max_peaks
+    n_peaks = SpectrumSettings.from_stage(configs[models[0]].curriculum.stages[0]).max_peaks
 
     # Paired rounds: every round times each (a) and (b) back to back, so a round's ratio
     # compares runs that saw the same machine load; the spread over rounds is the noise.
     pepcurr = {model: [] for model in models}  # per round: median steps/s of its windows
     bare, with_grad = [], []
-    with tempfile.TemporaryDirectory() as workdir:
-        for round_index in range(args.rounds):
-            for model, config in configs.items():
-                rates = pepcurr_windows(config, args.steps, args.window, Path(workdir))
-                pepcurr[model].append(statistics.median(rates))
-            rates = bare_transformer_windows(configs[models[0]], n_peaks, args.steps, args.window)
-            bare.append(statistics.median(rates))
-            if round_index == 0:  # three extra backward passes a step: one round is enough
-                with_grad += pepcurr_windows(measured, args.steps, args.window, Path(workdir))
+    for round_index in range(args.rounds):
+        for model, config in configs.items():
+            rates = loop_steps_per_second(config)
+            pepcurr[model].append(statistics.median(rates))
+        rates = bare_transformer_windows(configs[models[0]], n_peaks, args.steps, args.window)
+        bare.append(statistics.median(rates))
+        if round_index == 0:  # three extra backward passes a step: one round is enough
+            with_grad += loop_steps_per_second(measured)
 
     b, g = statistics.median(bare), statistics.median(with_grad)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

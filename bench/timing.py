@@ -1,0 +1,42 @@
+"""What the training benchmarks share: pepcurr's real loop timed on the last stage of revised.
+
+``bench_train.py`` and ``bench_gpu.py`` time ``engine.train`` on a one-stage
+curriculum equal to the last stage of ``revised`` (lengths 7-18, 10 noise
+peaks, all three losses on), with validation, gradient measurement and
+checkpoints kept out of the timed windows, and read steps/s from its
+``train`` records.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from curriculum_cli.config import RunConfig, build_run_config
+from curriculum_cli.curriculum import Curriculum
+from curriculum_cli.engine import train
+from curriculum_cli.presets import preset
+from curriculum_cli.runlog import read_run
+
+
+def last_stage_config(steps: int, window: int, **options) -> RunConfig:
+    """A ``steps``-step run of revised's last stage, one ``train`` record per ``window`` steps."""
+    last = preset("revised").stages[-1]
+    stage = last.model_copy(update={"steps": steps, "name": "last_stage_of_revised"})
+    return build_run_config(
+        Curriculum(name="bench", stages=[stage]),
+        val_size=32,
+        decode_size=4,
+        val_every=10**9,
+        grad_every=10**9,
+        checkpoint_every=10**9,
+        log_every=window,
+        **options,
+    )
+
+
+def loop_steps_per_second(config: RunConfig) -> list[float]:
+    """steps/s of the real loop over its timing windows, the first (warm-up) one dropped."""
+    with tempfile.TemporaryDirectory() as workdir:
+        train(config, Path(workdir) / "run")
+        return read_run(Path(workdir) / "run").events("train")["steps_per_s"].tolist()[1:]
