@@ -28,10 +28,11 @@ import statistics
 import torch
 from timing import last_stage_config, loop_steps_per_second
 
-from curriculum_cli.config import RunConfig, resolve_device
-from curriculum_cli.losses import loss_terms, total_loss
-from curriculum_cli.model_source import build_model
-from curriculum_cli.synthetic import SpectrumSettings, generate_batch
+from curriculum_cli.devices import resolve_device
+from curriculum_cli.model.losses import loss_terms, total_loss
+from curriculum_cli.model.source import build_model
+from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_batch
+from curriculum_cli.training.config import RunConfig
 
 # Dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from the vendors' data sheets. The
 # first name that occurs in torch.cuda.get_device_name() wins, so the longer names come first.
@@ -60,7 +61,7 @@ def flops_per_step(config: RunConfig, device: torch.device) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     stage = config.curriculum.stages[-1]
-    model = build_model(config).to(device)
+    model = build_model(config.model, config.architecture, config.vocab).to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     batch = generate_batch(
         SpectrumSettings.from_stage(stage), config.batch_size, config.vocab, generator, device

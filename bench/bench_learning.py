@@ -27,11 +27,11 @@ from pathlib import Path
 
 import torch
 
-from curriculum_cli.config import build_run_config
-from curriculum_cli.curriculum import Curriculum
-from curriculum_cli.engine import train
-from curriculum_cli.presets import preset
-from curriculum_cli.runlog import read_run
+from curriculum_cli.curriculum.presets import preset
+from curriculum_cli.curriculum.schema import Curriculum
+from curriculum_cli.training.loop import train
+from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.runlog import read_run
 
 TARGETS = (0.40, 0.55, 0.70, 0.90)
 

@@ -51,9 +51,9 @@ def rss_parts_mib() -> dict:
 
 
 def index_one(mgf: Path, store: Path) -> dict:
-    from curriculum_cli.chemistry import Vocabulary
-    from curriculum_cli.model import MAX_CHARGE
-    from curriculum_cli.realdata import open_store
+    from curriculum_cli.spectra.chemistry import MAX_CHARGE
+    from curriculum_cli.spectra.store import open_store
+    from curriculum_cli.spectra.vocabulary import Vocabulary
 
     started = time.perf_counter()
     loaded = open_store(mgf, store, Vocabulary.default(), MAX_CHARGE)
@@ -66,11 +66,13 @@ def index_one(mgf: Path, store: Path) -> dict:
 def train_one(mgf: Path, store: Path, batches: int, steps: int) -> dict:
     import torch
 
-    from curriculum_cli.chemistry import Vocabulary
-    from curriculum_cli.losses import loss_terms, total_loss
-    from curriculum_cli.model import MAX_CHARGE, MODEL_PRESETS, PeptideTransformer
-    from curriculum_cli.presets import preset
-    from curriculum_cli.realdata import RealSpectra, open_store
+    from curriculum_cli.curriculum.presets import preset
+    from curriculum_cli.model.losses import loss_terms, total_loss
+    from curriculum_cli.model.transformer import MODEL_PRESETS, PeptideTransformer
+    from curriculum_cli.spectra.chemistry import MAX_CHARGE
+    from curriculum_cli.spectra.sampling import RealSpectra
+    from curriculum_cli.spectra.store import open_store
+    from curriculum_cli.spectra.vocabulary import Vocabulary
 
     torch.set_num_threads(1)
     vocab = Vocabulary.default()

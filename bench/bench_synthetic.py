@@ -22,9 +22,9 @@ import time
 
 import torch
 
-from curriculum_cli.chemistry import Vocabulary
-from curriculum_cli.presets import preset
-from curriculum_cli.synthetic import SpectrumSettings, generate_batch
+from curriculum_cli.curriculum.presets import preset
+from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_batch
+from curriculum_cli.spectra.vocabulary import Vocabulary
 
 TRAINING_STEP_MS = 45.0
 """A batch-32 training step of the tiny model on this CPU (bench/bench_train.py)."""

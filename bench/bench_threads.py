@@ -38,11 +38,12 @@ NEIGHBOUR = (
 RUN = """
 import json, statistics, sys, tempfile
 from pathlib import Path
-from curriculum_cli.config import build_run_config
-from curriculum_cli.curriculum import Curriculum
-from curriculum_cli.engine import set_threads, train
-from curriculum_cli.presets import preset
-from curriculum_cli.runlog import read_run
+from curriculum_cli.training.options import build_run_config
+from curriculum_cli.curriculum.schema import Curriculum
+from curriculum_cli.devices import set_threads
+from curriculum_cli.training.loop import train
+from curriculum_cli.curriculum.presets import preset
+from curriculum_cli.training.runlog import read_run
 
 threads, steps, window = (int(x) for x in sys.argv[1:4])
 set_threads(threads)

@@ -33,9 +33,9 @@ import time
 import torch
 from timing import last_stage_config, loop_steps_per_second
 
-from curriculum_cli.config import RunConfig
-from curriculum_cli.model import MODEL_PRESETS
-from curriculum_cli.synthetic import SpectrumSettings
+from curriculum_cli.model.transformer import MODEL_PRESETS
+from curriculum_cli.spectra.synthetic import SpectrumSettings
+from curriculum_cli.training.config import RunConfig
 
 
 def bare_transformer_windows(

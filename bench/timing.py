@@ -12,11 +12,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from curriculum_cli.config import RunConfig, build_run_config
-from curriculum_cli.curriculum import Curriculum
-from curriculum_cli.engine import train
-from curriculum_cli.presets import preset
-from curriculum_cli.runlog import read_run
+from curriculum_cli.curriculum.presets import preset
+from curriculum_cli.curriculum.schema import Curriculum
+from curriculum_cli.training.config import RunConfig
+from curriculum_cli.training.loop import train
+from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.runlog import read_run
 
 
 def last_stage_config(steps: int, window: int, **options) -> RunConfig:

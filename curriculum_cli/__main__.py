@@ -1,5 +1,5 @@
 """``python -m curriculum_cli`` runs the ``pepcurr`` command line."""
 
-from curriculum_cli.cli import main
+from curriculum_cli.cli.app import main
 
 main()

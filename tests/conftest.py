@@ -84,7 +84,7 @@ def write_file(tmp_path):
 @pytest.fixture(scope="session")
 def ab_runs(tmp_path_factory) -> dict[str, list[Path]]:
     """Two curricula x seeds 0 and 1: four real 40-step runs of the test model (a few seconds)."""
-    from curriculum_cli.engine import train
+    from curriculum_cli.training.loop import train
 
     root = tmp_path_factory.mktemp("ab_runs")
     runs: dict[str, list[Path]] = {}
@@ -101,7 +101,7 @@ def ab_runs(tmp_path_factory) -> dict[str, list[Path]]:
 @pytest.fixture(scope="session")
 def scaled_run(tmp_path_factory) -> Path:
     """A 2,000-step curriculum trained at --scale 0.02 (40 steps; losses on at nominal 1,000)."""
-    from curriculum_cli.engine import train
+    from curriculum_cli.training.loop import train
 
     scale = 0.02
     curriculum = named_curriculum("scaled", 1000, 1000)

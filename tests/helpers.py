@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curriculum_cli.config import RunConfig, build_run_config
-from curriculum_cli.curriculum import Curriculum, Stage, StartWhen
-from curriculum_cli.model import ModelConfig
+from curriculum_cli.curriculum.schema import Curriculum, Stage, StartWhen
+from curriculum_cli.model.transformer import ModelConfig
+from curriculum_cli.training.config import RunConfig
+from curriculum_cli.training.options import build_run_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"
@@ -26,7 +27,7 @@ TEST_MODEL_FACTORY = f"{REPO_ROOT / 'tests' / 'helpers.py'}:test_model"
 
 def test_model(vocab):
     """Factory of ``TEST_MODEL`` (``--model tests/helpers.py:test_model``)."""
-    from curriculum_cli.model import PeptideTransformer
+    from curriculum_cli.model.transformer import PeptideTransformer
 
     return PeptideTransformer(TEST_MODEL, vocab)
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from pyteomics import mass
 
-from curriculum_cli.chemistry import (
+from curriculum_cli.errors import PeptideError
+from curriculum_cli.spectra.chemistry import (
     H2O_MASS_DA,
     RESIDUE_MASS_DA,
-    Vocabulary,
     fragment_ladder,
     mz_from_neutral_mass,
     parse_peptide,
@@ -19,7 +19,7 @@ from curriculum_cli.chemistry import (
     peptide_mass_da,
     peptide_neutral_mass_da,
 )
-from curriculum_cli.errors import PeptideError
+from curriculum_cli.spectra.vocabulary import Vocabulary
 
 # pyteomics sums one mass per character: single letters stand for pepcurr's residues,
 # with their masses taken from pepcurr's table, so the comparison checks the ion-type

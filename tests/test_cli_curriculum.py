@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from curriculum_cli.cli import app
-from curriculum_cli.curriculum import GATE_METRICS
-from curriculum_cli.presets import load_curriculum, preset
+from curriculum_cli.cli.app import app
+from curriculum_cli.curriculum.presets import load_curriculum, preset
+from curriculum_cli.curriculum.schema import GATE_METRICS
 
 CURRICULA_DIR = Path(__file__).parents[1] / "curricula"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from curriculum_cli.ab import run_ab
-from curriculum_cli.cli import app
-from curriculum_cli.curriculum import save_curriculum
+from curriculum_cli.analysis.ab import run_ab
+from curriculum_cli.cli.app import app
+from curriculum_cli.curriculum.files import save_curriculum
 from curriculum_cli.errors import RunError
 from tests.helpers import AB_ARMS, SAMPLE_MGF, TEST_MODEL_FACTORY, named_curriculum
 
@@ -132,7 +132,7 @@ def test_ab_reuses_finished_runs_and_compares(ab_runs, arm_files):
 
 
 def test_run_ab_trains_missing_runs_and_resumes_stopped_ones(ab_runs, arm_files, tmp_path):
-    from curriculum_cli.engine import run_training
+    from curriculum_cli.training.loop import run_training
 
     out = tmp_path / "ab"
     late_options = {**AB_OPTIONS, "curriculum": str(arm_files[0]), "seed": 0}
@@ -150,7 +150,7 @@ def test_run_ab_trains_missing_runs_and_resumes_stopped_ones(ab_runs, arm_files,
 
 
 def compare_values(run_dir) -> float:
-    from curriculum_cli.compare import compare_runs
+    from curriculum_cli.analysis.compare import compare_runs
 
     return compare_runs([run_dir]).runs.iloc[0]["token_accuracy_hard"]
 
@@ -176,7 +176,7 @@ def _records(run_dir) -> list[dict]:
 def test_run_ab_trains_a_shared_prefix_once_and_forks_bit_identically(ab_runs, arm_files, tmp_path):
     import torch
 
-    from curriculum_cli.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
+    from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
 
     out = tmp_path / "ab"
     result = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
@@ -210,10 +210,10 @@ def test_ab_refuses_to_change_its_question_after_planning(ab_runs, arm_files, tm
 def test_ab_plan_prints_commands_that_reproduce_ab(tmp_path, monkeypatch):
     import shlex
 
-    import curriculum_cli.plots
+    import curriculum_cli.analysis.plots
 
     # The curves figure takes seconds to lay out and is not what this test is about.
-    monkeypatch.setattr(curriculum_cli.plots, "plot_curves", lambda comparison, path: path)
+    monkeypatch.setattr(curriculum_cli.analysis.plots, "plot_curves", lambda comparison, path: path)
 
     arms = []
     for name, (first, second) in {"late": (4, 4), "early": (2, 6)}.items():

@@ -8,14 +8,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from curriculum_cli.chemistry import (
-    MAX_PEAK_MZ,
-    MIN_PEAK_MZ,
-    Vocabulary,
-    peptide_fragment_ladder,
-)
-from curriculum_cli.cli import app
-from curriculum_cli.mgf import PeakFilter, read_mgf
+from curriculum_cli.cli.app import app
+from curriculum_cli.spectra.chemistry import MAX_PEAK_MZ, MIN_PEAK_MZ, peptide_fragment_ladder
+from curriculum_cli.spectra.mgf import read_mgf
+from curriculum_cli.spectra.peaks import PeakFilter
+from curriculum_cli.spectra.vocabulary import Vocabulary
 from tests.helpers import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
 
 runner = CliRunner()

@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from curriculum_cli.compare import compare_runs
-from curriculum_cli.engine import train
-from curriculum_cli.errors import PepcurrError, RunError
-from curriculum_cli.render import (
+from curriculum_cli.analysis.compare import compare_runs
+from curriculum_cli.analysis.stats import student_t_quantile, welch_interval
+from curriculum_cli.cli.render import (
     comparison_csv,
     comparison_json,
     comparison_markdown,
     render_comparison,
 )
-from curriculum_cli.runlog import METRICS_FILE, read_run
-from curriculum_cli.stats import student_t_quantile, welch_interval
+from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.training.loop import train
+from curriculum_cli.training.runlog import METRICS_FILE, read_run
 from tests.helpers import gated_curriculum, tiny_run_config
 
 
@@ -85,7 +85,7 @@ def test_one_run_per_arm_cannot_be_judged(ab_runs):
 
 
 def test_same_curriculum_under_two_names_gives_no_difference(tmp_path):
-    from curriculum_cli.engine import train
+    from curriculum_cli.training.loop import train
     from tests.helpers import named_curriculum, tiny_run_config
 
     runs = []
@@ -143,7 +143,7 @@ def test_runs_that_differ_in_scale_are_flagged(ab_runs, scaled_run):
 
 
 def test_run_shorter_than_step_is_flagged(ab_runs, tmp_path):
-    from curriculum_cli.engine import train
+    from curriculum_cli.training.loop import train
     from tests.helpers import named_curriculum, tiny_run_config
 
     short = tmp_path / "short"

@@ -7,20 +7,19 @@ import shutil
 
 import pytest
 
-from curriculum_cli.checkpoint import load_model
-from curriculum_cli.compare import compare_runs
-from curriculum_cli.config import (
+from curriculum_cli.analysis.compare import compare_runs
+from curriculum_cli.errors import PepcurrError, RunError, validation_problem_lines
+from curriculum_cli.model.transformer import MODEL_PRESETS
+from curriculum_cli.training.checkpoint import load_model
+from curriculum_cli.training.config import (
     RUN_FILE,
     RUN_FORMAT,
     RunConfig,
-    build_run_config,
     read_provenance,
     read_run_config,
-    resume_conflicts,
     run_json,
 )
-from curriculum_cli.errors import PepcurrError, RunError, validation_problem_lines
-from curriculum_cli.model import MODEL_PRESETS
+from curriculum_cli.training.options import build_run_config, resume_conflicts
 from tests.helpers import TEST_DATA
 
 LEGACY_RUN = TEST_DATA / "legacy-run-v0"

@@ -7,21 +7,24 @@ import copy
 import pytest
 from pydantic import ValidationError
 
-from curriculum_cli.curriculum import (
+from curriculum_cli.curriculum.checks import curriculum_warnings
+from curriculum_cli.curriculum.files import curriculum_json, save_curriculum
+from curriculum_cli.curriculum.presets import (
+    PRESET_NAMES,
+    check_curriculum,
+    load_curriculum,
+    preset,
+)
+from curriculum_cli.curriculum.schedule import StageSchedule, gate_metric_values
+from curriculum_cli.curriculum.schema import (
     GATE_METRICS,
     MAX_PEPTIDE_LENGTH,
     MIN_PEPTIDE_LENGTH,
     Curriculum,
     Stage,
-    StageSchedule,
     StartWhen,
-    curriculum_json,
-    curriculum_warnings,
-    gate_metric_values,
-    save_curriculum,
 )
 from curriculum_cli.errors import CurriculumError
-from curriculum_cli.presets import PRESET_NAMES, check_curriculum, load_curriculum, preset
 
 
 def test_noise_fields_and_weights_default_to_zero():

@@ -6,12 +6,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from curriculum_cli.chemistry import EOS_TOKEN, H2O_MASS_DA, Vocabulary, peptide_neutral_mass_da
-from curriculum_cli.decoding import beam_search, greedy_decode
-from curriculum_cli.evaluation import decoded_metrics
-from curriculum_cli.metrics import C13_C12_DELTA_DA, mass_error_ppm
-from curriculum_cli.model import ModelConfig, PeptideTransformer
-from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
+from curriculum_cli.model.decoding import beam_search, greedy_decode
+from curriculum_cli.model.metrics import C13_C12_DELTA_DA, mass_error_ppm
+from curriculum_cli.model.transformer import ModelConfig, PeptideTransformer
+from curriculum_cli.spectra.chemistry import H2O_MASS_DA, peptide_neutral_mass_da
+from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, Vocabulary
+from curriculum_cli.training.validation import decoded_metrics
 
 TOL_PPM = 20.0
 

@@ -18,13 +18,13 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from curriculum_cli import distributed
-from curriculum_cli.checkpoint import CHECKPOINT_FILE, load_model
-from curriculum_cli.config import RunConfig
-from curriculum_cli.curriculum import Curriculum, Stage, StartWhen
-from curriculum_cli.engine import train
+from curriculum_cli.curriculum.schema import Curriculum, Stage, StartWhen
 from curriculum_cli.errors import RunError
-from curriculum_cli.runlock import LOCK_FILE
+from curriculum_cli.training import distributed
+from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, load_model
+from curriculum_cli.training.config import RunConfig
+from curriculum_cli.training.loop import train
+from curriculum_cli.training.runlock import LOCK_FILE
 from tests.helpers import tiny_run_config
 
 

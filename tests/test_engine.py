@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from curriculum_cli.checkpoint import (
+from curriculum_cli.curriculum.presets import preset
+from curriculum_cli.errors import RunError, TrainingError
+from curriculum_cli.training.checkpoint import (
     CHECKPOINT_FILE,
     CKPT_MODEL,
     CKPT_STAGE_SCHEDULE,
@@ -21,11 +23,9 @@ from curriculum_cli.checkpoint import (
     load_model,
     save_checkpoint,
 )
-from curriculum_cli.config import RUN_FILE, read_run_config
-from curriculum_cli.engine import train
-from curriculum_cli.errors import RunError, TrainingError
-from curriculum_cli.presets import preset
-from curriculum_cli.runlog import METRICS_FILE, read_run
+from curriculum_cli.training.config import RUN_FILE, read_run_config
+from curriculum_cli.training.loop import train
+from curriculum_cli.training.runlog import METRICS_FILE, read_run
 from tests.helpers import REPO_ROOT, gated_curriculum, tiny_run_config, two_stage_curriculum
 
 TIMING_FIELDS = {"steps_per_s", "elapsed_s"}
@@ -243,7 +243,7 @@ def test_ctrl_c_saves_checkpoint_and_log_then_resume_finishes(tmp_path):
 def test_train_command_end_to_end_then_resume_with_a_warning(tmp_path):
     from typer.testing import CliRunner
 
-    from curriculum_cli.cli import app
+    from curriculum_cli.cli.app import app
 
     run_dir = tmp_path / "run"
     common = ["train", "--out", str(run_dir), "--val-every", "10", "--grad-every", "10",
@@ -413,7 +413,7 @@ def test_records_written_after_the_checkpoint_are_not_doubled_on_resume(tmp_path
 
 
 def test_a_skipped_step_leaves_weights_and_optimizer_state_untouched(tmp_path):
-    from curriculum_cli.checkpoint import CKPT_OPTIMIZER
+    from curriculum_cli.training.checkpoint import CKPT_OPTIMIZER
 
     config = tiny_run_config()
     train(config, tmp_path / "a", max_steps=3)

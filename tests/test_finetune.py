@@ -8,12 +8,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from curriculum_cli.chemistry import Vocabulary
-from curriculum_cli.cli import app
-from curriculum_cli.config import read_run_config
-from curriculum_cli.engine import run_training
+from curriculum_cli.cli.app import app
 from curriculum_cli.errors import RunError
-from curriculum_cli.runlog import METRICS_FILE
+from curriculum_cli.spectra.vocabulary import Vocabulary
+from curriculum_cli.training.config import read_run_config
+from curriculum_cli.training.loop import run_training
+from curriculum_cli.training.runlog import METRICS_FILE
 from tests.helpers import SAMPLE_MGF, TEST_MODEL_FACTORY, two_stage_curriculum
 
 runner = CliRunner()

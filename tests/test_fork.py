@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curriculum_cli.config import build_run_config
-from curriculum_cli.fork import plan_segments, shared_prefix, steps_saved
+from curriculum_cli.training.fork import plan_segments, shared_prefix, steps_saved
+from curriculum_cli.training.options import build_run_config
 from tests.helpers import TEST_MODEL_FACTORY, gated_curriculum
 
 
@@ -61,10 +61,10 @@ def test_gated_arms_fork_bit_identically(tmp_path):
 
     import torch
 
-    from curriculum_cli.ab import run_ab
-    from curriculum_cli.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
-    from curriculum_cli.curriculum import save_curriculum
-    from curriculum_cli.engine import train
+    from curriculum_cli.analysis.ab import run_ab
+    from curriculum_cli.curriculum.files import save_curriculum
+    from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
+    from curriculum_cli.training.loop import train
 
     options = {"model": TEST_MODEL_FACTORY, "batch_size": 8, "lr": 2e-3, "device": "cpu",
                "val_every": 7, "grad_every": 6, "val_size": 16, "decode_size": 4,

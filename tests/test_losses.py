@@ -3,20 +3,16 @@
 import torch
 import torch.nn.functional as F
 
-from curriculum_cli.batch import SpectrumBatch
-from curriculum_cli.chemistry import (
-    EOS_TOKEN,
-    SPECIAL_TOKENS,
-    Vocabulary,
-    peptide_fragment_ladder,
-)
-from curriculum_cli.losses import (
+from curriculum_cli.model.losses import (
     cross_entropy_loss,
     precursor_loss,
     residue_probabilities,
     spectrum_loss,
     total_loss,
 )
+from curriculum_cli.spectra.batch import SpectrumBatch
+from curriculum_cli.spectra.chemistry import peptide_fragment_ladder
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, SPECIAL_TOKENS, Vocabulary
 
 VOCAB = Vocabulary.default()
 N_SPECIAL = len(SPECIAL_TOKENS)
@@ -152,9 +148,9 @@ def test_total_loss_leaves_out_terms_with_zero_weight_even_if_nan():
 
 def test_loss_values_of_a_seeded_tiny_model_match_stored_numbers():
     """A silent change to a loss formula, the model or the generator changes these numbers."""
-    from curriculum_cli.losses import loss_terms
-    from curriculum_cli.model import PeptideTransformer
-    from curriculum_cli.synthetic import SpectrumSettings, generate_batch
+    from curriculum_cli.model.losses import loss_terms
+    from curriculum_cli.model.transformer import PeptideTransformer
+    from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_batch
     from tests.helpers import TEST_MODEL
 
     settings = SpectrumSettings(

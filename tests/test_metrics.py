@@ -5,15 +5,16 @@ import math
 import pytest
 import torch
 
-from curriculum_cli.chemistry import EOS_TOKEN, PAD_TOKEN, parse_peptide, peptide_neutral_mass_da
 from curriculum_cli.errors import PeptideError
-from curriculum_cli.metrics import (
+from curriculum_cli.model.metrics import (
     aa_match,
     aa_match_metrics,
     mass_error_ppm,
     residue_accuracy,
     token_accuracy,
 )
+from curriculum_cli.spectra.chemistry import parse_peptide, peptide_neutral_mass_da
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN
 
 
 def _match(predicted: str, true: str) -> tuple[list[bool], bool]:

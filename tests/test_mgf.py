@@ -6,15 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from curriculum_cli.chemistry import (
-    EOS_TOKEN,
-    Vocabulary,
-    mz_from_neutral_mass,
-    peptide_neutral_mass_da,
-)
 from curriculum_cli.errors import MgfError
-from curriculum_cli.mgf import PeakFilter, filter_peaks, inspect_mgf, read_mgf, write_mgf
-from curriculum_cli.synthetic import SpectrumSettings, generate_spectra
+from curriculum_cli.spectra.chemistry import mz_from_neutral_mass, peptide_neutral_mass_da
+from curriculum_cli.spectra.inspection import inspect_mgf
+from curriculum_cli.spectra.mgf import read_mgf, write_mgf
+from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
+from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, Vocabulary
 from tests.helpers import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
 
 VOCAB = Vocabulary.default()

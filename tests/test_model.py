@@ -5,24 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from curriculum_cli.batch import SpectrumBatch
-from curriculum_cli.chemistry import (
-    EOS_TOKEN,
-    PAD_TOKEN,
-    Vocabulary,
-    peptide_fragment_ladder,
-    peptide_mass_da,
-)
-from curriculum_cli.losses import cross_entropy_loss
-from curriculum_cli.metrics import residue_accuracy
-from curriculum_cli.model import (
+from curriculum_cli.model.losses import cross_entropy_loss
+from curriculum_cli.model.metrics import residue_accuracy
+from curriculum_cli.model.transformer import (
     EVIDENCE_FEATURES,
     MODEL_PRESETS,
     ModelConfig,
     PeptideTransformer,
     candidate_ion_evidence,
 )
-from curriculum_cli.synthetic import SpectrumSettings, generate_batch, generate_spectra
+from curriculum_cli.spectra.batch import SpectrumBatch
+from curriculum_cli.spectra.chemistry import peptide_fragment_ladder, peptide_mass_da
+from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_batch, generate_spectra
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
 
 VOCAB = Vocabulary.default()
 MASSES = VOCAB.residue_masses()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from curriculum_cli.cli import app
-from curriculum_cli.config import read_provenance, read_run_config
-from curriculum_cli.curriculum import save_curriculum
-from curriculum_cli.runlog import read_run
+from curriculum_cli.cli.app import app
+from curriculum_cli.curriculum.files import save_curriculum
+from curriculum_cli.training.config import read_provenance, read_run_config
+from curriculum_cli.training.runlog import read_run
 from tests.helpers import SAMPLE_MGF, TEST_DATA, two_stage_curriculum
 
 CUSTOM = TEST_DATA / "custom_model.py"

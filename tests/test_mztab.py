@@ -9,8 +9,8 @@ import pytest
 from pyteomics import mass, mztab
 from typer.testing import CliRunner
 
-from curriculum_cli.cli import app
-from curriculum_cli.mztab import modifications, plain_sequence, proforma
+from curriculum_cli.cli.app import app
+from curriculum_cli.spectra.mztab import modifications, plain_sequence, proforma
 from tests.helpers import SAMPLE_MGF
 
 runner = CliRunner()

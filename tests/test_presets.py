@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from curriculum_cli.curriculum import DATA_FIELDS, curriculum_json, curriculum_warnings
-from curriculum_cli.errors import CurriculumError
-from curriculum_cli.presets import (
+from curriculum_cli.curriculum.checks import curriculum_warnings
+from curriculum_cli.curriculum.files import curriculum_json
+from curriculum_cli.curriculum.presets import (
     ALL_PRESET_NAMES,
     GATED_PRESETS,
     PRESET_NAMES,
@@ -18,6 +18,8 @@ from curriculum_cli.presets import (
     phased_gated,
     preset,
 )
+from curriculum_cli.curriculum.schema import DATA_FIELDS
+from curriculum_cli.errors import CurriculumError
 
 CURRICULA_DIR = Path(__file__).parents[1] / "curricula"
 

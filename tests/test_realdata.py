@@ -12,17 +12,18 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from curriculum_cli import realdata
-from curriculum_cli.chemistry import Vocabulary
-from curriculum_cli.cli import app
-from curriculum_cli.compare import compare_runs
-from curriculum_cli.config import RUN_FILE, read_run_config
-from curriculum_cli.engine import train
+from curriculum_cli.analysis.compare import compare_runs
+from curriculum_cli.cli.app import app
 from curriculum_cli.errors import PepcurrError
-from curriculum_cli.mgf import read_mgf
-from curriculum_cli.model import MAX_CHARGE
-from curriculum_cli.realdata import RealSpectra, default_store_path, open_store
-from curriculum_cli.runlog import METRICS_FILE
+from curriculum_cli.spectra import store as store_module
+from curriculum_cli.spectra.chemistry import MAX_CHARGE
+from curriculum_cli.spectra.mgf import read_mgf
+from curriculum_cli.spectra.sampling import RealSpectra
+from curriculum_cli.spectra.store import default_store_path, open_store
+from curriculum_cli.spectra.vocabulary import Vocabulary
+from curriculum_cli.training.config import RUN_FILE, read_run_config
+from curriculum_cli.training.loop import train
+from curriculum_cli.training.runlog import METRICS_FILE
 from tests.helpers import SAMPLE_MGF, TEST_MODEL_FACTORY
 from tests.test_engine import comparable, read_jsonl
 
@@ -100,8 +101,8 @@ def test_real_and_synthetic_run_resumes_exactly(mixed_run, tmp_path):
 
 def test_store_matches_read_mgf_and_is_sorted_by_length(tmp_path, monkeypatch):
     # small record batches, so that rows are read across several of them
-    monkeypatch.setattr(realdata, "_FLUSH_ROWS", 4)
-    monkeypatch.setattr(realdata, "_STORE_BATCH_ROWS", 10)
+    monkeypatch.setattr(store_module, "_FLUSH_ROWS", 4)
+    monkeypatch.setattr(store_module, "_STORE_BATCH_ROWS", 10)
     path = SAMPLE_MGF
     store = open_store(path, default_store_path(path, tmp_path), VOCAB, MAX_CHARGE, True)
     assert len(store._chunks) > 10

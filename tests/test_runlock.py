@@ -8,14 +8,14 @@ import sys
 
 from typer.testing import CliRunner
 
-from curriculum_cli.cli import app
-from curriculum_cli.engine import train
-from curriculum_cli.runlock import LOCK_FILE
+from curriculum_cli.cli.app import app
+from curriculum_cli.training.loop import train
+from curriculum_cli.training.runlock import LOCK_FILE
 from tests.helpers import REPO_ROOT, TEST_MODEL_FACTORY, tiny_run_config, two_stage_curriculum
 
 #: A process that takes a run directory's lock as ``train`` does, then waits (no torch to load).
 HOLDER = (
-    "import sys; from curriculum_cli.runlock import RunLock; lock = RunLock(sys.argv[1]); "
+    "import sys; from curriculum_cli.training.runlock import RunLock; lock = RunLock(sys.argv[1]); "
     "lock.acquire(); print('held', flush=True); sys.stdin.read()"
 )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from curriculum_cli.chemistry import Vocabulary
-from curriculum_cli.cli import app
-from curriculum_cli.mgf import read_mgf
-from curriculum_cli.split import peptide_key, split_mgf
+from curriculum_cli.cli.app import app
+from curriculum_cli.spectra.mgf import read_mgf
+from curriculum_cli.spectra.split import peptide_key, split_mgf
+from curriculum_cli.spectra.vocabulary import Vocabulary
 from tests.helpers import SAMPLE_MGF
 
 runner = CliRunner()

@@ -13,10 +13,9 @@ import random
 
 import pytest
 
-from curriculum_cli.stats import (
+from curriculum_cli.analysis.stats import (
     binomial_standard_error,
     censored_summary,
-    decide,
     first_crossing,
     holm,
     paired_t,
@@ -26,6 +25,7 @@ from curriculum_cli.stats import (
     welch_interval,
     welch_test,
 )
+from curriculum_cli.analysis.verdict import decide
 
 # ----------------------------------------------------------------------------
 # t distribution

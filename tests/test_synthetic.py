@@ -13,24 +13,22 @@ import math
 import pytest
 import torch
 
-from curriculum_cli.chemistry import (
-    EOS_TOKEN,
+from curriculum_cli.errors import CurriculumError
+from curriculum_cli.spectra.chemistry import (
     MAX_PEAK_MZ,
     MIN_PEAK_MZ,
-    PAD_TOKEN,
     SWISS_PROT_RESIDUE_PERCENT,
-    Vocabulary,
     mz_from_neutral_mass,
     peptide_fragment_ladder,
     peptide_mass_da,
 )
-from curriculum_cli.errors import CurriculumError
-from curriculum_cli.synthetic import (
+from curriculum_cli.spectra.synthetic import (
     SpectrumSettings,
     generate_batch,
     generate_spectra,
     residue_weights,
 )
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
 
 Z = 4.0  # standard errors: a false alarm about once in 16,000 seeds
 VOCAB = Vocabulary.default()
@@ -271,7 +269,7 @@ def test_generate_spectra_concatenates_chunks_deterministically():
 
 
 def test_from_stage_takes_the_stage_settings_and_non_none_overrides():
-    from curriculum_cli.curriculum import Stage
+    from curriculum_cli.curriculum.schema import Stage
 
     stage = Stage(name="s", steps=10, min_length=7, max_length=9, noise_peaks=2, peak_dropout=0.1)
     settings = SpectrumSettings.from_stage(stage, noise_peaks=5, mass_error_ppm=None)

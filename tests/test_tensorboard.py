@@ -10,10 +10,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 from typer.testing import CliRunner
 
-from curriculum_cli.cli import app
-from curriculum_cli.engine import train
-from curriculum_cli.runlog import METRICS_FILE
-from curriculum_cli.tblog import TENSORBOARD_DIR, export_tensorboard
+from curriculum_cli.cli.app import app
+from curriculum_cli.training.loop import train
+from curriculum_cli.training.runlog import METRICS_FILE
+from curriculum_cli.training.tensorboard_log import TENSORBOARD_DIR, export_tensorboard
 from tests.helpers import tiny_run_config, two_stage_curriculum
 
 runner = CliRunner()

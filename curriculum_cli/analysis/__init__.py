@@ -1,0 +1,10 @@
+"""Reading finished runs: evaluation, comparison, statistics, A/B tests and plots.
+
+- ``evaluation``: ``pepcurr evaluate`` and ``predict`` on MGF files
+- ``facts``: one run's values at a step; ``confounds``: what else differs between arms
+- ``stats``: distribution maths; ``verdict``: the rules of a verdict
+- ``compare``: runs grouped into arms, with a verdict; ``plots``: curves and schedules
+- ``ab``: train every arm and seed, then compare
+
+Reads logs and checkpoints; ``ab`` alone starts training runs.
+"""

@@ -1,0 +1,403 @@
+"""``pepcurr ab``: train every curriculum x seed, then compare the arms.
+
+Run directories are ``OUT/<curriculum name>-s<seed>``. Re-running the same
+command is safe and cheap: a finished run is reused, an interrupted or
+stopped one is resumed from its checkpoint, and a directory holding a
+*different* run (any setting of ``run.json`` other than where the curriculum
+was read from) is an error rather than silently mixed in. All settings are
+checked before the first run starts, so a typo in the second arm does not
+surface after the first arm has trained for ten minutes. On a CPU several
+runs train at once, one thread each (``jobs``); on a GPU one after another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from curriculum_cli.analysis.compare import DEFAULT_TARGET, Comparison, compare_runs
+from curriculum_cli.analysis.facts import DEFAULT_METRIC
+from curriculum_cli.devices import resolve_device
+from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.training.checkpoint import CHECKPOINT_FILE
+from curriculum_cli.training.config import MEASUREMENT_FIELDS, RUN_FILE, RunConfig, read_run_config
+from curriculum_cli.training.fork import Segment, fork_run, plan_segments, steps_saved
+from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.runlog import (
+    METRICS_FILE,
+    last_end_record,
+    read_records,
+    write_json_atomic,
+)
+
+# Settings a reused run may differ in: where the curriculum was read from, "auto"
+# against the device it resolved to, and what is measured when (not the trained weights;
+# compare shows differing validation settings).
+_MAY_DIFFER = {"curriculum_source", "device", *MEASUREMENT_FIELDS}
+
+
+@dataclass
+class AbResult:
+    """The runs of an A/B and the comparison.
+
+    ``actions``: run directory -> ``trained``, ``forked at step N`` (continued
+    from a shared prefix), ``resumed`` or ``reused``; ``steps_saved``: steps
+    not trained thanks to shared prefixes; ``interrupted`` when Ctrl-C stopped
+    a run (re-run the same command to resume).
+    """
+
+    run_dirs: list[Path]
+    actions: dict[str, str]
+    comparison: Comparison | None = None
+    plot: Path | None = None
+    interrupted: bool = False
+    steps_saved: int = 0
+    steps_total: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+PLAN_FILE = "ab.json"
+"""The A/B's question, written before any run trains: arms, seeds, scale, metric, step."""
+
+
+def _arm_names(curricula) -> list[str]:
+    names = [curriculum.name for curriculum in curricula]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{index}-{name}" for index, name in enumerate(names)]
+
+
+def _state(run_dir: Path, asked: RunConfig) -> str:
+    """``new``, ``finished`` or ``resume``; a ``RunError`` if the directory holds another run."""
+    if not (run_dir / RUN_FILE).is_file():
+        return "new"
+    stored = read_run_config(run_dir)
+    differing = [
+        key
+        for key in RunConfig.model_fields
+        if key not in _MAY_DIFFER and getattr(stored, key) != getattr(asked, key)
+    ]
+    if differing:
+        raise RunError(
+            f"{run_dir} holds a run with another {', '.join(differing)} than asked for; use "
+            "another --out, or delete that directory to train it again"
+        )
+    end = last_end_record(run_dir)
+    if end is not None and end.get("status") == "finished":
+        return "finished"
+    if not (run_dir / CHECKPOINT_FILE).is_file():
+        raise RunError(
+            f"{run_dir}: a run started there but left no checkpoint; delete the directory to "
+            "train it again"
+        )
+    return "resume"
+
+
+def run_ab(
+    curricula: list[str],
+    out_dir: Path | str,
+    seeds: int = 2,
+    base_seed: int = 0,
+    scale: float | None = None,
+    options: dict | None = None,
+    at: int | None = None,
+    metric: str = DEFAULT_METRIC,
+    target: float = DEFAULT_TARGET,
+    plot: Path | str | None = None,
+    reporter=None,
+    jobs: int = 1,
+) -> AbResult:
+    """Train each curriculum with seeds ``base_seed .. base_seed + seeds - 1``, then compare.
+
+    ``curricula``: two or more preset names or JSON paths, as ``train`` takes
+    them; the first is the baseline of the verdict. ``options``: further
+    ``train`` options (``model``, ``batch_size``, ``lr``, ``device``,
+    ``val_every``, ``grad_every``; None = default). ``at``/``metric``/``target``
+    go to ``compare_runs`` and are recorded in ``OUT/ab.json`` before anything
+    trains: a later ``ab`` on the same ``--out`` with another metric or step is
+    refused (decide the question before seeing the answer; ``compare`` stays
+    free for exploring). ``plot`` (default ``OUT/curves.png``) receives the
+    curves. ``reporter`` (the engine's ``Reporter``) shows progress.
+
+    Runs of one seed that share a prefix (``fork``) train it once. ``jobs`` > 1
+    trains that many seeds at once in worker processes, each with one
+    intra-op thread; ``jobs`` = 0 picks the number of CPU cores on a CPU, 1 on a
+    GPU. A run's numbers depend on its thread count (float summation order),
+    not on which worker trains it.
+    """
+    result, work = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target,
+                         reporter)  # fmt: skip
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
+        on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
+        jobs = (os.cpu_count() or 1) if on_cpu else 1
+    if jobs > 1 and len(work) > 1:
+        _train_in_parallel(work, jobs, result, reporter)
+    else:
+        for segments in work:
+            _record(result, reporter, _train_segments(segments, reporter=reporter))
+            if result.interrupted:
+                break
+    if result.interrupted:
+        _tell(reporter, result, "interrupted; run the same command to resume")
+        return result
+
+    result.comparison = compare_runs(result.run_dirs, at=at, metric=metric, target=target)
+    from curriculum_cli.analysis.plots import plot_curves
+
+    plot = Path(plot) if plot else Path(out_dir) / "curves.png"
+    result.plot = plot_curves(result.comparison, plot)
+    return result
+
+
+# ``train`` options an A/B passes on, and the flag that gives each on ``pepcurr train``'s line
+# (a list: the flag once per item; True: the flag alone).
+_TRAIN_FLAGS = {
+    "model": "--model", "batch_size": "--batch-size", "lr": "--lr", "device": "--device",
+    "val_every": "--val-every", "grad_every": "--grad-every", "decode_size": "--decode-size",
+    "val_size": "--val-size", "residue_distribution": "--residues",
+    "train_data": "--train-data", "val_data": "--val-data", "skip_invalid": "--skip-invalid",
+    "store_dir": "--store",
+}  # fmt: skip
+
+
+def plan_commands(
+    curricula: list[str],
+    out_dir: Path | str,
+    seeds: int = 2,
+    base_seed: int = 0,
+    scale: float | None = None,
+    options: dict | None = None,
+    at: int | None = None,
+    metric: str = DEFAULT_METRIC,
+    target: float = DEFAULT_TARGET,
+) -> list[str]:
+    """``pepcurr ab --plan``: the shell command of every training segment ``run_ab`` would run.
+
+    In an order that runs them one after another (a shared prefix, then the
+    runs forked from it, then the prefix's own run trained on); the segments
+    of different seeds do not depend on each other. Finished runs are left out.
+    ``OUT/ab.json`` is written as by ``run_ab``; ``run_ab`` (or ``compare``) on
+    the same ``out_dir`` gathers the runs once the commands have run.
+    """
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(_TRAIN_FLAGS))
+    if unknown:
+        raise PepcurrError(f"--plan: pepcurr train has no option for {', '.join(unknown)}")
+    _, work = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target)
+    return [_command(segment, options) for segments in work for segment in segments]
+
+
+def _command(segment: Segment, options: dict) -> str:
+    """The ``pepcurr train`` line of one segment (``shlex``-quoted)."""
+    words = ["pepcurr", "train", "--out", str(segment.run_dir)]
+    if segment.start != 0 and segment.copy_from is None:  # the run's own checkpoint
+        words.append("--resume")
+    else:
+        config = segment.config
+        words += ["--curriculum", config.curriculum_source, "--seed", str(config.seed)]
+        if config.scale != 1.0:
+            words += ["--scale", repr(config.scale)]
+        for key, value in options.items():
+            for item in value if isinstance(value, list) else [value]:
+                if item is True:
+                    words.append(_TRAIN_FLAGS[key])
+                else:
+                    words += [
+                        _TRAIN_FLAGS[key],
+                        str(item.value if isinstance(item, StrEnum) else item),
+                    ]
+        if segment.copy_from is not None:
+            words += ["--fork-from", str(segment.copy_from)]
+    if segment.stop is not None:
+        words += ["--max-steps", str(segment.stop)]
+    return shlex.join(words)
+
+
+def _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target,
+          reporter=None) -> tuple[AbResult, list[list[Segment]]]:  # fmt: skip
+    """Every run's config and state, checked before anything trains; the segments to train.
+
+    Returns the result so far (finished runs ``reused``) and one list of
+    segments per seed, each to be trained in order.
+    """
+    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.training.options import index_data_options
+
+    if len(curricula) < 2:
+        raise PepcurrError("an A/B needs at least two curricula")
+    if seeds < 1:
+        raise PepcurrError(f"--seeds must be >= 1, got {seeds}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PepcurrError(f"{out_dir}: exists and is not a directory")
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    names = _arm_names([load_curriculum(source) for source in curricula])
+    options = index_data_options(options, reporter.message if reporter else None)
+
+    # Every run's config and state, checked before anything trains.
+    planned: dict[int, list[tuple[Path, RunConfig, str]]] = {}
+    for seed in range(base_seed, base_seed + seeds):
+        for source, name in zip(curricula, names, strict=True):
+            config = build_run_config(**{**options, "curriculum": source, "scale": scale,
+                                         "seed": seed})  # fmt: skip
+            run_dir = out_dir / f"{name}-s{seed}"
+            planned.setdefault(seed, []).append((run_dir, config, _state(run_dir, config)))
+    _write_plan(out_dir, names, curricula, list(planned), scale, metric, at, target)
+
+    run_dirs = [run_dir for _, name in zip(curricula, names, strict=True)
+                for seed in planned for run_dir in [out_dir / f"{name}-s{seed}"]]  # fmt: skip
+    result = AbResult(run_dirs=run_dirs, actions={})
+    work: list[list[Segment]] = []  # one list of segments per seed, trained in order
+    for runs in planned.values():
+        new = [(run_dir, config) for run_dir, config, state in runs if state == "new"]
+        segments = plan_segments(new)
+        result.steps_saved += steps_saved(segments)
+        for run_dir, config, state in runs:
+            result.steps_total += config.total_steps
+            if state == "finished":
+                result.actions[str(run_dir)] = "reused"
+                _tell(reporter, result, f"{run_dir.name}: finished already, reused")
+            elif state == "resume":
+                work.append([Segment(run_dir, config, start=-1, stop=None)])
+        if segments:
+            work.append(segments)
+    if result.steps_saved:
+        saved = f"{result.steps_saved:,} of {result.steps_total:,}"
+        _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several arms")
+    return result, work
+
+
+def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, target) -> None:
+    """Record the A/B's question in ``OUT/ab.json``; refuse another question for the same runs."""
+    plan = {
+        "arms": dict(zip(names, [str(c) for c in curricula], strict=True)),
+        "baseline": names[0],
+        "seeds": seeds,
+        "scale": scale,
+        "metric": metric,
+        "at_nominal_step": at,
+        "target": target,
+    }
+    path = out_dir / PLAN_FILE
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RunError(f"{path}: corrupt; delete it to plan the A/B again") from None
+        changed = [key for key in ("metric", "at_nominal_step", "target", "baseline")
+                   if before.get(key) != plan[key]]  # fmt: skip
+        if changed:
+            was = ", ".join(f"{key} {before.get(key)!r}" for key in changed)
+            raise PepcurrError(
+                f"{out_dir} was planned with {was}: the question of an A/B is fixed before its "
+                "runs are seen. Ask it again with those values, explore with pepcurr compare, "
+                "or use another --out"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, plan)
+
+
+def _train_segments(segments: list[Segment], reporter=None, threads: int = 0) -> list[tuple]:
+    """Train segments in order; ``(run_dir, action, TrainResult)`` of each finished run.
+
+    ``threads`` > 0 sets torch's intra-op threads first (worker processes).
+    """
+    from curriculum_cli.devices import set_threads
+    from curriculum_cli.training.loop import train
+
+    if threads > 0:
+        set_threads(threads)
+    done = []
+    forked_at: dict[Path, int] = {}
+    for segment in segments:
+        run_dir, config = segment.run_dir, segment.config
+        if segment.copy_from is not None:
+            fork_run(segment.copy_from, run_dir, config)
+            forked_at.setdefault(run_dir, segment.start)
+        resume = segment.start != 0  # -1: an interrupted run resumed from its own checkpoint
+        if reporter is not None:
+            verb = "resuming" if segment.start < 0 else "training"
+            if segment.start > 0:
+                verb = f"continuing from step {segment.start:,}"
+            until = f" to step {segment.stop:,}" if segment.stop is not None else ""
+            reporter.message(f"{run_dir.name}: {verb}{until}")
+        trained = train(config, run_dir, resume=resume, max_steps=segment.stop, reporter=reporter)
+        if trained.status == "interrupted":
+            done.append((run_dir, "interrupted", trained))
+            break
+        if segment.stop is None:
+            action = "resumed" if segment.start < 0 else "trained"
+            if run_dir in forked_at:
+                action = f"forked at step {forked_at[run_dir]:,}"
+            done.append((run_dir, action, trained))
+    return done
+
+
+def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, reporter) -> None:
+    """Train the lists of segments in ``jobs`` worker processes (one thread each).
+
+    Every 30 s the step each running run has reached is reported. Ctrl-C
+    reaches every worker: each stops after its step in flight with a
+    checkpoint, and work not started yet is cancelled.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(_train_segments, segments, None, 1): segments for segments in work}
+        n_runs = sum(1 for segments in work for s in segments if s.stop is None)
+        _tell(reporter, result, f"training {n_runs} runs, {jobs} seeds at a time (one thread "
+                                "each)")  # fmt: skip
+        pending = set(futures)
+        while pending:
+            try:
+                done, pending = wait(pending, timeout=30, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:
+                result.interrupted = True
+                for future in pending:
+                    future.cancel()
+                continue
+            for future in done:
+                if not future.cancelled():
+                    _record(result, reporter, future.result())
+            if pending and reporter is not None and not result.interrupted:
+                running = {s.run_dir for f in pending for s in futures[f]}
+                reporter.message(_progress_line(sorted(running)))
+
+
+def _progress_line(run_dirs: list[Path]) -> str:
+    """``name step N/total`` of each run, from the last train record of its metrics."""
+    parts = []
+    for run_dir in run_dirs:
+        step = "waiting"
+        if (run_dir / METRICS_FILE).is_file():
+            records, _ = read_records(run_dir / METRICS_FILE)
+            train = [r for r in records if r["event"] == "train"]
+            if train:
+                total_steps = read_run_config(run_dir).total_steps
+                step = f"step {train[-1]['step']}/{total_steps}"
+        parts.append(f"{run_dir.name} {step}")
+    return "  ".join(parts)
+
+
+def _record(result: AbResult, reporter, done: list[tuple]) -> None:
+    for run_dir, action, trained in done:
+        if action == "interrupted":
+            result.interrupted = True
+            _tell(reporter, result, f"{run_dir.name}: interrupted at step {trained.step}")
+            continue
+        result.actions[str(run_dir)] = action
+        _tell(reporter, result, f"{run_dir.name}: {action}, {trained.status} at step "
+                                f"{trained.step} in {trained.elapsed_s:.0f} s")  # fmt: skip
+
+
+def _tell(reporter, result: AbResult, message: str) -> None:
+    result.messages.append(message)
+    if reporter is not None:
+        reporter.message(message)

@@ -1,0 +1,322 @@
+"""Compare training runs at one nominal step: facts per run, per seed group, and a verdict.
+
+``compare_runs`` reads run directories (``run.json`` and ``metrics.jsonl``
+through ``runlog.read_run``), never the training loop; each run's values at
+the nominal step ``--at`` are its ``facts``. Runs of the same
+curriculum (the same stages after scaling) with different seeds form a group
+(an *arm*); each row gets the arm's mean and standard deviation over seeds.
+
+The verdict (``verdict.decide``) compares each arm with the first one given
+(the baseline) on the primary metric: paired by seed when the arms share
+seeds (paired t interval and exact sign-flip permutation test), Welch's
+unpaired test otherwise, Holm-corrected over several arms, and never a
+difference without enough pairs and non-zero spread. Next to it: the
+validation-set noise of the metric (binomial standard error over the
+validation spectra), what else differs between the arms (``confounds``), and
+the accuracy actually reached at each arm's introductions.
+
+Presentation (rich table, JSON, CSV, Markdown, plot) is in ``render`` and
+``plots``; ``docs/ab-testing.md`` explains each row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from curriculum_cli.analysis.confounds import confounds, setting_warnings
+from curriculum_cli.analysis.facts import (
+    DEFAULT_METRIC,
+    SERIES_METRICS,
+    SPLITS,
+    actual_to_nominal,
+    as_float,
+    has_real_validation,
+    nominal_to_actual,
+    run_facts,
+    split_of,
+)
+from curriculum_cli.analysis.stats import censored_summary
+from curriculum_cli.analysis.verdict import Verdict, decide
+from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
+from curriculum_cli.errors import PepcurrError
+from curriculum_cli.training.runlog import RunLog, read_run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_TARGET = 0.9
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the comparison: a key (also the ``--metric`` name), a label, a direction.
+
+    ``better``: ``"higher"``, ``"lower"`` or None (a fact, not a score).
+    ``kind``: how to show it: ``text``, ``fraction``, ``loss``, ``ppm``, ``count``,
+    ``step``, ``ratio`` or ``cosine``.
+    """
+
+    key: str
+    label: str
+    better: str | None
+    kind: str
+
+
+def _rows(target_metric: str, target: float, metric: str) -> list[Row]:
+    rows = [
+        Row("curriculum", "curriculum", None, "text"),
+        Row("seeds", "seeds", None, "text"),
+        Row("step", "step read (actual)", None, "step"),
+        Row("residue_accuracy_easy", "val residue accuracy, easy", "higher", "fraction"),
+        Row("residue_accuracy_hard", "val residue accuracy, hard", "higher", "fraction"),
+        Row("token_accuracy_easy", "val token accuracy (with <eos>), easy", "higher", "fraction"),
+        Row("token_accuracy_hard", "val token accuracy (with <eos>), hard", "higher", "fraction"),
+        Row("residue_accuracy_real", "val residue accuracy, real", "higher", "fraction"),
+        Row("token_accuracy_real", "val token accuracy (with <eos>), real", "higher", "fraction"),
+        Row("decoded_step", "decoded metrics from step", None, "step"),
+    ]
+    for name, label in (
+        ("peptide_recall", "peptide recall"),
+        ("aa_precision", "AA precision"),
+        ("aa_recall", "AA recall"),
+    ):
+        for suffix in SPLITS:
+            rows.append(Row(f"{name}_{suffix}", f"{label}, {suffix}", "higher", "fraction"))
+    rows += [
+        Row("precursor_error_ppm_hard", "median precursor error ppm, hard", "lower", "ppm"),
+        Row("skipped_steps", "skipped non-finite steps", "lower", "count"),
+        Row("loss_spikes", "loss spikes", "lower", "count"),
+        Row("train_ce", "train CE (smoothed)", "lower", "loss"),
+        Row("train_spectrum", "train spectrum loss (smoothed)", "lower", "loss"),
+        Row("train_precursor", "train precursor loss (smoothed)", "lower", "loss"),
+        Row("val_ce_hard", "val CE, hard", "lower", "loss"),
+        Row("val_spectrum_hard", "val spectrum loss, hard", "lower", "loss"),
+        Row("val_precursor_hard", "val precursor loss, hard", "lower", "loss"),
+        Row("val_ce_real", "val CE, real", "lower", "loss"),
+        Row("steps_to_target", f"steps to {target_metric} >= {target:g} (nominal)", "lower",
+            "censored"),
+        Row("metric_se", f"val-set noise of {metric}: binomial SE", None, "fraction"),
+    ]  # fmt: skip
+    accuracy = f"{split_of(target_metric)} accuracy"
+    for loss in AUXILIARY_LOSSES:
+        rows += [
+            Row(f"{loss}_introduced", f"{loss} loss on at (nominal)", None, "step"),
+            Row(f"{loss}_accuracy_then", f"  val {accuracy} then", None, "fraction"),
+            Row(f"{loss}_grad_n", "  gradient measurements around it", None, "count"),
+            Row(f"{loss}_ratio_then", f"  grad ratio {loss}/CE, window mean", None, "ratio"),
+            Row(f"{loss}_ratio_sd_then", "  grad ratio, sd within window", None, "ratio"),
+            Row(f"{loss}_cosine_then", f"  grad cosine {loss}·CE, window mean", None, "cosine"),
+            Row(f"{loss}_cosine_sd_then", "  grad cosine, sd within window", None, "ratio"),
+        ]
+    return rows
+
+
+@dataclass
+class Comparison:
+    """Everything ``compare`` found, as data; ``render`` and ``plots`` present it.
+
+    - ``runs``: one row per run (``label``, ``group``, ``seed``, ``scale``,
+      ``run_dir`` and a column per ``rows`` key), in the order given; ``logs``
+      the runs as read
+    - ``mean``/``std``/``count``: index = row keys, one column per group
+      (``std`` is the sample standard deviation, NaN for a single run)
+    - ``columns``: what a table shows: the groups when any group has several
+      runs, else the runs themselves
+    - ``verdicts``: each arm against the first (``stats.Verdict``); ``verdict``
+      their sentences
+    - ``censored``: per group, the steps-to-target summary with seeds that
+      never reached the target counted (``stats.censored_summary``)
+    - ``confounds``: what else differs between the arms, one line each
+    """
+
+    at_nominal: int
+    metric: str
+    target: float
+    rows: list[Row]
+    runs: pd.DataFrame
+    groups: list[str]
+    mean: pd.DataFrame
+    std: pd.DataFrame
+    count: pd.DataFrame
+    verdicts: list[Verdict]
+    verdict: str
+    censored: dict[str, dict] = field(default_factory=dict)
+    confounds: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    logs: list[RunLog] = field(default_factory=list)
+
+    @property
+    def grouped(self) -> bool:
+        return bool((self.runs.groupby("group").size() > 1).any())
+
+    @property
+    def columns(self) -> list[str]:
+        return self.groups if self.grouped else list(self.runs["label"])
+
+    def row(self, key: str) -> Row:
+        return next(row for row in self.rows if row.key == key)
+
+    def value(self, key: str, column: str):
+        """The value a table shows in a cell: a group mean, or a run's own value."""
+        if self.grouped:
+            if key in ("curriculum", "seeds"):
+                return self.runs.loc[self.runs["group"] == column, key].iloc[0]
+            return self.mean.loc[key, column]
+        return self.runs.loc[self.runs["label"] == column, key].iloc[0]
+
+    def spread(self, key: str, column: str) -> float:
+        """The standard deviation shown next to a grouped value (NaN otherwise)."""
+        if not self.grouped or key in ("curriculum", "seeds"):
+            return math.nan
+        return self.std.loc[key, column]
+
+    def best_columns(self, key: str) -> list[str]:
+        """Columns holding the better value of a scored row (none if all equal or unscored)."""
+        row = self.row(key)
+        if row.better is None or len(self.columns) < 2:
+            return []
+        values = {c: as_float(self.value(key, c)) for c in self.columns}
+        finite = {c: v for c, v in values.items() if math.isfinite(v)}
+        if len(set(finite.values())) < 2 and len(finite) == len(values):
+            return []
+        if not finite:
+            return []
+        best = max(finite.values()) if row.better == "higher" else min(finite.values())
+        return [c for c, v in finite.items() if v == best]
+
+
+def _group_labels(runs: list[RunLog]) -> list[str]:
+    """A label per run: its curriculum's name; different curricula sharing a name get a suffix."""
+    keys = [run.config.curriculum.model_dump_json() for run in runs]
+    names: dict[str, str] = {}
+    used: dict[str, int] = {}
+    for run, key in zip(runs, keys, strict=True):
+        if key not in names:
+            name = run.config.curriculum.name
+            used[name] = used.get(name, 0) + 1
+            names[key] = name if used[name] == 1 else f"{name} ({used[name]})"
+    return [names[key] for key in keys]
+
+
+def compare_runs(
+    run_dirs: list[Path | str],
+    at: int | None = None,
+    metric: str = DEFAULT_METRIC,
+    target: float = DEFAULT_TARGET,
+) -> Comparison:
+    """Read runs and compare them at nominal step ``at`` (default: the end of the longest run).
+
+    ``metric``: the primary metric, a row key (``residue_accuracy_hard``,
+    ``peptide_recall_easy``, ``val_ce_hard``, ...); it decides the verdict,
+    and "steps to target" uses it when it is a validation accuracy or recall
+    (else ``residue_accuracy_hard``). The first arm given is the baseline.
+    Raises ``RunError`` for a missing or corrupt run and ``PepcurrError`` for
+    a bad option; softer problems (a truncated last log line, a run shorter
+    than ``at``, runs of one arm that differ in a setting) are in
+    ``Comparison.warnings``.
+    """
+    import pandas as pd
+
+    if not run_dirs:
+        raise PepcurrError("give at least one run directory")
+    target_metric = metric if metric in SERIES_METRICS else DEFAULT_METRIC
+    rows = _rows(target_metric, target, metric)
+    scored = [row.key for row in rows if row.better is not None]
+    if metric not in scored:
+        raise PepcurrError(f"unknown --metric {metric!r}; choose one of: {', '.join(scored)}")
+    if not math.isfinite(target):
+        raise PepcurrError(f"--target must be a number, got {target}")
+    if at is not None and at < 0:
+        raise PepcurrError(f"--at must be a step >= 0, got {at}")
+
+    seen: set[Path] = set()
+    logs: list[RunLog] = []
+    warnings: list[str] = []
+    for run_dir in run_dirs:
+        path = Path(run_dir).resolve()
+        if path in seen:
+            warnings.append(f"{run_dir}: given twice; counted once")
+            continue
+        seen.add(path)
+        run = read_run(Path(run_dir))
+        warnings += run.warnings
+        logs.append(run)
+    if at is None:
+        at = max(run.config.nominal_total_steps for run in logs)
+    if not any(has_real_validation(run) for run in logs):
+        if metric.endswith("_real"):
+            raise PepcurrError(
+                f"--metric {metric}: no run given has a val_real set (train with --val-data)"
+            )
+        rows = [row for row in rows if not row.key.endswith("_real")]
+
+    groups = _group_labels(logs)
+    records = []
+    for run, group in zip(logs, groups, strict=True):
+        scale = run.config.scale
+        at_step = nominal_to_actual(at, scale)
+        if run.status != "finished":
+            warnings.append(f"{run.run_dir}: the run is {run.status} at step {run.last_step:,}")
+        if run.last_step < at_step:
+            warnings.append(
+                f"{run.run_dir}: ends at step {run.last_step:,} (nominal "
+                f"{actual_to_nominal(run.last_step, scale):,}), before --at {at:,} "
+                f"(step {at_step:,} at scale {scale:g}); its values are from its last records"
+            )
+        facts = run_facts(run, at_step, target_metric, target, metric)
+        seed = run.config.seed
+        records.append(
+            {"label": f"{group} s{seed}", "group": group, "seed": seed, "scale": scale,
+             "run_dir": str(run.run_dir), **facts}
+        )  # fmt: skip
+    runs = pd.DataFrame.from_records(records)
+    runs["label"] = _unique(list(runs["label"]))
+    warnings += setting_warnings(logs, groups)
+    for group, members in runs.groupby("group", sort=False):
+        if members["seed"].duplicated().any():
+            warnings.append(f"{group}: several runs share a seed; they are not independent")
+
+    group_order = list(dict.fromkeys(groups))
+    numeric = [row.key for row in rows if row.kind != "text"]
+    by_group = runs.groupby("group", sort=False)[numeric]
+    mean = by_group.mean().T[group_order]
+    std = by_group.std(ddof=1).T[group_order]
+    count = by_group.count().T[group_order]
+    for group in group_order:
+        members = runs[runs["group"] == group]
+        runs.loc[runs["group"] == group, "seeds"] = ", ".join(str(s) for s in members["seed"])
+    censored = {
+        group: censored_summary(
+            [None if math.isnan(v) else float(v)
+             for v in runs.loc[runs["group"] == group, "steps_to_target"]]
+        )
+        for group in group_order
+    }  # fmt: skip
+
+    row = next(row for row in rows if row.key == metric)
+    arms = {
+        group: dict(zip(members["seed"], members[metric].astype(float), strict=True))
+        for group, members in runs.groupby("group", sort=False)
+    }
+    verdicts = decide(arms, row.better, metric=metric, step=at) if len(arms) > 1 else []
+    if verdicts:
+        verdict = " ".join(v.sentence for v in verdicts)
+    else:
+        verdict = f"One arm only: nothing to compare {metric} against at nominal step {at:,}."
+    return Comparison(
+        at_nominal=at, metric=metric, target=target, rows=rows, runs=runs, groups=group_order,
+        mean=mean, std=std, count=count, verdicts=verdicts, verdict=verdict, censored=censored,
+        confounds=confounds(logs, groups), warnings=warnings, logs=logs,
+    )  # fmt: skip
+
+
+def _unique(labels: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out

@@ -1,0 +1,269 @@
+"""Decoded peptides scored: ``pepcurr evaluate`` on MGF spectra, and the metrics ``train`` logs.
+
+Loads the model of a run directory (or of a ``last.pt``), reads the MGF file
+with Casanovo's peak preprocessing, decodes every spectrum with the
+mass-filtered beam search (``decoding.beam_search``) and scores the
+predictions with the Casanovo-compatible metrics (``metrics.aa_match_metrics``)
+against each spectrum's ``SEQ``. Spectra without ``SEQ`` are decoded but not
+scored. ``pepcurr predict`` decodes spectra without SEQ the same way and writes
+mzTab (``mztab``), as ``evaluate --mztab`` does too.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from curriculum_cli.errors import PepcurrError
+from curriculum_cli.model.decoding import (
+    DEFAULT_PRECURSOR_TOL_PPM,
+    Prediction,
+    beam_search,
+    residue_probabilities,
+)
+from curriculum_cli.model.metrics import aa_match_metrics
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from curriculum_cli.spectra.mgf import MgfReadResult
+    from curriculum_cli.spectra.vocabulary import Vocabulary
+
+DECODE_BATCH_SIZE = 64
+"""Spectra decoded at once (each with ``beam_size`` beams)."""
+
+
+@dataclass
+class EvaluationResult:
+    """What ``evaluate_checkpoint`` found.
+
+    ``metrics``: ``aa_precision``, ``aa_recall``, ``peptide_recall`` over the
+    annotated spectra, ``precursor_error_ppm_median`` (median absolute error of
+    the non-empty predictions, ppm) and ``fits_precursor`` (fraction of
+    spectra whose prediction fits the precursor). ``predictions``: one row per
+    spectrum: ``title``, ``charge``, ``precursor_mz``, ``true_peptide``,
+    ``predicted_peptide``, ``score`` (mean log-probability per token),
+    ``precursor_error_ppm``, ``isotope``, ``fits_precursor``.
+    """
+
+    source: Path
+    mgf: Path
+    n_spectra: int
+    n_annotated: int
+    n_skipped: int
+    metrics: dict[str, float]
+    predictions: pd.DataFrame
+    settings: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def evaluate_checkpoint(
+    source: Path | str,
+    mgf_path: Path | str,
+    beam_size: int = 5,
+    precursor_tol_ppm: float | None = DEFAULT_PRECURSOR_TOL_PPM,
+    max_isotope: int = 1,
+    max_length: int | None = None,
+    device: str = "cpu",
+    skip_invalid: bool = False,
+    predictions_csv: Path | str | None = None,
+    mztab: Path | str | None = None,
+) -> EvaluationResult:
+    """Decode the spectra of ``mgf_path`` with the model of ``source`` and score them.
+
+    ``source``: a run directory or a checkpoint file in one. ``beam_size``:
+    beams per spectrum (1: greedy with the filter). ``precursor_tol_ppm``: the
+    mass filter's tolerance (None: no filter). ``max_isotope``: isotope offsets
+    ``0..max_isotope`` are accepted (Casanovo's default range is 0-1).
+    ``max_length``: most residues per peptide (default: the model's limit).
+    ``predictions_csv``: also write the per-spectrum predictions there;
+    ``mztab``: also write them as mzTab (``mztab.write_mztab``). Output paths
+    are checked before decoding, so a bad path fails fast.
+    """
+    import pandas as pd
+
+    decoded = _decode_mgf(
+        source, mgf_path, beam_size, precursor_tol_ppm, max_isotope, max_length, device,
+        skip_invalid, outputs=(predictions_csv, mztab), residue_scores=mztab is not None,
+    )  # fmt: skip
+    batch, read, predictions = decoded.read.batch, decoded.read, decoded.predictions
+    true = list(batch.peptides)
+    annotated = [i for i, peptide in enumerate(true) if peptide]
+    warnings = [f"skipped: {message}" for message in read.skipped]
+    if not annotated:
+        warnings.append(f"{mgf_path}: no spectrum has a SEQ; nothing to score")
+    metrics = aa_match_metrics([predictions[i].peptide for i in annotated],
+                               [true[i] for i in annotated])  # fmt: skip
+    errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
+    metrics["precursor_error_ppm_median"] = statistics.median(errors) if errors else math.nan
+    metrics["fits_precursor"] = sum(p.fits_precursor for p in predictions) / len(predictions)
+    frame = pd.DataFrame(
+        {
+            "title": batch.titles,
+            "charge": batch.precursor_charge.tolist(),
+            "precursor_mz": read.precursor_mz,
+            "true_peptide": true,
+            "predicted_peptide": [p.peptide for p in predictions],
+            "score": [p.score for p in predictions],
+            "precursor_error_ppm": [p.precursor_error_ppm for p in predictions],
+            "isotope": [p.isotope for p in predictions],
+            "fits_precursor": [p.fits_precursor for p in predictions],
+        }
+    )
+    result = EvaluationResult(
+        source=Path(source), mgf=Path(mgf_path), n_spectra=len(batch),
+        n_annotated=len(annotated), n_skipped=read.n_skipped, metrics=metrics,
+        predictions=frame, warnings=warnings, settings=decoded.settings,
+    )  # fmt: skip
+    if predictions_csv is not None:
+        write_predictions(result, predictions_csv)
+    if mztab is not None:
+        _write_mztab(decoded, mztab)
+    return result
+
+
+@dataclass
+class PredictionResult:
+    """What ``predict_checkpoint`` wrote: spectra read, peptides predicted, how many fit."""
+
+    source: Path
+    mgf: Path
+    mztab: Path
+    n_spectra: int
+    n_skipped: int
+    n_predicted: int  # spectra with a peptide (an mzTab PSM row each)
+    n_fit: int  # predictions that fit the precursor mass
+    settings: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def predict_checkpoint(
+    source: Path | str,
+    mgf_path: Path | str,
+    mztab: Path | str,
+    beam_size: int = 5,
+    precursor_tol_ppm: float | None = DEFAULT_PRECURSOR_TOL_PPM,
+    max_isotope: int = 1,
+    max_length: int | None = None,
+    device: str = "cpu",
+    skip_invalid: bool = False,
+) -> PredictionResult:
+    """``pepcurr predict``: decode the spectra of an MGF file (SEQ not needed) into mzTab.
+
+    The options are ``evaluate_checkpoint``'s; a SEQ, where present, is read but not used.
+    """
+    decoded = _decode_mgf(
+        source, mgf_path, beam_size, precursor_tol_ppm, max_isotope, max_length, device,
+        skip_invalid, outputs=(mztab,), residue_scores=True,
+    )  # fmt: skip
+    _write_mztab(decoded, mztab)
+    predictions = decoded.predictions
+    return PredictionResult(
+        source=Path(source), mgf=Path(mgf_path), mztab=Path(mztab),
+        n_spectra=len(predictions), n_skipped=decoded.read.n_skipped,
+        n_predicted=sum(bool(p.peptide) for p in predictions),
+        n_fit=sum(p.fits_precursor for p in predictions), settings=decoded.settings,
+        warnings=[f"skipped: {message}" for message in decoded.read.skipped],
+    )  # fmt: skip
+
+
+@dataclass
+class _Decoded:
+    """A run's model decoded over an MGF file: what evaluate and predict report."""
+
+    source: Path
+    mgf: Path
+    vocab: Vocabulary
+    read: MgfReadResult
+    predictions: list[Prediction]
+    residue_scores: list[list[float]] | None  # per residue probabilities (None: not computed)
+    settings: dict
+
+
+def _decode_mgf(
+    source, mgf_path, beam_size, precursor_tol_ppm, max_isotope, max_length, device,
+    skip_invalid, outputs, residue_scores,
+) -> _Decoded:  # fmt: skip
+    """Check the options, load the model, read the MGF file, beam-search every spectrum."""
+    from curriculum_cli.devices import resolve_device
+    from curriculum_cli.spectra.mgf import read_mgf
+    from curriculum_cli.training.checkpoint import load_model
+
+    if beam_size < 1:
+        raise PepcurrError(f"--beam-size must be >= 1, got {beam_size}")
+    if max_isotope < 0:
+        raise PepcurrError(f"--max-isotope must be >= 0, got {max_isotope}")
+    if precursor_tol_ppm is not None and not precursor_tol_ppm > 0:
+        raise PepcurrError(f"--precursor-tol-ppm must be > 0, got {precursor_tol_ppm}")
+    if not Path(source).exists():
+        raise PepcurrError(f"{source}: no such run directory or checkpoint")
+    for output in outputs:
+        if output is not None and not Path(output).parent.is_dir():
+            raise PepcurrError(f"{output}: its directory does not exist")
+    torch_device = resolve_device(device)
+    model, config = load_model(source, device=str(torch_device))
+    max_length = max_length or model.max_peptide_length
+    if max_length < 1:
+        raise PepcurrError(f"--max-length must be >= 1, got {max_length}")
+    read = read_mgf(mgf_path, config.vocab, skip_invalid=skip_invalid)
+    batch = read.batch
+    isotope_offsets = tuple(range(max_isotope + 1))
+
+    predictions: list[Prediction] = []
+    scores: list[list[float]] = []
+    for start in range(0, len(batch), DECODE_BATCH_SIZE):
+        chunk = batch.select(slice(start, start + DECODE_BATCH_SIZE)).to(torch_device)
+        found = beam_search(
+            model, chunk, beam_size=beam_size, max_length=max_length,
+            precursor_tol_ppm=precursor_tol_ppm, isotope_offsets=isotope_offsets,
+        )  # fmt: skip
+        predictions += found
+        if residue_scores:
+            scores += residue_probabilities(model, chunk, found)
+    return _Decoded(
+        source=Path(source), mgf=Path(mgf_path), vocab=config.vocab, read=read,
+        predictions=predictions, residue_scores=scores if residue_scores else None,
+        settings={"beam_size": beam_size, "precursor_tol_ppm": precursor_tol_ppm,
+                  "isotope_offsets": list(isotope_offsets), "max_length": max_length,
+                  "device": str(torch_device)},
+    )  # fmt: skip
+
+
+def _write_mztab(decoded: _Decoded, path: Path | str) -> Path:
+    """The decoded spectra with a peptide as mzTab PSMs (``mztab.write_mztab``)."""
+    from curriculum_cli.spectra.chemistry import mz_from_neutral_mass, peptide_neutral_mass_da
+    from curriculum_cli.spectra.mztab import Psm, peptide_score, write_mztab
+    from curriculum_cli.spectra.peaks import PeakFilter
+
+    read, psms = decoded.read, []
+    charges = read.batch.precursor_charge.tolist()
+    for i, (prediction, aa_scores) in enumerate(
+        zip(decoded.predictions, decoded.residue_scores, strict=True)
+    ):
+        if not prediction.peptide:
+            continue
+        residues = tuple(decoded.vocab.tokens[token] for token in prediction.tokens)
+        log_probability = prediction.score * (len(residues) + 1)  # residues and <eos>
+        psms.append(Psm(
+            residues=residues, spectrum_index=read.file_index[i], charge=charges[i],
+            exp_mz=read.precursor_mz[i],
+            calc_mz=mz_from_neutral_mass(peptide_neutral_mass_da(list(residues)), charges[i]),
+            score=peptide_score(log_probability, prediction.fits_precursor),
+            aa_scores=tuple(aa_scores),
+        ))  # fmt: skip
+    settings = {"model": str(decoded.source), **decoded.settings,
+                "peak preprocessing": PeakFilter().describe()}  # fmt: skip
+    return write_mztab(path, psms, decoded.mgf, decoded.vocab, settings)
+
+
+def write_predictions(result: EvaluationResult, path: Path | str) -> Path:
+    """Write the per-spectrum predictions as CSV (one line per spectrum)."""
+    path = Path(path)
+    try:
+        result.predictions.to_csv(path, index=False)
+    except OSError as error:
+        raise PepcurrError(f"{path}: cannot write the predictions: {error}") from None
+    return path

@@ -1,0 +1,510 @@
+"""Statistics for A/B tests of training curricula, in pure Python (``math`` and ``random``).
+
+``compare`` asks: does arm B beat the baseline A on a metric, by more than seed noise,
+and how sure can we be? This module holds the numbers (``verdict`` turns them into a
+verdict); it reads no files and prints nothing.
+
+- Student's t distribution: ``student_t_cdf``, ``student_t_quantile`` (through the
+  regularized incomplete beta function; no SciPy).
+- Unpaired arms (no shared seeds): ``welch_interval``, ``welch_test``.
+- Arms paired by seed: ``paired_t`` (interval of the mean paired difference) and
+  ``sign_flip_p_value`` (exact sign-flip permutation test of the mean difference).
+- Several arms against one baseline: ``holm`` (step-down adjusted p-values).
+- Validation-set noise: ``binomial_standard_error``.
+- Steps to a target: ``first_crossing``, and ``censored_summary`` for seeds that never
+  reach it.
+
+Conventions: a difference is *arm minus baseline*, in the metric's own unit (a fraction
+for accuracies and recalls, ppm, loss, steps). p-values, ``alpha`` and confidences are
+probabilities in [0, 1]. Steps are whatever the caller passes (compare uses nominal
+curriculum steps).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CONFIDENCE = 0.95
+ALPHA = 0.05
+MAX_EXACT = 16
+"""``sign_flip_p_value`` enumerates all sign patterns up to this many non-zero differences."""
+MONTE_CARLO_SAMPLES = 100_000
+RELATIVE_TOLERANCE = 1e-9
+"""Values that differ by less than this fraction of their magnitude count as equal
+(float rounding must not turn "identical results" into a tiny nonzero spread)."""
+
+
+# ----------------------------------------------------------------------------
+# Student's t distribution
+# ----------------------------------------------------------------------------
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz, Numerical Recipes)."""
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def _regularized_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function, for 0 <= x <= 1."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def _check_df(df: float) -> None:
+    if not df > 0:  # also rejects NaN
+        raise ValueError(f"need df > 0, got df={df}")
+
+
+def student_t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom (``math.inf``: normal).
+
+    ``1 - I_{df/(df+t^2)}(df/2, 1/2) / 2`` for t >= 0, by symmetry below 0; accurate to
+    about 1e-12. NaN for a NaN ``t``.
+    """
+    _check_df(df)
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(df):
+        return 0.5 * math.erfc(-t / math.sqrt(2.0))
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def _two_sided_t_p(t: float, df: float) -> float:
+    """P(|T| >= |t|), computed without the cancellation of ``2 * (1 - cdf)``."""
+    _check_df(df)
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(t):
+        return 0.0
+    if math.isinf(df):
+        return math.erfc(abs(t) / math.sqrt(2.0))
+    return min(1.0, _regularized_beta(df / 2.0, 0.5, df / (df + t * t)))
+
+
+def student_t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile (0 < p < 1) of Student's t with ``df`` degrees of freedom.
+
+    Bisection on ``student_t_cdf``; exact to about 1e-10, enough for a confidence
+    interval (no SciPy dependency). E.g. ``student_t_quantile(0.975, 4)`` = 2.7764.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"need 0 < p < 1 and df > 0, got p={p}, df={df}")
+    _check_df(df)
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -student_t_quantile(1.0 - p, df)
+    low, high = 0.0, 1.0
+    while student_t_cdf(high, df) < p:
+        low, high = high, high * 2.0
+    for _ in range(200):
+        middle = (low + high) / 2.0
+        if student_t_cdf(middle, df) < p:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2.0
+
+
+# ----------------------------------------------------------------------------
+# t intervals and tests
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TResult:
+    """A t interval and two-sided t test of a difference (H0: the true difference is 0).
+
+    ``estimate``: the mean difference in the metric's unit (paired: the mean of the
+    per-seed differences; Welch: mean of ``first`` minus mean of ``second``).
+    ``ci_low``/``ci_high``: its ``confidence`` interval; ``df``: degrees of freedom;
+    ``statistic``: t; ``p_value``: two-sided. All but ``estimate`` are NaN when they
+    cannot be estimated: fewer than 2 values (a side), or zero spread (then t is x/0).
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    df: float
+    statistic: float
+    p_value: float
+    confidence: float
+    method: str
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"need 0 < confidence < 1, got {confidence}")
+
+
+def _sample_variance(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def spread_is_zero(values: Sequence[float], scale: float | None = None) -> bool:
+    """True when all values are equal up to ``RELATIVE_TOLERANCE`` of ``scale`` (or of them)."""
+    if scale is None:
+        scale = max(abs(v) for v in values)
+    return max(values) - min(values) <= RELATIVE_TOLERANCE * scale
+
+
+def welch_interval(
+    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float, float]:
+    """Difference of means (first - second) and its Welch t interval: ``(diff, low, high, df)``.
+
+    Unequal variances; degrees of freedom by Welch-Satterthwaite. Needs at
+    least 2 values on each side, else the interval is NaN. With no spread on
+    either side the interval is the difference itself (``welch_test`` says NaN
+    instead: there is nothing to test with).
+    """
+    diff = sum(first) / len(first) - sum(second) / len(second)
+    if len(first) < 2 or len(second) < 2:
+        return diff, math.nan, math.nan, math.nan
+    v1 = _sample_variance(first) / len(first)
+    v2 = _sample_variance(second) / len(second)
+    if v1 + v2 == 0:
+        return diff, diff, diff, float(len(first) + len(second) - 2)
+    df = (v1 + v2) ** 2 / (v1**2 / (len(first) - 1) + v2**2 / (len(second) - 1))
+    half = student_t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(v1 + v2)
+    return diff, diff - half, diff + half, df
+
+
+def welch_test(
+    first: Sequence[float], second: Sequence[float], confidence: float = CONFIDENCE
+) -> TResult:
+    """Welch's unpaired t test of mean(first) - mean(second), with its interval.
+
+    For groups without shared seeds (independent runs). Unequal variances,
+    Welch-Satterthwaite degrees of freedom; the p-value is two-sided and, like every
+    t test, approximate unless the values are roughly normal. NaN interval, t and p
+    with fewer than 2 values on a side or with zero spread on both sides.
+    """
+    _check_confidence(confidence)
+    if not first or not second:
+        raise ValueError("welch_test needs at least one value on each side")
+    first, second = [float(v) for v in first], [float(v) for v in second]
+    method = f"Welch t test over {len(first)} and {len(second)} values"
+    diff = sum(first) / len(first) - sum(second) / len(second)
+    nan = math.nan
+    if len(first) < 2 or len(second) < 2:
+        return TResult(diff, nan, nan, nan, nan, nan, confidence, method)
+    scale = max(abs(v) for v in first + second)
+    if spread_is_zero(first, scale) and spread_is_zero(second, scale):
+        return TResult(diff, nan, nan, nan, nan, nan, confidence, method)
+    v1 = _sample_variance(first) / len(first)
+    v2 = _sample_variance(second) / len(second)
+    df = (v1 + v2) ** 2 / (v1**2 / (len(first) - 1) + v2**2 / (len(second) - 1))
+    se = math.sqrt(v1 + v2)
+    half = student_t_quantile(0.5 + confidence / 2.0, df) * se
+    t = diff / se
+    return TResult(diff, diff - half, diff + half, df, t, _two_sided_t_p(t, df), confidence, method)
+
+
+def paired_t(differences: Sequence[float], confidence: float = CONFIDENCE) -> TResult:
+    """Paired t interval and two-sided test of the mean of per-seed differences.
+
+    ``differences``: one value per seed, arm minus baseline. Interval
+    ``mean +- t_{(1+confidence)/2, n-1} * sd / sqrt(n)``; p from t = mean / (sd / sqrt(n))
+    with n - 1 degrees of freedom. NaN interval, t and p with fewer than 2 differences
+    or when they are all equal (zero spread).
+    """
+    _check_confidence(confidence)
+    d = [float(v) for v in differences]
+    if not d:
+        raise ValueError("paired_t needs at least one difference")
+    n = len(d)
+    mean = sum(d) / n
+    method = f"paired t over {n} differences"
+    nan = math.nan
+    if n < 2 or spread_is_zero(d):
+        return TResult(mean, nan, nan, nan, nan, nan, confidence, method)
+    se = math.sqrt(_sample_variance(d) / n)
+    df = n - 1.0
+    half = student_t_quantile(0.5 + confidence / 2.0, df) * se
+    t = mean / se
+    return TResult(mean, mean - half, mean + half, df, t, _two_sided_t_p(t, df), confidence, method)
+
+
+# ----------------------------------------------------------------------------
+# Sign-flip permutation test
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignFlipResult:
+    """The sign-flip permutation test of a mean paired difference.
+
+    ``p_value``: two-sided, the share of sign patterns whose |sum| is at least the
+    observed |sum| (the observed pattern included). ``n``: differences given;
+    ``n_nonzero``: those not 0 (a zero difference's sign changes nothing, so only
+    these are flipped). ``exact``: all 2^n_nonzero patterns enumerated, else a seeded
+    Monte Carlo over ``patterns`` random ones (``method`` says which, with the seed).
+    ``smallest_p``: the smallest p-value these differences could give:
+    2 / 2^n_nonzero when exact (the observed pattern and its mirror always count),
+    at least 1 / (patterns + 1) for Monte Carlo.
+    """
+
+    p_value: float
+    n: int
+    n_nonzero: int
+    exact: bool
+    patterns: int
+    smallest_p: float
+    method: str
+
+
+def _signed_sums(values: Sequence[float]) -> list[float]:
+    """All 2^len sums of +-values; bit j of the index set means +values[j]."""
+    sums = [0.0]
+    for value in values:
+        sums = [s - value for s in sums] + [s + value for s in sums]
+    return sums
+
+
+def sign_flip_p_value(
+    differences: Sequence[float],
+    *,
+    max_exact: int = MAX_EXACT,
+    samples: int = MONTE_CARLO_SAMPLES,
+    seed: int = 0,
+) -> SignFlipResult:
+    """Two-sided sign-flip permutation test of H0 "the paired differences are symmetric about 0".
+
+    Under H0 (e.g. two arms that are the same curriculum) each seed's difference is as
+    likely to be +d as -d, so the observed |sum| is compared with that of every sign
+    pattern. Exact up to ``max_exact`` non-zero differences (2^n patterns); above,
+    ``samples`` random patterns from ``random.Random(seed)``, p = (hits + 1) /
+    (samples + 1). Ties within ``RELATIVE_TOLERANCE`` of sum(|d|) count as "at least
+    as extreme" (conservative).
+
+    The test is discrete: with n non-zero differences the smallest attainable p-value
+    is 2 / 2^n (n = 3: 0.25, n = 5: 0.0625, n = 6: 0.03125). **With fewer than 6 pairs it
+    can never reach p < 0.05**, however large the difference; ``decide`` says so
+    instead of reporting "no difference". No differences, or all zero: p = 1.
+    """
+    d = [float(v) for v in differences]
+    if any(not math.isfinite(v) for v in d):
+        raise ValueError("sign_flip_p_value needs finite differences")
+    nonzero = [v for v in d if v != 0.0]
+    m = len(nonzero)
+    observed = abs(sum(nonzero))
+    threshold = observed - RELATIVE_TOLERANCE * sum(abs(v) for v in nonzero)
+    if m == 0:
+        return SignFlipResult(
+            1.0, len(d), 0, True, 1, 1.0, "exact sign-flip test (all differences 0)"
+        )
+    if m <= max_exact:
+        # Fix the first sign: the pattern set is symmetric, so half of it gives the same share.
+        rest = _signed_sums(nonzero[1:])
+        first = nonzero[0]
+        hits = sum(1 for s in rest if abs(first + s) >= threshold)
+        p = hits / len(rest)
+        return SignFlipResult(
+            p, len(d), m, True, 2**m, 2.0 / 2**m, f"exact sign-flip test over {2**m:,} patterns"
+        )
+    if samples < 1:
+        raise ValueError(f"need samples >= 1, got {samples}")
+    rng = random.Random(seed)
+    chunks = []  # (shift, mask, table of signed sums of up to 12 values)
+    for start in range(0, m, 12):
+        part = nonzero[start : start + 12]
+        chunks.append((start, (1 << len(part)) - 1, _signed_sums(part)))
+    hits = 0
+    for _ in range(samples):
+        bits = rng.getrandbits(m)
+        total = 0.0
+        for shift, mask, table in chunks:
+            total += table[(bits >> shift) & mask]
+        if abs(total) >= threshold:
+            hits += 1
+    p = (hits + 1) / (samples + 1)
+    smallest = max(2.0 / 2**m, 1.0 / (samples + 1))
+    method = f"Monte Carlo sign-flip test over {samples:,} random sign patterns (seed {seed})"
+    return SignFlipResult(p, len(d), m, False, samples, smallest, method)
+
+
+# ----------------------------------------------------------------------------
+# Multiple comparisons
+# ----------------------------------------------------------------------------
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given.
+
+    Sorted ascending, the i-th smallest (i = 0..m-1) becomes ``(m - i) * p``, made
+    monotone (never below the previous adjusted value) and capped at 1. Rejecting where
+    the adjusted p < alpha controls the family-wise error rate at alpha under any
+    dependence between the tests. With one p-value it is returned unchanged.
+    """
+    ps = [float(p) for p in p_values]
+    for p in ps:
+        if not 0.0 <= p <= 1.0:  # also rejects NaN
+            raise ValueError(f"p-values must be in [0, 1], got {p}")
+    m = len(ps)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(sorted(range(m), key=lambda i: ps[i])):
+        running = max(running, min(1.0, (m - rank) * ps[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+# ----------------------------------------------------------------------------
+# Validation-set noise
+# ----------------------------------------------------------------------------
+
+
+def binomial_standard_error(p: float, n: int) -> float:
+    """Standard error ``sqrt(p (1 - p) / n)`` of a proportion ``p`` measured on ``n`` items.
+
+    The validation-set noise of an accuracy or recall: how much the metric would move
+    on another validation set of the same size, with the model fixed (seed noise is
+    separate and usually larger). Assumes independent items. Residues within one
+    spectrum are not independent (one wrong mass shifts the rest), so for residue-level
+    accuracy use ``n`` = the number of *spectra*, not residues: that understates the
+    effective sample size, so the error is conservative (too large, never too small).
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"need 0 <= p <= 1, got {p}")
+    if not n > 0:
+        raise ValueError(f"need n > 0 items, got {n}")
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+# ----------------------------------------------------------------------------
+# Steps to target, with censoring
+# ----------------------------------------------------------------------------
+
+
+def _smoothed(values: list[float], k: int) -> list[float]:
+    """Trailing moving average over the last ``k`` values (fewer at the start)."""
+    out = []
+    for i in range(len(values)):
+        window = values[max(0, i - k + 1) : i + 1]
+        out.append(sum(window) / len(window))
+    return out
+
+
+def first_crossing(
+    steps: Sequence[float],
+    values: Sequence[float],
+    target: float,
+    method: str = "interpolated",
+    smooth: int | None = None,
+    better: str = "higher",
+) -> float | None:
+    """The step at which a validation curve first reaches ``target``, or None if never.
+
+    ``steps``: validation steps, strictly increasing; ``values``: the metric there
+    (non-finite values are skipped). Reached means ``value >= target`` (``better =
+    "lower"``: ``<=``, for losses). ``method``:
+
+    - ``"interpolated"`` (default): linear interpolation between the last validation
+      short of the target and the first that reaches it, i.e. the curve is taken as a
+      straight line between validations. If the first validation already reaches the
+      target, its step is returned (the true crossing is at or before it).
+    - ``"first"``: the step of the first validation that reaches it (an upper bound,
+      resolution = the validation interval).
+
+    ``smooth=k``: the curve is first a trailing moving average over the last k
+    validations (fewer at the start), so one lucky validation does not count; default
+    off. Returns a float step in the units of ``steps``.
+    """
+    if method not in ("interpolated", "first"):
+        raise ValueError(f"method must be 'interpolated' or 'first', got {method!r}")
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
+    if len(steps) != len(values):
+        raise ValueError(f"{len(steps)} steps but {len(values)} values")
+    if smooth is not None and smooth < 1:
+        raise ValueError(f"smooth must be >= 1 validations, got {smooth}")
+    points = [
+        (float(s), float(v))
+        for s, v in zip(steps, values, strict=True)
+        if v is not None and math.isfinite(float(v))
+    ]
+    xs = [s for s, _ in points]
+    if any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+        raise ValueError("steps must be strictly increasing")
+    ys = [v for _, v in points]
+    if smooth is not None and smooth > 1:
+        ys = _smoothed(ys, smooth)
+    sign = 1.0 if better == "higher" else -1.0
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if sign * (y - target) >= 0:
+            if method == "first" or i == 0:
+                return x
+            x0, y0 = xs[i - 1], ys[i - 1]
+            return x0 + (target - y0) / (y - y0) * (x - x0)
+    return None
+
+
+def censored_summary(crossings: Sequence[float | None]) -> dict:
+    """Steps to target over seeds, counting seeds that never reached it as censored.
+
+    ``crossings``: one per seed, a step or None/NaN (never reached by the end of its
+    run). Returns ``n``, ``n_reached``, ``median``, ``mean_of_reached`` and ``text``:
+
+    - ``median``: over *all* seeds, a never-reached seed counting as +infinity
+      (censored after every observed crossing: a Kaplan-Meier-style median for runs
+      of equal length). With an even n it is the mean of the two middle values; when
+      exactly half reached, the step at which half had (the last of them). None when
+      fewer than half reached.
+    - ``mean_of_reached``: the mean over the seeds that reached (biased low: the slow
+      seeds are missing from it); None if none did.
+    - ``text``: e.g. ``"3 of 5 reached; median 1,240"`` or ``"1 of 3 reached; median not
+      reached"``.
+    """
+    steps = [float(c) if c is not None and math.isfinite(float(c)) else math.inf for c in crossings]
+    n = len(steps)
+    reached = sorted(s for s in steps if math.isfinite(s))
+    ordered = sorted(steps)
+    median: float | None = None
+    if n and 2 * len(reached) >= n:
+        low, high = ordered[(n - 1) // 2], ordered[n // 2]
+        median = (low + high) / 2.0 if math.isfinite(high) else low
+    mean = sum(reached) / len(reached) if reached else None
+    if n == 0:
+        text = "no runs"
+    else:
+        shown = f"median {median:,.0f}" if median is not None else "median not reached"
+        text = f"{len(reached)} of {n} reached; {shown}"
+    return {
+        "n": n,
+        "n_reached": len(reached),
+        "median": median,
+        "mean_of_reached": mean,
+        "text": text,
+    }

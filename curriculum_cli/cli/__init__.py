@@ -1,0 +1,3 @@
+"""The ``pepcurr`` command line: Typer commands (``app``), shared options (``options``) and
+rich rendering (``render``). Presentation only: every command calls one library function.
+"""

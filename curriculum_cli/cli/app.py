@@ -1,0 +1,821 @@
+"""The ``pepcurr`` command line: parse options, call one library function, render.
+
+Every command is a skin over a library function that tests call directly.
+Errors raised by the library (``PepcurrError`` and pydantic's
+``ValidationError``) are turned into one or two lines on stderr and exit code
+2 by ``main``; ``pepcurr --debug ...`` shows the traceback instead. Heavy
+imports (torch, matplotlib, pandas) happen inside the commands, so
+``pepcurr --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from curriculum_cli import __version__
+from curriculum_cli.devices import Device
+from curriculum_cli.errors import PepcurrError, validation_problem_lines
+
+_state = {"debug": False}
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def print_error(message: str) -> None:
+    """One error line on stderr, never re-wrapped and never read as rich markup."""
+    _stderr_console().print(
+        f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True
+    )
+
+
+class _ErrorBoundary(TyperGroup):
+    """Maps library errors to one clear line and exit 2 (``--debug``: traceback)."""
+
+    def invoke(self, ctx):
+        from pydantic import ValidationError
+
+        try:
+            return super().invoke(ctx)
+        except PepcurrError as error:
+            if _state["debug"]:
+                raise
+            for line in str(error).splitlines() or [type(error).__name__]:
+                print_error(line)
+            raise typer.Exit(2) from None
+        except ValidationError as error:
+            if _state["debug"]:
+                raise
+            for line in validation_problem_lines(error):
+                print_error(line)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            print_error("interrupted")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_ErrorBoundary,
+    name="pepcurr",
+    help="Measure when, and how strongly, to switch on mass-physics losses "
+    "while training de novo peptide sequencing transformers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# ----------------------------------------------------------------------------
+# Shared options, defined once
+# ----------------------------------------------------------------------------
+
+CurriculumOpt = Annotated[
+    str,
+    typer.Option(
+        "--curriculum",
+        "-c",
+        help="Curriculum JSON file or preset name (current, revised, conservative, "
+        "gated-current, gated-revised, gated-conservative).",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (every draw is seeded from it).")]
+OutFileOpt = Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")]
+
+
+class Residues(StrEnum):
+    tryptic = "tryptic"
+    uniform = "uniform"
+
+
+ResiduesOpt = Annotated[
+    Residues | None,
+    typer.Option(
+        "--residues",
+        help="Synthetic peptides: tryptic (Swiss-Prot frequencies, ending in K/R; the default) "
+        "or uniform.",
+    ),
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"pepcurr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def stdout_console():
+    from rich.console import Console
+
+    return Console()
+
+
+# ----------------------------------------------------------------------------
+# Curriculum commands: generate, validate, plot-schedule
+# ----------------------------------------------------------------------------
+
+CurriculumArgs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Curriculum JSON files or preset names (current, revised, conservative, "
+        "gated-current, gated-revised, gated-conservative).",
+        metavar="FILE|PRESET",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def generate(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="Preset (see --list) or 'phased'.",
+            metavar="NAME",
+            show_default=False,
+        ),
+    ] = None,
+    list_presets: Annotated[bool, typer.Option("--list", help="List the presets.")] = False,
+    spectrum_at: Annotated[
+        int | None, typer.Option(help="phased: first spectrum-loss step.")
+    ] = None,
+    precursor_at: Annotated[
+        int | None, typer.Option(help="phased: first precursor-loss step.")
+    ] = None,
+    spectrum_at_accuracy: Annotated[
+        float | None,
+        typer.Option(help="phased, gated: spectrum loss once residue_accuracy_easy >= this (0-1)."),
+    ] = None,
+    precursor_at_accuracy: Annotated[
+        float | None,
+        typer.Option(help="phased, gated: precursor loss once residue_accuracy_easy >= this."),
+    ] = None,
+    latest_spectrum: Annotated[
+        int | None,
+        typer.Option(help="phased, gated: spectrum loss on at this step at the latest (40000)."),
+    ] = None,
+    latest_precursor: Annotated[
+        int | None,
+        typer.Option(help="phased, gated: precursor loss on at this step at the latest (60000)."),
+    ] = None,
+    total: Annotated[int | None, typer.Option(help="phased: total steps (default 100000).")] = None,
+    output: OutFileOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Write a curriculum JSON (a preset or a phased A/B arm); to stdout without -o.
+
+    phased --spectrum-at S --precursor-at P switches the losses on at fixed steps;
+    phased --spectrum-at-accuracy A --precursor-at-accuracy B when the validation
+    residue accuracy reaches A and B (docs/curriculum-format.md).
+    """
+    from curriculum_cli.cli.render import render_preset_list
+    from curriculum_cli.curriculum.files import curriculum_json, save_curriculum
+    from curriculum_cli.curriculum.presets import ALL_PRESET_NAMES, from_options, preset
+
+    if list_presets:
+        render_preset_list(stdout_console(), [preset(name) for name in ALL_PRESET_NAMES])
+        return
+    curriculum = from_options(
+        name, spectrum_at, precursor_at, total, spectrum_at_accuracy=spectrum_at_accuracy,
+        precursor_at_accuracy=precursor_at_accuracy, latest_spectrum=latest_spectrum,
+        latest_precursor=latest_precursor,
+    )  # fmt: skip
+    if output is None:
+        typer.echo(curriculum_json(curriculum), nl=False)
+        return
+    save_curriculum(curriculum, output, overwrite=force)
+    stdout_console().print(
+        f"wrote {output} ({curriculum.name}, {curriculum.total_steps:,} steps)", highlight=False
+    )
+
+
+@app.command()
+def validate(
+    sources: CurriculumArgs,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+) -> None:
+    """Check curricula: a summary of each valid one, field and reason for each invalid one."""
+    from curriculum_cli.cli.render import render_curriculum_summary
+    from curriculum_cli.curriculum.presets import check_curriculum
+
+    console = stdout_console()
+    failed = False
+    for source in sources:
+        check = check_curriculum(source)
+        for line in check.errors:
+            print_error(line)
+        if check.curriculum is not None:
+            render_curriculum_summary(console, check.curriculum, source, check.warnings)
+        if strict and check.warnings:
+            print_error(f"{source}: {len(check.warnings)} warning(s), errors under --strict")
+        failed = failed or bool(check.errors) or (strict and bool(check.warnings))
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command("plot-schedule")
+def plot_schedule(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Curriculum files or presets (default: the three presets).",
+            metavar="FILE|PRESET",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG to write.")] = None,
+) -> None:
+    """Show curricula on one step axis: when each loss turns on, how length and noise rise."""
+    from curriculum_cli.cli.render import render_schedule
+    from curriculum_cli.curriculum.presets import PRESET_NAMES, load_curriculum
+
+    curricula = [load_curriculum(source) for source in sources or PRESET_NAMES]
+    console = stdout_console()
+    render_schedule(console, curricula)
+    if output is not None:
+        from curriculum_cli.analysis.plots import plot_schedule as draw_schedule
+
+        draw_schedule(curricula, output)
+        console.print(f"wrote {output}", highlight=False)
+
+
+# ----------------------------------------------------------------------------
+# Spectra commands: spectra, inspect
+# ----------------------------------------------------------------------------
+
+
+@app.command()
+def spectra(
+    curriculum: CurriculumOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="MGF file to write.")],
+    stage: Annotated[str | None, typer.Option(help="Stage name (or --step).")] = None,
+    step: Annotated[int | None, typer.Option(min=0, help="0-based step: its stage.")] = None,
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Number of spectra.")] = 1000,
+    seed: SeedOpt = 0,
+    noise_peaks: Annotated[int | None, typer.Option(min=0, help="Override: noise peaks.")] = None,
+    peak_dropout: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Override: peak dropout (0-1).")
+    ] = None,
+    mass_error_ppm: Annotated[
+        float | None, typer.Option(min=0.0, help="Override: m/z error sd (ppm).")
+    ] = None,
+    intensity_variation: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Override: intensity variation.")
+    ] = None,
+    residues: ResiduesOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Write synthetic spectra of one curriculum stage as MGF (TITLE, PEPMASS, CHARGE, SEQ)."""
+    from dataclasses import replace
+
+    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.spectra.mgf import write_mgf
+    from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
+    from curriculum_cli.spectra.vocabulary import Vocabulary
+
+    chosen = load_curriculum(curriculum)
+    index, picked = chosen.stage_named_or_at(stage, step)
+    overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
+    overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
+    overrides.update(residue_distribution=residues.value if residues else None)
+    settings = SpectrumSettings.from_stage(picked, **overrides)
+    vocab = Vocabulary.default()
+    batch = generate_spectra(settings, n, vocab, seed)
+    batch = replace(batch, titles=[f"{chosen.name}:{picked.name}:seed{seed}:{i}" for i in range(n)])
+    write_mgf(output, batch, vocab, overwrite=force)
+    stdout_console().print(
+        f"wrote {n:,} spectra to {output} ({chosen.name}, stage {picked.name} (index {index}): "
+        f"lengths {settings.min_length}-{settings.max_length}, {settings.noise_peaks} noise peaks, "
+        f"dropout {settings.peak_dropout:g}, {settings.mass_error_ppm:g} ppm, "
+        f"intensity variation {settings.intensity_variation:g}, "
+        f"{settings.residue_distribution} residues; seed {seed})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("inspect")
+def inspect_command(
+    path: Annotated[Path, typer.Argument(metavar="FILE.mgf", help="MGF file to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip invalid spectra and count them.")
+    ] = False,
+    tolerance_da: Annotated[
+        float, typer.Option("--tolerance", min=0.0, help="b/y ion m/z tolerance (Da).")
+    ] = 0.02,
+    no_filter: Annotated[
+        bool, typer.Option("--no-filter", help="Use the peaks as in the file (no preprocessing).")
+    ] = False,
+) -> None:
+    """Check an MGF file: charges, peaks, peptides, precursor error, b/y ions found."""
+    import json
+    from dataclasses import asdict
+
+    from curriculum_cli.cli.render import render_inspect_report
+    from curriculum_cli.spectra.inspection import inspect_mgf
+    from curriculum_cli.spectra.peaks import PeakFilter
+
+    peak_filter = PeakFilter.keep_all() if no_filter else PeakFilter()
+    report = inspect_mgf(path, tolerance_da, peak_filter=peak_filter, skip_invalid=skip_invalid)
+    if as_json:
+        typer.echo(json.dumps(asdict(report), indent=2))
+    else:
+        render_inspect_report(stdout_console(), report)
+
+
+@app.command()
+def split(
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="FILE.mgf", help="Annotated MGF files (SEQ=...).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/val/test.mgf.")],
+    val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: val.")] = 0.1,
+    test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: test.")] = 0.1,
+    seed: SeedOpt = 0,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Split annotated MGF into train/val/test with no peptide in two splits (I = L)."""
+    from curriculum_cli.cli.render import render_split
+    from curriculum_cli.spectra.split import split_mgf
+
+    result = split_mgf(paths, out, val_fraction=val, test_fraction=test, seed=seed, overwrite=force)
+    render_split(stdout_console(), result)
+
+
+# ----------------------------------------------------------------------------
+# Training: train
+# ----------------------------------------------------------------------------
+
+
+def _model_spec(value: str | None) -> str | None:
+    """A ``--model`` value checked at parse time: a preset name or MODULE:FUNCTION."""
+    from curriculum_cli.model.source import is_factory
+
+    if value is None or is_factory(value):
+        return value
+    from curriculum_cli.model.transformer import MODEL_PRESETS
+
+    if value not in MODEL_PRESETS:
+        raise typer.BadParameter(
+            f"{value!r} is neither a preset ({', '.join(MODEL_PRESETS)}) nor a factory "
+            "(package.module:function or path/to/file.py:function)"
+        )
+    return value
+
+
+CurriculumTrainOpt = Annotated[
+    str | None,
+    typer.Option("--curriculum", "-c", help="Curriculum JSON file or preset (default: revised)."),
+]
+ScaleOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, help="Multiply every stage's steps (0.02: 100k -> 2k)."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        parser=_model_spec,
+        metavar="PRESET|MODULE:FUNCTION",
+        help="Model: a preset (tiny, base: with ion evidence; casanovo-tiny, casanovo-base: "
+        "plain; see docs/models.md), or your own model's factory as package.module:function "
+        "or path/to/file.py:function. Default: tiny.",
+    ),
+]
+DeviceOpt = Annotated[
+    Device | None, typer.Option(help="auto: CUDA when torch sees a GPU, else the CPU.")
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="torch CPU threads per run (default 1: see docs/performance.md)."),
+]
+BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Spectra per step.")]
+LrOpt = Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")]
+ValEveryOpt = Annotated[int | None, typer.Option(min=1, help="Steps between validations.")]
+GradEveryOpt = Annotated[
+    int | None, typer.Option(min=1, help="Steps between gradient measurements.")
+]
+DataShardsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Draw each batch as N equal shards, each from its own seeded stream, the loss the "
+        "mean over shards (default: 1, or one per torchrun process). One process with "
+        "--data-shards N sees the data N processes see.",
+    ),
+]
+ValSizeOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Spectra in each validation set (default 256)."),
+]
+DecodeSizeOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Validation spectra greedy-decoded per set (default 256)."),
+]
+TrainDataOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--train-data",
+        metavar="FILE.mgf",
+        help="Annotated MGF to train on (repeat for several files); indexed once into a store "
+        "(docs/real-data.md). Stages draw real_fraction of each batch from it (default 1).",
+    ),
+]
+ValDataOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--val-data", metavar="FILE.mgf", help="Annotated MGF of the val_real set (repeatable)."
+    ),
+]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", metavar="DIR", help="Where stores go (default: .pepcurr-store beside the MGF)."
+    ),
+]
+
+
+@app.command()
+def train(
+    curriculum: CurriculumTrainOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
+        "runs/run"
+    ),
+    scale: ScaleOpt = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Training seed.")] = None,
+    device: DeviceOpt = None,
+    model: ModelOpt = None,
+    residues: ResiduesOpt = None,
+    threads: ThreadsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    data_shards: DataShardsOpt = None,
+    lr: LrOpt = None,
+    val_every: ValEveryOpt = None,
+    grad_every: GradEveryOpt = None,
+    val_size: ValSizeOpt = None,
+    decode_size: DecodeSizeOpt = None,
+    train_data: TrainDataOpt = None,
+    val_data: ValDataOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Skip invalid spectra of the MGF files; count them."),
+    ] = False,
+    store: StoreOpt = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    fork_from: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN_DIR",
+            help="Start as a copy of this run, stopped within the steps the two share (what "
+            "'ab --plan' prints), and train on from its checkpoint.",
+        ),
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN_DIR|CHECKPOINT",
+            help="Fine-tune: start from this trained model's weights (fresh optimizer and "
+            "schedule, step 0); --model defaults to its model.",
+        ),
+    ] = None,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Also write TensorBoard event files to RUN_DIR/tensorboard "
+            "(pip install 'pepcurr[tensorboard]').",
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a model on synthetic and/or real annotated spectra, following a curriculum.
+
+    Under torchrun (torchrun --nproc-per-node N -m curriculum_cli train ...) the
+    N processes train one run data-parallel; --batch-size is then per process.
+    """
+    from curriculum_cli.cli.render import TrainingProgress, render_train_result
+    from curriculum_cli.devices import set_threads
+    from curriculum_cli.training.distributed import Distributed
+    from curriculum_cli.training.loop import run_training
+
+    console = stdout_console()
+    set_threads(threads)
+    options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
+                   batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
+                   val_size=val_size, decode_size=decode_size, init_from=init_from,
+                   train_data=train_data, val_data=val_data, data_shards=data_shards,
+                   skip_invalid=skip_invalid or None, store_dir=store,
+                   residue_distribution=residues.value if residues else None)  # fmt: skip
+    reporter = TrainingProgress(console, quiet=quiet)
+    result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter,
+                          tensorboard=tensorboard, fork_from=fork_from)  # fmt: skip
+    if Distributed.from_env().is_main:  # under torchrun: rank 0 reports
+        render_train_result(console, result)
+    if result.status == "interrupted":
+        raise typer.Exit(130)
+
+
+# ----------------------------------------------------------------------------
+# Evaluation: evaluate, compare, ab
+# ----------------------------------------------------------------------------
+
+
+class CompareFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+AtOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--at",
+        min=0,
+        help="Nominal curriculum step to compare at (default: the end).",
+        metavar="STEP",
+    ),
+]
+MetricOpt = Annotated[
+    str,
+    typer.Option(help="Primary metric: decides the verdict (a row key, e.g. val_ce_hard)."),
+]
+TargetOpt = Annotated[float, typer.Option(help="Accuracy target of the 'steps to target' row.")]
+FormatOpt = Annotated[CompareFormat, typer.Option("--format", "-f", help="Output format.")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write training curves to this PNG.")]
+
+
+def _print_comparison(comparison, output_format: CompareFormat) -> None:
+    """The table on stdout (machine formats: warnings on stderr, stdout stays parseable)."""
+    from curriculum_cli.cli.render import COMPARISON_FORMATS, render_comparison
+
+    if output_format is CompareFormat.table:
+        render_comparison(stdout_console(), comparison)
+        return
+    typer.echo(COMPARISON_FORMATS[output_format.value](comparison), nl=False)
+    for warning in comparison.warnings:
+        print_note(f"warning: {warning}")
+
+
+SourceArg = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR|CHECKPOINT", help="A run directory or its last.pt.")
+]
+BeamSizeOpt = Annotated[int, typer.Option(min=1, help="Beams per spectrum.")]
+PrecursorTolOpt = Annotated[
+    float, typer.Option(min=0.0, help="Precursor mass tolerance of the beam filter (ppm).")
+]
+NoFilterOpt = Annotated[
+    bool, typer.Option("--no-filter", help="Turn the precursor-mass filter off.")
+]
+MaxIsotopeOpt = Annotated[int, typer.Option(min=0, help="Accept isotope offsets 0..N (13C peaks).")]
+MaxLengthOpt = Annotated[
+    int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
+]
+SkipInvalidOpt = Annotated[
+    bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
+]
+MztabOpt = Annotated[
+    Path | None, typer.Option(help="Write the predictions as mzTab 1.0 (as Casanovo does).")
+]
+
+
+@app.command()
+def evaluate(
+    source: SourceArg,
+    mgf: Annotated[Path, typer.Option("--mgf", help="Annotated MGF spectra (SEQ=...).")],
+    predictions: Annotated[
+        Path | None, typer.Option(help="Write per-spectrum predictions to this CSV.")
+    ] = None,
+    mztab: MztabOpt = None,
+    beam_size: BeamSizeOpt = 5,
+    precursor_tol_ppm: PrecursorTolOpt = 50.0,
+    no_filter: NoFilterOpt = False,
+    max_isotope: MaxIsotopeOpt = 1,
+    max_length: MaxLengthOpt = None,
+    device: DeviceOpt = Device.auto,
+    threads: ThreadsOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+) -> None:
+    """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
+    from curriculum_cli.analysis.evaluation import evaluate_checkpoint
+    from curriculum_cli.cli.render import render_evaluation
+    from curriculum_cli.devices import set_threads
+
+    set_threads(threads)
+    result = evaluate_checkpoint(
+        source, mgf, beam_size=beam_size,
+        precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
+        max_length=max_length, device=device.value, skip_invalid=skip_invalid,
+        predictions_csv=predictions, mztab=mztab,
+    )  # fmt: skip
+    console = stdout_console()
+    render_evaluation(console, result)
+    for path in (predictions, mztab):
+        if path is not None:
+            console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def predict(
+    source: SourceArg,
+    mgf: Annotated[Path, typer.Option("--mgf", help="MGF spectra (SEQ not needed).")],
+    mztab: Annotated[Path, typer.Option(help="mzTab 1.0 file to write (as Casanovo does).")],
+    beam_size: BeamSizeOpt = 5,
+    precursor_tol_ppm: PrecursorTolOpt = 50.0,
+    no_filter: NoFilterOpt = False,
+    max_isotope: MaxIsotopeOpt = 1,
+    max_length: MaxLengthOpt = None,
+    device: DeviceOpt = Device.auto,
+    threads: ThreadsOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+) -> None:
+    """Decode MGF spectra (annotated or not) with a trained run and write mzTab."""
+    from curriculum_cli.analysis.evaluation import predict_checkpoint
+    from curriculum_cli.cli.render import render_prediction
+    from curriculum_cli.devices import set_threads
+
+    set_threads(threads)
+    result = predict_checkpoint(
+        source, mgf, mztab, beam_size=beam_size,
+        precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
+        max_length=max_length, device=device.value, skip_invalid=skip_invalid,
+    )  # fmt: skip
+    render_prediction(stdout_console(), result)
+
+
+@app.command()
+def compare(
+    runs: Annotated[
+        list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories to compare.")
+    ],
+    at: AtOpt = None,
+    metric: MetricOpt = "residue_accuracy_hard",
+    target: TargetOpt = 0.9,
+    output_format: FormatOpt = CompareFormat.table,
+    plot: PlotOpt = None,
+) -> None:
+    """Compare runs at one nominal step: seeds grouped, better value per row marked, verdict."""
+    from curriculum_cli.analysis.compare import compare_runs
+
+    comparison = compare_runs(runs, at=at, metric=metric, target=target)
+    _print_comparison(comparison, output_format)
+    if plot is not None:
+        from curriculum_cli.analysis.plots import plot_curves
+
+        plot_curves(comparison, plot)
+        print_note(f"wrote {plot}")
+
+
+@app.command()
+def ab(
+    curricula: Annotated[
+        list[str],
+        typer.Argument(metavar="CURRICULUM", help="Two or more curriculum JSON files or presets."),
+    ],
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per curriculum.")] = 2,
+    base_seed: Annotated[int, typer.Option(help="First seed (then +1, +2, ...).")] = 0,
+    scale: ScaleOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the runs.")] = Path(
+        "runs/ab"
+    ),
+    at: AtOpt = None,
+    metric: MetricOpt = "residue_accuracy_hard",
+    target: TargetOpt = 0.9,
+    output_format: FormatOpt = CompareFormat.table,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
+    ] = None,
+    model: ModelOpt = None,
+    residues: ResiduesOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    val_every: ValEveryOpt = None,
+    grad_every: GradEveryOpt = None,
+    decode_size: DecodeSizeOpt = None,
+    train_data: TrainDataOpt = None,
+    val_data: ValDataOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Skip invalid spectra of the MGF files; count them."),
+    ] = False,
+    store: StoreOpt = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Runs trained at once, one thread each (0: one per CPU core; 1 on CUDA)."
+        ),
+    ] = 0,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Train nothing: print the pepcurr train command of every run (shared prefixes "
+            "first), for a scheduler; then run ab again to compare.",
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
+    from curriculum_cli.analysis.ab import plan_commands, run_ab
+    from curriculum_cli.cli.render import TrainingProgress
+    from curriculum_cli.devices import set_threads
+
+    set_threads(None)  # runs trained here (one job) use the default, as the workers do
+
+    options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
+                   val_every=val_every, grad_every=grad_every, decode_size=decode_size,
+                   train_data=train_data, val_data=val_data,
+                   skip_invalid=skip_invalid or None, store_dir=store,
+                   residue_distribution=residues.value if residues else None)  # fmt: skip
+    if plan:
+        commands = plan_commands(curricula, out, seeds=seeds, base_seed=base_seed, scale=scale,
+                                 options=options, at=at, metric=metric, target=target)  # fmt: skip
+        typer.echo("\n".join(commands))
+        return
+    # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
+    progress_console = stdout_console() if output_format is CompareFormat.table else None
+    result = run_ab(
+        curricula, out, seeds=seeds, base_seed=base_seed, scale=scale, options=options, at=at,
+        metric=metric, target=target, plot=plot, jobs=jobs,
+        reporter=TrainingProgress(progress_console or _stderr_console(), quiet=quiet),
+    )  # fmt: skip
+    if result.interrupted:
+        raise typer.Exit(130)
+    _print_comparison(result.comparison, output_format)
+    print_note(f"wrote {result.plot}")
+
+
+@app.command("export-tensorboard")
+def export_tensorboard_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Log directory: each run to OUT/<run name> (default: RUN_DIR/tensorboard).",
+        ),
+    ] = None,
+) -> None:
+    """Write TensorBoard event files for existing runs, from their metrics.jsonl."""
+    from curriculum_cli.training.tensorboard_log import export_tensorboard, require_tensorboard
+
+    require_tensorboard("export-tensorboard")
+    names = [run.resolve().name for run in runs]
+    if out is not None and len(set(names)) < len(names):
+        raise PepcurrError("two runs share a directory name; export them without --out")
+    console = stdout_console()
+    log_dirs = []
+    for run, name in zip(runs, names, strict=True):
+        result = export_tensorboard(run, None if out is None else out / name)
+        log_dirs.append((name, result.log_dir))
+        replaced = f", replacing {result.n_replaced} event file(s)" if result.n_replaced else ""
+        console.print(
+            f"wrote {result.log_dir}: {result.n_scalars:,} values from {result.n_records:,} "
+            f"records{replaced}", highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    if out is not None or len(log_dirs) == 1:
+        view = f"--logdir {out if out is not None else log_dirs[0][1]}"
+    else:
+        view = "--logdir_spec " + ",".join(f"{name}:{path}" for name, path in log_dirs)
+    console.print(f"view with: tensorboard {view}", highlight=False, soft_wrap=True)
+
+
+def print_note(message: str) -> None:
+    """A short note on stderr (so that --format json/csv output on stdout stays parseable)."""
+    _stderr_console().print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+# ----------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Console-script entry point (also ``python -m curriculum_cli``)."""
+    app(prog_name="pepcurr")

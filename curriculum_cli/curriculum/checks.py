@@ -1,0 +1,69 @@
+"""Legal but suspicious curricula: values that go back down, stages too short to matter,
+gates that cannot act. ``pepcurr validate`` shows them; ``--strict`` makes them errors."""
+
+from __future__ import annotations
+
+from curriculum_cli.curriculum.schema import LOSS_WEIGHT_FIELDS, NOISE_FIELDS, Curriculum
+
+SHORT_STAGE_FRACTION = 0.01
+"""A stage shorter than this fraction of the total is flagged as suspicious."""
+
+
+def curriculum_warnings(curriculum: Curriculum) -> list[str]:
+    """Legal but suspicious things, one message per finding, each naming the stage.
+
+    A curriculum is expected to make the task harder and the auxiliary losses
+    stronger as it goes; a value that goes back down is more often a typo than
+    a plan. A stage under 1% of the total is too short to have an effect.
+    """
+    warnings = []
+    watched_fields = (*LOSS_WEIGHT_FIELDS.values(), "max_length", *NOISE_FIELDS)
+    for index in range(1, len(curriculum.stages)):
+        before, stage = curriculum.stages[index - 1], curriculum.stages[index]
+        for field in watched_fields:
+            old, new = getattr(before, field), getattr(stage, field)
+            if new < old:
+                warnings.append(
+                    f"stages[{index}] ({stage.name}): {field} goes down from {old} to {new} "
+                    f"after {before.name}; curricula normally only raise it"
+                )
+    total = curriculum.total_steps
+    for index, stage in enumerate(curriculum.stages):
+        if stage.steps < SHORT_STAGE_FRACTION * total:
+            warnings.append(
+                f"stages[{index}] ({stage.name}): {stage.steps:,} steps is under "
+                f"{SHORT_STAGE_FRACTION:.0%} of the {total:,} total; too short to matter"
+            )
+    return warnings + gate_warnings(curriculum)
+
+
+def gate_warnings(curriculum: Curriculum) -> list[str]:
+    """Gates that cannot act, and stages that would not fit if every gate opened at its latest.
+
+    The run's length is fixed (``total_steps``); a gate that opens late
+    delays every later stage and shortens the last one.
+    """
+    warnings = []
+    total = curriculum.total_steps
+    planned, latest = curriculum.stage_starts(), curriculum.latest_starts()
+    for index, stage in enumerate(curriculum.stages):
+        gate = stage.start_when
+        where = f"stages[{index}] ({stage.name})"
+        if gate is not None and gate.latest_step <= planned[index]:
+            warnings.append(
+                f"{where}: start_when.latest_step ({gate.latest_step:,}) is not after the "
+                f"stage's planned start ({planned[index]:,}), so the gate never delays it"
+            )
+        if latest[index] >= total:
+            warnings.append(
+                f"{where}: if every gate opens only at its latest_step, the stage starts at "
+                f"{latest[index]:,}, at or past the run's {total:,} steps, and never runs"
+            )
+    last_steps = total - latest[-1]
+    if curriculum.gated and 0 < last_steps < SHORT_STAGE_FRACTION * total:
+        last = curriculum.stages[-1]
+        warnings.append(
+            f"stages[{len(curriculum.stages) - 1}] ({last.name}): if every gate opens only at "
+            f"its latest_step, only {last_steps:,} of the {total:,} steps are left for it"
+        )
+    return warnings

@@ -1,0 +1,345 @@
+"""Peptides from a trained model: greedy decoding and beam search with a precursor-mass filter.
+
+Both decoders encode each spectrum once and then extend residue prefixes one
+token at a time through ``model.decode`` (no key/value cache: the tiny model's
+prefixes are short), which also computes the per-candidate ion evidence of a
+model that has it from the decoded prefix and the spectrum's peaks. ``<pad>``
+is never predicted, ``<eos>`` ends a peptide, a peptide has at least one
+residue and at most ``max_length``.
+
+The beam search is batched over spectra and beams: one ``decode`` call per
+step for every live beam of every spectrum. Its mass filter uses the fact that
+residue masses are positive, so a prefix only grows heavier: a continuation
+whose prefix mass + H2O already exceeds the precursor's neutral mass plus the
+tolerance (for the lightest isotope offset allowed) can never fit and is
+dropped. A beam that ends (``<eos>``) is kept as a result only if its mass
+matches the precursor within the tolerance at one of the allowed isotope
+offsets; otherwise it is remembered as a fallback (and frees its place in the
+beam), returned only for a spectrum where no beam fits. Scores are the mean
+log-probability (nats) per generated token, ``<eos>`` included; higher is
+better.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from curriculum_cli.model.metrics import C13_C12_DELTA_DA, mass_error_ppm
+from curriculum_cli.spectra.batch import SpectrumBatch
+from curriculum_cli.spectra.chemistry import H2O_MASS_DA
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
+
+DEFAULT_PRECURSOR_TOL_PPM = 50.0
+"""Precursor mass tolerance (ppm) for a peptide to "fit" its spectrum (Casanovo's default)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One decoded peptide.
+
+    - ``peptide``: ProForma-style string of canonical residues ("" when nothing was found)
+    - ``tokens``: its residue token ids (no ``<eos>``)
+    - ``score``: mean log-probability per generated token, ``<eos>`` included
+      (nats, <= 0; -inf for an empty prediction)
+    - ``precursor_error_ppm``: signed mass error against the precursor at
+      ``isotope`` (see ``metrics.mass_error_ppm``); NaN for an empty prediction
+    - ``isotope``: the allowed isotope offset with the smallest absolute error
+    - ``fits_precursor``: whether that error is within the tolerance
+    """
+
+    peptide: str
+    tokens: tuple[int, ...]
+    score: float
+    precursor_error_ppm: float
+    isotope: int
+    fits_precursor: bool
+
+
+def true_peptides(batch: SpectrumBatch, vocab: Vocabulary) -> list[str]:
+    """The annotated peptides of a batch: ``batch.peptides`` or, for synthetic data, its tokens."""
+    if batch.peptides is not None:
+        return list(batch.peptides)
+    return [vocab.decode(row) for row in batch.tokens.tolist()]
+
+
+def _precursor_fit(
+    mass_da: torch.Tensor,
+    precursor_mass_da: torch.Tensor,
+    tol_ppm: float,
+    isotope_offsets: tuple[int, ...],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Best isotope offset, its signed error (ppm) and whether it is within ``tol_ppm``."""
+    errors = torch.stack(
+        [mass_error_ppm(mass_da, precursor_mass_da, isotope) for isotope in isotope_offsets]
+    )
+    best = errors.abs().argmin(dim=0)
+    error = errors.gather(0, best.unsqueeze(0)).squeeze(0)
+    isotope = torch.tensor(isotope_offsets, device=mass_da.device)[best]
+    return error, isotope, error.abs() <= tol_ppm
+
+
+def _predictions(
+    vocab: Vocabulary,
+    tokens: torch.Tensor,
+    lengths: torch.Tensor,
+    scores: torch.Tensor,
+    precursor_mass_da: torch.Tensor,
+    tol_ppm: float,
+    isotope_offsets: tuple[int, ...],
+) -> list[Prediction]:
+    """``Prediction`` objects from residue tokens ``[B, L]``, lengths and mean scores ``[B]``."""
+    masses = vocab.residue_masses(device=tokens.device, dtype=torch.float64)
+    mass_da = masses[tokens].sum(dim=-1) + H2O_MASS_DA
+    error, isotope, fits = _precursor_fit(
+        mass_da, precursor_mass_da.double(), tol_ppm, isotope_offsets
+    )
+    predictions = []
+    for row, length, score, err, iso, fit in zip(
+        tokens.tolist(), lengths.tolist(), scores.tolist(), error.tolist(), isotope.tolist(),
+        fits.tolist(), strict=True,
+    ):  # fmt: skip
+        ids = tuple(row[:length])
+        if not ids:
+            predictions.append(Prediction("", (), -math.inf, math.nan, 0, False))
+            continue
+        predictions.append(Prediction(vocab.decode(ids), ids, score, err, iso, fit))
+    return predictions
+
+
+def _step_log_probs(model, prefix, batch_rows, batch: SpectrumBatch, memory, memory_mask):
+    """Next-token log-probabilities ``[N, V]`` of prefixes ``[N, t]`` of spectra ``batch_rows``."""
+    logits = model.decode(
+        prefix,
+        batch.precursor_mass_da[batch_rows],
+        batch.precursor_charge[batch_rows],
+        memory[batch_rows],
+        memory_mask[batch_rows],
+        batch.mz[batch_rows],
+        batch.intensity[batch_rows],
+    )[:, -1].float()
+    never = torch.tensor([PAD_TOKEN], device=logits.device)
+    return torch.log_softmax(logits.index_fill(-1, never, -math.inf), dim=-1)
+
+
+def _legal_max_length(model, max_length: int) -> int:
+    if max_length < 1:
+        raise ValueError(f"max_length must be >= 1 residue, got {max_length}")
+    return min(max_length, model.max_peptide_length)
+
+
+@torch.no_grad()
+def greedy_decode(
+    model,
+    batch: SpectrumBatch,
+    max_length: int,
+    *,
+    precursor_tol_ppm: float = DEFAULT_PRECURSOR_TOL_PPM,
+    isotope_offsets: tuple[int, ...] = (0,),
+) -> list[Prediction]:
+    """The most probable token at each step, for every spectrum of ``batch`` at once.
+
+    ``max_length``: most residues per peptide (capped at the model's own
+    limit); a peptide still open then is closed with ``<eos>``. The tolerance
+    and isotope offsets only set ``Prediction.fits_precursor``; nothing is
+    filtered.
+    """
+    max_length = _legal_max_length(model, max_length)
+    n_spectra = len(batch)
+    device = batch.mz.device
+    memory, memory_mask = model.encode(batch.mz, batch.intensity, batch.peak_mask)
+    tokens = torch.zeros(n_spectra, 0, dtype=torch.long, device=device)
+    lengths = torch.zeros(n_spectra, dtype=torch.long, device=device)
+    log_prob_sums = torch.zeros(n_spectra, dtype=torch.float64, device=device)
+    open_rows = torch.arange(n_spectra, device=device)
+    for t in range(max_length + 1):
+        log_probs = _step_log_probs(model, tokens[open_rows], open_rows, batch, memory, memory_mask)
+        if t == 0:
+            log_probs[:, EOS_TOKEN] = -math.inf  # at least one residue
+        if t == max_length:
+            log_probs[:, EOS_TOKEN + 1 :] = -math.inf  # nothing but <eos> left
+        best_log_prob, best_token = log_probs.max(dim=-1)
+        log_prob_sums[open_rows] += best_log_prob.double()
+        column = torch.full((n_spectra, 1), PAD_TOKEN, dtype=torch.long, device=device)
+        column[open_rows, 0] = best_token
+        tokens = torch.cat([tokens, column], dim=1)
+        ended = best_token == EOS_TOKEN
+        lengths[open_rows[ended]] = t
+        open_rows = open_rows[~ended]
+        if len(open_rows) == 0:
+            break
+    scores = log_prob_sums / (lengths + 1)
+    return _predictions(
+        model.vocab, tokens, lengths, scores, batch.precursor_mass_da, precursor_tol_ppm,
+        isotope_offsets,
+    )  # fmt: skip
+
+
+def _top_k(candidates: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Best ``k`` continuations ``[B, K, V]`` per spectrum: summed scores, parent beams, tokens."""
+    top_sums, top_index = candidates.flatten(1).topk(k, dim=1)
+    vocab_size = candidates.shape[-1]
+    return top_sums, top_index // vocab_size, top_index % vocab_size
+
+
+def _gather_beams(tokens: torch.Tensor, parent: torch.Tensor) -> torch.Tensor:
+    """Token prefixes ``[B, K, t]`` of the beams ``parent`` ``[B, K]`` picks."""
+    return tokens.gather(1, parent.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+
+
+@torch.no_grad()
+def beam_search(
+    model,
+    batch: SpectrumBatch,
+    beam_size: int = 5,
+    max_length: int = 30,
+    precursor_tol_ppm: float | None = DEFAULT_PRECURSOR_TOL_PPM,
+    isotope_offsets: tuple[int, ...] = (0,),
+) -> list[Prediction]:
+    """Beam search over residues with a precursor-mass filter, batched over spectra and beams.
+
+    At each step the ``beam_size`` best continuations (by summed
+    log-probability) of each spectrum's live beams are kept; a continuation
+    ending in ``<eos>`` leaves the beam and joins the spectrum's finished
+    peptides, the others stay live. The finished peptide with the best mean
+    log-probability per token is returned.
+
+    ``precursor_tol_ppm``: the mass filter's tolerance (ppm of the precursor's
+    neutral mass); None turns the filter off (then ``beam_size=1`` is greedy
+    decoding). ``isotope_offsets``: ``(0,)``, or ``(0, 1)`` to also accept a
+    peptide one 13C spacing lighter than the precursor. With the filter on,
+    prefixes too heavy to fit are dropped and only peptides that fit finish; a
+    peptide whose ``<eos>`` made the top ``beam_size`` but which misses the
+    precursor is a fallback, and the best fallback is returned (flagged
+    ``fits_precursor=False``) only for a spectrum where nothing fits.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    max_length = _legal_max_length(model, max_length)
+    filtered = precursor_tol_ppm is not None
+    tol_ppm = precursor_tol_ppm if filtered else DEFAULT_PRECURSOR_TOL_PPM
+    n_spectra, n_beams = len(batch), beam_size
+    device = batch.mz.device
+    vocab_size = model.vocab.size
+    residue_mass = model.vocab.residue_masses(device=device, dtype=torch.float64)
+    precursor = batch.precursor_mass_da.double()
+    # Heaviest peptide that can still fit: the lightest isotope's mass plus the tolerance.
+    max_mass_da = (precursor - min(isotope_offsets) * C13_C12_DELTA_DA) * (1 + tol_ppm * 1e-6)
+    memory, memory_mask = model.encode(batch.mz, batch.intensity, batch.peak_mask)
+
+    # Live beams: [B, K, t] tokens, summed log-probs, prefix masses. Only beam 0 starts live,
+    # so the first step's K best continuations are K different tokens, not K copies.
+    tokens = torch.zeros(n_spectra, n_beams, 0, dtype=torch.long, device=device)
+    sums = torch.full((n_spectra, n_beams), -math.inf, dtype=torch.float64, device=device)
+    sums[:, 0] = 0.0
+    prefix_mass = torch.zeros(n_spectra, n_beams, dtype=torch.float64, device=device)
+    # Per spectrum: the best finished peptide (with the filter: one that fits), and the best
+    # that would have finished but missed the precursor.
+    results = {
+        kind: {
+            "score": torch.full((n_spectra,), -math.inf, dtype=torch.float64, device=device),
+            "tokens": torch.zeros(n_spectra, max_length, dtype=torch.long, device=device),
+            "length": torch.zeros(n_spectra, dtype=torch.long, device=device),
+        }
+        for kind in ("finished", "fallback")
+    }
+
+    def keep_best(kind: str, mean_scores: torch.Tensor, candidates: torch.Tensor, t: int) -> None:
+        """Per spectrum, store the best of ``mean_scores`` ``[B, K]`` if it beats the stored one."""
+        best_score, best_beam = mean_scores.max(dim=1)
+        better = best_score > results[kind]["score"]
+        if not better.any():
+            return
+        rows = better.nonzero().squeeze(1)
+        results[kind]["score"][rows] = best_score[rows]
+        results[kind]["tokens"][rows, :t] = candidates[rows, best_beam[rows]]
+        results[kind]["tokens"][rows, t:] = PAD_TOKEN
+        results[kind]["length"][rows] = t
+
+    for t in range(max_length + 1):
+        live = torch.isfinite(sums)
+        if not live.any():
+            break
+        flat_live = live.view(-1).nonzero().squeeze(1)
+        log_probs = torch.full(
+            (n_spectra * n_beams, vocab_size), -math.inf, dtype=torch.float64, device=device
+        )
+        log_probs[flat_live] = _step_log_probs(
+            model, tokens.reshape(n_spectra * n_beams, t)[flat_live], flat_live // n_beams,
+            batch, memory, memory_mask,
+        ).double()  # fmt: skip
+        log_probs = log_probs.view(n_spectra, n_beams, vocab_size)
+        candidates = sums.unsqueeze(-1) + log_probs  # [B, K, V]; <pad> is -inf already
+
+        # <eos> only after a residue; residues: none past max_length and, with the filter,
+        # none that make the prefix too heavy to fit.
+        if t == 0:
+            candidates[..., EOS_TOKEN] = -math.inf
+        if t == max_length:
+            candidates[..., EOS_TOKEN + 1 :] = -math.inf
+        elif filtered:
+            heavy = prefix_mass.unsqueeze(-1) + residue_mass + H2O_MASS_DA > max_mass_da.view(
+                -1, 1, 1
+            )
+            candidates = candidates.masked_fill(heavy, -math.inf)
+        if filtered and t > 0:
+            # A peptide that would finish among the top K but misses the precursor is a
+            # fallback; its <eos> is then ruled out, so it takes no beam's place.
+            _, _, fits = _precursor_fit(
+                prefix_mass + H2O_MASS_DA, precursor.unsqueeze(1), tol_ppm, isotope_offsets
+            )
+            top_sums, parent, token = _top_k(candidates, n_beams)
+            misfit = (token == EOS_TOKEN) & ~fits.gather(1, parent) & torch.isfinite(top_sums)
+            keep_best("fallback", (top_sums / (t + 1)).masked_fill(~misfit, -math.inf),
+                      _gather_beams(tokens, parent), t)  # fmt: skip
+            candidates[..., EOS_TOKEN] = candidates[..., EOS_TOKEN].masked_fill(~fits, -math.inf)
+
+        top_sums, parent, token = _top_k(candidates, n_beams)
+        valid = torch.isfinite(top_sums)
+        ended = valid & (token == EOS_TOKEN)
+        parent_tokens = _gather_beams(tokens, parent)
+        if ended.any():
+            keep_best(
+                "finished", (top_sums / (t + 1)).masked_fill(~ended, -math.inf), parent_tokens, t
+            )
+        tokens = torch.cat([parent_tokens, token.unsqueeze(-1)], dim=2)
+        sums = top_sums.masked_fill(ended | ~valid, -math.inf)
+        prefix_mass = prefix_mass.gather(1, parent) + residue_mass[token]
+
+    found = torch.isfinite(results["finished"]["score"])
+    chosen = {
+        key: torch.where(found.view(-1, *[1] * (value.dim() - 1)), value, results["fallback"][key])
+        for key, value in results["finished"].items()
+    }
+    return _predictions(
+        model.vocab, chosen["tokens"], chosen["length"], chosen["score"], batch.precursor_mass_da,
+        tol_ppm, isotope_offsets,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def residue_probabilities(
+    model, batch: SpectrumBatch, predictions: list[Prediction]
+) -> list[list[float]]:
+    """Per residue of each prediction, the model's probability of it (0-1), N- to C-terminus.
+
+    The probability of residue ``i`` given the spectrum and residues ``0..i-1``,
+    from one teacher-forced ``decode`` over the predicted peptides (``<pad>``
+    excluded, as in decoding): the per-residue scores of an mzTab file. They
+    equal the decoder's own step probabilities up to float rounding.
+    """
+    width = max([len(p.tokens) for p in predictions] + [1])
+    device = batch.mz.device
+    prefix = torch.full((len(batch), width), PAD_TOKEN, dtype=torch.long, device=device)
+    for row, prediction in enumerate(predictions):
+        prefix[row, : len(prediction.tokens)] = torch.tensor(prediction.tokens, device=device)
+    memory, memory_mask = model.encode(batch.mz, batch.intensity, batch.peak_mask)
+    logits = model.decode(
+        prefix, batch.precursor_mass_da, batch.precursor_charge, memory, memory_mask,
+        batch.mz, batch.intensity,
+    )[:, :width].float()  # fmt: skip
+    logits[..., PAD_TOKEN] = -math.inf
+    picked = torch.softmax(logits, dim=-1).gather(-1, prefix.unsqueeze(-1)).squeeze(-1)
+    return [picked[row, : len(p.tokens)].tolist() for row, p in enumerate(predictions)]

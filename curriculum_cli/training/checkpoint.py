@@ -1,0 +1,193 @@
+"""Checkpoints of a run directory: their keys, atomic writing, safe loading, the trained model.
+
+``last.pt`` is a plain dict of tensors and numbers (loadable with
+``torch.load(weights_only=True)``), written atomically so that a crash
+mid-write leaves the previous one intact. Its keys are the constants below;
+the training engine fills them, ``load_model`` (used by ``evaluate``) reads
+only the model's weights and the run's ``run.json``; ``init_source`` and
+``load_initial_weights`` start a new run from another run's weights
+(``train --init-from``, fine-tuning).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import torch
+
+from curriculum_cli.errors import RunError
+from curriculum_cli.model.source import build_model
+from curriculum_cli.training.config import RUN_FILE, InitFrom, RunConfig, read_run_config
+
+CHECKPOINT_FILE = "last.pt"
+
+# Checkpoint keys.
+CKPT_MODEL = "model"
+CKPT_OPTIMIZER = "optimizer"
+CKPT_STEP = "step"
+CKPT_STAGE_INDEX = "stage_index"
+CKPT_STAGE_SCHEDULE = "stage_schedule"  # StageSchedule: actual stage starts, last gate values
+CKPT_GENERATOR = "data_generator_state"
+CKPT_COUNTERS = "counters"  # skipped, consecutive_skipped, spikes, validations
+CKPT_RECENT_TERMS = "recent_loss_terms"  # (ce, spectrum, precursor) of recent applied steps
+CKPT_LOG_BYTES = "metrics_bytes"  # size of metrics.jsonl when the checkpoint was taken
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write a checkpoint atomically: a temporary file, fsync, then rename.
+
+    A crash mid-write leaves the previous checkpoint untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint loaded on the CPU with ``weights_only=True`` (tensors and plain data only)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path}: no checkpoint") from None
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise RunError(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
+
+
+def load_model(source: Path | str, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig]:
+    """The trained model of a run directory (or of a checkpoint file in one), in eval mode."""
+    source = Path(source)
+    if not source.exists():
+        raise RunError(f"{source}: no such run directory or checkpoint")
+    run_dir = source if source.is_dir() else source.parent
+    checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
+    config = read_run_config(run_dir)
+    model = build_model(config.model, config.architecture, config.vocab)
+    try:
+        model.load_state_dict(load_checkpoint(checkpoint)[CKPT_MODEL])
+    except (KeyError, RuntimeError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RunError(f"{checkpoint}: does not fit the run's model ({first_line})") from None
+    return model.to(device).eval(), config
+
+
+def checkpoint_path(source: Path | str) -> Path:
+    """The checkpoint file of a run directory (its ``last.pt``) or the checkpoint file itself."""
+    source = Path(source)
+    return source / CHECKPOINT_FILE if source.is_dir() else source
+
+
+def init_source(source: Path | str) -> tuple[InitFrom, RunConfig]:
+    """``--init-from``: the checkpoint's record for ``run.json`` and the config of its run.
+
+    ``source`` is a run directory or a checkpoint file in one; a ``RunError``
+    says when it is neither.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise RunError(f"--init-from {source}: no such run directory or checkpoint")
+    path = checkpoint_path(source)
+    if not (path.parent / RUN_FILE).is_file():
+        place = "in it" if source.is_dir() else "beside it"
+        raise RunError(f"--init-from {source}: not a run directory or a checkpoint in one "
+                       f"(no {RUN_FILE} {place})")  # fmt: skip
+    config = read_run_config(path.parent)
+    data = _read_bytes(path)
+    state = _load_bytes(path, data)
+    if CKPT_MODEL not in state:
+        raise RunError(f"--init-from {path}: not a pepcurr checkpoint (no {CKPT_MODEL!r})")
+    record = InitFrom(
+        path=str(path.resolve()),
+        checkpoint_sha256=hashlib.sha256(data).hexdigest(),
+        step=int(state.get(CKPT_STEP, 0)),
+    )
+    return record, config
+
+
+def load_initial_weights(model: torch.nn.Module, config: RunConfig) -> None:
+    """Load ``config.init_from``'s weights into a new run's ``model``.
+
+    A ``RunError`` names what differs when the checkpoint's run has another
+    vocabulary or model shape, or when the file changed since the run's
+    config recorded its SHA-256.
+    """
+    init = config.init_from
+    path = Path(init.path)
+    data = _read_bytes(path)
+    if hashlib.sha256(data).hexdigest() != init.checkpoint_sha256:
+        raise RunError(f"--init-from {path}: the checkpoint changed since this run recorded it")
+    source = read_run_config(path.parent)
+    where = f"--init-from {path}"
+    if source.vocab != config.vocab:
+        raise RunError(f"{where}: the vocabulary differs: {_vocab_difference(source, config)}")
+    if (
+        source.architecture is not None
+        and config.architecture is not None
+        and source.architecture != config.architecture
+    ):
+        fields = [
+            f"{name} {getattr(source.architecture, name)} (there) vs "
+            f"{getattr(config.architecture, name)} (here)"
+            for name in type(config.architecture).__dataclass_fields__
+            if getattr(source.architecture, name) != getattr(config.architecture, name)
+        ]
+        raise RunError(f"{where}: the model differs: {', '.join(fields)}; use --model "
+                       f"{source.model} or leave --model out")  # fmt: skip
+    weights = _load_bytes(path, data)[CKPT_MODEL]
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    if missing or extra:
+        names = ", ".join((missing or extra)[:3])
+        what = "lacks" if missing else "has extra"
+        raise RunError(f"{where}: the model differs: the checkpoint {what} parameters {names} "
+                       f"(it is a {source.model} model, this run's is {config.model})")  # fmt: skip
+    for name, tensor in weights.items():
+        if tuple(tensor.shape) != tuple(own[name].shape):
+            raise RunError(f"{where}: the model differs: {name} is {list(tensor.shape)} there, "
+                           f"{list(own[name].shape)} here")  # fmt: skip
+    model.load_state_dict(weights)
+
+
+def _vocab_difference(source: RunConfig, config: RunConfig) -> str:
+    """What differs between two runs' vocabularies, in words."""
+    there, here = source.vocab, config.vocab
+    if there.fold_il != here.fold_il:
+        return f"fold_il is {there.fold_il} there, {here.fold_il} here"
+    only_there = [r for r in there.residues if r not in here.residues]
+    only_here = [r for r in here.residues if r not in there.residues]
+    if only_there or only_here:
+        parts = [f"only there: {', '.join(only_there)}" if only_there else "",
+                 f"only here: {', '.join(only_here)}" if only_here else ""]  # fmt: skip
+        return "; ".join(part for part in parts if part)
+    return "the same residues in another token order"
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise RunError(f"{path}: no checkpoint") from None
+    except OSError as error:
+        raise RunError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _load_bytes(path: Path, data: bytes) -> dict:
+    """A checkpoint's content from its bytes (``weights_only``), or a ``RunError``."""
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise RunError(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
+    if not isinstance(state, dict):
+        raise RunError(f"{path}: not a pepcurr checkpoint")
+    return state

@@ -1,0 +1,256 @@
+"""The run configuration: everything that determines a training run, typed and resolved once.
+
+``RunConfig`` is built once from the command line (``build_run_config``), with
+every default and interval resolved (no "0 means auto" left), then passed to
+the engine and written to ``run.json`` next to a separate provenance block
+(versions, device, threads). ``read_run_config`` is the one reader of
+``run.json``: ``engine`` (resume), ``checkpoint`` (loading a model),
+``compare`` and ``ab`` all go through it, and an unknown or mistyped key is an
+error naming the key. Runs written by pepcurr 0.1's flat format still load
+(see ``_from_format_1``).
+
+The schema is documented for users in ``docs/run-directory.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from curriculum_cli.curriculum.schema import Curriculum
+from curriculum_cli.devices import Device
+from curriculum_cli.errors import RunError, validation_problem_lines
+from curriculum_cli.model.transformer import ModelConfig
+from curriculum_cli.spectra.store import DataFile
+from curriculum_cli.spectra.vocabulary import Vocabulary
+
+RUN_FILE = "run.json"
+RUN_FORMAT = "pepcurr-run/2"
+"""The ``format`` of ``run.json`` this pepcurr writes. Format 1 (pepcurr 0.1) had no marker."""
+
+POINTS_PER_RUN = 50
+"""Validations, gradient measurements and checkpoints a run makes by default."""
+
+MAX_DEFAULT_WARMUP_STEPS = 1_000
+"""The default warm-up is 5% of the run, at most this many steps."""
+
+
+class InitFrom(BaseModel):
+    """Where a fine-tuned run's first weights came from (``train --init-from``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    path: str = Field(description="The checkpoint file, as an absolute path.")
+    checkpoint_sha256: str = Field(description="SHA-256 of the checkpoint file's bytes.")
+    step: int = Field(ge=0, description="The step of the run the checkpoint was taken at.")
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run (``run.json``'s ``config``); frozen and strict.
+
+    ``curriculum`` is the curriculum as trained (already scaled by ``scale``).
+    ``model`` names the model: a preset (``tiny``, ``base``), the label of an
+    explicit ``architecture``, or a user factory (``model_source``);
+    ``architecture`` holds pepcurr's transformer dimensions (None for a
+    factory). Step intervals are resolved numbers of optimizer steps.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    curriculum: Curriculum
+    curriculum_source: str = Field(description="Preset name or JSON path the curriculum came from.")
+    scale: float = Field(gt=0, allow_inf_nan=False, description="Factor applied to stage steps.")
+    model: str = Field(
+        min_length=1, description="Model preset name, a label, or a MODULE:FUNCTION factory."
+    )
+    architecture: ModelConfig | None = Field(
+        description="pepcurr's transformer dimensions; None when a factory builds the model."
+    )
+    vocab: Vocabulary
+    residue_distribution: Literal["tryptic", "uniform"] = Field(
+        description="Synthetic peptides: tryptic (Swiss-Prot residue frequencies, ending in K "
+        "or R) or uniform over the residues."
+    )
+    seed: int = Field(ge=0, description="Training seed: model initialisation and data stream.")
+    val_seed: int = Field(ge=0, description="Seed of the validation sets (same for every run).")
+    device: Device
+    batch_size: int = Field(ge=1, description="Spectra per optimizer step (over all ranks).")
+    data_shards: int = Field(
+        default=1,
+        ge=1,
+        description="Independent data streams the batch is drawn from, batch_size / data_shards "
+        "spectra each (stream k seeded by seed and k); the loss is the mean over shards.",
+    )
+    world_size: int = Field(
+        default=1, ge=1, description="Processes (torchrun ranks) that train the run together."
+    )
+    lr: float = Field(gt=0, allow_inf_nan=False, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(ge=0, allow_inf_nan=False)
+    warmup_steps: int = Field(ge=1, description="Linear warm-up steps.")
+    min_lr_fraction: float = Field(ge=0, le=1, description="Cosine floor, fraction of lr.")
+    grad_clip: float = Field(gt=0, allow_inf_nan=False, description="Gradient-norm clip.")
+    spectrum_sigma_da: float = Field(gt=0, description="Spectrum-loss kernel width (Da).")
+    val_every: int = Field(ge=1, description="Steps between validations.")
+    val_size: int = Field(ge=1, description="Spectra per validation set.")
+    decode_every: int = Field(ge=1, description="Decoded metrics at every N-th validation.")
+    decode_size: int = Field(ge=1, description="Spectra decoded per validation set.")
+    grad_every: int = Field(ge=1, description="Steps between gradient measurements.")
+    log_every: int = Field(ge=1, description="Steps between train records (device reads).")
+    checkpoint_every: int = Field(ge=1, description="Steps between checkpoints.")
+    max_consecutive_skips: int = Field(ge=1, description="Non-finite steps in a row that stop.")
+    spike_factor: float = Field(gt=1, description="A loss above this x the recent median spikes.")
+    spike_window: int = Field(ge=20, description="Applied steps the spike median looks back.")
+    init_from: InitFrom | None = Field(
+        default=None, description="Fine-tuning: the checkpoint whose weights the run starts from."
+    )
+    train_data: list[DataFile] = Field(
+        default_factory=list, description="Annotated MGF files real training spectra come from."
+    )
+    val_data: list[DataFile] = Field(
+        default_factory=list, description="Annotated MGF files of the val_real validation set."
+    )
+    skip_invalid: bool = Field(
+        default=False, description="Invalid spectra of train_data/val_data skipped, not errors."
+    )
+
+    @model_validator(mode="after")
+    def _decoded_spectra_are_validation_spectra(self) -> RunConfig:
+        if self.decode_size > self.val_size:
+            raise ValueError(
+                f"decode_size {self.decode_size} is larger than val_size {self.val_size}: "
+                "the decoded spectra are the first decode_size of each validation set"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> RunConfig:
+        if self.batch_size % self.data_shards:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not a multiple of data_shards "
+                f"{self.data_shards}; every shard draws the same number of spectra"
+            )
+        if self.data_shards % self.world_size:
+            raise ValueError(
+                f"data_shards {self.data_shards} is not a multiple of world_size "
+                f"{self.world_size}; every rank draws whole shards"
+            )
+        return self
+
+    @property
+    def total_steps(self) -> int:
+        return self.curriculum.total_steps
+
+    @property
+    def nominal_total_steps(self) -> int:
+        """The curriculum's length before scaling (what ``compare --at`` counts in)."""
+        return round(self.total_steps / self.scale)
+
+
+MEASUREMENT_FIELDS = (
+    "val_every", "val_size", "decode_every", "decode_size", "grad_every", "log_every",
+    "checkpoint_every",
+)  # fmt: skip
+"""Settings that change what is measured and when, never the trained weights."""
+
+_AUTO_INTERVALS = ("val_every", "grad_every", "checkpoint_every")
+
+
+# ----------------------------------------------------------------------------
+# run.json: write, read (the one reader), and the older format
+# ----------------------------------------------------------------------------
+
+
+def run_json(config: RunConfig, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``run.json``: format marker, the config, and where it ran."""
+    return {
+        "format": RUN_FORMAT,
+        "config": config.model_dump(mode="json"),
+        "provenance": provenance,
+    }
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """``run.json`` of a run directory as parsed JSON, or a ``RunError`` saying what is wrong."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE
+    if not run_dir.exists():
+        raise RunError(f"{run_dir}: no such run directory")
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: not a run directory (a file)")
+    if not path.is_file():
+        raise RunError(f"{run_dir}: not a run directory (no {RUN_FILE})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunError(f"{path}: corrupt {RUN_FILE} ({error})") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: not a pepcurr run (the top level is not a JSON object)")
+    return data
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    """The typed ``RunConfig`` of a run directory (either ``run.json`` format).
+
+    Unknown, missing or mistyped keys are a ``RunError`` naming the key.
+    """
+    path = Path(run_dir) / RUN_FILE
+    data = read_run_json(run_dir)
+    if "format" in data:
+        if data["format"] != RUN_FORMAT:
+            raise RunError(
+                f"{path}: format {data['format']!r} is not one this pepcurr reads ({RUN_FORMAT}); "
+                "use the pepcurr version that wrote it"
+            )
+        unknown = set(data) - {"format", "config", "provenance"}
+        if unknown:
+            raise RunError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}")
+        config = data.get("config")
+    elif "curriculum" in data and "model_preset" in data:
+        config = _from_format_1(data)
+    else:
+        raise RunError(f"{path}: not a pepcurr run (no 'format' and no 'curriculum')")
+    if not isinstance(config, dict):
+        raise RunError(f"{path}: 'config' is missing or not a JSON object")
+    try:
+        return RunConfig.model_validate_json(json.dumps(config), strict=True)
+    except ValidationError as error:
+        lines = validation_problem_lines(error, f"{path}: config")
+        raise RunError("\n".join(lines)) from None
+
+
+def read_provenance(run_dir: Path) -> dict[str, Any]:
+    """``run.json``'s provenance block (empty for format 1, which mixed it into the config)."""
+    provenance = read_run_json(run_dir).get("provenance", {})
+    return provenance if isinstance(provenance, dict) else {}
+
+
+# Format 1 keys that were provenance or derived values, not settings.
+_FORMAT_1_DROPPED = (
+    "nominal_total_steps", "pepcurr_version", "torch_version", "python_version", "optimizer",
+    "inject_nan_steps",
+)  # fmt: skip
+
+
+def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
+    """A pepcurr 0.1 ``run.json`` (flat, 0 = auto intervals) as format-2 config data.
+
+    ``model_preset`` becomes ``model`` and ``model`` (the dimensions)
+    ``architecture``, with 0.1's decoder (no ion evidence, mass-aware inputs)
+    and uniform synthetic residues; intervals of 0 are resolved as 0.1 resolved them; the
+    version fields and the optimizer summary were provenance and are dropped.
+    """
+    config = {k: v for k, v in data.items() if k not in _FORMAT_1_DROPPED}
+    config["model"] = config.pop("model_preset")
+    # 0.1's transformer: no ion evidence, the mass-aware decoder on; uniform residues
+    config["architecture"] = {"ion_evidence": False, "mass_aware_decoder": True, **data["model"]}
+    config.setdefault("residue_distribution", "uniform")
+    total = sum(stage.get("steps", 0) for stage in data["curriculum"].get("stages", []))
+    for key in _AUTO_INTERVALS:
+        if config.get(key) == 0:
+            config[key] = max(1, total // POINTS_PER_RUN)
+    if config.get("warmup_steps") == 0:
+        config["warmup_steps"] = max(1, min(MAX_DEFAULT_WARMUP_STEPS, total // 20))
+    return config

@@ -1,0 +1,178 @@
+"""The run directory's event log, ``metrics.jsonl``, and a run read back for comparison.
+
+``metrics.jsonl`` holds one JSON object per line, flushed after every record
+so that a crash loses at most the record being written. Every record has an
+integer ``step`` (optimizer updates completed) and an ``event`` kind; see
+docs/run-directory.md for the fields of each kind. Non-finite floats are
+written as ``null`` (JSON has no NaN).
+
+Reading tolerates exactly one kind of damage: a truncated last line, as left
+by a crash mid-write. Anything else unparseable is a ``RunError``. ``run.json``
+is read through ``config.read_run_config``, the checkpoint through
+``checkpoint``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from curriculum_cli.errors import RunError
+from curriculum_cli.training.config import RunConfig, read_run_config
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def _finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class MetricsWriter:
+    """Appends one JSON record per line to ``metrics.jsonl``, flushed every time.
+
+    ``mirror``, if given, receives each record after it is written (``train
+    --tensorboard`` passes ``tblog.TensorBoardLog.write``).
+    """
+
+    def __init__(self, path: Path, mirror: Callable[[dict], None] | None = None):
+        self.path = Path(path)
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._mirror = mirror
+
+    def write(self, event: str, step: int, **fields) -> dict:
+        record = {"event": event, "step": int(step)}
+        record.update({k: _finite_or_none(v) for k, v in fields.items()})
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        if self._mirror is not None:
+            self._mirror(record)
+        return record
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file so far (every record is flushed as written)."""
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_records(path: Path) -> tuple[list[dict], list[str]]:
+    """All records of a metrics file and warnings (a truncated last line is dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: missing metrics file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not a text file") from None
+    records, warnings = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "step" not in record or "event" not in record:
+                raise ValueError("a record needs 'event' and 'step'")
+            if not isinstance(record["step"], int) or isinstance(record["step"], bool):
+                raise ValueError(f"'step' must be an integer, got {record['step']!r}")
+        except ValueError as error:
+            if number == len(lines):
+                warnings.append(f"{path}: line {number} is truncated (a crash mid-write?); ignored")
+                continue
+            raise RunError(f"{path}: line {number} is not a metrics record ({error})") from None
+        records.append(record)
+    return records, warnings
+
+
+def last_end_record(run_dir: Path) -> dict | None:
+    """The last ``end`` record of a run directory (how the run last stopped), or None.
+
+    None when the run has no metrics file yet or never stopped cleanly.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return None
+    ends = [r for r in read_records(path)[0] if r["event"] == "end"]
+    return ends[-1] if ends else None
+
+
+def truncate_log(path: Path, size: int) -> None:
+    """Cut a metrics file back to its first ``size`` bytes (its length at a checkpoint).
+
+    Used on resume: records written after the checkpoint, including a
+    half-written last line, are logged again by the resumed run.
+    """
+    with open(path, "r+b") as handle:
+        handle.truncate(min(size, os.fstat(handle.fileno()).st_size))
+
+
+def truncate_records_after(path: Path, step: int, drop_events: tuple[str, ...] = ()) -> None:
+    """Keep only records with ``step <= step`` and not of ``drop_events``.
+
+    Used on resume from a checkpoint of pepcurr 0.1 (which did not record the
+    log's length): what was logged after it is logged again by the resumed run.
+    """
+    records, _ = read_records(path)
+    kept = [r for r in records if r["step"] <= step and r["event"] not in drop_events]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunLog:
+    """A run directory read back: its config, its events as a DataFrame, and warnings."""
+
+    run_dir: Path
+    config: RunConfig
+    metrics: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    def events(self, kind: str) -> pd.DataFrame:
+        """The records of one event kind, in step order."""
+        frame = self.metrics
+        if frame.empty or "event" not in frame:
+            return frame
+        return frame[frame["event"] == kind].dropna(axis=1, how="all").reset_index(drop=True)
+
+    @property
+    def status(self) -> str:
+        """How the run last ended: ``finished``, ``interrupted``, ``stopped``, ``failed``, or
+        ``incomplete`` (still running, or killed without a trace)."""
+        ends = self.events("end")
+        return str(ends["status"].iloc[-1]) if len(ends) else "incomplete"
+
+    @property
+    def last_step(self) -> int:
+        return int(self.metrics["step"].max()) if len(self.metrics) else 0
+
+
+def read_run(run_dir: Path) -> RunLog:
+    """Read ``run.json`` and ``metrics.jsonl`` of a run directory (pandas)."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    records, warnings = read_records(run_dir / METRICS_FILE)
+    metrics = pd.DataFrame.from_records(records)
+    if len(metrics):
+        metrics = metrics.sort_values("step", kind="stable").reset_index(drop=True)
+    return RunLog(run_dir=run_dir, config=config, metrics=metrics, warnings=warnings)
