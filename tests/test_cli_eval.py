@@ -14,15 +14,16 @@ from curriculum_cli.analysis.ab import run_ab
 from curriculum_cli.cli.app import app
 from curriculum_cli.curriculum.files import save_curriculum
 from curriculum_cli.errors import RunError
+from curriculum_cli.training.options import TrainOptions
 from tests.helpers import AB_ARMS, SAMPLE_MGF, TEST_MODEL_FACTORY, named_curriculum
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
 
 #: run_ab options that reproduce the ``ab_runs`` fixture's settings (tiny_run_config).
-AB_OPTIONS = {"model": TEST_MODEL_FACTORY, "batch_size": 8, "lr": 2e-3, "device": "cpu",
-              "val_every": 10, "grad_every": 10, "val_size": 16, "decode_size": 4,
-              "decode_every": 2, "log_every": 5, "checkpoint_every": 10}  # fmt: skip
+AB_OPTIONS = TrainOptions(model=TEST_MODEL_FACTORY, batch_size=8, lr=2e-3, device="cpu",
+                          val_every=10, grad_every=10, val_size=16, decode_size=4,
+                          decode_every=2, log_every=5, checkpoint_every=10)  # fmt: skip
 
 
 def invoke(*arguments):
@@ -132,10 +133,10 @@ def test_ab_reuses_finished_runs_and_compares(ab_runs, arm_files):
 
 
 def test_run_ab_trains_missing_runs_and_resumes_stopped_ones(ab_runs, arm_files, tmp_path):
-    from curriculum_cli.training.loop import run_training
+    from curriculum_cli.training.launch import run_training
 
     out = tmp_path / "ab"
-    late_options = {**AB_OPTIONS, "curriculum": str(arm_files[0]), "seed": 0}
+    late_options = AB_OPTIONS.model_copy(update={"curriculum": str(arm_files[0]), "seed": 0})
     stopped = run_training(out / "late-s0", late_options, max_steps=20)
     assert stopped.status == "stopped"
     result = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
@@ -159,7 +160,7 @@ def test_run_ab_refuses_a_directory_holding_another_run(ab_runs, arm_files, tmp_
     out = tmp_path / "ab"
     shutil.copytree(ab_runs["late"][0], out / "late-s0")
     with pytest.raises(RunError, match="holds a run with another lr"):
-        run_ab(arm_files, out, seeds=1, options={**AB_OPTIONS, "lr": 1e-3})
+        run_ab(arm_files, out, seeds=1, options=AB_OPTIONS.model_copy(update={"lr": 1e-3}))
 
 
 def _records(run_dir) -> list[dict]:

@@ -19,7 +19,7 @@ from curriculum_cli.training.config import (
     read_run_config,
     run_json,
 )
-from curriculum_cli.training.options import build_run_config, resume_conflicts
+from curriculum_cli.training.options import TrainOptions, build_run_config, resume_conflicts
 from tests.helpers import TEST_DATA
 
 LEGACY_RUN = TEST_DATA / "legacy-run-v0"
@@ -88,7 +88,7 @@ def test_unknown_model_and_bad_scale_are_clear_errors():
 
 def test_resume_conflicts_name_each_given_option_that_differs():
     stored = build_run_config("revised", scale=0.01, seed=1)
-    warnings = resume_conflicts(stored, {"seed": 5, "curriculum": "revised", "lr": None})
+    warnings = resume_conflicts(stored, TrainOptions(seed=5, curriculum="revised", lr=None))
     assert warnings == [
         "warning: ignoring --seed 5: the run was started with 1, and --resume continues it "
         "with its own settings"

@@ -12,14 +12,15 @@ from curriculum_cli.cli.app import app
 from curriculum_cli.errors import RunError
 from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import read_run_config
-from curriculum_cli.training.loop import run_training
+from curriculum_cli.training.launch import run_training
+from curriculum_cli.training.options import TrainOptions
 from curriculum_cli.training.runlog import METRICS_FILE
 from tests.helpers import SAMPLE_MGF, TEST_MODEL_FACTORY, two_stage_curriculum
 
 runner = CliRunner()
 
 #: tiny_run_config's settings as ``pepcurr train`` options, without --model (the source's)
-OPTIONS = dict(curriculum=two_stage_curriculum(3, 3), device="cpu", batch_size=8, lr=2e-3,
+OPTIONS = TrainOptions(curriculum=two_stage_curriculum(3, 3), device="cpu", batch_size=8, lr=2e-3,
                val_size=16, decode_size=4, val_every=10, grad_every=10, checkpoint_every=3,
                log_every=3)  # fmt: skip
 
@@ -32,7 +33,7 @@ def _records(run_dir) -> list[dict]:
 
 def test_init_from_starts_from_the_weights_records_them_and_resumes_exactly(ab_runs, tmp_path):
     source = ab_runs["late"][0]  # 40 steps of the test model (a factory)
-    result = run_training(tmp_path / "ft", {**OPTIONS, "init_from": source})
+    result = run_training(tmp_path / "ft", OPTIONS.model_copy(update={"init_from": source}))
     assert result.status == "finished" and result.step == 6  # a fresh schedule: step 0 to 6
     config = read_run_config(tmp_path / "ft")
     checkpoint = (source / "last.pt").resolve()
@@ -44,8 +45,8 @@ def test_init_from_starts_from_the_weights_records_them_and_resumes_exactly(ab_r
     new_start = [r for r in _records(tmp_path / "ft") if r["event"] == "val" and r["step"] == 0]
     assert [{**r, "step": 0} for r in source_end] == new_start
     # stopped and resumed, a fine-tuned run ends as the uninterrupted one did
-    run_training(tmp_path / "ft2", {**OPTIONS, "init_from": source}, max_steps=3)
-    run_training(tmp_path / "ft2", {"init_from": source}, resume=True)
+    run_training(tmp_path / "ft2", OPTIONS.model_copy(update={"init_from": source}), max_steps=3)
+    run_training(tmp_path / "ft2", TrainOptions(init_from=source), resume=True)
     assert _records(tmp_path / "ft2") == _records(tmp_path / "ft")
 
 
@@ -53,7 +54,8 @@ def test_init_from_refuses_another_vocabulary_model_or_path(ab_runs, tmp_path):
     source = ab_runs["late"][0]
     oxidation = Vocabulary.default(oxidation=True)
     with pytest.raises(RunError, match=r"the vocabulary differs: only here: M\[Oxidation\]"):
-        run_training(tmp_path / "a", {**OPTIONS, "init_from": source, "vocab": oxidation})
+        options = OPTIONS.model_copy(update={"init_from": source, "vocab": oxidation})
+        run_training(tmp_path / "a", options)
     assert not (tmp_path / "a").exists()  # refused before anything was written
     other_model = ["train", "-c", "revised", "--scale", "0.0001", "--model", "tiny", "--out",
                    str(tmp_path / "b"), "--init-from", str(source)]  # fmt: skip

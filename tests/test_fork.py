@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curriculum_cli.training.fork import plan_segments, shared_prefix, steps_saved
-from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.options import TrainOptions, build_run_config
 from tests.helpers import TEST_MODEL_FACTORY, gated_curriculum
 
 
@@ -74,7 +74,8 @@ def test_gated_arms_fork_bit_identically(tmp_path):
         curriculum = gated_curriculum(at_least, 30).model_copy(update={"name": name})
         paths.append(tmp_path / f"{name}.json")
         save_curriculum(curriculum, paths[-1])
-    result = run_ab([str(p) for p in paths], tmp_path / "ab", seeds=1, options=options)
+    result = run_ab([str(p) for p in paths], tmp_path / "ab", seeds=1,
+                    options=TrainOptions(**options))  # fmt: skip
     assert result.actions[str(tmp_path / "ab" / "opens-s0")] == "forked at step 5"
 
     def records(run_dir) -> list[dict]:

@@ -16,7 +16,6 @@ import json
 import os
 import shlex
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from curriculum_cli.analysis.compare import DEFAULT_TARGET, Comparison, compare_runs
@@ -26,7 +25,7 @@ from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.training.checkpoint import CHECKPOINT_FILE
 from curriculum_cli.training.config import MEASUREMENT_FIELDS, RUN_FILE, RunConfig, read_run_config
 from curriculum_cli.training.fork import Segment, fork_run, plan_segments, steps_saved
-from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.options import TrainOptions, index_run_data, resolve_run_config
 from curriculum_cli.training.runlog import (
     METRICS_FILE,
     last_end_record,
@@ -103,7 +102,7 @@ def run_ab(
     seeds: int = 2,
     base_seed: int = 0,
     scale: float | None = None,
-    options: dict | None = None,
+    options: TrainOptions | None = None,
     at: int | None = None,
     metric: str = DEFAULT_METRIC,
     target: float = DEFAULT_TARGET,
@@ -114,14 +113,14 @@ def run_ab(
     """Train each curriculum with seeds ``base_seed .. base_seed + seeds - 1``, then compare.
 
     ``curricula``: two or more preset names or JSON paths, as ``train`` takes
-    them; the first is the baseline of the verdict. ``options``: further
-    ``train`` options (``model``, ``batch_size``, ``lr``, ``device``,
-    ``val_every``, ``grad_every``; None = default). ``at``/``metric``/``target``
+    them; the first is the baseline of the verdict. ``options``: the ``train``
+    options of every run (their curriculum, seed and scale are set per run).
+    ``at``/``metric``/``target``
     go to ``compare_runs`` and are recorded in ``OUT/ab.json`` before anything
     trains: a later ``ab`` on the same ``--out`` with another metric or step is
     refused (decide the question before seeing the answer; ``compare`` stays
     free for exploring). ``plot`` (default ``OUT/curves.png``) receives the
-    curves. ``reporter`` (the engine's ``Reporter``) shows progress.
+    curves. ``reporter`` (the training loop's ``Reporter``) shows progress.
 
     Runs of one seed that share a prefix (``fork``) train it once. ``jobs`` > 1
     trains that many seeds at once in worker processes, each with one
@@ -129,11 +128,11 @@ def run_ab(
     GPU. A run's numbers depend on its thread count (float summation order),
     not on which worker trains it.
     """
-    result, work = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target,
-                         reporter)  # fmt: skip
-    options = {k: v for k, v in (options or {}).items() if v is not None}
+    options = options or TrainOptions()
+    result, work, _ = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric,
+                            target, reporter)  # fmt: skip
     if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
-        on_cpu = resolve_device(options.get("device", "auto")).type == "cpu"
+        on_cpu = resolve_device(options.device or "auto").type == "cpu"
         jobs = (os.cpu_count() or 1) if on_cpu else 1
     if jobs > 1 and len(work) > 1:
         _train_in_parallel(work, jobs, result, reporter)
@@ -154,24 +153,13 @@ def run_ab(
     return result
 
 
-# ``train`` options an A/B passes on, and the flag that gives each on ``pepcurr train``'s line
-# (a list: the flag once per item; True: the flag alone).
-_TRAIN_FLAGS = {
-    "model": "--model", "batch_size": "--batch-size", "lr": "--lr", "device": "--device",
-    "val_every": "--val-every", "grad_every": "--grad-every", "decode_size": "--decode-size",
-    "val_size": "--val-size", "residue_distribution": "--residues",
-    "train_data": "--train-data", "val_data": "--val-data", "skip_invalid": "--skip-invalid",
-    "store_dir": "--store",
-}  # fmt: skip
-
-
 def plan_commands(
     curricula: list[str],
     out_dir: Path | str,
     seeds: int = 2,
     base_seed: int = 0,
     scale: float | None = None,
-    options: dict | None = None,
+    options: TrainOptions | None = None,
     at: int | None = None,
     metric: str = DEFAULT_METRIC,
     target: float = DEFAULT_TARGET,
@@ -184,33 +172,21 @@ def plan_commands(
     ``OUT/ab.json`` is written as by ``run_ab``; ``run_ab`` (or ``compare``) on
     the same ``out_dir`` gathers the runs once the commands have run.
     """
-    options = {k: v for k, v in (options or {}).items() if v is not None}
-    unknown = sorted(set(options) - set(_TRAIN_FLAGS))
-    if unknown:
-        raise PepcurrError(f"--plan: pepcurr train has no option for {', '.join(unknown)}")
-    _, work = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target)
-    return [_command(segment, options) for segments in work for segment in segments]
+    options = options or TrainOptions()
+    options.command_words()  # an option the command line cannot give fails before planning
+    _, work, run_options = _plan(curricula, out_dir, seeds, base_seed, scale, options, at,
+                                 metric, target)  # fmt: skip
+    return [_command(segment, run_options[segment.run_dir]) for segments in work
+            for segment in segments]  # fmt: skip
 
 
-def _command(segment: Segment, options: dict) -> str:
-    """The ``pepcurr train`` line of one segment (``shlex``-quoted)."""
+def _command(segment: Segment, options: TrainOptions) -> str:
+    """The ``pepcurr train`` line of one segment (``shlex``-quoted); ``options``: its run's."""
     words = ["pepcurr", "train", "--out", str(segment.run_dir)]
     if segment.start != 0 and segment.copy_from is None:  # the run's own checkpoint
         words.append("--resume")
     else:
-        config = segment.config
-        words += ["--curriculum", config.curriculum_source, "--seed", str(config.seed)]
-        if config.scale != 1.0:
-            words += ["--scale", repr(config.scale)]
-        for key, value in options.items():
-            for item in value if isinstance(value, list) else [value]:
-                if item is True:
-                    words.append(_TRAIN_FLAGS[key])
-                else:
-                    words += [
-                        _TRAIN_FLAGS[key],
-                        str(item.value if isinstance(item, StrEnum) else item),
-                    ]
+        words += options.command_words()
         if segment.copy_from is not None:
             words += ["--fork-from", str(segment.copy_from)]
     if segment.stop is not None:
@@ -218,15 +194,14 @@ def _command(segment: Segment, options: dict) -> str:
     return shlex.join(words)
 
 
-def _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, target,
-          reporter=None) -> tuple[AbResult, list[list[Segment]]]:  # fmt: skip
+def _plan(curricula, out_dir, seeds, base_seed, scale, options: TrainOptions, at, metric,
+          target, reporter=None) -> tuple[AbResult, list[list[Segment]], dict]:  # fmt: skip
     """Every run's config and state, checked before anything trains; the segments to train.
 
-    Returns the result so far (finished runs ``reused``) and one list of
-    segments per seed, each to be trained in order.
+    Returns the result so far (finished runs ``reused``), one list of segments
+    per seed, each to be trained in order, and each run directory's options.
     """
     from curriculum_cli.curriculum.presets import load_curriculum
-    from curriculum_cli.training.options import index_data_options
 
     if len(curricula) < 2:
         raise PepcurrError("an A/B needs at least two curricula")
@@ -235,17 +210,19 @@ def _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, targ
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise PepcurrError(f"{out_dir}: exists and is not a directory")
-    options = {k: v for k, v in (options or {}).items() if v is not None}
     names = _arm_names([load_curriculum(source) for source in curricula])
-    options = index_data_options(options, reporter.message if reporter else None)
+    data = index_run_data(options, reporter.message if reporter else None)
 
     # Every run's config and state, checked before anything trains.
     planned: dict[int, list[tuple[Path, RunConfig, str]]] = {}
+    run_options: dict[Path, TrainOptions] = {}
     for seed in range(base_seed, base_seed + seeds):
         for source, name in zip(curricula, names, strict=True):
-            config = build_run_config(**{**options, "curriculum": source, "scale": scale,
-                                         "seed": seed})  # fmt: skip
             run_dir = out_dir / f"{name}-s{seed}"
+            run_options[run_dir] = options.model_copy(
+                update={"curriculum": source, "seed": seed, "scale": scale}
+            )
+            config = resolve_run_config(run_options[run_dir], data)
             planned.setdefault(seed, []).append((run_dir, config, _state(run_dir, config)))
     _write_plan(out_dir, names, curricula, list(planned), scale, metric, at, target)
 
@@ -269,7 +246,7 @@ def _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric, targ
     if result.steps_saved:
         saved = f"{result.steps_saved:,} of {result.steps_total:,}"
         _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several arms")
-    return result, work
+    return result, work, run_options
 
 
 def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, target) -> None:

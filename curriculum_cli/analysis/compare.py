@@ -125,7 +125,7 @@ class Comparison:
       (``std`` is the sample standard deviation, NaN for a single run)
     - ``columns``: what a table shows: the groups when any group has several
       runs, else the runs themselves
-    - ``verdicts``: each arm against the first (``stats.Verdict``); ``verdict``
+    - ``verdicts``: each arm against the first (``verdict.Verdict``); ``verdict``
       their sentences
     - ``censored``: per group, the steps-to-target summary with seeds that
       never reached the target counted (``stats.censored_summary``)

@@ -1,69 +1,78 @@
 """The ``pepcurr`` command line: parse options, call one library function, render.
 
 Every command is a skin over a library function that tests call directly.
-Errors raised by the library (``PepcurrError`` and pydantic's
-``ValidationError``) are turned into one or two lines on stderr and exit code
-2 by ``main``; ``pepcurr --debug ...`` shows the traceback instead. Heavy
-imports (torch, matplotlib, pandas) happen inside the commands, so
-``pepcurr --help`` stays instant.
+Errors raised by the library become one line on stderr and exit code 2 at one
+boundary (``boundary.ErrorBoundary``); options shared by several commands are
+declared once (``options``). Heavy imports (torch, matplotlib, pandas) happen
+inside the commands, so ``pepcurr --help`` stays instant.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from curriculum_cli import __version__
+from curriculum_cli.cli.boundary import (
+    ErrorBoundary,
+    debug,
+    print_error,
+    print_note,
+    stderr_console,
+    stdout_console,
+)
+from curriculum_cli.cli.options import (
+    AtOpt,
+    BatchSizeOpt,
+    BeamSizeOpt,
+    CheckpointEveryOpt,
+    CompareFormat,
+    CurriculumArgs,
+    CurriculumOpt,
+    CurriculumTrainOpt,
+    DataShardsOpt,
+    DecodeEveryOpt,
+    DecodeSizeOpt,
+    DeviceOpt,
+    ForceOpt,
+    FormatOpt,
+    GradEveryOpt,
+    InitFromOpt,
+    LogEveryOpt,
+    LrOpt,
+    MaxIsotopeOpt,
+    MaxLengthOpt,
+    MetricOpt,
+    ModelOpt,
+    MztabOpt,
+    NoFilterOpt,
+    OutFileOpt,
+    PlotOpt,
+    PrecursorTolOpt,
+    QuietOpt,
+    ResiduesOpt,
+    ScaleOpt,
+    SeedOpt,
+    SkipInvalidDataOpt,
+    SkipInvalidOpt,
+    SourceArg,
+    StoreOpt,
+    TargetOpt,
+    ThreadsOpt,
+    TrainDataOpt,
+    TrainSeedOpt,
+    ValDataOpt,
+    ValEveryOpt,
+    ValSizeOpt,
+    train_options,
+)
 from curriculum_cli.devices import Device
-from curriculum_cli.errors import PepcurrError, validation_problem_lines
-
-_state = {"debug": False}
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def print_error(message: str) -> None:
-    """One error line on stderr, never re-wrapped and never read as rich markup."""
-    _stderr_console().print(
-        f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True
-    )
-
-
-class _ErrorBoundary(TyperGroup):
-    """Maps library errors to one clear line and exit 2 (``--debug``: traceback)."""
-
-    def invoke(self, ctx):
-        from pydantic import ValidationError
-
-        try:
-            return super().invoke(ctx)
-        except PepcurrError as error:
-            if _state["debug"]:
-                raise
-            for line in str(error).splitlines() or [type(error).__name__]:
-                print_error(line)
-            raise typer.Exit(2) from None
-        except ValidationError as error:
-            if _state["debug"]:
-                raise
-            for line in validation_problem_lines(error):
-                print_error(line)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            print_error("interrupted")
-            raise typer.Exit(130) from None
-
+from curriculum_cli.errors import PepcurrError
 
 app = typer.Typer(
-    cls=_ErrorBoundary,
+    cls=ErrorBoundary,
     name="pepcurr",
     help="Measure when, and how strongly, to switch on mass-physics losses "
     "while training de novo peptide sequencing transformers.",
@@ -71,39 +80,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-# ----------------------------------------------------------------------------
-# Shared options, defined once
-# ----------------------------------------------------------------------------
-
-CurriculumOpt = Annotated[
-    str,
-    typer.Option(
-        "--curriculum",
-        "-c",
-        help="Curriculum JSON file or preset name (current, revised, conservative, "
-        "gated-current, gated-revised, gated-conservative).",
-    ),
-]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (every draw is seeded from it).")]
-OutFileOpt = Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")]
-
-
-class Residues(StrEnum):
-    tryptic = "tryptic"
-    uniform = "uniform"
-
-
-ResiduesOpt = Annotated[
-    Residues | None,
-    typer.Option(
-        "--residues",
-        help="Synthetic peptides: tryptic (Swiss-Prot frequencies, ending in K/R; the default) "
-        "or uniform.",
-    ),
-]
 
 
 def _version_callback(value: bool) -> None:
@@ -120,30 +96,14 @@ def _root(
             "--version", callback=_version_callback, is_eager=True, help="Show the version."
         ),
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    debug_flag: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
-    _state["debug"] = debug
-
-
-def stdout_console():
-    from rich.console import Console
-
-    return Console()
+    debug["on"] = debug_flag
 
 
 # ----------------------------------------------------------------------------
 # Curriculum commands: generate, validate, plot-schedule
 # ----------------------------------------------------------------------------
-
-CurriculumArgs = Annotated[
-    list[str],
-    typer.Argument(
-        help="Curriculum JSON files or preset names (current, revised, conservative, "
-        "gated-current, gated-revised, gated-conservative).",
-        metavar="FILE|PRESET",
-        show_default=False,
-    ),
-]
 
 
 @app.command()
@@ -369,93 +329,6 @@ def split(
 # ----------------------------------------------------------------------------
 
 
-def _model_spec(value: str | None) -> str | None:
-    """A ``--model`` value checked at parse time: a preset name or MODULE:FUNCTION."""
-    from curriculum_cli.model.source import is_factory
-
-    if value is None or is_factory(value):
-        return value
-    from curriculum_cli.model.transformer import MODEL_PRESETS
-
-    if value not in MODEL_PRESETS:
-        raise typer.BadParameter(
-            f"{value!r} is neither a preset ({', '.join(MODEL_PRESETS)}) nor a factory "
-            "(package.module:function or path/to/file.py:function)"
-        )
-    return value
-
-
-CurriculumTrainOpt = Annotated[
-    str | None,
-    typer.Option("--curriculum", "-c", help="Curriculum JSON file or preset (default: revised)."),
-]
-ScaleOpt = Annotated[
-    float | None,
-    typer.Option(min=0.0, help="Multiply every stage's steps (0.02: 100k -> 2k)."),
-]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        parser=_model_spec,
-        metavar="PRESET|MODULE:FUNCTION",
-        help="Model: a preset (tiny, base: with ion evidence; casanovo-tiny, casanovo-base: "
-        "plain; see docs/models.md), or your own model's factory as package.module:function "
-        "or path/to/file.py:function. Default: tiny.",
-    ),
-]
-DeviceOpt = Annotated[
-    Device | None, typer.Option(help="auto: CUDA when torch sees a GPU, else the CPU.")
-]
-ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(min=1, help="torch CPU threads per run (default 1: see docs/performance.md)."),
-]
-BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Spectra per step.")]
-LrOpt = Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate (AdamW).")]
-ValEveryOpt = Annotated[int | None, typer.Option(min=1, help="Steps between validations.")]
-GradEveryOpt = Annotated[
-    int | None, typer.Option(min=1, help="Steps between gradient measurements.")
-]
-DataShardsOpt = Annotated[
-    int | None,
-    typer.Option(
-        min=1,
-        help="Draw each batch as N equal shards, each from its own seeded stream, the loss the "
-        "mean over shards (default: 1, or one per torchrun process). One process with "
-        "--data-shards N sees the data N processes see.",
-    ),
-]
-ValSizeOpt = Annotated[
-    int | None,
-    typer.Option(min=1, help="Spectra in each validation set (default 256)."),
-]
-DecodeSizeOpt = Annotated[
-    int | None,
-    typer.Option(min=1, help="Validation spectra greedy-decoded per set (default 256)."),
-]
-TrainDataOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--train-data",
-        metavar="FILE.mgf",
-        help="Annotated MGF to train on (repeat for several files); indexed once into a store "
-        "(docs/real-data.md). Stages draw real_fraction of each batch from it (default 1).",
-    ),
-]
-ValDataOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--val-data", metavar="FILE.mgf", help="Annotated MGF of the val_real set (repeatable)."
-    ),
-]
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", metavar="DIR", help="Where stores go (default: .pepcurr-store beside the MGF)."
-    ),
-]
-
-
 @app.command()
 def train(
     curriculum: CurriculumTrainOpt = None,
@@ -463,10 +336,10 @@ def train(
         "runs/run"
     ),
     scale: ScaleOpt = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="Training seed.")] = None,
+    seed: TrainSeedOpt = None,
     device: DeviceOpt = None,
     model: ModelOpt = None,
-    residues: ResiduesOpt = None,
+    residue_distribution: ResiduesOpt = None,
     threads: ThreadsOpt = None,
     batch_size: BatchSizeOpt = None,
     data_shards: DataShardsOpt = None,
@@ -475,13 +348,14 @@ def train(
     grad_every: GradEveryOpt = None,
     val_size: ValSizeOpt = None,
     decode_size: DecodeSizeOpt = None,
+    decode_every: DecodeEveryOpt = None,
+    log_every: LogEveryOpt = None,
+    checkpoint_every: CheckpointEveryOpt = None,
     train_data: TrainDataOpt = None,
     val_data: ValDataOpt = None,
-    skip_invalid: Annotated[
-        bool,
-        typer.Option("--skip-invalid", help="Skip invalid spectra of the MGF files; count them."),
-    ] = False,
-    store: StoreOpt = None,
+    skip_invalid: SkipInvalidDataOpt = False,
+    store_dir: StoreOpt = None,
+    init_from: InitFromOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
@@ -492,14 +366,6 @@ def train(
             metavar="RUN_DIR",
             help="Start as a copy of this run, stopped within the steps the two share (what "
             "'ab --plan' prints), and train on from its checkpoint.",
-        ),
-    ] = None,
-    init_from: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="RUN_DIR|CHECKPOINT",
-            help="Fine-tune: start from this trained model's weights (fresh optimizer and "
-            "schedule, step 0); --model defaults to its model.",
         ),
     ] = None,
     tensorboard: Annotated[
@@ -517,19 +383,14 @@ def train(
     Under torchrun (torchrun --nproc-per-node N -m curriculum_cli train ...) the
     N processes train one run data-parallel; --batch-size is then per process.
     """
+    options = train_options(locals())
     from curriculum_cli.cli.render import TrainingProgress, render_train_result
     from curriculum_cli.devices import set_threads
     from curriculum_cli.training.distributed import Distributed
-    from curriculum_cli.training.loop import run_training
+    from curriculum_cli.training.launch import run_training
 
     console = stdout_console()
     set_threads(threads)
-    options = dict(curriculum=curriculum, scale=scale, seed=seed, device=device, model=model,
-                   batch_size=batch_size, lr=lr, val_every=val_every, grad_every=grad_every,
-                   val_size=val_size, decode_size=decode_size, init_from=init_from,
-                   train_data=train_data, val_data=val_data, data_shards=data_shards,
-                   skip_invalid=skip_invalid or None, store_dir=store,
-                   residue_distribution=residues.value if residues else None)  # fmt: skip
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter,
                           tensorboard=tensorboard, fork_from=fork_from)  # fmt: skip
@@ -544,31 +405,6 @@ def train(
 # ----------------------------------------------------------------------------
 
 
-class CompareFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
-
-
-AtOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--at",
-        min=0,
-        help="Nominal curriculum step to compare at (default: the end).",
-        metavar="STEP",
-    ),
-]
-MetricOpt = Annotated[
-    str,
-    typer.Option(help="Primary metric: decides the verdict (a row key, e.g. val_ce_hard)."),
-]
-TargetOpt = Annotated[float, typer.Option(help="Accuracy target of the 'steps to target' row.")]
-FormatOpt = Annotated[CompareFormat, typer.Option("--format", "-f", help="Output format.")]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write training curves to this PNG.")]
-
-
 def _print_comparison(comparison, output_format: CompareFormat) -> None:
     """The table on stdout (machine formats: warnings on stderr, stdout stays parseable)."""
     from curriculum_cli.cli.render import COMPARISON_FORMATS, render_comparison
@@ -579,28 +415,6 @@ def _print_comparison(comparison, output_format: CompareFormat) -> None:
     typer.echo(COMPARISON_FORMATS[output_format.value](comparison), nl=False)
     for warning in comparison.warnings:
         print_note(f"warning: {warning}")
-
-
-SourceArg = Annotated[
-    Path, typer.Argument(metavar="RUN_DIR|CHECKPOINT", help="A run directory or its last.pt.")
-]
-BeamSizeOpt = Annotated[int, typer.Option(min=1, help="Beams per spectrum.")]
-PrecursorTolOpt = Annotated[
-    float, typer.Option(min=0.0, help="Precursor mass tolerance of the beam filter (ppm).")
-]
-NoFilterOpt = Annotated[
-    bool, typer.Option("--no-filter", help="Turn the precursor-mass filter off.")
-]
-MaxIsotopeOpt = Annotated[int, typer.Option(min=0, help="Accept isotope offsets 0..N (13C peaks).")]
-MaxLengthOpt = Annotated[
-    int | None, typer.Option(min=1, help="Most residues per peptide (default: model's).")
-]
-SkipInvalidOpt = Annotated[
-    bool, typer.Option("--skip-invalid", help="Skip unreadable spectra instead of stopping.")
-]
-MztabOpt = Annotated[
-    Path | None, typer.Option(help="Write the predictions as mzTab 1.0 (as Casanovo does).")
-]
 
 
 @app.command()
@@ -710,20 +524,23 @@ def ab(
         Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
     ] = None,
     model: ModelOpt = None,
-    residues: ResiduesOpt = None,
+    residue_distribution: ResiduesOpt = None,
     batch_size: BatchSizeOpt = None,
+    data_shards: DataShardsOpt = None,
     lr: LrOpt = None,
     device: DeviceOpt = None,
     val_every: ValEveryOpt = None,
     grad_every: GradEveryOpt = None,
+    val_size: ValSizeOpt = None,
     decode_size: DecodeSizeOpt = None,
+    decode_every: DecodeEveryOpt = None,
+    log_every: LogEveryOpt = None,
+    checkpoint_every: CheckpointEveryOpt = None,
     train_data: TrainDataOpt = None,
     val_data: ValDataOpt = None,
-    skip_invalid: Annotated[
-        bool,
-        typer.Option("--skip-invalid", help="Skip invalid spectra of the MGF files; count them."),
-    ] = False,
-    store: StoreOpt = None,
+    skip_invalid: SkipInvalidDataOpt = False,
+    store_dir: StoreOpt = None,
+    init_from: InitFromOpt = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -741,17 +558,12 @@ def ab(
     quiet: QuietOpt = False,
 ) -> None:
     """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
+    options = train_options(locals())  # each run's curriculum, seed and scale are set per run
     from curriculum_cli.analysis.ab import plan_commands, run_ab
     from curriculum_cli.cli.render import TrainingProgress
     from curriculum_cli.devices import set_threads
 
     set_threads(None)  # runs trained here (one job) use the default, as the workers do
-
-    options = dict(model=model, batch_size=batch_size, lr=lr, device=device,
-                   val_every=val_every, grad_every=grad_every, decode_size=decode_size,
-                   train_data=train_data, val_data=val_data,
-                   skip_invalid=skip_invalid or None, store_dir=store,
-                   residue_distribution=residues.value if residues else None)  # fmt: skip
     if plan:
         commands = plan_commands(curricula, out, seeds=seeds, base_seed=base_seed, scale=scale,
                                  options=options, at=at, metric=metric, target=target)  # fmt: skip
@@ -762,7 +574,7 @@ def ab(
     result = run_ab(
         curricula, out, seeds=seeds, base_seed=base_seed, scale=scale, options=options, at=at,
         metric=metric, target=target, plot=plot, jobs=jobs,
-        reporter=TrainingProgress(progress_console or _stderr_console(), quiet=quiet),
+        reporter=TrainingProgress(progress_console or stderr_console(), quiet=quiet),
     )  # fmt: skip
     if result.interrupted:
         raise typer.Exit(130)
@@ -804,11 +616,6 @@ def export_tensorboard_command(
     else:
         view = "--logdir_spec " + ",".join(f"{name}:{path}" for name, path in log_dirs)
     console.print(f"view with: tensorboard {view}", highlight=False, soft_wrap=True)
-
-
-def print_note(message: str) -> None:
-    """A short note on stderr (so that --format json/csv output on stdout stays parseable)."""
-    _stderr_console().print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------

@@ -332,7 +332,7 @@ def render_inspect_report(console: Console, report: MgfReport) -> None:
 class TrainingProgress:
     """Progress of a training run: a rich bar on a terminal, plain lines otherwise.
 
-    Implements the engine's ``Reporter`` protocol. ``quiet`` shows only
+    Implements the training loop's ``Reporter`` protocol. ``quiet`` shows only
     warnings and the final summary.
     """
 

@@ -31,7 +31,7 @@ def gate_metric_values(results: dict[str, dict[str, float]]) -> dict[str, float]
 
 @dataclass(frozen=True)
 class StageStart:
-    """A stage that begins at ``step``: what the engine's ``stage`` record says about it.
+    """A stage that begins at ``step``: what the training loop's ``stage`` record says about it.
 
     ``trigger`` is None for a stage without a gate (the previous stage ran its
     steps), ``"metric"`` when the validation at ``step`` reached the threshold,
@@ -70,7 +70,7 @@ class StageSchedule:
     or the step is >= ``latest_step``. The last stage that starts lasts until
     the run ends.
 
-    Pure Python, no torch: the engine calls ``record_validation`` after each
+    Pure Python, no torch: the training loop calls ``record_validation`` after each
     validation and ``advance`` before each update, and keeps ``state_dict`` in
     its checkpoint, so a resumed run makes the same decisions.
     """

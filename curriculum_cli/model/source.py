@@ -19,7 +19,7 @@ that follows the interface in ``docs/models.md``:
 - attributes ``vocab`` (the vocabulary it was given) and
   ``max_peptide_length`` (most residues it can decode).
 
-The engine, losses, gradient measurement, checkpoints, resume, ``evaluate``
+The training loop, losses, gradient measurement, checkpoints, resume, ``evaluate``
 and ``compare`` then work on it unchanged; ``run.json`` records the factory
 string, and its provenance the file's SHA-256 for the path form.
 """

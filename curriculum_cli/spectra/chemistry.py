@@ -21,6 +21,7 @@ padding) so that the same code scores one-hot true peptides and the soft
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from curriculum_cli.errors import PeptideError
@@ -37,7 +38,7 @@ MAX_CHARGE = 10
 MIN_PEAK_MZ = 50.0
 MAX_PEAK_MZ = 2500.0
 """The m/z window of every spectrum pepcurr uses (Casanovo's preprocessing defaults): the MGF
-reader drops peaks outside it (``mgf.PeakFilter``) and the generator never makes one."""
+reader drops peaks outside it (``peaks.PeakFilter``) and the generator never makes one."""
 
 #: Residue masses (Da), as in Casanovo's config. Keys are canonical names.
 RESIDUE_MASS_DA: dict[str, float] = {
@@ -75,6 +76,15 @@ SWISS_PROT_RESIDUE_PERCENT: dict[str, float] = {
     "T": 5.35, "N": 4.06, "G": 7.07, "M": 2.41, "W": 1.10, "D": 5.46, "H": 2.27,
     "F": 3.86, "Y": 2.92, "C": 1.38, "I": 5.91, "P": 4.74, "V": 6.86,
 }  # fmt: skip
+
+
+class ResidueDistribution(StrEnum):
+    """How synthetic peptides draw their residues (``synthetic.residue_weights``): ``tryptic``
+    (the Swiss-Prot composition above, ending in K or R) or ``uniform``."""
+
+    tryptic = "tryptic"
+    uniform = "uniform"
+
 
 #: N-terminal modifications (Da), as in Casanovo's config. Canonical form ``[Name]-``.
 N_TERM_MASS_DA: dict[str, float] = {

@@ -44,12 +44,13 @@ from curriculum_cli.spectra.chemistry import (
     MAX_PEAK_MZ,
     MIN_PEAK_MZ,
     SWISS_PROT_RESIDUE_PERCENT,
+    ResidueDistribution,
     peptide_fragment_ladder,
     peptide_mass_da,
 )
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
 
-RESIDUE_DISTRIBUTIONS = ("tryptic", "uniform")
+RESIDUE_DISTRIBUTIONS = tuple(ResidueDistribution)
 """Accepted values of ``SpectrumSettings.residue_distribution`` (the first is the default)."""
 
 TRYPTIC_C_TERMINAL = ("K", "R")

@@ -1,7 +1,9 @@
 """A training run: its configuration, set-up, the loop, and what it leaves on disk.
 
-- ``config``: ``RunConfig`` and ``run.json``; ``options``: ``TrainOptions`` -> ``RunConfig``
-- ``loop``: ``train``, the training loop; ``validation``: validation sets and metrics
+- ``options``: ``TrainOptions`` -> ``RunConfig``; ``config``: ``RunConfig`` and ``run.json``
+- ``launch``: ``pepcurr train`` (a new run, a fork, a resume)
+- ``setup``: everything before the first step; ``loop``: ``train``, the training loop
+- ``validation``: validation sets and what is measured on them
 - ``checkpoint``, ``runlog`` (``metrics.jsonl``), ``runlock``, ``tensorboard_log``
 - ``stability`` (skips, spikes), ``gradients`` (gradient strength per loss)
 - ``distributed`` (torchrun), ``fork`` (shared prefixes of an A/B)

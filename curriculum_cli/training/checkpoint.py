@@ -3,8 +3,9 @@
 ``last.pt`` is a plain dict of tensors and numbers (loadable with
 ``torch.load(weights_only=True)``), written atomically so that a crash
 mid-write leaves the previous one intact. Its keys are the constants below;
-the training engine fills them, ``load_model`` (used by ``evaluate``) reads
-only the model's weights and the run's ``run.json``; ``init_source`` and
+the training run fills them (``setup.TrainingRun.state_dict``), ``load_model``
+(used by ``evaluate``) reads only the model's weights and the run's
+``run.json``; ``init_source`` and
 ``load_initial_weights`` start a new run from another run's weights
 (``train --init-from``, fine-tuning).
 """

@@ -1,10 +1,10 @@
 """The run configuration: everything that determines a training run, typed and resolved once.
 
-``RunConfig`` is built once from the command line (``build_run_config``), with
+``RunConfig`` is built once from the command line (``options.resolve_run_config``), with
 every default and interval resolved (no "0 means auto" left), then passed to
-the engine and written to ``run.json`` next to a separate provenance block
+the training loop and written to ``run.json`` next to a separate provenance block
 (versions, device, threads). ``read_run_config`` is the one reader of
-``run.json``: ``engine`` (resume), ``checkpoint`` (loading a model),
+``run.json``: ``loop`` (resume), ``checkpoint`` (loading a model),
 ``compare`` and ``ab`` all go through it, and an unknown or mistyped key is an
 error naming the key. Runs written by pepcurr 0.1's flat format still load
 (see ``_from_format_1``).
@@ -53,7 +53,7 @@ class RunConfig(BaseModel):
 
     ``curriculum`` is the curriculum as trained (already scaled by ``scale``).
     ``model`` names the model: a preset (``tiny``, ``base``), the label of an
-    explicit ``architecture``, or a user factory (``model_source``);
+    explicit ``architecture``, or a user factory (``model.source``);
     ``architecture`` holds pepcurr's transformer dimensions (None for a
     factory). Step intervals are resolved numbers of optimizer steps.
     """
@@ -155,7 +155,7 @@ MEASUREMENT_FIELDS = (
 )  # fmt: skip
 """Settings that change what is measured and when, never the trained weights."""
 
-_AUTO_INTERVALS = ("val_every", "grad_every", "checkpoint_every")
+AUTO_INTERVALS = ("val_every", "grad_every", "checkpoint_every")
 
 
 # ----------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
     config["architecture"] = {"ion_evidence": False, "mass_aware_decoder": True, **data["model"]}
     config.setdefault("residue_distribution", "uniform")
     total = sum(stage.get("steps", 0) for stage in data["curriculum"].get("stages", []))
-    for key in _AUTO_INTERVALS:
+    for key in AUTO_INTERVALS:
         if config.get(key) == 0:
             config[key] = max(1, total // POINTS_PER_RUN)
     if config.get("warmup_steps") == 0:

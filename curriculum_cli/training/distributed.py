@@ -5,7 +5,7 @@ and tells each its place through environment variables (``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``).
 ``Distributed.from_env`` joins the process group they describe (NCCL on CUDA,
 gloo on the CPU) or, without them, stands for a single process, whose
-collectives do nothing. The engine asks it who writes (``is_main``: rank 0
+collectives do nothing. The loop asks it who writes (``is_main``: rank 0
 alone writes the run directory, logs and checkpoints), averages the values
 every rank must agree on (``mean``), passes rank 0's decisions to the others
 (``broadcast``) and gathers what rank 0 saves (``gather``).

@@ -92,7 +92,7 @@ def _same_measurements(a: RunConfig, b: RunConfig) -> int:
     Gradients are measured more densely around each run's own introductions,
     so two runs whose losses come on at different steps log different ``grad``
     records some steps before the first one does. A gated introduction is
-    known to the engine only once it happens (its window is dense after it),
+    known to the loop only once it happens (its window is dense after it),
     so only introductions fixed in advance count: before the prefix ends (at
     the latest the first gated stage's earliest start) no gate has opened.
     """

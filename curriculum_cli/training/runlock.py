@@ -1,6 +1,6 @@
 """One training process per run directory at a time: a lock the kernel releases on death.
 
-``engine.train`` holds ``RUN_DIR/train.lock`` (``fcntl.flock``, exclusive) from
+``loop.train`` holds ``RUN_DIR/train.lock`` (``fcntl.flock``, exclusive) from
 before it writes anything until it returns. A second process asked to train
 the same directory (a scheduler that starts a job twice, two ``ab`` commands
 on one ``--out``) is refused with the first one's pid, and writes nothing.

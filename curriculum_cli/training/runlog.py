@@ -48,7 +48,7 @@ class MetricsWriter:
     """Appends one JSON record per line to ``metrics.jsonl``, flushed every time.
 
     ``mirror``, if given, receives each record after it is written (``train
-    --tensorboard`` passes ``tblog.TensorBoardLog.write``).
+    --tensorboard`` passes ``tensorboard_log.TensorBoardLog.write``).
     """
 
     def __init__(self, path: Path, mirror: Callable[[dict], None] | None = None):

@@ -3,7 +3,7 @@
 The rules, applied to each optimizer step in order:
 
 - **skip**: a step whose loss or gradient norm is not finite is not applied
-  (the engine's optimizer skips it on the device) and is counted; after
+  (the loop's optimizer skips it on the device) and is counted; after
   ``max_consecutive_skips`` of them in a row training stops.
 - **spike**: an applied step whose total loss exceeds ``spike_factor`` times
   the median total loss of the last ``spike_window`` applied steps is a spike.
@@ -14,7 +14,7 @@ The rules, applied to each optimizer step in order:
 
 ``StabilityMonitor`` holds the counters and the recent terms (all of it goes
 into the checkpoint, so a resumed run counts exactly as an uninterrupted one).
-The engine feeds it plain numbers at logging steps, when it reads the device
+The loop feeds it plain numbers at logging steps, when it reads the device
 anyway; the monitor never touches a tensor.
 """
 
