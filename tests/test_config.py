@@ -50,7 +50,10 @@ def test_run_json_round_trips_and_keeps_provenance_apart(tmp_path):
         ({"batch_size": "32"}, r"config: batch_size: .*got '32'"),
         ({"lr": -1.0}, r"config: lr: Input should be greater than 0"),
         ({"device": "tpu"}, r"config: device: Input should be 'auto', 'cpu' or 'cuda'"),
-        ({"architecture": {"d_model": 8, "wings": 2}}, r"config: architecture.wings: unknown key"),
+        (
+            {"architecture": {"d_model": 8, "wings": 2}},
+            r"config: architecture.transformer.wings: unknown key",
+        ),
     ],
 )
 def test_unknown_or_mistyped_keys_name_the_key(tmp_path, change, message):

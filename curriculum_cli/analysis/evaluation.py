@@ -2,7 +2,9 @@
 
 Loads the model of a run directory (or of a ``last.pt``), reads the MGF file
 with Casanovo's peak preprocessing, decodes every spectrum with the
-mass-filtered beam search (``decoding.beam_search``) and scores the
+mass-filtered beam search (``decoding.beam_search``; a parallel model in one
+forward pass per batch, with the mass-aware repair in place of beam search:
+``decoding.parallel_decode``) and scores the
 predictions with the Casanovo-compatible metrics (``metrics.aa_match_metrics``)
 against each spectrum's ``SEQ``. Spectra without ``SEQ`` are decoded but not
 scored. ``pepcurr predict`` decodes spectra without SEQ the same way and writes
@@ -20,8 +22,10 @@ from typing import TYPE_CHECKING
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.model.decoding import (
     DEFAULT_PRECURSOR_TOL_PPM,
+    MassRepair,
     Prediction,
     beam_search,
+    parallel_decode,
     residue_probabilities,
 )
 from curriculum_cli.model.metrics import aa_match_metrics
@@ -92,7 +96,7 @@ def evaluate_checkpoint(
     batch, read, predictions = decoded.read.batch, decoded.read, decoded.predictions
     true = list(batch.peptides)
     annotated = [i for i, peptide in enumerate(true) if peptide]
-    warnings = [f"skipped: {message}" for message in read.skipped]
+    warnings = decoded.warnings + [f"skipped: {message}" for message in read.skipped]
     if not annotated:
         warnings.append(f"{mgf_path}: no spectrum has a SEQ; nothing to score")
     metrics = aa_match_metrics([predictions[i].peptide for i in annotated],
@@ -166,7 +170,7 @@ def predict_checkpoint(
         n_spectra=len(predictions), n_skipped=decoded.read.n_skipped,
         n_predicted=sum(bool(p.peptide) for p in predictions),
         n_fit=sum(p.fits_precursor for p in predictions), settings=decoded.settings,
-        warnings=[f"skipped: {message}" for message in decoded.read.skipped],
+        warnings=decoded.warnings + [f"skipped: {message}" for message in decoded.read.skipped],
     )  # fmt: skip
 
 
@@ -181,14 +185,17 @@ class _Decoded:
     predictions: list[Prediction]
     residue_scores: list[list[float]] | None  # per residue probabilities (None: not computed)
     settings: dict
+    warnings: list[str]  # about the decoding (a beam size a parallel model has no use for)
 
 
 def _decode_mgf(
     source, mgf_path, beam_size, precursor_tol_ppm, max_isotope, max_length, device,
     skip_invalid, outputs, residue_scores,
 ) -> _Decoded:  # fmt: skip
-    """Check the options, load the model, read the MGF file, beam-search every spectrum."""
+    """Check the options, load the model, read the MGF file, decode every spectrum (beam
+    search, or a parallel model's one pass)."""
     from curriculum_cli.devices import resolve_device
+    from curriculum_cli.model.refinement import is_parallel
     from curriculum_cli.spectra.mgf import read_mgf
     from curriculum_cli.training.checkpoint import load_model
 
@@ -212,10 +219,21 @@ def _decode_mgf(
     batch = read.batch
     isotope_offsets = tuple(range(max_isotope + 1))
 
+    parallel = is_parallel(model)
+    repair = MassRepair() if precursor_tol_ppm is not None else None
     predictions: list[Prediction] = []
     scores: list[list[float]] = []
     for start in range(0, len(batch), DECODE_BATCH_SIZE):
         chunk = batch.select(slice(start, start + DECODE_BATCH_SIZE)).to(torch_device)
+        if parallel:
+            decoded = parallel_decode(
+                model, chunk, max_length, mass_aware=repair is not None,
+                precursor_tol_ppm=precursor_tol_ppm or DEFAULT_PRECURSOR_TOL_PPM,
+                isotope_offsets=isotope_offsets,
+            )  # fmt: skip
+            predictions += decoded.predictions
+            scores += decoded.residue_probabilities
+            continue
         found = beam_search(
             model, chunk, beam_size=beam_size, max_length=max_length,
             precursor_tol_ppm=precursor_tol_ppm, isotope_offsets=isotope_offsets,
@@ -223,13 +241,30 @@ def _decode_mgf(
         predictions += found
         if residue_scores:
             scores += residue_probabilities(model, chunk, found)
+    settings = {"beam_size": beam_size}
+    warnings = []
+    if parallel:
+        settings = {"decoding": _parallel_decoding(repair)}
+        if beam_size > 1:
+            warnings.append(f"--beam-size {beam_size} does not apply to {config.model}, a "
+                            f"parallel model: it is decoded {settings['decoding']} instead "
+                            "(docs/models.md)")  # fmt: skip
     return _Decoded(
         source=Path(source), mgf=Path(mgf_path), vocab=config.vocab, read=read,
         predictions=predictions, residue_scores=scores if residue_scores else None,
-        settings={"beam_size": beam_size, "precursor_tol_ppm": precursor_tol_ppm,
+        settings={**settings, "precursor_tol_ppm": precursor_tol_ppm,
                   "isotope_offsets": list(isotope_offsets), "max_length": max_length,
                   "device": str(torch_device)},
+        warnings=warnings,
     )  # fmt: skip
+
+
+def _parallel_decoding(repair: MassRepair | None) -> str:
+    """How a parallel model was decoded, in words (settings, mzTab, the warning)."""
+    if repair is None:
+        return "in one pass, arg-max (no precursor filter)"
+    return (f"in one pass, with the mass-aware repair ({repair.positions} least confident "
+            f"positions x top {repair.top_k} residues, {repair.lengths} lengths)")  # fmt: skip
 
 
 def _write_mztab(decoded: _Decoded, path: Path | str) -> Path:

@@ -60,11 +60,12 @@ def _model_spec(value: str | None) -> str | None:
 
     if value is None or is_factory(value):
         return value
-    from curriculum_cli.model.transformer import MODEL_PRESETS
+    from curriculum_cli.model.source import preset_architectures
 
-    if value not in MODEL_PRESETS:
+    presets = preset_architectures()
+    if value not in presets:
         raise typer.BadParameter(
-            f"{value!r} is neither a preset ({', '.join(MODEL_PRESETS)}) nor a factory "
+            f"{value!r} is neither a preset ({', '.join(presets)}) nor a factory "
             "(package.module:function or path/to/file.py:function)"
         )
     return value

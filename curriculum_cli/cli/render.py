@@ -667,7 +667,7 @@ def render_evaluation(console: Console, result) -> None:
         table.add_row(label, text.format(value) if math.isfinite(value) else _MISSING)
     console.print(table)
     console.print(
-        f"beam size {settings['beam_size']}, precursor filter "
+        f"{_decoding(settings)}, precursor filter "
         + ("off" if tolerance is None else f"{tolerance:g} ppm")
         + f", isotope offsets {settings['isotope_offsets']}, at most {settings['max_length']} "
         f"residues, device {settings['device']}; AA and peptide metrics as Casanovo computes them "
@@ -712,13 +712,19 @@ def render_prediction(console: Console, result) -> None:
         f"{result.source} on {result.mgf}: {result.n_predicted:,} of {result.n_spectra:,} "
         f"spectra got a peptide, {result.n_fit:,} fit the precursor "
         + ("(filter off)" if tolerance is None else f"within {tolerance:g} ppm")
-        + f"; beam size {settings['beam_size']}; wrote {result.mztab}",
+        + f"; {_decoding(settings)}; wrote {result.mztab}",
         highlight=False,
         soft_wrap=True,
     )
     if result.n_skipped:
         console.print(Text(f"{result.n_skipped} spectra skipped", style="yellow"))
     _print_warnings(console, result.warnings)
+
+
+def _decoding(settings: dict) -> str:
+    """``beam size N``, or how a parallel model was decoded (``evaluation`` settings)."""
+    return f"decoded {settings['decoding']}" if "decoding" in settings else (
+        f"beam size {settings['beam_size']}")  # fmt: skip
 
 
 def _print_warnings(console: Console, warnings: list[str]) -> None:

@@ -18,19 +18,29 @@ offsets; otherwise it is remembered as a fallback (and frees its place in the
 beam), returned only for a spectrum where no beam fits. Scores are the mean
 log-probability (nats) per generated token, ``<eos>`` included; higher is
 better.
+
+A parallel model (``model.refinement``) has no prefix to extend: it gives the
+distribution of every position in one forward pass, and ``parallel_decode``
+reads the peptide off its last refinement step (the arg-max residues up to
+the first ``<eos>``). Beam search has nothing to search there; in its place,
+the mass-aware repair (``MassRepair``) re-chooses the least confident
+positions among their most probable residues, for the most probable
+lengths, so that the peptide fits the precursor mass: still one forward pass.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from curriculum_cli.model.metrics import C13_C12_DELTA_DA, mass_error_ppm
+from curriculum_cli.model.refinement import as_steps
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import H2O_MASS_DA
-from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, Vocabulary
 
 DEFAULT_PRECURSOR_TOL_PPM = 50.0
 """Precursor mass tolerance (ppm) for a peptide to "fit" its spectrum (Casanovo's default)."""
@@ -343,3 +353,165 @@ def residue_probabilities(
     logits[..., PAD_TOKEN] = -math.inf
     picked = torch.softmax(logits, dim=-1).gather(-1, prefix.unsqueeze(-1)).squeeze(-1)
     return [picked[row, : len(p.tokens)].tolist() for row, p in enumerate(predictions)]
+
+
+@dataclass(frozen=True)
+class MassRepair:
+    """The mass-aware repair of ``parallel_decode`` (the default settings are ``evaluate``'s).
+
+    For each of the ``lengths`` most probable peptide lengths, the ``positions``
+    least confident positions (smallest log-probability margin between their
+    best and second-best residue) are re-chosen among their ``top_k`` most
+    probable residues: ``top_k ** positions`` peptides per length (81).
+    """
+
+    positions: int = 4
+    top_k: int = 3
+    lengths: int = 2
+
+
+@dataclass(frozen=True)
+class ParallelDecoding:
+    """What ``parallel_decode`` found: the peptides, and per residue of each its probability
+    (0-1, N- to C-terminus; the per-residue scores of an mzTab file)."""
+
+    predictions: list[Prediction]
+    residue_probabilities: list[list[float]] = field(default_factory=list)
+
+
+@torch.no_grad()
+def parallel_decode(
+    model,
+    batch: SpectrumBatch,
+    max_length: int,
+    *,
+    mass_aware: bool = True,
+    precursor_tol_ppm: float = DEFAULT_PRECURSOR_TOL_PPM,
+    isotope_offsets: tuple[int, ...] = (0,),
+    repair: MassRepair = MassRepair(),
+) -> ParallelDecoding:
+    """Peptides of a parallel model from one forward pass over the spectra alone.
+
+    The last refinement step's log-probabilities (``<pad>`` excluded) at
+    positions ``0..max_length`` (capped at the model's limit) give:
+
+    - **the arg-max peptide**: the most probable residue at each position up to
+      the first position ``L >= 1`` whose most probable token is ``<eos>``
+      (``max_length`` when none is); its score is the mean log-probability of
+      those residues and of ``<eos>`` at ``L``, as greedy decoding scores;
+    - with ``mass_aware``, **the mass-aware repair** (``repair``): for each of
+      the most probable lengths (the arg-max one, then the positions where
+      ``<eos>`` is most probable), every combination of the ``top_k`` best
+      residues at the ``positions`` least confident positions (the arg-max
+      peptide among them) is scored the same way, and the best-scoring one
+      that fits the precursor (``precursor_tol_ppm``, ``isotope_offsets``) is
+      returned; the arg-max peptide, flagged ``fits_precursor=False``, when
+      none fits, as beam search falls back.
+
+    A repair cannot mend an error that moved the residues after it (a missed
+    or extra residue early on): per-position alternatives only swap residues.
+    """
+    max_length = _legal_max_length(model, max_length)
+    last = as_steps(model(batch.without_targets()))[-1].float()
+    if last.shape[1] <= max_length:
+        raise ValueError(f"the model returns {last.shape[1]} positions; decoding "
+                         f"{max_length} residues needs {max_length + 1}")  # fmt: skip
+    never = torch.tensor([PAD_TOKEN], device=last.device)
+    log_probs = torch.log_softmax(last[:, : max_length + 1].index_fill(-1, never, -math.inf), -1)
+    lengths = _candidate_lengths(log_probs, max_length, repair.lengths if mass_aware else 1)
+    top_k = min(repair.top_k, log_probs.shape[-1] - len(SPECIAL_TOKENS)) if mass_aware else 1
+    top_log_probs, top_tokens = log_probs[..., len(SPECIAL_TOKENS) :].topk(top_k, dim=-1)
+    top_tokens = top_tokens + len(SPECIAL_TOKENS)  # [B, L + 1, k]
+    inside = torch.arange(max_length + 1, device=last.device) < lengths.unsqueeze(-1)  # [B, N, L+1]
+    eos = log_probs[..., EOS_TOKEN].double().gather(1, lengths)  # [B, N]
+    base_sum = top_log_probs[..., 0].double().unsqueeze(1).masked_fill(~inside, 0.0).sum(-1) + eos
+    masses = model.vocab.residue_masses(device=last.device, dtype=torch.float64)
+    base_mass = (masses[top_tokens[..., 0]].unsqueeze(1) * inside).sum(-1) + H2O_MASS_DA
+    chosen = torch.zeros(*lengths.shape, 0, dtype=torch.long, device=last.device)
+    grid = torch.zeros(1, 0, dtype=torch.long, device=last.device)
+    sums, mass_da = base_sum.unsqueeze(-1), base_mass.unsqueeze(-1)  # [B, N, C], C = 1
+    if mass_aware and top_k > 1:
+        chosen, grid, sums, mass_da = _repairs(
+            top_log_probs, top_tokens, masses, inside, base_sum, base_mass, repair.positions
+        )
+    means = sums / (lengths + 1).unsqueeze(-1)
+    _, _, fits = _precursor_fit(
+        mass_da, batch.precursor_mass_da.double().view(-1, 1, 1), precursor_tol_ppm,
+        isotope_offsets,
+    )  # fmt: skip
+    scores = means.masked_fill(~fits, -math.inf).flatten(1)
+    best = scores.argmax(dim=1)
+    found = torch.isfinite(scores.gather(1, best.unsqueeze(1)).squeeze(1))
+    n_combos = sums.shape[-1]
+    # Fallback (nothing fits, or no repair): the arg-max peptide, length 0, combination 0.
+    length_index = torch.where(found, best // n_combos, 0)
+    combo = torch.where(found, best % n_combos, 0)
+    rows = torch.arange(len(batch), device=last.device)
+    length = lengths[rows, length_index]
+    tokens = top_tokens[..., 0].clone()
+    if grid.shape[1]:
+        positions = chosen[rows, length_index]  # [B, m]
+        picks = grid[combo]  # [B, m]
+        tokens.scatter_(1, positions, top_tokens[rows.unsqueeze(1), positions, picks])
+    outside = torch.arange(max_length + 1, device=last.device) >= length.unsqueeze(1)
+    tokens = tokens.masked_fill(outside, PAD_TOKEN)
+    score = means[rows, length_index, combo]
+    predictions = _predictions(
+        model.vocab, tokens, length, score, batch.precursor_mass_da, precursor_tol_ppm,
+        isotope_offsets,
+    )  # fmt: skip
+    picked = log_probs.gather(-1, tokens.clamp(min=len(SPECIAL_TOKENS)).unsqueeze(-1)).exp()
+    return ParallelDecoding(
+        predictions, [picked[row, :n, 0].tolist() for row, n in enumerate(length.tolist())]
+    )
+
+
+def _candidate_lengths(log_probs: torch.Tensor, max_length: int, n_lengths: int) -> torch.Tensor:
+    """``[B, N]`` peptide lengths to try: the arg-max one first (the first position from 1 on
+    whose most probable token is ``<eos>``; ``max_length`` if none), then the positions where
+    ``<eos>`` is most probable."""
+    ends = log_probs.argmax(dim=-1) == EOS_TOKEN
+    ends[:, 0] = False  # at least one residue
+    ends[:, max_length] = True  # nothing but <eos> left
+    first = ends.int().argmax(dim=1, keepdim=True)  # the first True
+    others = min(n_lengths, max_length) - 1
+    if others == 0:
+        return first
+    eos = log_probs[..., EOS_TOKEN].clone()
+    eos[:, 0] = -math.inf
+    eos.scatter_(1, first, -math.inf)
+    return torch.cat([first, eos.topk(others, dim=1).indices], dim=1)
+
+
+def _repairs(top_log_probs, top_tokens, masses, inside, base_sum, base_mass, n_positions):
+    """Every combination of the ``k`` best residues at the least confident positions.
+
+    Inputs per spectrum ``b`` and candidate length ``n``: the positions' ``k``
+    best residues ``[B, L+1, k]`` (log-probabilities and tokens), ``inside``
+    ``[B, N, L+1]`` (positions before the length), the arg-max peptide's summed
+    log-probability and mass ``[B, N]``. Returns the re-chosen positions
+    ``[B, N, m]``, the combinations ``[C, m]`` (indices into the ``k`` best;
+    combination 0 keeps the arg-max), and each combination's summed
+    log-probability and mass ``[B, N, C]`` (-inf for one that changes a
+    position past the length).
+    """
+    k = top_log_probs.shape[-1]
+    margin = top_log_probs[..., 0] - top_log_probs[..., 1]  # [B, L+1]: small = unsure
+    margin = margin.unsqueeze(1).masked_fill(~inside, math.inf)
+    m = min(n_positions, margin.shape[-1])
+    chosen = margin.topk(m, dim=-1, largest=False).indices  # [B, N, m]
+    usable = inside.gather(-1, chosen)  # a position past the length keeps the arg-max
+    grid = torch.tensor(list(itertools.product(range(k), repeat=m)), device=chosen.device)
+
+    def alternatives(values: torch.Tensor) -> torch.Tensor:
+        """``values`` ``[B, L+1, k]`` at the chosen positions, less the arg-max's: [B, N, m, k]."""
+        delta = values - values[..., :1]
+        expanded = delta.unsqueeze(1).expand(-1, chosen.shape[1], -1, -1)
+        return expanded.gather(2, chosen.unsqueeze(-1).expand(-1, -1, -1, k))
+
+    slot = torch.arange(m, device=chosen.device)
+    delta_log_prob = alternatives(top_log_probs.double())[..., slot, grid].sum(-1)  # [B, N, C]
+    delta_mass = alternatives(masses[top_tokens])[..., slot, grid].sum(-1)
+    changes_outside = ((grid != 0).unsqueeze(0).unsqueeze(0) & ~usable.unsqueeze(2)).any(-1)
+    sums = (base_sum.unsqueeze(-1) + delta_log_prob).masked_fill(changes_outside, -math.inf)
+    return chosen, grid, sums, base_mass.unsqueeze(-1) + delta_mass

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
+from curriculum_cli.model.refinement import SINGLE_STEP, StepWeights
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import H2O_MASS_DA, peptide_fragment_ladder
 from curriculum_cli.spectra.vocabulary import PAD_TOKEN, SPECIAL_TOKENS
@@ -140,39 +141,67 @@ def loss_terms(
     residue_masses_da: torch.Tensor,
     sigma_da: float = SPECTRUM_SIGMA_DA,
 ) -> dict[str, torch.Tensor]:
-    """The three unweighted loss terms of a teacher-forced forward pass."""
-    probs = residue_probabilities(logits)
-    return {
-        "ce": cross_entropy_loss(logits, batch.tokens),
-        "spectrum": spectrum_loss(probs, residue_masses_da, batch, sigma_da),
-        "precursor": precursor_loss(probs, residue_masses_da, batch),
-    }
+    """The three unweighted loss terms of one answer ``[B, T, V]`` (a teacher-forced pass)."""
+    return refinement_loss_terms(logits.unsqueeze(0), batch, residue_masses_da, sigma_da,
+                                 SINGLE_STEP)  # fmt: skip
+
+
+def refinement_loss_terms(
+    steps: torch.Tensor,
+    batch: SpectrumBatch,
+    residue_masses_da: torch.Tensor,
+    sigma_da: float,
+    weights: StepWeights,
+) -> dict[str, torch.Tensor]:
+    """The three loss terms of every refinement step ``[S, B, T, V]``, combined by weight.
+
+    ``term = sum_s w_s * term(steps[s])`` with ``weights.ce`` for cross-entropy and
+    ``weights.aux`` for the spectrum and precursor losses (``model.refinement``); a
+    step whose weight is 0 is not computed. One step of weight 1 (an
+    autoregressive model) gives ``loss_terms`` of its logits.
+    """
+    terms: dict[str, torch.Tensor] = {}
+
+    def add(name: str, weight: float, value: torch.Tensor) -> None:
+        terms[name] = weight * value if name not in terms else terms[name] + weight * value
+
+    for step, (ce_weight, aux_weight) in enumerate(zip(weights.ce, weights.aux, strict=True)):
+        logits = steps[step]
+        if ce_weight > 0:
+            add("ce", ce_weight, cross_entropy_loss(logits, batch.tokens))
+        if aux_weight > 0:
+            probs = residue_probabilities(logits)
+            add("spectrum", aux_weight, spectrum_loss(probs, residue_masses_da, batch, sigma_da))
+            add("precursor", aux_weight, precursor_loss(probs, residue_masses_da, batch))
+    return {name: terms[name] for name in ("ce", *AUXILIARY_LOSSES)}
 
 
 def sharded_loss_terms(
-    logits: torch.Tensor,
+    steps: torch.Tensor,
     batch: SpectrumBatch,
     residue_masses_da: torch.Tensor,
     sigma_da: float,
     shards: int,
+    weights: StepWeights,
 ) -> dict[str, torch.Tensor]:
-    """``loss_terms`` of each of ``shards`` equal slices of the batch, averaged over them.
+    """``refinement_loss_terms`` of each of ``shards`` equal slices of the batch, averaged.
 
     A batch drawn as several data shards (one per rank under torchrun) is
     scored as the ranks score it: each term per shard, then the mean, so one
     process with every shard and data-parallel ranks with one shard each
     follow the same loss (cross-entropy is a mean over tokens, and shards hold
-    different numbers of tokens).
+    different numbers of tokens). ``steps``: ``[S, B, T, V]``.
     """
     if shards == 1:
-        return loss_terms(logits, batch, residue_masses_da, sigma_da)
+        return refinement_loss_terms(steps, batch, residue_masses_da, sigma_da, weights)
     size = len(batch) // shards
     per_shard = [
-        loss_terms(
-            logits[i * size : (i + 1) * size],
+        refinement_loss_terms(
+            steps[:, i * size : (i + 1) * size],
             batch.select(slice(i * size, (i + 1) * size)),
             residue_masses_da,
             sigma_da,
+            weights,
         )  # fmt: skip
         for i in range(shards)
     ]

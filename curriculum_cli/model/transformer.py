@@ -191,15 +191,32 @@ class CandidateEvidence(nn.Module):
       embedding ``e_v`` of the candidate token, added to its logit.
     """
 
-    def __init__(self, config: ModelConfig, vocab: Vocabulary):
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        d_model: int,
+        hidden: int,
+        fragment_tolerance_ppm: float,
+        precursor_tolerance_ppm: float,
+    ):
         super().__init__()
-        self.config = config
-        n_features, hidden = len(EVIDENCE_FEATURES), config.evidence_hidden
+        self.fragment_tolerance_ppm = fragment_tolerance_ppm
+        self.precursor_tolerance_ppm = precursor_tolerance_ppm
+        n_features = len(EVIDENCE_FEATURES)
         self.register_buffer("candidate_mass_da", vocab.residue_masses(), persistent=False)
-        self.to_input = nn.Linear(vocab.size * n_features, config.d_model)
+        self.to_input = nn.Linear(vocab.size * n_features, d_model)
         self.feature_proj = nn.Linear(n_features, hidden)
         self.candidate_embedding = nn.Parameter(torch.zeros(vocab.size, hidden))
         self.to_bias = nn.Linear(hidden, 1)
+
+    @classmethod
+    def of(cls, config, vocab: Vocabulary) -> CandidateEvidence:
+        """The evidence module a model config asks for (``ModelConfig`` or
+        ``recursive.RecursiveConfig``: ``d_model``, ``evidence_hidden`` and the tolerances)."""
+        return cls(
+            vocab, config.d_model, config.evidence_hidden, config.fragment_tolerance_ppm,
+            config.precursor_tolerance_ppm,
+        )  # fmt: skip
 
     def forward(
         self,
@@ -212,8 +229,8 @@ class CandidateEvidence(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         features = candidate_ion_evidence(
             prefix_mass_da, precursor_mass_da, precursor_charge, peak_mz, peak_intensity,
-            peak_mask, self.candidate_mass_da, self.config.fragment_tolerance_ppm,
-            self.config.precursor_tolerance_ppm,
+            peak_mask, self.candidate_mass_da, self.fragment_tolerance_ppm,
+            self.precursor_tolerance_ppm,
         )  # fmt: skip
         hidden = torch.relu(self.feature_proj(features) + self.candidate_embedding)
         return self.to_input(features.flatten(-2)), self.to_bias(hidden).squeeze(-1)
@@ -240,6 +257,52 @@ class SinusoidalMassEncoder(nn.Module):
         return torch.cat([torch.sin(mass / self.sin_term), torch.cos(mass / self.cos_term)], dim=-1)
 
 
+def transformer_encoder(
+    d_model: int, n_heads: int, dim_feedforward: int, dropout: float, n_layers: int
+) -> nn.TransformerEncoder:
+    """Pre-norm self-attention layers over a set (the peaks), batch first."""
+    layer = nn.TransformerEncoderLayer(
+        d_model, n_heads, dim_feedforward, dropout, batch_first=True, norm_first=True
+    )
+    return nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+
+
+def transformer_decoder(
+    d_model: int, n_heads: int, dim_feedforward: int, dropout: float, n_layers: int
+) -> nn.TransformerDecoder:
+    """Pre-norm layers of self-attention, cross-attention to a memory and a feed-forward network."""
+    layer = nn.TransformerDecoderLayer(
+        d_model, n_heads, dim_feedforward, dropout, batch_first=True, norm_first=True
+    )
+    return nn.TransformerDecoder(layer, n_layers)
+
+
+def encode_peaks(
+    model: nn.Module, mz: torch.Tensor, intensity: torch.Tensor, peak_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The peak encoder of pepcurr's models: memory ``[B, P+1, D]`` and its padding mask.
+
+    ``model`` holds ``mass_encoder`` (``SinusoidalMassEncoder``), ``intensity_proj``,
+    ``spectrum_token`` ``[1, 1, D]`` and ``encoder`` (``transformer_encoder``). Each
+    peak is its m/z's sinusoidal encoding plus a projection of its intensity; the
+    learned spectrum token comes first (True in the mask = padding).
+    """
+    peaks = model.mass_encoder(mz) + model.intensity_proj(intensity.unsqueeze(-1))
+    peaks = torch.cat([model.spectrum_token.expand(peaks.shape[0], -1, -1), peaks], dim=1)
+    pad_mask = torch.cat([torch.zeros_like(peak_mask[:, :1]), ~peak_mask], dim=1)
+    return model.encoder(peaks, src_key_padding_mask=pad_mask), pad_mask
+
+
+def encode_precursor(
+    model: nn.Module, precursor_mass_da: torch.Tensor, precursor_charge: torch.Tensor
+) -> torch.Tensor:
+    """The precursor as one vector ``[B, D]``: its neutral mass's sinusoidal encoding plus a
+    charge embedding (``model.mass_encoder``, ``model.charge_embedding``)."""
+    return model.mass_encoder(precursor_mass_da) + model.charge_embedding(
+        precursor_charge.clamp(0, MAX_CHARGE)
+    )
+
+
 class PeptideTransformer(nn.Module):
     """Encoder over peaks, causal decoder over residues conditioned on the precursor."""
 
@@ -257,29 +320,12 @@ class PeptideTransformer(nn.Module):
         self.position_embedding = nn.Embedding(config.max_peptide_length + 2, d)
         self.register_buffer("token_masses", vocab.residue_masses(), persistent=False)
         self.prefix_proj = nn.Linear(2 * d, d) if config.mass_aware_decoder else None
-        self.evidence = CandidateEvidence(config, vocab) if config.ion_evidence else None
-        self.encoder = nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(
-                d,
-                config.n_heads,
-                config.dim_feedforward,
-                config.dropout,
-                batch_first=True,
-                norm_first=True,
-            ),
-            config.n_encoder_layers,
-            enable_nested_tensor=False,
+        self.evidence = CandidateEvidence.of(config, vocab) if config.ion_evidence else None
+        self.encoder = transformer_encoder(
+            d, config.n_heads, config.dim_feedforward, config.dropout, config.n_encoder_layers
         )
-        self.decoder = nn.TransformerDecoder(
-            nn.TransformerDecoderLayer(
-                d,
-                config.n_heads,
-                config.dim_feedforward,
-                config.dropout,
-                batch_first=True,
-                norm_first=True,
-            ),
-            config.n_decoder_layers,
+        self.decoder = transformer_decoder(
+            d, config.n_heads, config.dim_feedforward, config.dropout, config.n_decoder_layers
         )
         self.final_norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab.size)
@@ -288,10 +334,7 @@ class PeptideTransformer(nn.Module):
         self, mz: torch.Tensor, intensity: torch.Tensor, peak_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Peaks ``[B, P]`` -> memory ``[B, P+1, D]`` and its padding mask (True = padding)."""
-        peaks = self.mass_encoder(mz) + self.intensity_proj(intensity.unsqueeze(-1))
-        peaks = torch.cat([self.spectrum_token.expand(peaks.shape[0], -1, -1), peaks], dim=1)
-        pad_mask = torch.cat([torch.zeros_like(peak_mask[:, :1]), ~peak_mask], dim=1)
-        return self.encoder(peaks, src_key_padding_mask=pad_mask), pad_mask
+        return encode_peaks(self, mz, intensity, peak_mask)
 
     def decode(
         self,
@@ -309,9 +352,7 @@ class PeptideTransformer(nn.Module):
         ``peak_mz``/``peak_intensity`` ``[B, P]`` (the spectra that ``encode`` read;
         their mask is ``memory_pad_mask``) are needed with ``ion_evidence``.
         """
-        precursor = self.mass_encoder(precursor_mass_da) + self.charge_embedding(
-            precursor_charge.clamp(0, MAX_CHARGE)
-        )
+        precursor = encode_precursor(self, precursor_mass_da, precursor_charge)
         x = torch.cat([precursor.unsqueeze(1), self.token_embedding(prefix_tokens)], dim=1)
         length = x.shape[1]
         x = x + self.position_embedding(torch.arange(length, device=x.device))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from curriculum_cli.spectra.chemistry import mz_from_neutral_mass
-from curriculum_cli.spectra.vocabulary import PAD_TOKEN
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN
 
 
 @dataclass
@@ -57,6 +57,16 @@ class SpectrumBatch:
             precursor_charge=self.precursor_charge.to(device),
             tokens=self.tokens.to(device),
             lengths=self.lengths.to(device),
+        )
+
+    def without_targets(self) -> SpectrumBatch:
+        """The spectra alone, as an unannotated batch holds them (``tokens`` one ``<eos>``
+        column, ``lengths`` 0, no peptides): what a parallel model is given."""
+        return replace(
+            self,
+            tokens=torch.full_like(self.tokens[:, :1], EOS_TOKEN),
+            lengths=torch.zeros_like(self.lengths),
+            peptides=None,
         )
 
     def select(self, index: slice) -> SpectrumBatch:

@@ -35,6 +35,7 @@ CKPT_GENERATOR = "data_generator_state"
 CKPT_COUNTERS = "counters"  # skipped, consecutive_skipped, spikes, validations
 CKPT_RECENT_TERMS = "recent_loss_terms"  # (ce, spectrum, precursor) of recent applied steps
 CKPT_LOG_BYTES = "metrics_bytes"  # size of metrics.jsonl when the checkpoint was taken
+CKPT_RNG = "rng_states"  # per rank: torch's global generators ("cpu", and "cuda" on a GPU)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -136,12 +137,15 @@ def load_initial_weights(model: torch.nn.Module, config: RunConfig) -> None:
         and config.architecture is not None
         and source.architecture != config.architecture
     ):
-        fields = [
-            f"{name} {getattr(source.architecture, name)} (there) vs "
-            f"{getattr(config.architecture, name)} (here)"
-            for name in type(config.architecture).__dataclass_fields__
-            if getattr(source.architecture, name) != getattr(config.architecture, name)
-        ]
+        there, here = source.architecture, config.architecture
+        if type(there) is not type(here):
+            fields = [f"a {type(there).__name__} (there) vs a {type(here).__name__} (here)"]
+        else:
+            fields = [
+                f"{name} {getattr(there, name)} (there) vs {getattr(here, name)} (here)"
+                for name in type(here).__dataclass_fields__
+                if getattr(there, name) != getattr(here, name)
+            ]
         raise RunError(f"{where}: the model differs: {', '.join(fields)}; use --model "
                        f"{source.model} or leave --model out")  # fmt: skip
     weights = _load_bytes(path, data)[CKPT_MODEL]

@@ -16,13 +16,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.devices import Device
 from curriculum_cli.errors import RunError, validation_problem_lines
+from curriculum_cli.model.recursive import RecursiveConfig
 from curriculum_cli.model.transformer import ModelConfig
 from curriculum_cli.spectra.store import DataFile
 from curriculum_cli.spectra.vocabulary import Vocabulary
@@ -36,6 +45,22 @@ POINTS_PER_RUN = 50
 
 MAX_DEFAULT_WARMUP_STEPS = 1_000
 """The default warm-up is 5% of the run, at most this many steps."""
+
+
+def _architecture_kind(value: Any) -> str:
+    """Which model an ``architecture`` describes: ``recursive`` (it has supervision steps)
+    or ``transformer``."""
+    if isinstance(value, dict):
+        return "recursive" if "supervision_steps" in value else "transformer"
+    return "recursive" if isinstance(value, RecursiveConfig) else "transformer"
+
+
+Architecture = Annotated[
+    Annotated[ModelConfig, Tag("transformer")] | Annotated[RecursiveConfig, Tag("recursive")],
+    Discriminator(_architecture_kind),
+]
+"""The dimensions of one of pepcurr's networks; an error names the kind (``architecture.
+transformer.d_model``)."""
 
 
 class InitFrom(BaseModel):
@@ -52,10 +77,11 @@ class RunConfig(BaseModel):
     """Everything that determines a run (``run.json``'s ``config``); frozen and strict.
 
     ``curriculum`` is the curriculum as trained (already scaled by ``scale``).
-    ``model`` names the model: a preset (``tiny``, ``base``), the label of an
-    explicit ``architecture``, or a user factory (``model.source``);
-    ``architecture`` holds pepcurr's transformer dimensions (None for a
-    factory). Step intervals are resolved numbers of optimizer steps.
+    ``model`` names the model: a preset (``tiny``, ``trm-tiny``...), the label of
+    an explicit ``architecture``, or a user factory (``model.source``);
+    ``architecture`` holds the dimensions of pepcurr's transformer
+    (``ModelConfig``) or recursive model (``RecursiveConfig``), None for a
+    factory. Step intervals are resolved numbers of optimizer steps.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -66,8 +92,9 @@ class RunConfig(BaseModel):
     model: str = Field(
         min_length=1, description="Model preset name, a label, or a MODULE:FUNCTION factory."
     )
-    architecture: ModelConfig | None = Field(
-        description="pepcurr's transformer dimensions; None when a factory builds the model."
+    architecture: Architecture | None = Field(
+        description="Dimensions of pepcurr's transformer or recursive model; None when a "
+        "factory builds the model."
     )
     vocab: Vocabulary
     residue_distribution: Literal["tryptic", "uniform"] = Field(

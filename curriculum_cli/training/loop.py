@@ -6,7 +6,8 @@ bottom like nanoGPT's ``train.py``: the curriculum's stage at this step gives
 the data settings and the loss weights; the batch source (``spectra.sampling``) draws
 the batch: synthetic spectra generated on the device, real spectra from the
 ``--train-data`` stores, or a mix (the stage's ``real_fraction``); the model's
-teacher-forced prediction gives CE, spectrum and precursor loss; every
+prediction (teacher-forced, or a parallel model's refinement steps, each
+weighted: ``model.refinement``) gives CE, spectrum and precursor loss; every
 ``grad_every`` steps the gradient of each loss is measured separately; the
 update is applied unless the loss or gradient is not finite; at logging steps
 the step values are read from the device, the stability rules applied
@@ -29,9 +30,10 @@ validation at or after its earliest start whose metric reaches the threshold
 (a validation at step ``v`` is used for the update from ``v`` on), or at its
 ``latest_step``. All random draws come from generators seeded from
 the run's seed (training data: synthetic spectra and the rows of real ones) and
-``val_seed`` (validation sets), and every
-piece of state they touch is in the checkpoint, so a resumed run on the CPU
-reproduces the uninterrupted one bit for bit.
+``val_seed`` (validation sets); torch's global generators (a model's dropout)
+are seeded with the run's seed before the model is built. Every piece of state
+they touch is in the checkpoint, so a resumed run on the CPU reproduces the
+uninterrupted one bit for bit.
 
 Under ``torchrun`` every rank runs this loop on its own data shards (each
 batch is ``data_shards`` sub-batches from generators seeded by seed and shard;
@@ -59,6 +61,7 @@ from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
 from curriculum_cli.errors import RunError
 from curriculum_cli.model.losses import sharded_loss_terms, total_loss
 from curriculum_cli.model.metrics import residue_accuracy, token_accuracy
+from curriculum_cli.model.refinement import step_weights
 from curriculum_cli.spectra.batch import concat_batches
 from curriculum_cli.training.checkpoint import CHECKPOINT_FILE
 from curriculum_cli.training.config import RUN_FILE, RunConfig, read_run_config
@@ -234,10 +237,11 @@ def _loop(
                 # --- forward: this rank's shards (synthetic, real or both) -> model -> losses
                 batch = concat_batches([run.batches.draw(stage, g) for g in run.generators])
                 with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = run.forward(batch)
+                    logits = run.logits(batch)  # [S, B, T, V]: S = 1 unless refinement steps
                 shards = len(run.generators)  # the loss is the mean over this rank's shards
                 terms = sharded_loss_terms(logits.float(), batch, run.masses,
-                                           config.spectrum_sigma_da, shards)  # fmt: skip
+                                           config.spectrum_sigma_da, shards,
+                                           step_weights(run.model, len(logits)))  # fmt: skip
                 loss = total_loss(terms, weights)
                 if loss_hook is not None:
                     loss = loss_hook(run.step, loss)
@@ -275,8 +279,8 @@ def _loop(
                         "train", step, stage=stage.name, loss=last.loss,
                         **dict(zip(LOSS_TERMS, last.terms, strict=True)),
                         **{f"w_{name}": w for name, w in weights.items()},
-                        residue_accuracy=residue_accuracy(logits.detach(), batch.tokens),
-                        token_accuracy=token_accuracy(logits.detach(), batch.tokens),
+                        residue_accuracy=residue_accuracy(logits[-1].detach(), batch.tokens),
+                        token_accuracy=token_accuracy(logits[-1].detach(), batch.tokens),
                         lr=lr, grad_norm=last.grad_norm, skipped=monitor.skipped,
                         spikes=monitor.spikes,
                         steps_per_s=window_steps / max(now - window_start, 1e-9),

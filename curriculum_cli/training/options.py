@@ -28,6 +28,7 @@ from curriculum_cli.spectra.chemistry import MAX_CHARGE, ResidueDistribution
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
 if TYPE_CHECKING:  # torch-heavy: imported where used, so the CLI can declare options cheaply
+    from curriculum_cli.model.recursive import RecursiveConfig
     from curriculum_cli.model.transformer import ModelConfig
     from curriculum_cli.spectra.store import DataFile
     from curriculum_cli.training.config import RunConfig
@@ -81,8 +82,8 @@ class TrainOptions(BaseModel):
     model: str | None = _option(
         "--model",
         "Model: a preset (tiny, base: with ion evidence; casanovo-tiny, casanovo-base: plain; "
-        "see docs/models.md), or your own model's factory as package.module:function or "
-        "path/to/file.py:function. Default: tiny.",
+        "trm-tiny, trm-base: recursive, parallel decoding; see docs/models.md), or your own "
+        "model's factory as package.module:function or path/to/file.py:function. Default: tiny.",
     )
     residue_distribution: ResidueDistribution | None = _option(
         "--residues",
@@ -242,7 +243,7 @@ def resolve_run_config(
 def build_run_config(
     curriculum: str | Curriculum | None = None,
     *,
-    architecture: ModelConfig | None = None,
+    architecture: ModelConfig | RecursiveConfig | None = None,
     vocab: Vocabulary | None = None,
     **settings: Any,
 ) -> RunConfig:
@@ -256,8 +257,7 @@ def build_run_config(
     ``MAX_DEFAULT_WARMUP_STEPS``).
     """
     from curriculum_cli.curriculum.presets import load_curriculum
-    from curriculum_cli.model.source import is_factory
-    from curriculum_cli.model.transformer import MODEL_PRESETS
+    from curriculum_cli.model.source import is_factory, preset_architectures
     from curriculum_cli.training.config import (
         AUTO_INTERVALS,
         MAX_DEFAULT_WARMUP_STEPS,
@@ -279,11 +279,10 @@ def build_run_config(
         loaded = loaded.scaled(scale)
     loaded = loaded.with_real_fraction(bool(settings.get("train_data")))
     if architecture is None and not is_factory(settings["model"]):
-        name = settings["model"]
-        if name not in MODEL_PRESETS:
-            presets = ", ".join(MODEL_PRESETS)
-            raise PepcurrError(f"unknown model {name!r}; the presets are: {presets}")
-        architecture = MODEL_PRESETS[name]
+        name, presets = settings["model"], preset_architectures()
+        if name not in presets:
+            raise PepcurrError(f"unknown model {name!r}; the presets are: {', '.join(presets)}")
+        architecture = presets[name]
     if "decode_size" not in given:  # a smaller validation set decodes all its spectra
         settings["decode_size"] = min(DEFAULTS["decode_size"], settings["val_size"])
     elif settings["decode_size"] > settings["val_size"]:

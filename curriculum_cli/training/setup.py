@@ -24,7 +24,13 @@ from curriculum_cli import __version__
 from curriculum_cli.curriculum.schedule import StageSchedule, gate_metric_values
 from curriculum_cli.devices import resolve_device
 from curriculum_cli.errors import RunError, TrainingError
-from curriculum_cli.model.source import build_model, factory_provenance, is_factory
+from curriculum_cli.model.refinement import is_parallel, refinement_logits
+from curriculum_cli.model.source import (
+    build_model,
+    factory_provenance,
+    is_factory,
+    parameters_without_gradient,
+)
 from curriculum_cli.spectra.chemistry import MAX_CHARGE
 from curriculum_cli.spectra.sampling import BatchSource, load_real_spectra
 from curriculum_cli.training.checkpoint import (
@@ -35,6 +41,7 @@ from curriculum_cli.training.checkpoint import (
     CKPT_MODEL,
     CKPT_OPTIMIZER,
     CKPT_RECENT_TERMS,
+    CKPT_RNG,
     CKPT_STAGE_INDEX,
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
@@ -178,18 +185,39 @@ class TrainingRun:
         self.schedule.record_validation(self.step, gates)
         return results
 
+    def logits(self, batch) -> torch.Tensor:
+        """The training forward pass: the model's refinement steps ``[S, B, T, V]`` (one step
+        for an autoregressive model), through DDP under torchrun."""
+        return refinement_logits(self.model, batch, self.forward)
+
     def checkpoint(self) -> None:
-        """Write ``last.pt`` (rank 0, atomically) with every rank's data-stream state."""
+        """Write ``last.pt`` (rank 0, atomically) with every rank's data-stream state and
+        global random generators."""
         self.read_pending()
         mine = [generator.get_state() for generator in self.generators]
-        states = [state for rank_states in self.ranks.gather(mine) for state in rank_states]
+        gathered = self.ranks.gather((mine, self._global_rng_state()))
+        states = [state for rank_states, _ in gathered for state in rank_states]
         if self.ranks.is_main:
-            state = self.state_dict(states[0] if len(states) == 1 else torch.stack(states))
+            state = self.state_dict(
+                states[0] if len(states) == 1 else torch.stack(states),
+                [rng for _, rng in gathered],
+            )
             save_checkpoint(self.checkpoint_path, {**state, CKPT_LOG_BYTES: self.log.size})
 
-    def state_dict(self, generator_states: torch.Tensor) -> dict:
+    def _global_rng_state(self) -> dict[str, torch.Tensor]:
+        """torch's global generators this process draws from outside the data streams
+        (dropout, a user model's own draws): the CPU's, and on a GPU its device's."""
+        state = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def state_dict(
+        self, generator_states: torch.Tensor, rng_states: list[dict[str, torch.Tensor]]
+    ) -> dict:
         """The checkpoint's content (its keys: ``checkpoint.CKPT_*``); ``generator_states``:
-        every data shard's generator state, ``[shards, n]`` (one shard: ``[n]``)."""
+        every data shard's generator state, ``[shards, n]`` (one shard: ``[n]``);
+        ``rng_states``: every rank's global generators (``_global_rng_state``)."""
         monitor = self.monitor.state_dict()
         return {
             CKPT_MODEL: self.model.state_dict(),
@@ -200,13 +228,16 @@ class TrainingRun:
             CKPT_GENERATOR: generator_states,
             CKPT_COUNTERS: {**monitor["counters"], "validations": self.validations},
             CKPT_RECENT_TERMS: monitor["recent_terms"],
+            CKPT_RNG: rng_states,
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a checkpoint (this rank's data shards).
 
         A checkpoint from before gated stages has no schedule: its stages
-        started as planned, so the schedule is rebuilt from ``stage_index``.
+        started as planned, so the schedule is rebuilt from ``stage_index``. One
+        from before the global generators were saved leaves them as seeded (exact
+        for models that draw nothing at random, as every preset).
         """
         self.model.load_state_dict(state[CKPT_MODEL])
         self.optimizer.load_state_dict(state[CKPT_OPTIMIZER])
@@ -226,6 +257,11 @@ class TrainingRun:
         else:
             self.schedule.load_planned(int(state[CKPT_STAGE_INDEX]))
         self.step, self.validations = int(state[CKPT_STEP]), int(counters["validations"])
+        if CKPT_RNG in state:
+            rng = state[CKPT_RNG][self.ranks.rank]
+            torch.set_rng_state(rng["cpu"])
+            if self.device.type == "cuda" and "cuda" in rng:
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
 
     def close(self) -> None:
         self.log.close()
@@ -251,6 +287,7 @@ def setup(
 
     torch.manual_seed(config.seed)  # model initialisation
     model = build_model(config.model, config.architecture, config.vocab).to(device)
+    _check_model_fits_run(model, config, ranks)
     params = [p for p in model.parameters() if p.requires_grad]
     # fused: the kernel can skip a non-finite step on the device (see loop's docstring)
     optimizer = torch.optim.AdamW(
@@ -311,6 +348,26 @@ def setup(
     if resume:
         run.log.write("resume", run.step)
     return run
+
+
+def _check_model_fits_run(model: torch.nn.Module, config: RunConfig, ranks: Distributed) -> None:
+    """A ``RunError`` when the model cannot train this run: a parallel model's canvas is
+    shorter than the curriculum's peptides, or (torchrun) a parameter gets no gradient."""
+    if is_parallel(model) and config.curriculum.max_length > model.max_peptide_length:
+        raise RunError(
+            f"--model {config.model}: a parallel model of at most {model.max_peptide_length} "
+            f"residues cannot train on the curriculum's peptides of up to "
+            f"{config.curriculum.max_length}"
+        )
+    if ranks.active:
+        unused = parameters_without_gradient(model, config.vocab)
+        if unused:
+            names = ", ".join(unused[:5]) + (", ..." if len(unused) > 5 else "")
+            raise RunError(
+                f"--model {config.model}: parameters without a gradient ({names}): torchrun's "
+                "DistributedDataParallel needs every trainable parameter in the loss; freeze "
+                "them (requires_grad=False) or make them buffers"
+            )
 
 
 def _create_run_dir(run_dir: Path, config: RunConfig, device: torch.device) -> None:

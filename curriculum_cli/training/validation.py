@@ -2,9 +2,11 @@
 
 ``val_easy`` follows the curriculum's first stage, ``val_hard`` its last, and
 ``val_real`` (with ``--val-data``) holds real annotated spectra. Each
-validation gives the loss terms and teacher-forced accuracies of a set, and,
-every ``decode_every`` validations, greedy-decoded peptides scored as Casanovo
-scores them (``decoded_metrics``).
+validation gives the loss terms and accuracies of a set (teacher-forced for
+an autoregressive model; a parallel model's last refinement step, and each
+step's residue accuracy), and, every ``decode_every`` validations, decoded
+peptides scored as Casanovo scores them (``decoded_metrics``: greedy for an
+autoregressive model, the arg-max of one pass for a parallel one).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import statistics
 import torch
 
 from curriculum_cli.errors import RunError
-from curriculum_cli.model.decoding import greedy_decode, true_peptides
-from curriculum_cli.model.losses import loss_terms
+from curriculum_cli.model.decoding import greedy_decode, parallel_decode, true_peptides
+from curriculum_cli.model.losses import refinement_loss_terms
 from curriculum_cli.model.metrics import aa_match_metrics, residue_accuracy, token_accuracy
+from curriculum_cli.model.refinement import is_parallel, refinement_logits, step_weights
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import MAX_CHARGE
 from curriculum_cli.spectra.sampling import load_real_spectra
@@ -68,20 +71,33 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
     """Loss terms, residue and token accuracy on one validation set (chunks of 256 spectra).
 
     Each is a mean over spectra of the chunk's value weighted by its spectra.
+    A model with several refinement steps also gets ``residue_accuracy_by_step``
+    (a list, first step first; the last is ``residue_accuracy``).
     """
     model.eval()
     sums: dict[str, float] = {}
+    by_step = None
     n_total = len(batch)
     for start in range(0, n_total, 256):
         chunk = batch.select(slice(start, start + 256))
-        logits = model(chunk)
-        terms = loss_terms(logits, chunk, masses, config.spectrum_sigma_da)
+        steps = refinement_logits(model, chunk)
+        weights = step_weights(model, len(steps))
+        terms = refinement_loss_terms(steps, chunk, masses, config.spectrum_sigma_da, weights)
         values = {k: v.item() for k, v in terms.items()}
-        values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
-        values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
+        values["residue_accuracy"] = residue_accuracy(steps[-1], chunk.tokens)
+        values["token_accuracy"] = token_accuracy(steps[-1], chunk.tokens)
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
+        if len(steps) > 1:
+            accuracies = [residue_accuracy(step, chunk.tokens) * len(chunk) for step in steps]
+            by_step = (
+                accuracies
+                if by_step is None
+                else [a + b for a, b in zip(by_step, accuracies, strict=True)]
+            )
     result = {key: value / n_total for key, value in sums.items()}
+    if by_step is not None:
+        result["residue_accuracy_by_step"] = [value / n_total for value in by_step]
     if decode:
         subset = batch.select(slice(0, config.decode_size))
         result.update(decoded_metrics(model, subset, config.curriculum.max_length))
@@ -90,7 +106,11 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
 
 
 def decoded_metrics(model, batch: SpectrumBatch, max_length: int) -> dict[str, float]:
-    """Greedy-decode a batch and score the peptides: what ``train`` logs every few validations.
+    """Decode a batch and score the peptides: what ``train`` logs every few validations.
+
+    Greedy decoding for an autoregressive model; for a parallel model the
+    arg-max of one forward pass (``decoding.parallel_decode`` without the mass-aware
+    repair): neither looks at the precursor mass.
 
     Returns ``aa_precision``, ``aa_recall``, ``peptide_recall`` (see
     ``metrics.aa_match_metrics``) and ``precursor_error_ppm_median``: the
@@ -98,7 +118,10 @@ def decoded_metrics(model, batch: SpectrumBatch, max_length: int) -> dict[str, f
     predictions (NaN if none). True peptides are ``batch.peptides`` when set,
     else the batch's tokens.
     """
-    predictions = greedy_decode(model, batch, max_length)
+    if is_parallel(model):
+        predictions = parallel_decode(model, batch, max_length, mass_aware=False).predictions
+    else:
+        predictions = greedy_decode(model, batch, max_length)
     scores = aa_match_metrics([p.peptide for p in predictions], true_peptides(batch, model.vocab))
     errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
     scores["precursor_error_ppm_median"] = statistics.median(errors) if errors else math.nan
