@@ -26,10 +26,11 @@ import argparse
 import statistics
 
 import torch
-from timing import last_stage_config, loop_steps_per_second
+from timing import loop_steps_per_second, revised_stage_config
 
 from curriculum_cli.devices import resolve_device
-from curriculum_cli.model.losses import loss_terms, total_loss
+from curriculum_cli.model.losses import refinement_loss_terms, total_loss
+from curriculum_cli.model.refinement import refinement_logits, step_weights
 from curriculum_cli.model.source import build_model
 from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_batch
 from curriculum_cli.training.config import RunConfig
@@ -57,7 +58,8 @@ def peak_tflops(device: torch.device) -> float | None:
 
 
 def flops_per_step(config: RunConfig, device: torch.device) -> int:
-    """FLOPs of one training step's forward and backward pass (``FlopCounterMode``)."""
+    """FLOPs of one training step's forward and backward pass (``FlopCounterMode``; a
+    recursive model's cycles without gradient count their forward pass)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     stage = config.curriculum.stages[-1]
@@ -70,8 +72,10 @@ def flops_per_step(config: RunConfig, device: torch.device) -> int:
     counter = FlopCounterMode(display=False)
     with counter:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(batch)
-        terms = loss_terms(logits.float(), batch, masses, config.spectrum_sigma_da)
+            logits = refinement_logits(model, batch)  # [S, B, T, V]
+        weights = step_weights(model, len(logits))
+        terms = refinement_loss_terms(logits.float(), batch, masses, config.spectrum_sigma_da,
+                                      weights)  # fmt: skip
         total_loss(terms, stage.loss_weights).backward()
     return counter.get_total_flops()
 
@@ -87,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = resolve_device(args.device)
-    config = last_stage_config(
+    config = revised_stage_config(
         args.steps, args.window, model=args.model, device=device.type, batch_size=args.batch_size
     )
     flops = flops_per_step(config, device)

@@ -31,7 +31,7 @@ import statistics
 import time
 
 import torch
-from timing import last_stage_config, loop_steps_per_second
+from timing import loop_steps_per_second, revised_stage_config
 
 from curriculum_cli.model.transformer import MODEL_PRESETS
 from curriculum_cli.spectra.synthetic import SpectrumSettings
@@ -109,7 +109,7 @@ def main() -> None:
         parser.error("--models must name presets of the same dimensions (they share (b))")
 
     configs = {
-        model: last_stage_config(
+        model: revised_stage_config(
             args.steps, args.window, model=model, device=args.device, batch_size=args.batch_size
         )
         for model in models

@@ -20,10 +20,12 @@ from curriculum_cli.training.options import build_run_config
 from curriculum_cli.training.runlog import read_run
 
 
-def last_stage_config(steps: int, window: int, **options) -> RunConfig:
-    """A ``steps``-step run of revised's last stage, one ``train`` record per ``window`` steps."""
-    last = preset("revised").stages[-1]
-    stage = last.model_copy(update={"steps": steps, "name": "last_stage_of_revised"})
+def revised_stage_config(steps: int, window: int, stage: int = -1, **options) -> RunConfig:
+    """A ``steps``-step run of one stage of revised (``stage``, an index: -1 the last, 0 the
+    first, clean one), one ``train`` record per ``window`` steps."""
+    chosen = preset("revised").stages[stage]
+    name = "last_stage_of_revised" if stage == -1 else f"stage_{stage}_of_revised"
+    stage = chosen.model_copy(update={"steps": steps, "name": name})
     return build_run_config(
         Curriculum(name="bench", stages=[stage]),
         val_size=32,

@@ -1,4 +1,5 @@
-"""Greedy decoding and the mass-filtered beam search, with a real tiny model and scripted ones."""
+"""Greedy decoding, the mass-filtered beam search and one-pass parallel decoding, with a real tiny
+model and scripted ones."""
 
 import math
 from dataclasses import replace
@@ -6,12 +7,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from curriculum_cli.model.decoding import beam_search, greedy_decode
+from curriculum_cli.model.decoding import beam_search, greedy_decode, parallel_decode
 from curriculum_cli.model.metrics import C13_C12_DELTA_DA, mass_error_ppm
 from curriculum_cli.model.transformer import ModelConfig, PeptideTransformer
 from curriculum_cli.spectra.chemistry import H2O_MASS_DA, peptide_neutral_mass_da
 from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
-from curriculum_cli.spectra.vocabulary import EOS_TOKEN, Vocabulary
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
 from curriculum_cli.training.validation import decoded_metrics
 
 TOL_PPM = 20.0
@@ -218,3 +219,74 @@ def test_decoded_metrics_has_the_logged_keys(model, batch):
         "precursor_error_ppm_median",
     }
     assert all(0.0 <= scores[k] <= 1.0 for k in ("aa_precision", "aa_recall", "peptide_recall"))
+
+
+class ScriptedParallelModel(ScriptedModel):
+    """The scripted table as a parallel model: every position at once, in one forward pass."""
+
+    decoding = "parallel"
+
+    def forward(self, batch):
+        return self.table.expand(len(batch), -1, -1)
+
+
+def _log_prob(model: ScriptedModel, position: int, name: str) -> float:
+    """log p(token) at a position of the table, ``<pad>`` excluded, computed here afresh."""
+    logits = model.table[position].clone()
+    logits[PAD_TOKEN] = -math.inf
+    return (logits[model.vocab.tokens.index(name)] - torch.logsumexp(logits, 0)).item()
+
+
+def test_parallel_decoding_reads_the_arg_max_up_to_the_first_eos(vocab, batch):
+    model = ScriptedParallelModel(vocab, [
+        {"<eos>": 9.0, "K": 5.0},  # <eos> at position 0 cannot end a peptide: K
+        {"G": 5.0, "A": 4.0},
+        {"<eos>": 9.0},
+        {"W": 9.0},  # after the end: ignored
+    ])  # fmt: skip
+    decoded = parallel_decode(model, _scripted_batch(batch, 1000.0), 3, mass_aware=False)
+    (found,) = decoded.predictions
+    assert found.peptide == "KG" and not found.fits_precursor
+    expected = [_log_prob(model, 0, "K"), _log_prob(model, 1, "G"), _log_prob(model, 2, "<eos>")]
+    assert found.score == pytest.approx(sum(expected) / 3)
+    assert decoded.residue_probabilities[0] == pytest.approx([math.exp(v) for v in expected[:2]])
+
+
+# G is always the favourite and A the runner-up, most closely at position 0; <eos> at 3, or 4.
+GGG_PARALLEL = [
+    {"G": 5.0, "A": 4.5},
+    {"G": 5.0, "A": 3.0},
+    {"G": 5.0, "A": 2.0},
+    {"<eos>": 5.0, "G": 4.0},
+    {"<eos>": 9.0},
+]
+
+
+@pytest.mark.parametrize(
+    ("peptide", "expected", "fits"),
+    [
+        ("GGG", "GGG", True),  # the arg-max fits: kept
+        ("GGA", "AGG", True),  # one A: at the least confident position
+        ("GAA", "AAG", True),  # two: the two least confident positions
+        ("GGGG", "GGGG", True),  # the second most probable length
+        ("WWWWW", "GGG", False),  # nothing fits: the arg-max, flagged
+    ],
+)
+def test_the_mass_aware_repair_finds_the_most_probable_fitting_peptide(
+    vocab, batch, peptide, expected, fits
+):
+    model = ScriptedParallelModel(vocab, GGG_PARALLEL)
+    spectrum = _scripted_batch(batch, peptide_neutral_mass_da(peptide))
+    (found,) = parallel_decode(model, spectrum, 4, precursor_tol_ppm=TOL_PPM).predictions
+    assert (found.peptide, found.fits_precursor) == (expected, fits)
+    (plain,) = parallel_decode(model, spectrum, 4, mass_aware=False).predictions
+    assert plain.peptide == "GGG"
+
+
+def test_a_repaired_peptide_is_scored_as_the_arg_max_is(vocab, batch):
+    model = ScriptedParallelModel(vocab, GGG_PARALLEL)
+    spectrum = _scripted_batch(batch, peptide_neutral_mass_da("GGA"))
+    (found,) = parallel_decode(model, spectrum, 4, precursor_tol_ppm=TOL_PPM).predictions
+    expected = [_log_prob(model, 0, "A"), _log_prob(model, 1, "G"), _log_prob(model, 2, "G"),
+                _log_prob(model, 3, "<eos>")]  # fmt: skip
+    assert found.peptide == "AGG" and found.score == pytest.approx(sum(expected) / 4)

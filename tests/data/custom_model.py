@@ -2,8 +2,9 @@
 
 It is deliberately not pepcurr's transformer: a mean-pooled peak encoder and a
 GRU decoder, following the interface of docs/models.md (``forward``,
-``encode``, ``decode``, ``vocab``, ``max_peptide_length``). The other
-factories here are broken on purpose, for the error tests.
+``encode``, ``decode``, ``vocab``, ``max_peptide_length``). ``tiny_gru_dropout``
+adds dropout (the exact-resume test); the other factories here are broken on
+purpose, for the error tests.
 """
 
 from __future__ import annotations
@@ -73,3 +74,22 @@ def wrong_shape(vocab):
 
 def not_a_module(vocab):
     return "a string"
+
+
+class _DropoutGRU(TinyGRU):
+    """The GRU model with dropout on its decoder states: a training step draws from torch's
+    global random generator, so an exact resume needs that generator in the checkpoint."""
+
+    def __init__(self, vocab):
+        super().__init__(vocab)
+        self.dropout = nn.Dropout(0.2)
+
+    def decode(self, prefix_tokens, precursor_mass_da, precursor_charge, memory, memory_mask,
+               peak_mz=None, peak_intensity=None):  # fmt: skip
+        return super().decode(
+            prefix_tokens, precursor_mass_da, precursor_charge, self.dropout(memory), memory_mask
+        )
+
+
+def tiny_gru_dropout(vocab):
+    return _DropoutGRU(vocab)
