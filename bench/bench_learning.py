@@ -1,15 +1,21 @@
-"""Learning speed: how fast each model preset reaches a validation residue accuracy.
+"""Learning speed: how fast each model preset learns to read peptides off spectra.
 
-For each preset (default: ``tiny``, the ion-evidence model, and ``casanovo-tiny``,
-the plain Casanovo-style stand-in), trains the real loop (``engine.train``) from
-the same initial seed on the same batches of one stage of ``revised`` (``--stage
-first``: lengths 7-10, clean; ``last``: lengths 7-18, 10 noise peaks, 15% dropout,
-15 ppm, the stage's loss weights) for a fixed budget, validating every
-``--val-every`` steps on 256 spectra of that stage. Prints, per preset:
+For each preset (default: ``tiny``, the ion-evidence model, ``casanovo-tiny``,
+the plain Casanovo-style stand-in, and ``trm-tiny``, the recursive parallel
+model), trains the real loop (``engine.train``) from the same initial seed on
+the same batches of one stage of ``revised`` (``--stage first``: lengths 7-10,
+clean; ``last``: lengths 7-18, 10 noise peaks, 15% dropout, 15 ppm, the stage's
+loss weights) for a fixed budget, validating every ``--val-every`` steps on 256
+spectra of that stage and decoding them (greedy for an autoregressive model,
+the arg-max of one pass for a parallel one: neither uses the precursor).
+Prints, per preset:
 
-- validation residue accuracy at fixed step counts;
-- the first validated step (and training seconds, validation excluded: the
-  step over the training speed) at which 0.40, 0.55, 0.70 and 0.90 are reached;
+- validation residue accuracy at fixed step counts: teacher-forced for an
+  autoregressive model (it sees the true prefix), free-running for a parallel
+  one (its last refinement step), so the two kinds are not comparable on it;
+- decoded AA recall at the same steps (comparable across kinds), and the first
+  validated step (and training seconds, validation excluded: the step over the
+  training speed) at which it reaches 0.40, 0.55, 0.70 and 0.90;
 - training steps/s (median over the logging windows that hold no validation).
 
 ``--json FILE`` writes the curves; ``--plot FILE.png`` draws them. Usage::
@@ -37,7 +43,7 @@ TARGETS = (0.40, 0.55, 0.70, 0.90)
 
 
 def learning_curve(model: str, stage_name: str, steps: int, val_every: int, seed: int) -> dict:
-    """Train ``model`` on one stage of revised; its validation curve and speed."""
+    """Train ``model`` on one stage of revised; its validation curves and speed."""
     stages = preset("revised").stages
     stage = (stages[0] if stage_name == "first" else stages[-1]).model_copy(update={"steps": steps})
     config = build_run_config(
@@ -47,8 +53,8 @@ def learning_curve(model: str, stage_name: str, steps: int, val_every: int, seed
         seed=seed,
         val_every=val_every,
         val_size=256,
-        decode_every=10**9,  # teacher-forced accuracy only (decoding only at step 0)
-        decode_size=1,
+        decode_every=1,  # decoded metrics at every validation
+        decode_size=256,
         grad_every=10**9,
         checkpoint_every=10**9,
         log_every=5,
@@ -69,33 +75,46 @@ def learning_curve(model: str, stage_name: str, steps: int, val_every: int, seed
         if not any(v % val_every == 0 for v in range(int(step) - config.log_every, int(step)))
     ]
     steps_per_s = statistics.median(clean)
-    curve = [(int(s), float(a)) for s, a in zip(val["step"], val["residue_accuracy"], strict=True)]
+    curves = {
+        metric: [(int(s), float(a)) for s, a in zip(val["step"], val[metric], strict=True)]
+        for metric in ("residue_accuracy", "aa_recall", "peptide_recall")
+    }
     reached = {}
     for target in TARGETS:
-        first = next((s for s, a in curve if a >= target), None)
+        first = next((s for s, a in curves["aa_recall"] if a >= target), None)
         reached[f"{target:.2f}"] = None if first is None else [first, first / steps_per_s]
     return {
         "model": model,
         "stage": stage.name,
-        "curve": curve,
+        "curves": curves,
         "reached": reached,
         "steps_per_s": steps_per_s,
     }
 
 
+def _values(curve: list, checkpoints: list[int]) -> str:
+    points = dict(curve)
+    return "".join(f"{points[s]:>8.3f}" if s in points else f"{'-':>8}" for s in checkpoints)
+
+
 def print_table(results: list[dict], checkpoints: list[int]) -> None:
     print(f"stage {results[0]['stage']}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")  # fmt: skip
-    header = f"{'model':<15}" + "".join(f"{'@' + str(s):>8}" for s in checkpoints)
-    print(header + "".join(f"{'>= ' + t:>16}" for t in (f"{x:.2f}" for x in TARGETS)) + "  steps/s")
+    steps = "".join(f"{'@' + str(s):>8}" for s in checkpoints)
+    print("validation residue accuracy (autoregressive: teacher-forced; parallel: last step)")
+    print(f"{'model':<15}{steps}")
     for result in results:
-        curve = dict(result["curve"])
-        row = f"{result['model']:<15}"
-        row += "".join(f"{curve[s]:>8.3f}" if s in curve else f"{'-':>8}" for s in checkpoints)
+        print(f"{result['model']:<15}" + _values(result["curves"]["residue_accuracy"], checkpoints))
+    print("decoded AA recall (greedy; parallel: one-pass arg-max), final peptide recall")
+    targets = "".join(f"{'>= ' + t:>16}" for t in (f"{x:.2f}" for x in TARGETS))
+    print(f"{'model':<15}{steps}{targets}  peptide  steps/s")
+    for result in results:
+        row = f"{result['model']:<15}" + _values(result["curves"]["aa_recall"], checkpoints)
         for target in TARGETS:
             hit = result["reached"][f"{target:.2f}"]
             row += f"{'not reached':>16}" if hit is None else f"{hit[0]:>8d} ({hit[1]:4.0f} s)"
-        print(row + f"  {result['steps_per_s']:7.2f}")
+        peptide = result["curves"]["peptide_recall"][-1][1]
+        print(row + f"  {peptide:7.3f}  {result['steps_per_s']:7.2f}")
 
 
 def plot(results_by_stage: dict[str, list[dict]], path: Path) -> None:
@@ -104,19 +123,25 @@ def plot(results_by_stage: dict[str, list[dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results_by_stage), figsize=(6 * len(results_by_stage), 4))
-    axes = [axes] if len(results_by_stage) == 1 else list(axes)
-    for ax, results in zip(axes, results_by_stage.values(), strict=True):
-        for result in results:
-            steps, accuracy = zip(*result["curve"], strict=True)
-            ax.plot(steps, accuracy, marker=".", label=result["model"])
-        for target in TARGETS:
-            ax.axhline(target, color="grey", linewidth=0.5, linestyle=":")
-        ax.set_title(f"{results[0]['stage']} of revised, from scratch")
-        ax.set_xlabel("training step (batch 32)")
-        ax.set_ylabel("validation residue accuracy")
-        ax.set_ylim(0, 1)
-        ax.legend(loc="lower right")
+    metrics = {
+        "residue_accuracy": "residue accuracy (AR: teacher-forced;\nparallel: last step)",
+        "aa_recall": "decoded AA recall (AR: greedy;\nparallel: one-pass arg-max)",
+    }
+    n_stages = len(results_by_stage)
+    fig, axes = plt.subplots(2, n_stages, figsize=(6 * n_stages, 7.5), squeeze=False)
+    for column, results in enumerate(results_by_stage.values()):
+        for row, (metric, label) in enumerate(metrics.items()):
+            ax = axes[row][column]
+            for result in results:
+                steps, values = zip(*result["curves"][metric], strict=True)
+                ax.plot(steps, values, marker=".", label=result["model"])
+            for target in TARGETS:
+                ax.axhline(target, color="grey", linewidth=0.5, linestyle=":")
+            ax.set_title(f"{results[0]['stage']} of revised, from scratch")
+            ax.set_xlabel("training step (batch 32)")
+            ax.set_ylabel(label)
+            ax.set_ylim(0, 1)
+            ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -126,7 +151,7 @@ def main() -> None:
     parser.add_argument("--stage", choices=("first", "last", "both"), default="last")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--val-every", type=int, default=20)
-    parser.add_argument("--models", default="tiny,casanovo-tiny")
+    parser.add_argument("--models", default="tiny,casanovo-tiny,trm-tiny")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the curves to this JSON file")
     parser.add_argument("--plot", type=Path, help="draw the curves into this PNG")

@@ -86,7 +86,7 @@ class RecursiveConfig:
     n_encoder_layers: int = 2
     core_layers: int = 1
     supervision_steps: int = 4
-    cycles: int = 3
+    cycles: int = 5
     latent_updates: int = 1
     answer_update: Literal["head", "core"] = "head"
     dropout: float = 0.0
