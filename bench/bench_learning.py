@@ -18,7 +18,9 @@ Prints, per preset:
   training speed) at which it reaches 0.40, 0.55, 0.70 and 0.90;
 - training steps/s (median over the logging windows that hold no validation).
 
-``--json FILE`` writes the curves; ``--plot FILE.png`` draws them. Usage::
+``--json FILE`` writes the curves; ``--plot FILE.png`` draws them; ``--tables FILE``
+prints the tables of such a JSON file again (and ``--plot`` draws it) without
+training. Usage::
 
     OMP_NUM_THREADS=1 python bench/bench_learning.py --stage last --steps 400
 """
@@ -155,18 +157,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the curves to this JSON file")
     parser.add_argument("--plot", type=Path, help="draw the curves into this PNG")
+    parser.add_argument("--tables", type=Path, help="print the tables of this --json file")
     args = parser.parse_args()
 
+    if args.tables:
+        results_by_stage = json.loads(args.tables.read_text())
+        steps = max(s for r in results_by_stage.values() for s, _ in r[0]["curves"]["aa_recall"])
+    else:
+        steps, results_by_stage = args.steps, {}
+    checkpoints = sorted({s for s in (20, 40, 60, 100, 200, 400, 1000) if s < steps} | {steps})
     stages = ("first", "last") if args.stage == "both" else (args.stage,)
-    checkpoints = [s for s in (20, 40, 60, 100, 200, 400, 1000) if s <= args.steps]
-    results_by_stage = {}
-    for stage in stages:
-        results = [
-            learning_curve(model, stage, args.steps, args.val_every, args.seed)
-            for model in args.models.split(",")
-        ]
-        results_by_stage[stage] = results
-        print_table(results, checkpoints)
+    for stage in results_by_stage or stages:
+        if stage not in results_by_stage:
+            results_by_stage[stage] = [
+                learning_curve(model, stage, args.steps, args.val_every, args.seed)
+                for model in args.models.split(",")
+            ]
+        print_table(results_by_stage[stage], checkpoints)
         print()
     if args.json:
         args.json.write_text(json.dumps(results_by_stage, indent=1) + "\n")

@@ -1,9 +1,12 @@
 """Models: the networks, the user's own models, the losses, decoding and metrics.
 
 - ``transformer``: pepcurr's encoder-decoder (``ModelConfig``, ``MODEL_PRESETS``)
+- ``recursive``: the recursive parallel model (``RecursiveConfig``, ``RECURSIVE_PRESETS``)
+- ``refinement``: autoregressive or parallel; a model's output as refinement steps and
+  the weights of their losses
 - ``source``: which network a run trains: a preset or a user factory (``build_model``)
-- ``losses``: cross-entropy, spectrum and precursor loss
-- ``decoding``: greedy decoding and mass-filtered beam search
+- ``losses``: cross-entropy, spectrum and precursor loss (per refinement step)
+- ``decoding``: greedy decoding, mass-filtered beam search, one-pass parallel decoding
 - ``metrics``: Casanovo-compatible peptide metrics and accuracies
 
 Knows spectra and curricula; never the training run or the analysis.
