@@ -132,7 +132,7 @@ def test_evaluate_and_predict_decode_in_one_forward_pass_per_batch(refiner_run, 
 
     monkeypatch.setattr(evaluation, "DECODE_BATCH_SIZE", 4)  # 10 spectra: 3 batches
     with CountForwardPasses() as passes:
-        result = evaluate_checkpoint(refiner_run, mgf, beam_size=5, max_length=12)
+        result = evaluate_checkpoint(refiner_run, mgf, beam_size=5)
     assert passes.calls == 3 + 1  # the batches, and check_model's probe when loading
     assert result.n_spectra == 10 and result.settings["decoding"].startswith("in one pass, with")
     assert any("--beam-size 5 does not apply" in warning for warning in result.warnings)
@@ -160,7 +160,7 @@ def test_evaluate_says_that_a_beam_size_does_not_apply(refiner_run, mgf):
     ("factory", "message"),
     [
         ("no_step_weights", "returns 3 refinement steps but has no step_weights"),
-        ("narrow_canvas", "W >= max_peptide_length + 1 = 13"),
+        ("narrow_canvas", "W >= max_peptide_length + 1 = 21"),
     ],
 )
 def test_a_broken_parallel_model_is_one_clear_error(factory, message):

@@ -20,7 +20,7 @@ class TinyRefiner(nn.Module):
     decoding = "parallel"
     step_weights = (1.0, 2.0, 3.0)  # pepcurr normalises them: 1/6, 2/6, 3/6
 
-    def __init__(self, vocab, width: int = 32, max_peptide_length: int = 12, steps: int = 3):
+    def __init__(self, vocab, width: int = 32, max_peptide_length: int = 20, steps: int = 3):
         super().__init__()
         self.vocab = vocab
         self.max_peptide_length = max_peptide_length
