@@ -411,6 +411,7 @@ def parallel_decode(
     A repair cannot mend an error that moved the residues after it (a missed
     or extra residue early on): per-position alternatives only swap residues.
     """
+    # 1) one forward pass; the last step's log-probabilities at positions 0..max_length
     max_length = _legal_max_length(model, max_length)
     last = as_steps(model(batch.without_targets()))[-1].float()
     if last.shape[1] <= max_length:
@@ -418,6 +419,7 @@ def parallel_decode(
                          f"{max_length} residues needs {max_length + 1}")  # fmt: skip
     never = torch.tensor([PAD_TOKEN], device=last.device)
     log_probs = torch.log_softmax(last[:, : max_length + 1].index_fill(-1, never, -math.inf), -1)
+    # 2) the arg-max peptide at each candidate length [B, N]: summed log-probability and mass
     lengths = _candidate_lengths(log_probs, max_length, repair.lengths if mass_aware else 1)
     top_k = min(repair.top_k, log_probs.shape[-1] - len(SPECIAL_TOKENS)) if mass_aware else 1
     top_log_probs, top_tokens = log_probs[..., len(SPECIAL_TOKENS) :].topk(top_k, dim=-1)
@@ -427,6 +429,7 @@ def parallel_decode(
     base_sum = top_log_probs[..., 0].double().unsqueeze(1).masked_fill(~inside, 0.0).sum(-1) + eos
     masses = model.vocab.residue_masses(device=last.device, dtype=torch.float64)
     base_mass = (masses[top_tokens[..., 0]].unsqueeze(1) * inside).sum(-1) + H2O_MASS_DA
+    # 3) the repairs: C combinations per length (C = 1: the arg-max peptide alone)
     chosen = torch.zeros(*lengths.shape, 0, dtype=torch.long, device=last.device)
     grid = torch.zeros(1, 0, dtype=torch.long, device=last.device)
     sums, mass_da = base_sum.unsqueeze(-1), base_mass.unsqueeze(-1)  # [B, N, C], C = 1
@@ -434,6 +437,7 @@ def parallel_decode(
         chosen, grid, sums, mass_da = _repairs(
             top_log_probs, top_tokens, masses, inside, base_sum, base_mass, repair.positions
         )
+    # 4) the best-scoring peptide that fits; else the arg-max peptide at the first length
     means = sums / (lengths + 1).unsqueeze(-1)
     _, _, fits = _precursor_fit(
         mass_da, batch.precursor_mass_da.double().view(-1, 1, 1), precursor_tol_ppm,
@@ -443,7 +447,6 @@ def parallel_decode(
     best = scores.argmax(dim=1)
     found = torch.isfinite(scores.gather(1, best.unsqueeze(1)).squeeze(1))
     n_combos = sums.shape[-1]
-    # Fallback (nothing fits, or no repair): the arg-max peptide, length 0, combination 0.
     length_index = torch.where(found, best // n_combos, 0)
     combo = torch.where(found, best % n_combos, 0)
     rows = torch.arange(len(batch), device=last.device)
