@@ -52,7 +52,7 @@ def test_init_from_starts_from_the_weights_records_them_and_resumes_exactly(ab_r
 
 def test_init_from_refuses_another_vocabulary_model_or_path(ab_runs, tmp_path):
     source = ab_runs["late"][0]
-    oxidation = Vocabulary.default(oxidation=True)
+    oxidation = Vocabulary(Vocabulary.default().residues + ("M[Oxidation]",))
     with pytest.raises(RunError, match=r"the vocabulary differs: only here: M\[Oxidation\]"):
         options = OPTIONS.model_copy(update={"init_from": source, "vocab": oxidation})
         run_training(tmp_path / "a", options)

@@ -57,7 +57,7 @@ def test_peptides_outside_the_vocabulary_keep_their_string_but_get_no_target(sam
         decoded = VOCAB.decode(batch.tokens[row])
         assert decoded == batch.peptides[row].replace("I", "L")
         assert batch.lengths[row] == len(VOCAB.encode(batch.peptides[row]))
-    with_oxidation = read_mgf(SAMPLE_MGF, Vocabulary.default(oxidation=True)).batch
+    with_oxidation = read_mgf(SAMPLE_MGF, Vocabulary(Vocabulary.default().residues + ("M[Oxidation]",))).batch
     assert sum(int(with_oxidation.lengths[i]) > 0 for i in outside) > 0
 
 

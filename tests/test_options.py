@@ -49,7 +49,7 @@ def test_options_the_command_line_cannot_give_are_refused_by_plan_words():
     from curriculum_cli.spectra.vocabulary import Vocabulary
 
     with pytest.raises(PepcurrError, match="no option for vocab"):
-        TrainOptions(vocab=Vocabulary.default(oxidation=True)).command_words()
+        TrainOptions(vocab=Vocabulary(Vocabulary.default().residues + ("M[Oxidation]",))).command_words()
 
 
 def test_options_are_typed_and_frozen():

@@ -28,7 +28,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from curriculum_cli.spectra.chemistry import parse_peptide, residue_mass_da
+from curriculum_cli.spectra.chemistry import (
+    STANDARD_MASSES,
+    MassTable,
+    parse_peptide,
+    residue_mass_da,
+)
 from curriculum_cli.spectra.vocabulary import PAD_TOKEN, SPECIAL_TOKENS
 
 if TYPE_CHECKING:
@@ -76,8 +81,8 @@ def residue_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     return int(correct.sum()) / n_targets
 
 
-def _residue_masses(residues: list[str]) -> list[float]:
-    return [residue_mass_da(residue) for residue in residues]
+def _residue_masses(residues: list[str], table: MassTable) -> list[float]:
+    return [residue_mass_da(residue, table) for residue in residues]
 
 
 def _match_prefix(
@@ -124,11 +129,14 @@ def aa_match(
     true_residues: list[str],
     cum_mass_threshold_da: float = CUM_MASS_THRESHOLD_DA,
     ind_mass_threshold_da: float = IND_MASS_THRESHOLD_DA,
+    table: MassTable = STANDARD_MASSES,
 ) -> tuple[list[bool], bool]:
     """Which residues of two peptides match, Casanovo's ``aa_match`` in "best" mode.
 
-    Both arguments are canonical residue lists (``chemistry.parse_peptide``);
-    an N-terminal modification is its own item, as in Casanovo's tokens. First
+    Both arguments are canonical residue lists (``chemistry.parse_peptide``; masses
+    from ``table``); an N-terminal modification is its own item of its mass delta,
+    as in Casanovo's tokens (``casanovo sequence --evaluate`` splits peptides into
+    tokens so too). First
     the longest mass-aligned prefix is matched, then, unless every position
     matched, the longest mass-aligned suffix down to the first unmatched
     position. Returns one flag per position (``max(len(predicted),
@@ -137,7 +145,8 @@ def aa_match(
     extra or missing residue leaves a False flag, so it never does).
     The result does not depend on the order of the two arguments.
     """
-    masses1, masses2 = _residue_masses(predicted_residues), _residue_masses(true_residues)
+    masses1 = _residue_masses(predicted_residues, table)
+    masses2 = _residue_masses(true_residues, table)
     matches = [False] * max(len(masses1), len(masses2))
     _match_prefix(masses1, masses2, matches, cum_mass_threshold_da, ind_mass_threshold_da, False)
     if all(matches):
@@ -146,7 +155,9 @@ def aa_match(
     return matches, all(matches)
 
 
-def aa_match_metrics(predicted: list[str], true: list[str]) -> dict[str, float]:
+def aa_match_metrics(
+    predicted: list[str], true: list[str], table: MassTable = STANDARD_MASSES
+) -> dict[str, float]:
     """AA precision, AA recall and peptide recall of predicted peptides, as Casanovo computes them.
 
     ``predicted`` and ``true`` are equal-length lists of peptide strings in any
@@ -160,7 +171,8 @@ def aa_match_metrics(predicted: list[str], true: list[str]) -> dict[str, float]:
 
     Each is a fraction in [0, 1]; a ratio whose denominator is 0 is 0.0
     (Casanovo adds 1e-8 to every denominator, which differs from the exact
-    ratios here by less than 1e-8). Raises ``PeptideError`` for an unknown
+    ratios here by less than 1e-8). ``table``: the names and masses peptides may use
+    (a run's ``Vocabulary.masses``). Raises ``PeptideError`` for an unknown
     residue and ``ValueError`` when the lists differ in length.
     """
     if len(predicted) != len(true):
@@ -170,9 +182,11 @@ def aa_match_metrics(predicted: list[str], true: list[str]) -> dict[str, float]:
         )
     n_matched = n_predicted = n_true = n_peptides_matched = 0
     for predicted_peptide, true_peptide in zip(predicted, true, strict=True):
-        predicted_residues = parse_peptide(predicted_peptide) if predicted_peptide.strip() else []
-        true_residues = parse_peptide(true_peptide)
-        matches, peptide_match = aa_match(predicted_residues, true_residues)
+        predicted_residues = (
+            parse_peptide(predicted_peptide, table) if predicted_peptide.strip() else []
+        )
+        true_residues = parse_peptide(true_peptide, table)
+        matches, peptide_match = aa_match(predicted_residues, true_residues, table=table)
         n_matched += sum(matches)
         n_predicted += len(predicted_residues)
         n_true += len(true_residues)

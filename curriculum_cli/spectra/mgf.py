@@ -30,11 +30,7 @@ import torch
 
 from curriculum_cli.errors import MgfError, PeptideError
 from curriculum_cli.spectra.batch import SpectrumBatch
-from curriculum_cli.spectra.chemistry import (
-    mz_from_neutral_mass,
-    neutral_mass_from_mz,
-    parse_peptide,
-)
+from curriculum_cli.spectra.chemistry import mz_from_neutral_mass, neutral_mass_from_mz
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, Vocabulary
 
@@ -367,7 +363,7 @@ def _parse_block(
     seq = str(params.get("seq") or "").strip()
     if seq:
         try:
-            residues = parse_peptide(seq)
+            residues = vocab.parse(seq)
         except PeptideError as error:
             raise _InvalidSpectrum(f"SEQ={seq}: {error}") from None
         peptide = "".join(residues)

@@ -237,7 +237,8 @@ def _loop(
                     logits = run.forward(batch)
                 shards = len(run.generators)  # the loss is the mean over this rank's shards
                 terms = sharded_loss_terms(logits.float(), batch, run.masses,
-                                           config.spectrum_sigma_da, shards)  # fmt: skip
+                                           config.spectrum_sigma_da, shards,
+                                           run.n_terminal)  # fmt: skip
                 loss = total_loss(terms, weights)
                 if loss_hook is not None:
                     loss = loss_hook(run.step, loss)

@@ -107,6 +107,7 @@ class TrainingRun:
     generators: list[torch.Generator]
     batches: BatchSource  # a shard's batch: synthetic, real or a mix, drawn with one generator
     masses: torch.Tensor  # residue masses (Da) of the residue tokens, for the losses
+    n_terminal: torch.Tensor | None  # which residue tokens are N-terminal (None: none are)
     val_sets: dict
     monitor: StabilityMonitor
     schedule: StageSchedule  # the stage in force, gates resolved
@@ -172,7 +173,8 @@ class TrainingRun:
         results = {}
         if self.ranks.is_main:
             for split, val_batch in self.val_sets.items():
-                results[split] = validate(self.model, val_batch, self.config, self.masses, decode)
+                results[split] = validate(self.model, val_batch, self.config, self.masses, decode,
+                                          self.n_terminal)  # fmt: skip
                 self.log.write("val", self.step, split=split, **results[split])
         gates = self.ranks.broadcast(gate_metric_values(results) if self.ranks.is_main else None)
         self.schedule.record_validation(self.step, gates)
@@ -284,6 +286,8 @@ def setup(
         config=config, run_dir=run_dir, device=device, ranks=ranks, model=model, forward=forward,
         params=params, optimizer=optimizer, generators=generators, batches=batches,
         masses=config.vocab.residue_masses(device=device)[2:],  # residue tokens only
+        n_terminal=(config.vocab.n_terminal_mask(device)[2:]
+                    if config.vocab.n_terminal_ids else None),
         val_sets=val_sets,
         monitor=StabilityMonitor(
             config.max_consecutive_skips, config.spike_factor, config.spike_window

@@ -64,10 +64,11 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
 
 
 @torch.no_grad()
-def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
+def validate(model, batch, config: RunConfig, masses, decode: bool, n_terminal=None) -> dict:
     """Loss terms, residue and token accuracy on one validation set (chunks of 256 spectra).
 
-    Each is a mean over spectra of the chunk's value weighted by its spectra.
+    Each is a mean over spectra of the chunk's value weighted by its spectra. ``masses``,
+    ``n_terminal``: the residue tokens' masses and N-terminal flags (``losses.loss_terms``).
     """
     model.eval()
     sums: dict[str, float] = {}
@@ -75,7 +76,7 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
     for start in range(0, n_total, 256):
         chunk = batch.select(slice(start, start + 256))
         logits = model(chunk)
-        terms = loss_terms(logits, chunk, masses, config.spectrum_sigma_da)
+        terms = loss_terms(logits, chunk, masses, config.spectrum_sigma_da, n_terminal)
         values = {k: v.item() for k, v in terms.items()}
         values["residue_accuracy"] = residue_accuracy(logits, chunk.tokens)
         values["token_accuracy"] = token_accuracy(logits, chunk.tokens)
@@ -99,7 +100,8 @@ def decoded_metrics(model, batch: SpectrumBatch, max_length: int) -> dict[str, f
     else the batch's tokens.
     """
     predictions = greedy_decode(model, batch, max_length)
-    scores = aa_match_metrics([p.peptide for p in predictions], true_peptides(batch, model.vocab))
+    scores = aa_match_metrics([p.peptide for p in predictions], true_peptides(batch, model.vocab),
+                              model.vocab.masses)  # fmt: skip
     errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
     scores["precursor_error_ppm_median"] = statistics.median(errors) if errors else math.nan
     return scores
