@@ -63,9 +63,11 @@ from curriculum_cli.cli.options import (
     ThreadsOpt,
     TrainDataOpt,
     TrainSeedOpt,
+    TrainVocabOpt,
     ValDataOpt,
     ValEveryOpt,
     ValSizeOpt,
+    VocabOpt,
     train_options,
 )
 from curriculum_cli.devices import Device
@@ -244,6 +246,7 @@ def spectra(
         float | None, typer.Option(min=0.0, max=1.0, help="Override: intensity variation.")
     ] = None,
     residues: ResiduesOpt = None,
+    vocab: VocabOpt = "standard",
     force: ForceOpt = False,
 ) -> None:
     """Write synthetic spectra of one curriculum stage as MGF (TITLE, PEPMASS, CHARGE, SEQ)."""
@@ -252,18 +255,18 @@ def spectra(
     from curriculum_cli.curriculum.presets import load_curriculum
     from curriculum_cli.spectra.mgf import write_mgf
     from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
-    from curriculum_cli.spectra.vocabulary import Vocabulary
+    from curriculum_cli.spectra.vocabulary import load_vocabulary
 
+    tokens = load_vocabulary(vocab)
     chosen = load_curriculum(curriculum)
     index, picked = chosen.stage_named_or_at(stage, step)
     overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
     overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
     overrides.update(residue_distribution=residues.value if residues else None)
     settings = SpectrumSettings.from_stage(picked, **overrides)
-    vocab = Vocabulary.default()
-    batch = generate_spectra(settings, n, vocab, seed)
+    batch = generate_spectra(settings, n, tokens, seed)
     batch = replace(batch, titles=[f"{chosen.name}:{picked.name}:seed{seed}:{i}" for i in range(n)])
-    write_mgf(output, batch, vocab, overwrite=force)
+    write_mgf(output, batch, tokens, overwrite=force)
     stdout_console().print(
         f"wrote {n:,} spectra to {output} ({chosen.name}, stage {picked.name} (index {index}): "
         f"lengths {settings.min_length}-{settings.max_length}, {settings.noise_peaks} noise peaks, "
@@ -288,17 +291,19 @@ def inspect_command(
     no_filter: Annotated[
         bool, typer.Option("--no-filter", help="Use the peaks as in the file (no preprocessing).")
     ] = False,
+    vocab: VocabOpt = "standard",
 ) -> None:
-    """Check an MGF file: charges, peaks, peptides, precursor error, b/y ions found."""
+    """Check an MGF file: charges, peaks, peptides, modifications, precursor error, b/y ions."""
     import json
     from dataclasses import asdict
 
     from curriculum_cli.cli.render import render_inspect_report
     from curriculum_cli.spectra.inspection import inspect_mgf
     from curriculum_cli.spectra.peaks import PeakFilter
+    from curriculum_cli.spectra.vocabulary import load_vocabulary
 
     peak_filter = PeakFilter.keep_all() if no_filter else PeakFilter()
-    report = inspect_mgf(path, tolerance_da, peak_filter=peak_filter, skip_invalid=skip_invalid)
+    report = inspect_mgf(path, tolerance_da, load_vocabulary(vocab), peak_filter, skip_invalid)
     if as_json:
         typer.echo(json.dumps(asdict(report), indent=2))
     else:
@@ -356,6 +361,7 @@ def train(
     skip_invalid: SkipInvalidDataOpt = False,
     store_dir: StoreOpt = None,
     init_from: InitFromOpt = None,
+    vocab: TrainVocabOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
@@ -541,6 +547,7 @@ def ab(
     skip_invalid: SkipInvalidDataOpt = False,
     store_dir: StoreOpt = None,
     init_from: InitFromOpt = None,
+    vocab: TrainVocabOpt = None,
     jobs: Annotated[
         int,
         typer.Option(

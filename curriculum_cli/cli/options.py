@@ -93,6 +93,16 @@ ValDataOpt = Annotated[list[Path] | None, _train("val_data", metavar="FILE.mgf")
 SkipInvalidDataOpt = Annotated[bool, _train("skip_invalid")]
 StoreOpt = Annotated[Path | None, _train("store_dir", metavar="DIR")]
 InitFromOpt = Annotated[Path | None, _train("init_from", metavar="RUN_DIR|CHECKPOINT")]
+TrainVocabOpt = Annotated[str | None, _train("vocab", metavar="standard|casanovo|FILE")]
+VocabOpt = Annotated[
+    str,
+    typer.Option(
+        "--vocab",
+        metavar="standard|casanovo|FILE",
+        help="The vocabulary: standard, casanovo (plus M oxidation, N/Q deamidation, "
+        "N-terminal modifications) or a YAML/JSON file (docs/vocabulary.md).",
+    ),
+]
 
 
 def train_options(parameters: dict[str, Any]) -> TrainOptions:

@@ -291,6 +291,17 @@ class PeptideTransformer(nn.Module):
         self.final_norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab.size)
 
+    def per_token_parameters(self) -> dict[str, tuple[int, int]]:
+        """Parameters holding one slice per vocabulary token: name -> (dimension, slice width).
+
+        What ``token_transfer`` moves when a run fine-tunes into another vocabulary.
+        """
+        axes = {"token_embedding.weight": (0, 1), "head.weight": (0, 1), "head.bias": (0, 1)}
+        if self.evidence is not None:
+            axes["evidence.candidate_embedding"] = (0, 1)
+            axes["evidence.to_input.weight"] = (1, len(EVIDENCE_FEATURES))  # features per token
+        return axes
+
     def encode(
         self, mz: torch.Tensor, intensity: torch.Tensor, peak_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

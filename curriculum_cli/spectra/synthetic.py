@@ -9,6 +9,7 @@ The model of a spectrum (see ``docs/spectra-and-mgf.md``):
 - peptide length uniform in ``[min_length, max_length]``; residues tryptic by
   default (UniProtKB/Swiss-Prot composition inside, no K/R inside, ending in K
   or R) or uniform over the vocabulary's residues (``residue_distribution``);
+  unmodified: a vocabulary's modified and N-terminal tokens are never drawn;
 - precursor charge from ``charge_probs`` (default 2+: 70%, 3+: 30%);
   the precursor's neutral mass is exact (no error on it);
 - the b/y ladder of ``chemistry.peptide_fragment_ladder``: b and y ions at
@@ -278,28 +279,31 @@ def generate_spectra(
 def residue_weights(vocab: Vocabulary, distribution: str) -> tuple[list[float], list[float]]:
     """Probabilities of each of ``vocab.residues`` inside a peptide and as its last residue.
 
-    ``uniform``: every residue equally likely everywhere. ``tryptic``: inside, the
-    UniProtKB/Swiss-Prot composition (``chemistry.SWISS_PROT_RESIDUE_PERCENT``) without K and
-    R, renormalized; last, K or R in proportion to their Swiss-Prot frequencies (K 51.2%, R
-    48.8%). With I folded into L, L takes both frequencies; ``C[Carbamidomethyl]`` takes C's;
-    a modified residue (``M[Oxidation]``) takes its unmodified residue's frequency.
+    ``uniform``: every unmodified residue equally likely everywhere. ``tryptic``: inside,
+    the UniProtKB/Swiss-Prot composition (``chemistry.SWISS_PROT_RESIDUE_PERCENT``) without
+    K and R, renormalized; last, K or R in proportion to their Swiss-Prot frequencies (K
+    51.2%, R 48.8%). With I folded into L, L takes both frequencies; ``C[Carbamidomethyl]``
+    takes C's. A modified residue or an N-terminal modification (``vocab.modifications``)
+    is never drawn: synthetic peptides are unmodified.
     """
-    residues = vocab.residues
+    modified = {m.token for m in vocab.modifications}
+    residues = [r for r in vocab.residues if r not in modified]
     if distribution == "uniform":
-        even = [1.0 / len(residues)] * len(residues)
-        return even, even
+        return ([0.0 if r in modified else 1.0 / len(residues) for r in vocab.residues],) * 2
     if not any(r in TRYPTIC_C_TERMINAL for r in residues):
         raise CurriculumError("the tryptic residue distribution needs K or R in the vocabulary")
 
     def percent(residue: str) -> float:
+        if residue in modified:
+            return 0.0
         base = residue[0]
         value = SWISS_PROT_RESIDUE_PERCENT[base]
         if base == "L" and vocab.fold_il:
             value += SWISS_PROT_RESIDUE_PERCENT["I"]
         return value
 
-    inside = [0.0 if r in TRYPTIC_C_TERMINAL else percent(r) for r in residues]
-    last = [percent(r) if r in TRYPTIC_C_TERMINAL else 0.0 for r in residues]
+    inside = [0.0 if r in TRYPTIC_C_TERMINAL else percent(r) for r in vocab.residues]
+    last = [percent(r) if r in TRYPTIC_C_TERMINAL else 0.0 for r in vocab.residues]
     return [w / sum(inside) for w in inside], [w / sum(last) for w in last]
 
 

@@ -38,9 +38,11 @@ from curriculum_cli.training.checkpoint import (
     CKPT_STAGE_INDEX,
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
+    CKPT_VOCAB,
     load_checkpoint,
     load_initial_weights,
     save_checkpoint,
+    vocab_record,
 )
 from curriculum_cli.training.config import RUN_FILE, RunConfig, run_json
 from curriculum_cli.training.distributed import Distributed, check_world_size
@@ -202,6 +204,7 @@ class TrainingRun:
             CKPT_GENERATOR: generator_states,
             CKPT_COUNTERS: {**monitor["counters"], "validations": self.validations},
             CKPT_RECENT_TERMS: monitor["recent_terms"],
+            CKPT_VOCAB: vocab_record(self.config.vocab),
         }
 
     def load_state_dict(self, state: dict) -> None:
