@@ -72,6 +72,7 @@ from curriculum_cli.cli.options import (
 )
 from curriculum_cli.devices import Device
 from curriculum_cli.errors import PepcurrError
+from curriculum_cli.spectra.split import SplitGroup
 
 app = typer.Typer(
     cls=ErrorBoundary,
@@ -319,13 +320,21 @@ def split(
     val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: val.")] = 0.1,
     test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: test.")] = 0.1,
     seed: SeedOpt = 0,
+    group: Annotated[
+        SplitGroup,
+        typer.Option(
+            help="Keep together the spectra of one backbone (unmodified sequence, "
+            "I = L) or of one peptide (modifications count: pepcurr 0.2's rule)."
+        ),
+    ] = SplitGroup.backbone,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
-    """Split annotated MGF into train/val/test with no peptide in two splits (I = L)."""
+    """Split annotated MGF into train/val/test with no backbone (or peptide) in two splits."""
     from curriculum_cli.cli.render import render_split
     from curriculum_cli.spectra.split import split_mgf
 
-    result = split_mgf(paths, out, val_fraction=val, test_fraction=test, seed=seed, overwrite=force)
+    result = split_mgf(paths, out, val_fraction=val, test_fraction=test, seed=seed,
+                       overwrite=force, group=group)  # fmt: skip
     render_split(stdout_console(), result)
 
 

@@ -681,26 +681,31 @@ def render_evaluation(console: Console, result) -> None:
 
 
 def render_split(console: Console, result) -> None:
-    """What ``pepcurr split`` wrote (a ``split.SplitResult``) and the inputs' shared peptides."""
-    for path, (n_spectra, n_peptides) in result.inputs.items():
-        console.print(f"read {path}: {n_spectra:,} spectra, {n_peptides:,} peptides",
+    """What ``pepcurr split`` wrote (a ``split.SplitResult``) and the inputs' shared groups."""
+    groups = "backbones" if result.group == "backbone" else "peptides"
+    for path, (n_spectra, n_groups) in result.inputs.items():
+        console.print(f"read {path}: {n_spectra:,} spectra, {n_groups:,} {groups}",
                       highlight=False, soft_wrap=True)  # fmt: skip
     for overlap in result.overlaps:
         examples = ", ".join(overlap.examples)
         console.print(
             Text(f"warning: {overlap.first} and {overlap.second} share {overlap.n_peptides:,} "
-                 f"peptides (I = L), e.g. {examples}", style="yellow"),
+                 f"{groups} (I = L), e.g. {examples}", style="yellow"),
             soft_wrap=True, highlight=False,
         )  # fmt: skip
     for split, path in result.files.items():
         where = f"wrote {path}" if path is not None else "no file (fraction 0)"
         console.print(
             f"{split:>5}: {result.n_spectra[split]:,} spectra, {result.n_peptides[split]:,} "
-            f"peptides ({result.fractions[split]:.0%} asked); {where}",
+            f"{groups} ({result.fractions[split]:.0%} asked); {where}",
             highlight=False, soft_wrap=True,
         )  # fmt: skip
-    console.print(f"no peptide is in two splits (I = L, modifications count; seed {result.seed})",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+    if result.group == "backbone":
+        rule = ("backbone is in two splits (grouped by unmodified sequence, I = L: a peptide "
+                "and its modified forms stay together)")  # fmt: skip
+    else:
+        rule = "peptide is in two splits (grouped by peptide: I = L, modifications count)"
+    console.print(f"no {rule}; seed {result.seed}", highlight=False, soft_wrap=True)
     _print_warnings(console, result.warnings)
 
 
