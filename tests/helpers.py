@@ -10,6 +10,7 @@ from pathlib import Path
 
 from curriculum_cli.curriculum.schema import Curriculum, Stage, StartWhen
 from curriculum_cli.model.transformer import ModelConfig
+from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import RunConfig
 from curriculum_cli.training.options import build_run_config
 
@@ -20,6 +21,9 @@ TEST_DATA = REPO_ROOT / "tests" / "data"
 TEST_MODEL = ModelConfig(
     d_model=32, n_encoder_layers=1, n_decoder_layers=1, n_heads=2, dim_feedforward=64
 )
+
+#: The standard vocabulary plus M[Oxidation]: a vocabulary that is neither named one.
+OXIDATION_VOCAB = Vocabulary(Vocabulary.default().residues + ("M[Oxidation]",))
 
 #: ``--model`` value that builds ``TEST_MODEL`` through the factory interface (for CLI tests).
 TEST_MODEL_FACTORY = f"{REPO_ROOT / 'tests' / 'helpers.py'}:test_model"

@@ -93,6 +93,7 @@ def test_fine_tuning_into_casanovo_keeps_every_shared_token_and_trains(ab_runs, 
             assert torch.equal(start[name], tensor), name
     old, new = standard.tokens, casanovo.tokens
     for name, (dim, width) in per_token.items():
+
         def slice_of(weights, tokens, token, name=name, dim=dim, width=width):
             return weights[name].narrow(dim, tokens.index(token) * width, width)
 

@@ -46,10 +46,10 @@ def test_command_words_give_the_same_options_back_through_the_command_line():
 
 def test_options_the_command_line_cannot_give_are_refused_by_plan_words():
     from curriculum_cli.errors import PepcurrError
-    from curriculum_cli.spectra.vocabulary import Vocabulary
+    from tests.helpers import OXIDATION_VOCAB
 
     with pytest.raises(PepcurrError, match="no option for vocab"):
-        TrainOptions(vocab=Vocabulary(Vocabulary.default().residues + ("M[Oxidation]",))).command_words()
+        TrainOptions(vocab=OXIDATION_VOCAB).command_words()
 
 
 def test_options_are_typed_and_frozen():

@@ -96,8 +96,8 @@ def test_split_of_synthetic_and_real_files_keeps_each_backbone_in_one_part(tmp_p
     """Default grouping: no unmodified sequence (I = L) in two parts, even where the real
     files hold a peptide and its modified form; the output says which rule was used."""
     synthetic = tmp_path / "synthetic.mgf"
-    made = runner.invoke(app, ["spectra", "-c", "revised", "--stage", "stage_1_foundation",
-                               "-n", "60", "-o", str(synthetic), "--vocab", "casanovo"])  # fmt: skip
+    made = runner.invoke(app, ["spectra", "-c", "revised", "--stage", "stage_1_foundation", "-n",
+                               "60", "-o", str(synthetic), "--vocab", "casanovo"])  # fmt: skip
     assert made.exit_code == 0, made.output
     inputs = [synthetic, TEST_DATA / "massivekb_ms2pip_250.mgf", SAMPLE_MGF]
     result = runner.invoke(app, ["split", *map(str, inputs), "-o", str(tmp_path / "out"),

@@ -68,8 +68,9 @@ def test_casanovo_vocabulary_names_each_modification_its_site_and_delta():
 
 def test_a_vocabulary_file_adds_tokens_with_their_masses(tmp_path):
     path = tmp_path / "phospho.yaml"
-    path.write_text("base: casanovo\nresidues:\n  S[Phospho]: 166.998359\n  "
-                    "T[+79.966331]: 181.014009\n  '[Formyl]-': 27.994915\n  M[Oxidation]:\n")  # fmt: skip
+    path.write_text("base: casanovo\nresidues:\n  S[Phospho]: 166.998359\n"
+                    "  T[+79.966331]: 181.014009\n  '[Formyl]-': 27.994915\n"
+                    "  M[Oxidation]:\n")  # fmt: skip
     vocab = load_vocabulary(path)
     assert vocab.residues[-3:] == ("S[Phospho]", "T[+79.966331]", "[Formyl]-")
     assert vocab.masses_da == (("S[Phospho]", 166.998359), ("T[+79.966331]", 181.014009),
@@ -175,8 +176,8 @@ def test_decoding_puts_an_n_terminal_token_first_only_and_a_residue_after_it():
     batch = _spectrum("[Acetyl]-GGG")
     assert greedy_decode(model, batch, 3)[0].peptide == "[Acetyl]-GG"
     for precursor in ("[Acetyl]-GG", "[Ammonia-loss]-GG", "GGG"):
-        fitted = replace(batch, precursor_mass_da=torch.tensor(
-            [peptide_neutral_mass_da(precursor, CASANOVO.masses)], dtype=torch.float32))  # fmt: skip
+        mass_da = peptide_neutral_mass_da(precursor, CASANOVO.masses)
+        fitted = replace(batch, precursor_mass_da=torch.tensor([mass_da], dtype=torch.float32))
         found = beam_search(model, fitted, beam_size=4, max_length=3)[0]
         assert found.peptide == precursor and found.fits_precursor, (precursor, found)
         assert all(t not in CASANOVO.n_terminal_ids for t in found.tokens[1:])
