@@ -338,6 +338,45 @@ def split(
     render_split(stdout_console(), result)
 
 
+@app.command()
+def annotate(
+    spectra_file: Annotated[
+        Path, typer.Argument(metavar="SPECTRA", help="Spectra: .mzML or .mgf (SEQ not needed).")
+    ],
+    psms: Annotated[
+        Path,
+        typer.Option(
+            help="Search results: Sage, MaxQuant msms.txt, MSFragger/FragPipe, "
+            "Percolator, mzIdentML, a ProForma TSV (read with psm_utils)."
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Annotated MGF to write.")],
+    fdr: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Keep target PSMs at or under this q-value.")
+    ] = 0.01,
+    psm_format: Annotated[
+        str,
+        typer.Option(
+            help="psm_utils reader (sage, msms, fragpipe, percolator, mzid, tsv, "
+            "...); default: from the file name."
+        ),
+    ] = "infer",
+    run: Annotated[
+        str | None, typer.Option(help="The run whose PSMs to use, when the file has several.")
+    ] = None,
+    vocab: VocabOpt = "standard",
+    force: ForceOpt = False,
+) -> None:
+    """Write annotated MGF from spectra and a search engine's PSMs (SEQ from the best PSM)."""
+    from curriculum_cli.cli.render import render_annotation
+    from curriculum_cli.spectra.annotate import annotate_spectra
+    from curriculum_cli.spectra.vocabulary import load_vocabulary
+
+    result = annotate_spectra(spectra_file, psms, output, load_vocabulary(vocab), fdr=fdr,
+                              psm_format=psm_format, run=run, overwrite=force)  # fmt: skip
+    render_annotation(stdout_console(), result, vocab)
+
+
 # ----------------------------------------------------------------------------
 # Training: train
 # ----------------------------------------------------------------------------

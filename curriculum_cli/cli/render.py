@@ -709,6 +709,38 @@ def render_split(console: Console, result) -> None:
     _print_warnings(console, result.warnings)
 
 
+def render_annotation(console: Console, result, vocab: str) -> None:
+    """What ``pepcurr annotate`` wrote (an ``annotate.AnnotationResult``): every PSM counted."""
+    run = f" of run {result.run}" if result.run else ""
+    qvalues = " (q-values computed from scores, target-decoy)" if result.qvalues_computed else ""
+    lines = [
+        f"read {result.n_psms:,} PSMs{run} from {result.psms} ({result.psm_format}) and "
+        f"{result.n_spectra:,} MS/MS spectra from {result.spectra}",
+        f"  {result.n_decoys:,} decoys",
+        f"  {result.n_above_fdr:,} targets above q-value {result.fdr:g}{qvalues}",
+    ]
+    if result.n_other_run:
+        lines.append(f"  {result.n_other_run:,} of other runs")
+    spelled = ", ".join(f"{name} {count}" for name, count in result.unspellable.items())
+    lines.append(f"  {result.n_unspellable:,} with a modification vocabulary {vocab} cannot spell"
+                 + (f" ({spelled})" if spelled else ""))  # fmt: skip
+    lines.append(f"  {result.n_duplicate:,} not the best PSM of their spectrum")
+    examples = ", ".join(result.no_spectrum_examples)
+    lines.append(f"  {result.n_no_spectrum:,} found no spectrum"
+                 + (f" (e.g. {examples})" if examples else ""))  # fmt: skip
+    if result.n_no_precursor:
+        lines.append(f"  {result.n_no_precursor:,} whose spectrum lacks a precursor m/z or charge")
+    lines.append(f"  {result.n_written:,} annotate a spectrum: wrote {result.output}")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+    if result.outside_vocabulary:
+        names = ", ".join(f"{n} {c}" for n, c in result.outside_vocabulary.items())
+        console.print(Text(f"warning: written peptides hold tokens vocabulary {vocab} lacks "
+                           f"({names}): they train no target with it; --vocab casanovo or a "
+                           "vocabulary file has them", style="yellow"),
+                      highlight=False, soft_wrap=True)  # fmt: skip
+
+
 def render_prediction(console: Console, result) -> None:
     """What ``pepcurr predict`` wrote (an ``evaluation.PredictionResult``)."""
     settings = result.settings
