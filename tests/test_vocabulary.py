@@ -191,3 +191,61 @@ def test_metrics_count_an_n_terminal_modification_as_its_own_token_of_its_delta(
     assert (missing["aa_precision"], missing["aa_recall"]) == (1.0, 0.8)
     assert missing["peptide_recall"] == 0.0
     assert not math.isnan(missing["aa_recall"]) and SPECIAL_TOKENS == ("<pad>", "<eos>")
+
+
+# ----------------------------------------------------------------------------
+# The done-when run: the casanovo vocabulary on the two real files, and its round trip
+# ----------------------------------------------------------------------------
+
+
+def test_casanovo_run_on_both_real_files_gives_every_spectrum_a_target_and_round_trips(
+    tmp_path,
+):
+    from pyteomics import mztab
+
+    from curriculum_cli.training.checkpoint import CKPT_VOCAB, vocab_record
+    from tests.helpers import SAMPLE_MGF, TEST_DATA, TEST_MODEL_FACTORY
+
+    massivekb = TEST_DATA / "massivekb_ms2pip_250.mgf"
+    curriculum = tmp_path / "real.json"
+    curriculum.write_text(json.dumps({"schema_version": 1, "name": "real", "stages": [
+        {"name": "real", "steps": 3, "min_length": 7, "max_length": 28, "real_fraction": 1.0,
+         "spectrum_loss_weight": 0.1, "precursor_loss_weight": 0.01}]}))  # fmt: skip
+    run = tmp_path / "run"
+    common = ["-c", str(curriculum), "-o", str(run), "--model", TEST_MODEL_FACTORY, "--device",
+              "cpu", "--batch-size", "4", "--val-size", "2", "--decode-size", "1",
+              "-q"]  # fmt: skip
+    first = runner.invoke(app, ["train", *common, "--vocab", "casanovo", "--train-data",
+                                str(massivekb), "--train-data", str(SAMPLE_MGF), "--store",
+                                str(tmp_path / "s"), "--max-steps", "2"])  # fmt: skip
+    assert first.exit_code == 0, first.output
+    config = json.loads((run / "run.json").read_text())["config"]
+    # every spectrum of both files has a target: none skipped, none left out
+    assert [(d["n_spectra"], d["n_skipped"]) for d in config["train_data"]] == [(250, 0), (128, 0)]
+    assert config["vocab"]["residues"] == list(CASANOVO.residues)
+    assert torch.load(run / "last.pt", weights_only=True)[CKPT_VOCAB] == vocab_record(CASANOVO)
+    resumed = runner.invoke(app, ["train", "-o", str(run), "--resume", "-q"])
+    assert resumed.exit_code == 0 and "finished at step 3/3" in resumed.stdout, resumed.output
+
+    head = "END IONS".join(massivekb.read_text().split("END IONS")[:3]) + "END IONS\n"
+    three = tmp_path / "three.mgf"
+    three.write_text(head)
+    evaluated = runner.invoke(app, ["evaluate", str(run), "--mgf", str(three), "--mztab",
+                                    str(tmp_path / "e.mztab"), "--beam-size", "2",
+                                    "--max-length", "4", "--device", "cpu"])  # fmt: skip
+    assert evaluated.exit_code == 0 and "3 of 3 spectra annotated" in evaluated.stdout, (
+        evaluated.output
+    )
+    bare = tmp_path / "bare.mgf"
+    bare.write_text("".join(line + "\n" for line in head.splitlines()
+                            if not line.startswith("SEQ=")))  # fmt: skip
+    predicted = runner.invoke(app, ["predict", str(run), "--mgf", str(bare), "--mztab",
+                                    str(tmp_path / "p.mztab"), "--beam-size", "2",
+                                    "--max-length", "4", "--device", "cpu"])  # fmt: skip
+    assert predicted.exit_code == 0, predicted.output
+    table = mztab.MzTab(str(tmp_path / "p.mztab"))
+    assert table.metadata["variable_mod[4]-site"] == "N-term"
+    psms = table.spectrum_match_table
+    assert len(psms) == 3
+    for proforma in psms["opt_ms_run[1]_proforma"]:
+        assert "".join(CASANOVO.parse(proforma)) == proforma  # the run's own tokens
