@@ -199,8 +199,10 @@ def _read_psms(path: Path, psm_format: str):
     finally:
         quiet.level = level
     if len(psm_list) == 0:
-        raise PsmError(f"--psms {path}: no PSM could be read as {psm_format} (an empty file, "
-                       "missing columns, or another --psm-format?)")
+        raise PsmError(
+            f"--psms {path}: no PSM could be read as {psm_format} (an empty file, "
+            "missing columns, or another --psm-format?)"
+        )
     return psm_list, psm_format
 
 
