@@ -40,8 +40,8 @@ def main(out_dir: Path) -> None:
         for index, spectrum in enumerate(reader):
             params = spectrum["params"]
             scan, charge = 1000 + index, int(params["charge"][0])
-            peaks = "".join(f"{a} {b}\n" for a, b in
-                            zip(spectrum["m/z array"], spectrum["intensity array"], strict=True))  # fmt: skip
+            pairs = zip(spectrum["m/z array"], spectrum["intensity array"], strict=True)
+            peaks = "".join(f"{a} {b}\n" for a, b in pairs)
             spectra.append(f"BEGIN IONS\nTITLE=spectra.{scan}.{scan}.{charge}\n"
                            f"PEPMASS={params['pepmass'][0]}\nCHARGE={charge}+\nSCANS={scan}\n"
                            f"{peaks}END IONS\n")  # fmt: skip
@@ -52,8 +52,8 @@ def main(out_dir: Path) -> None:
             if index % 10 == 9:
                 letters = re.sub(r"\[[^\]]*\]-?", "", seq)
                 decoy = letters[-2::-1] + letters[-1]  # reversed, the C-terminal K/R kept
-                rows.append("\t".join([str(len(rows)), decoy, "rev_P1", "spectra.mzML", str(scan),
-                                       "1", "-1", "0", "0", str(charge), "0", "2.0", "0.5"]))  # fmt: skip
+                decoy_psm = ["rev_P1", "spectra.mzML", str(scan), "1", "-1", "0", "0", str(charge)]
+                rows.append("\t".join([str(len(rows)), decoy, *decoy_psm, "0", "2.0", "0.5"]))
     (out_dir / "spectra.mgf").write_text("".join(spectra))
     (out_dir / "results.sage.tsv").write_text("\n".join(rows) + "\n")
 

@@ -85,6 +85,14 @@ def test_a_vocabulary_file_adds_tokens_with_their_masses(tmp_path):
     same = tmp_path / "same.json"
     same.write_text(json.dumps({"residues": {r: None for r in CASANOVO.residues}}))
     assert load_vocabulary(same) == CASANOVO
+    # a training file's store is built once for the vocabulary, then found again
+    from curriculum_cli.spectra.store import index_files
+    from tests.helpers import SAMPLE_MGF
+
+    indexed = []
+    for _ in range(2):
+        index_files([SAMPLE_MGF], vocab, 10, store_dir=tmp_path / "s", on_index=indexed.append)
+    assert indexed == [SAMPLE_MGF.absolute()]
 
 
 def test_a_bad_vocabulary_file_names_every_problem_on_its_own_line(tmp_path):
