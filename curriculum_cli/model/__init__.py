@@ -2,6 +2,7 @@
 
 - ``transformer``: pepcurr's encoder-decoder (``ModelConfig``, ``MODEL_PRESETS``)
 - ``source``: which network a run trains: a preset or a user factory (``build_model``)
+- ``token_transfer``: a trained model's per-token weights moved into another vocabulary
 - ``losses``: cross-entropy, spectrum and precursor loss
 - ``decoding``: greedy decoding and mass-filtered beam search
 - ``metrics``: Casanovo-compatible peptide metrics and accuracies
