@@ -35,7 +35,7 @@ from curriculum_cli.spectra.mgf import mgf_block
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
 PSM_FORMATS = ("infer", "sage", "msms", "fragpipe", "percolator", "mzid", "tsv", "pepxml",
-               "idxml", "proteoscape", "msamanda", "xtandem", "peprec", "parquet")  # fmt: skip
+               "proteoscape", "msamanda", "xtandem", "peprec", "parquet")  # fmt: skip
 """``--psm-format`` values: psm_utils' reader names (``infer``: from the file name)."""
 
 MAX_EXAMPLES = 3
@@ -248,7 +248,7 @@ def _keep(psm_list, qvalues, vocab: Vocabulary, fdr: float, result: AnnotationRe
         if psm.is_decoy:
             result.n_decoys += 1
             continue
-        if qvalue is not None and qvalue > fdr:
+        if fdr < 1.0 and (qvalue is None or qvalue > fdr):  # no q-value: not shown to pass
             result.n_above_fdr += 1
             continue
         if result.run is not None and psm.run and str(psm.run) != result.run:
