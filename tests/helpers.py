@@ -136,6 +136,31 @@ def named_curriculum(name: str, foundation_steps: int, second_steps: int) -> Cur
 AB_ARMS = {"late": (20, 20), "early": (10, 30)}
 
 
+def fabricate_run(run_dir: Path, name: str, seed: int, accuracy: dict[int, float]) -> Path:
+    """A run directory written by hand, without training: the ``run.json`` of a 40-step
+    test run of a curriculum called ``name`` and a ``metrics.jsonl`` whose validations
+    (val_easy and val_hard alike) have residue and token accuracy ``accuracy[step]``.
+
+    For feeding ``compare`` chosen values: its verdicts on them can be worked out by hand.
+    """
+    import json
+
+    from curriculum_cli.training.config import run_json
+
+    config = tiny_run_config(named_curriculum(name, 20, 20), seed=seed)
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps(run_json(config, {"pepcurr": "test"})))
+    records = [
+        {"event": "val", "step": step, "split": split, "residue_accuracy": value,
+         "token_accuracy": value}
+        for step, value in sorted(accuracy.items())
+        for split in ("val_easy", "val_hard")
+    ]  # fmt: skip
+    records.append({"event": "end", "step": max(accuracy), "status": "finished"})
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run_dir
+
+
 # ----------------------------------------------------------------------------
 # MGF files: the real annotated sample and one small file per kind of bad input
 # ----------------------------------------------------------------------------

@@ -127,6 +127,15 @@ MetricOpt = Annotated[
     typer.Option(help="Primary metric: decides the verdict (a row key, e.g. val_ce_hard)."),
 ]
 TargetOpt = Annotated[float, typer.Option(help="Accuracy target of the 'steps to target' row.")]
+MarginOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--margin",
+        help="Smallest difference that matters, in the metric's unit (e.g. 0.005): arms "
+        "whose interval lies inside +-MARGIN are called equivalent. None: no equivalence.",
+        metavar="MARGIN",
+    ),
+]
 FormatOpt = Annotated[CompareFormat, typer.Option("--format", "-f", help="Output format.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write training curves to this PNG.")]
 SourceArg = Annotated[
