@@ -274,3 +274,64 @@ def test_a_gated_run_reports_the_step_its_gates_opened(tmp_path):
     facts = compare_runs([tmp_path / "run"]).runs.iloc[0]
     assert facts["spectrum_introduced"] == starts[1]
     assert facts["precursor_introduced"] == starts[2]
+
+
+def test_rescore_scores_final_checkpoints_per_spectrum_paired_and_reproduces_the_log(
+    ab_runs, tmp_path, monkeypatch
+):
+    runs = [_copy(run, tmp_path) for run in _all(ab_runs)]
+    comparison = compare_runs(runs, rescore=40)
+    found = comparison.rescore
+    own = {}
+    for run in runs:
+        logged = _val(run, "val_hard")["residue_accuracy"].iloc[-1]  # the final validation
+        own[run.name] = found.values[str(run)]["own"]
+        assert own[run.name] == pytest.approx(logged, abs=1e-12)
+        assert found.steps[str(run)] == 40 and (run / "rescore-val_hard-40.json").is_file()
+    assert list(comparison.runs["rescored"]) == [found.values[str(r)]["fixed"] for r in runs]
+    (boot,) = found.own
+    assert (boot.arm, boot.n_spectra, boot.n_pairs) == ("early", 16, 2)
+    differences = [own[f"early-s{s}"] - own[f"late-s{s}"] for s in (0, 1)]
+    assert boot.paired_sd == pytest.approx(abs(differences[0] - differences[1]) / math.sqrt(2))
+    assert found.fixed[0].n_spectra == 40
+    (verdict,) = comparison.rescore_verdicts
+    assert verdict.kind == "undecided" and "40 fixed spectra" in verdict.metric
+    assert "re-scored" in comparison_markdown(comparison)
+
+    import curriculum_cli.training.validation as validation
+
+    def no_scoring(*_):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(validation, "accuracy_per_spectrum", no_scoring)
+    again = compare_runs(runs, rescore=40)  # the files beside the runs are reused
+    assert again.rescore.values == found.values
+
+
+def test_rescore_refuses_what_it_cannot_score(ab_runs):
+    runs = _all(ab_runs)
+    with pytest.raises(PepcurrError, match="scores each run's final checkpoint .* before its end"):
+        compare_runs(runs, at=20, rescore=40)
+    with pytest.raises(PepcurrError, match="re-scores teacher-forced accuracies"):
+        compare_runs(runs, metric="peptide_recall_hard", rescore=40)
+
+
+def test_paired_bootstrap_matches_the_exact_bootstrap_distribution():
+    """Three spectra: all 27 resamples are equally likely, so the bootstrap variance of the
+    difference can be enumerated (the second method) and the sampled one must agree."""
+    import itertools
+
+    from curriculum_cli.analysis.rescore import paired_bootstrap
+
+    arm = {"residues": [4, 6, 5], "residues_correct": [4, 3, 1]}
+    base = {"residues": [4, 6, 5], "residues_correct": [2, 3, 4]}
+    exact = []
+    for picks in itertools.product(range(3), repeat=3):
+        total = sum(arm["residues"][i] for i in picks)
+        exact.append((sum(arm["residues_correct"][i] for i in picks)
+                      - sum(base["residues_correct"][i] for i in picks)) / total)  # fmt: skip
+    mean = sum(exact) / 27
+    exact_sd = math.sqrt(sum((d - mean) ** 2 for d in exact) / 27)
+    boot = paired_bootstrap("B", [[arm, base]], "residue_accuracy_hard")
+    assert boot.sd_pair == pytest.approx(exact_sd, rel=0.05)  # 2,000 draws: ~1.6% sd
+    assert boot.se_mean == pytest.approx(boot.sd_pair)  # one pair: its mean is itself

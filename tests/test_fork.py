@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from curriculum_cli.training.fork import plan_segments, shared_prefix, steps_saved
@@ -94,3 +95,76 @@ def test_gated_arms_fork_bit_identically(tmp_path):
         a = load_checkpoint(forked / CHECKPOINT_FILE)[CKPT_MODEL]
         b = load_checkpoint(straight / CHECKPOINT_FILE)[CKPT_MODEL]
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _three_stages(name: str, **middle):
+    """18 steps: CE only, then the spectrum loss, then both; ``middle`` changes stage 2."""
+    from curriculum_cli.curriculum.schema import Curriculum, Stage
+
+    data = dict(min_length=7, max_length=8)
+    return Curriculum(name=name, stages=[
+        Stage(name="first", steps=6, **data),
+        Stage(name="middle", steps=6, spectrum_loss_weight=0.2, **{**data, **middle}),
+        Stage(name="last", steps=6, spectrum_loss_weight=0.2, precursor_loss_weight=0.02, **data),
+    ])  # fmt: skip
+
+
+def test_arms_share_a_prefix_only_if_everything_they_log_in_it_is_the_same(tmp_path):
+    from curriculum_cli.training.options import resolve_run_config
+    from tests.helpers import SAMPLE_MGF
+
+    def config(curriculum, **options):
+        return resolve_run_config(
+            TrainOptions(curriculum=curriculum, model=TEST_MODEL_FACTORY, **options)
+        )
+
+    quiet, noisy = _three_stages("quiet", noise_peaks=1), _three_stages("noisy", noise_peaks=3)
+    assert shared_prefix(config(quiet), config(noisy)) == 6  # the first stage
+    # a middle stage with longer peptides: validations decode up to 11 residues, not 8
+    assert shared_prefix(config(quiet), config(_three_stages("long", max_length=11))) == 0
+    # shorter ones: val_real (real spectra of the curriculum's lengths) holds 6-8, not 7-8
+    short = _three_stages("short", min_length=6)
+    assert shared_prefix(config(quiet), config(short)) == 6  # no val_real
+    real = {"val_data": [SAMPLE_MGF], "skip_invalid": True, "store_dir": tmp_path}
+    assert shared_prefix(config(quiet, **real), config(short, **real)) == 0
+
+
+def test_arms_whose_middle_stages_differ_fork_exactly_like_solo_runs(tmp_path):
+    """Every record of every arm forked by ab, decoded metrics and val_real included, equals
+    that of the arm trained alone; an arm whose middle stage changes what is logged (the
+    decoding limit, val_real's lengths) is not forked at all."""
+    from curriculum_cli.analysis.ab import run_ab
+    from curriculum_cli.curriculum.files import save_curriculum
+    from curriculum_cli.training.loop import train
+    from curriculum_cli.training.options import resolve_run_config
+    from tests.helpers import SAMPLE_MGF
+
+    options = {"model": TEST_MODEL_FACTORY, "batch_size": 8, "lr": 2e-3, "device": "cpu",
+               "val_every": 3, "decode_every": 1, "grad_every": 3, "val_size": 16,
+               "decode_size": 4, "checkpoint_every": 6, "log_every": 3,
+               "val_data": [SAMPLE_MGF], "skip_invalid": True,
+               "store_dir": tmp_path / "store"}  # fmt: skip
+    arms = [_three_stages("quiet", noise_peaks=1), _three_stages("noisy", noise_peaks=3),
+            _three_stages("long", max_length=11)]  # fmt: skip
+    paths = []
+    for curriculum in arms:
+        paths.append(tmp_path / f"{curriculum.name}.json")
+        save_curriculum(curriculum, paths[-1])
+    result = run_ab([str(p) for p in paths], tmp_path / "ab", seeds=1,
+                    options=TrainOptions(**options))  # fmt: skip
+    ab = tmp_path / "ab"
+    assert result.actions[str(ab / "noisy-s0")] == "forked at step 6"
+    assert result.actions[str(ab / "long-s0")] == "trained"
+
+    def records(run_dir) -> list[dict]:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in r.items() if k not in ("steps_per_s", "elapsed_s")}
+                for r in map(json.loads, lines) if r["event"] != "resume"]  # fmt: skip
+
+    for path in paths[1:]:  # quiet trained the prefix and went on: a resumed run
+        solo = tmp_path / f"{path.stem}-solo"
+        train(resolve_run_config(TrainOptions(curriculum=str(path), seed=0, **options)), solo)
+        forked = records(ab / f"{path.stem}-s0")
+        assert any(r["event"] == "val" and r["split"] == "val_real" and "peptide_recall" in r
+                   for r in forked)  # fmt: skip
+        assert forked == records(solo), path.stem

@@ -179,7 +179,7 @@ def rescore_runs(
     split = check_rescore(metric, n_spectra)
     settings = {
         json.dumps([split_stage(run.config.curriculum, split).model_dump(include=set(DATA_FIELDS)),
-                    run.config.vocab.model_dump(mode="json")])
+                    run.config.model_dump(mode="json")["vocab"]])
         for run in logs
     }  # fmt: skip
     if len(settings) > 1:

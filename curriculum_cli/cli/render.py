@@ -635,8 +635,9 @@ def _rescore_data(comparison: Comparison) -> dict | None:
         "metric": found.metric, "split": found.split, "n_spectra": found.n_spectra,
         "seed": found.seed, "checkpoint_steps": found.steps, "values": found.values,
         "bootstrap": {"draws": found.draws, "seed": found.bootstrap_seed,
-                      "own": [asdict(b) for b in found.own],
-                      "fixed": [asdict(b) for b in found.fixed]},
+                      "own": [{k: _plain(v) for k, v in asdict(b).items()} for b in found.own],
+                      "fixed": [{k: _plain(v) for k, v in asdict(b).items()}
+                                for b in found.fixed]},
         "notes": found.notes,
         "verdict": _overall(comparison.rescore_verdicts),
         "comparisons": [v.to_dict() for v in comparison.rescore_verdicts],
