@@ -136,10 +136,18 @@ def named_curriculum(name: str, foundation_steps: int, second_steps: int) -> Cur
 AB_ARMS = {"late": (20, 20), "early": (10, 30)}
 
 
-def fabricate_run(run_dir: Path, name: str, seed: int, accuracy: dict[int, float]) -> Path:
-    """A run directory written by hand, without training: the ``run.json`` of a 40-step
-    test run of a curriculum called ``name`` and a ``metrics.jsonl`` whose validations
-    (val_easy and val_hard alike) have residue and token accuracy ``accuracy[step]``.
+def fabricate_run(
+    run_dir: Path,
+    curriculum: str | Curriculum,
+    seed: int,
+    accuracy: dict[int, float],
+    extra: tuple[dict, ...] = (),
+) -> Path:
+    """A run directory written by hand, without training: the ``run.json`` of a test run
+    of ``curriculum`` (a name: the 40-step two-stage one under that name) and a
+    ``metrics.jsonl`` whose validations (val_easy and val_hard alike) have residue and
+    token accuracy ``accuracy[step]``, then ``extra`` records (e.g. ``stage`` ones), then a
+    ``finished`` end record at the last step of ``accuracy``.
 
     For feeding ``compare`` chosen values: its verdicts on them can be worked out by hand.
     """
@@ -147,7 +155,9 @@ def fabricate_run(run_dir: Path, name: str, seed: int, accuracy: dict[int, float
 
     from curriculum_cli.training.config import run_json
 
-    config = tiny_run_config(named_curriculum(name, 20, 20), seed=seed)
+    if isinstance(curriculum, str):
+        curriculum = named_curriculum(curriculum, 20, 20)
+    config = tiny_run_config(curriculum, seed=seed)
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps(run_json(config, {"pepcurr": "test"})))
     records = [
@@ -155,7 +165,7 @@ def fabricate_run(run_dir: Path, name: str, seed: int, accuracy: dict[int, float
          "token_accuracy": value}
         for step, value in sorted(accuracy.items())
         for split in ("val_easy", "val_hard")
-    ]  # fmt: skip
+    ] + list(extra)  # fmt: skip
     records.append({"event": "end", "step": max(accuracy), "status": "finished"})
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return run_dir

@@ -21,7 +21,7 @@ from curriculum_cli.cli.render import (
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.training.loop import train
 from curriculum_cli.training.runlog import METRICS_FILE, read_run
-from tests.helpers import gated_curriculum, tiny_run_config
+from tests.helpers import fabricate_run, gated_curriculum, named_curriculum, tiny_run_config
 
 
 def _all(ab_runs) -> list:
@@ -335,3 +335,58 @@ def test_paired_bootstrap_matches_the_exact_bootstrap_distribution():
     boot = paired_bootstrap("B", [[arm, base]], "residue_accuracy_hard")
     assert boot.sd_pair == pytest.approx(exact_sd, rel=0.05)  # 2,000 draws: ~1.6% sd
     assert boot.se_mean == pytest.approx(boot.sd_pair)  # one pair: its mean is itself
+
+
+def test_confounds_name_the_run_length_and_the_learning_rate_at_the_compare_step(tmp_path):
+    dirs = [fabricate_run(tmp_path / f"{name}-s0", named_curriculum(name, steps, steps), 0,
+                          {0: 0.1, 150: 0.5})
+            for name, steps in (("short", 100), ("long", 200))]  # fmt: skip
+    lines = compare_runs(dirs, at=150).confounds
+    assert "total steps: short 200 (nominal 200); long 400 (nominal 400); the learning-rate " \
+        "schedule follows each run's length" in lines  # fmt: skip
+    # warm-up 10 and 20 steps, then cosine to 0.1 of lr 0.002 by hand: at step 150
+    # short: 0.1 + 0.9 * (1 + cos(pi * 140/190)) / 2 = 0.2452; long: 130/380 -> 0.7642
+    assert "learning rate at nominal step 150: short 0.00049 (0.245 of its peak); long " \
+        "0.00153 (0.764 of its peak)" in lines  # fmt: skip
+
+
+def test_confounds_name_the_decoding_limit_of_arms_with_longer_middle_stages(tmp_path):
+    from curriculum_cli.analysis.confounds import data_text
+    from curriculum_cli.curriculum.schema import Curriculum, Stage
+
+    def three(name, middle_max):
+        data = dict(min_length=6, max_length=8)
+        return Curriculum(name=name, stages=[Stage(name="a", steps=10, **data),
+                                             Stage(name="b", steps=10, min_length=6,
+                                                   max_length=middle_max),
+                                             Stage(name="c", steps=20, **data)])  # fmt: skip
+
+    dirs = [fabricate_run(tmp_path / f"{name}-s0", three(name, top), 0, {0: 0.1, 40: 0.5})
+            for name, top in (("short", 8), ("long", 12))]  # fmt: skip
+    lines = " | ".join(compare_runs(dirs).confounds)
+    assert "decoded peptides have at most the curriculum's longest peptide's residues: short 8; " \
+        "long 12" in lines  # fmt: skip
+    assert "validation sets differ: val_easy" not in lines  # first and last stages agree
+    mixed = Stage(name="m", steps=1, min_length=6, max_length=8, real_fraction=0.5)
+    assert data_text(mixed).endswith(", real fraction 0.5")
+
+
+def test_confounds_of_gated_arms_are_read_from_their_logs(tmp_path):
+    def stages(*starts):
+        return tuple({"event": "stage", "step": step, "stage_index": index,
+                      "w_spectrum": [0, 0.2, 0.2][index], "w_precursor": [0, 0, 0.02][index]}
+                     for index, step in enumerate(starts))  # fmt: skip
+
+    dirs = []
+    for name, threshold, starts in (("slow", 0.9, [(0, 7, 15), (0, 9, 17)]),
+                                    ("fast", 0.1, [(0, 5, 11), (0, 5, 11)])):  # fmt: skip
+        curriculum = gated_curriculum(threshold).model_copy(update={"name": name})
+        for seed, seed_starts in enumerate(starts):
+            dirs.append(fabricate_run(tmp_path / f"{name}-s{seed}", curriculum, seed,
+                                      {0: 0.1, 40: 0.5}, stages(*seed_starts)))  # fmt: skip
+    lines = compare_runs(dirs).confounds
+    assert "spectrum loss came on at (nominal, as logged; median and range over seeds): slow 8 " \
+        "(7-9); fast 5" in lines  # fmt: skip
+    # as trained, to step 40: slow 0.2 * (33 + 31) / 2 = 6.4, fast 0.2 * 35 = 7
+    assert "spectrum loss exposure (sum of weight x nominal steps as trained, mean over seeds): " \
+        "slow 6; fast 7 (+9%)" in lines  # fmt: skip
