@@ -104,9 +104,9 @@ class Sensitivity:
             f"the narrowest margin it shows equivalence within is {self.equivalence_reach:.2g}"
         )
         spread = (
-            f"{self.n} seed pairs with a paired sd of {self.sd:.2g}"
+            f"{self.n} seed pairs and a paired sd of {self.sd:.2g}"
             if self.paired
-            else f"{self.n} runs per arm with an sd of {self.sd:.2g} per run difference"
+            else f"{self.n} runs per arm and an sd of {self.sd:.2g} per run difference"
         )
         words = f"What it could have seen: with {spread}, {mdd}"
         if self.margin is not None:
