@@ -6,6 +6,7 @@ import io
 import json
 import math
 import shutil
+import statistics
 
 import pandas as pd
 import pytest
@@ -317,24 +318,30 @@ def test_rescore_refuses_what_it_cannot_score(ab_runs):
 
 
 def test_paired_bootstrap_matches_the_exact_bootstrap_distribution():
-    """Three spectra: all 27 resamples are equally likely, so the bootstrap variance of the
-    difference can be enumerated (the second method) and the sampled one must agree."""
+    """Three spectra: all 27 resamples are equally likely, so the bootstrap distribution of
+    two pairs' differences can be enumerated (the second method); the sampled figures must
+    agree with it."""
     import itertools
 
     from curriculum_cli.analysis.rescore import paired_bootstrap
 
-    arm = {"residues": [4, 6, 5], "residues_correct": [4, 3, 1]}
-    base = {"residues": [4, 6, 5], "residues_correct": [2, 3, 4]}
-    exact = []
+    residues = [4, 6, 5]
+    correct = (([4, 3, 1], [2, 3, 4]), ([3, 5, 2], [3, 2, 2]))  # per pair: arm, baseline
+    pairs = [[{"residues": residues, "residues_correct": counts} for counts in pair]
+             for pair in correct]  # fmt: skip
+    observed = [(sum(arm) - sum(base)) / 15 for arm, base in correct]
+    draws = []  # per resample, each pair's difference
     for picks in itertools.product(range(3), repeat=3):
-        total = sum(arm["residues"][i] for i in picks)
-        exact.append((sum(arm["residues_correct"][i] for i in picks)
-                      - sum(base["residues_correct"][i] for i in picks)) / total)  # fmt: skip
-    mean = sum(exact) / 27
-    exact_sd = math.sqrt(sum((d - mean) ** 2 for d in exact) / 27)
-    boot = paired_bootstrap("B", [[arm, base]], "residue_accuracy_hard")
-    assert boot.sd_pair == pytest.approx(exact_sd, rel=0.05)  # 2,000 draws: ~1.6% sd
-    assert boot.se_mean == pytest.approx(boot.sd_pair)  # one pair: its mean is itself
+        total = sum(residues[i] for i in picks)
+        draws.append([sum(arm[i] - base[i] for i in picks) / total for arm, base in correct])
+    per_pair = [statistics.pvariance([d[j] for d in draws]) for j in (0, 1)]
+    means = [sum(d) / 2 for d in draws]
+    between = sum(statistics.variance([d[j] - observed[j] for j in (0, 1)]) for d in draws) / 27
+    boot = paired_bootstrap("B", pairs, "residue_accuracy_hard")
+    assert boot.sd_pair == pytest.approx(math.sqrt(sum(per_pair) / 2), rel=0.05)  # ~1.6% sd
+    assert boot.se_mean == pytest.approx(statistics.pstdev(means), rel=0.05)
+    assert boot.sd_between == pytest.approx(math.sqrt(between), rel=0.05)
+    assert boot.paired_sd == pytest.approx(abs(observed[0] - observed[1]) / math.sqrt(2))
 
 
 def test_confounds_name_the_run_length_and_the_learning_rate_at_the_compare_step(tmp_path):

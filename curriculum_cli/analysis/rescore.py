@@ -62,12 +62,17 @@ class Bootstrap:
     Spectra resampled with replacement ``draws`` times (``seed``), the same resample for
     every run, each run's metric pooled over the resample. ``sd_pair``: the bootstrap
     sd of one seed's difference (root mean over pairs of its bootstrap variance: the
-    validation-set noise of one pair); ``se_mean``: the bootstrap sd of the mean
-    difference over pairs (the set's noise of the estimate, with the models fixed;
-    the set is shared by all seeds, so this part does not shrink with more seeds);
-    ``paired_sd``: the observed sd of the per-seed differences; ``share``:
-    ``sd_pair^2 / paired_sd^2``, the part of the paired variance the finite set
-    explains (about; may exceed 1 by chance).
+    validation-set noise of one pair). Part of it is common to all seeds (they are
+    scored on the same spectra) and does not spread them apart: ``sd_between`` is the
+    part that does (root of the mean over draws of the variance across pairs of the
+    draw's deviations from the observed differences), to be set against ``paired_sd``,
+    the observed sd of the per-seed differences; ``share`` = ``sd_between^2 /
+    paired_sd^2``, the part of the paired variance the finite set explains (about; may
+    exceed 1 by chance). ``se_mean``: the bootstrap sd of the mean difference over
+    pairs, the set's error of the estimate with the models fixed; ``sd_common``: its
+    part common to all seeds (``sqrt(se_mean^2 - sd_between^2 / n_pairs)``), which the
+    paired interval does not contain (it moves every pair alike) and more seeds do not
+    shrink: a larger set does.
     """
 
     arm: str
@@ -76,16 +81,20 @@ class Bootstrap:
     draws: int
     seed: int
     sd_pair: float
+    sd_between: float
     se_mean: float
+    sd_common: float
     paired_sd: float
     share: float
 
     def text(self, baseline: str) -> str:
         return (
-            f"{self.arm} - {baseline}: one seed's difference varies by {self.sd_pair:.2g} (sd) "
-            f"from the {self.n_spectra:,} spectra alone, against {self.paired_sd:.2g} between "
-            f"seeds: the set explains about {self.share:.0%} of the paired variance; its SE "
-            f"of the mean difference over {self.n_pairs} pairs is {self.se_mean:.2g}"
+            f"{self.arm} - {baseline}: from the {self.n_spectra:,} spectra alone one seed's "
+            f"difference varies by {self.sd_pair:.2g} (sd); its part that differs from seed to "
+            f"seed ({self.sd_between:.2g}) is about {self.share:.0%} of the paired variance "
+            f"(paired sd {self.paired_sd:.2g}); the set's SE of the mean difference is "
+            f"{self.se_mean:.2g}, its part common to all seeds (not in the paired interval) "
+            f"{self.sd_common:.2g}"
         )
 
 
@@ -250,6 +259,10 @@ def paired_bootstrap(
         replicate[start : start + size] = pooled[:, :, 0] - pooled[:, :, 1]
     sd_pair = math.sqrt(float(replicate.var(axis=0, ddof=1).mean()))
     se_mean = float(replicate.mean(axis=1).std(ddof=1))
-    paired_sd = float(differences.std(ddof=1)) if n_pairs > 1 else math.nan
-    share = sd_pair**2 / paired_sd**2 if paired_sd > 0 else math.nan
-    return Bootstrap(arm, n_spectra, n_pairs, draws, seed, sd_pair, se_mean, paired_sd, share)
+    nan = math.nan
+    between = float((replicate - differences).var(axis=1, ddof=1).mean()) if n_pairs > 1 else nan
+    paired_sd = float(differences.std(ddof=1)) if n_pairs > 1 else nan
+    share = between / paired_sd**2 if paired_sd > 0 else nan
+    common = math.sqrt(max(0.0, se_mean**2 - between / n_pairs)) if n_pairs > 1 else nan
+    return Bootstrap(arm, n_spectra, n_pairs, draws, seed, sd_pair, math.sqrt(between), se_mean,
+                     common, paired_sd, share)  # fmt: skip
