@@ -102,7 +102,7 @@ def _rows(target_metric: str, target: float, metric: str) -> list[Row]:
         Row("val_ce_real", "val CE, real", "lower", "loss"),
         Row("steps_to_target", f"steps to {target_metric} >= {target:g} (nominal)", "lower",
             "censored"),
-        Row("metric_se", f"val-set SE of one run's {metric} (binomial)", None, "fraction"),
+        Row("metric_se", f"binomial SE of one run's {metric}", None, "fraction"),
     ]  # fmt: skip
     accuracy = f"{split_of(target_metric)} accuracy"
     for loss in AUXILIARY_LOSSES:
@@ -267,8 +267,8 @@ def compare_runs(
     groups = _group_labels(logs)
     found = rescore_runs(logs, groups, metric, rescore) if rescore is not None else None
     if found is not None:
-        rows.append(Row("rescored", f"{metric}, final checkpoint on {rescore:,} fixed spectra",
-                        "higher", "fraction"))  # fmt: skip
+        rows.append(Row("rescored", f"{metric} re-scored, {rescore:,} spectra", "higher",
+                        "fraction"))  # fmt: skip
     records = []
     for run, group in zip(logs, groups, strict=True):
         scale = run.config.scale
