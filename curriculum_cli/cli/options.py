@@ -132,7 +132,8 @@ MarginOpt = Annotated[
     typer.Option(
         "--margin",
         help="Smallest difference that matters, in the metric's unit (e.g. 0.005): arms "
-        "whose interval lies inside +-MARGIN are called equivalent. None: no equivalence.",
+        "whose 90% interval lies inside ±MARGIN are equivalent (two one-sided tests); "
+        "without it there is no equivalence verdict.",
         metavar="MARGIN",
     ),
 ]
