@@ -140,6 +140,41 @@ def named_curriculum(name: str, foundation_steps: int, second_steps: int) -> Cur
 AB_ARMS = {"late": (20, 20), "early": (10, 30)}
 
 
+def fabricate_run(
+    run_dir: Path,
+    curriculum: str | Curriculum,
+    seed: int,
+    accuracy: dict[int, float],
+    extra: tuple[dict, ...] = (),
+) -> Path:
+    """A run directory written by hand, without training: the ``run.json`` of a test run
+    of ``curriculum`` (a name: the 40-step two-stage one under that name) and a
+    ``metrics.jsonl`` whose validations (val_easy and val_hard alike) have residue and
+    token accuracy ``accuracy[step]``, then ``extra`` records (e.g. ``stage`` ones), then a
+    ``finished`` end record at the last step of ``accuracy``.
+
+    For feeding ``compare`` chosen values: its verdicts on them can be worked out by hand.
+    """
+    import json
+
+    from curriculum_cli.training.config import run_json
+
+    if isinstance(curriculum, str):
+        curriculum = named_curriculum(curriculum, 20, 20)
+    config = tiny_run_config(curriculum, seed=seed)
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps(run_json(config, {"pepcurr": "test"})))
+    records = [
+        {"event": "val", "step": step, "split": split, "residue_accuracy": value,
+         "token_accuracy": value}
+        for step, value in sorted(accuracy.items())
+        for split in ("val_easy", "val_hard")
+    ] + list(extra)  # fmt: skip
+    records.append({"event": "end", "step": max(accuracy), "status": "finished"})
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run_dir
+
+
 # ----------------------------------------------------------------------------
 # MGF files: the real annotated sample and one small file per kind of bad input
 # ----------------------------------------------------------------------------

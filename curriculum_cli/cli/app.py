@@ -42,6 +42,7 @@ from curriculum_cli.cli.options import (
     InitFromOpt,
     LogEveryOpt,
     LrOpt,
+    MarginOpt,
     MaxIsotopeOpt,
     MaxLengthOpt,
     MetricOpt,
@@ -543,13 +544,26 @@ def compare(
     at: AtOpt = None,
     metric: MetricOpt = "residue_accuracy_hard",
     target: TargetOpt = 0.9,
+    margin: MarginOpt = None,
+    rescore: Annotated[
+        int | None,
+        typer.Option(
+            "--rescore",
+            min=2,
+            metavar="N",
+            help="Also score each run's final checkpoint on N fixed spectra (and its own "
+            "validation set, spectrum by spectrum): paired, with the validation set's share "
+            "of the noise. Written beside each run; needs --at at the end.",
+        ),
+    ] = None,
     output_format: FormatOpt = CompareFormat.table,
     plot: PlotOpt = None,
 ) -> None:
     """Compare runs at one nominal step: seeds grouped, better value per row marked, verdict."""
     from curriculum_cli.analysis.compare import compare_runs
 
-    comparison = compare_runs(runs, at=at, metric=metric, target=target)
+    comparison = compare_runs(runs, at=at, metric=metric, target=target, margin=margin,
+                              rescore=rescore)  # fmt: skip
     _print_comparison(comparison, output_format)
     if plot is not None:
         from curriculum_cli.analysis.plots import plot_curves
@@ -573,6 +587,7 @@ def ab(
     at: AtOpt = None,
     metric: MetricOpt = "residue_accuracy_hard",
     target: TargetOpt = 0.9,
+    margin: MarginOpt = None,
     output_format: FormatOpt = CompareFormat.table,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
@@ -621,14 +636,15 @@ def ab(
     set_threads(None)  # runs trained here (one job) use the default, as the workers do
     if plan:
         commands = plan_commands(curricula, out, seeds=seeds, base_seed=base_seed, scale=scale,
-                                 options=options, at=at, metric=metric, target=target)  # fmt: skip
+                                 options=options, at=at, metric=metric, target=target,
+                                 margin=margin)  # fmt: skip
         typer.echo("\n".join(commands))
         return
     # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
     progress_console = stdout_console() if output_format is CompareFormat.table else None
     result = run_ab(
         curricula, out, seeds=seeds, base_seed=base_seed, scale=scale, options=options, at=at,
-        metric=metric, target=target, plot=plot, jobs=jobs,
+        metric=metric, target=target, margin=margin, plot=plot, jobs=jobs,
         reporter=TrainingProgress(progress_console or stderr_console(), quiet=quiet),
     )  # fmt: skip
     if result.interrupted:

@@ -137,6 +137,16 @@ MetricOpt = Annotated[
     typer.Option(help="Primary metric: decides the verdict (a row key, e.g. val_ce_hard)."),
 ]
 TargetOpt = Annotated[float, typer.Option(help="Accuracy target of the 'steps to target' row.")]
+MarginOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--margin",
+        help="Smallest difference that matters, in the metric's unit (e.g. 0.005): arms "
+        "whose 90% interval lies inside ±MARGIN are equivalent (two one-sided tests); "
+        "without it there is no equivalence verdict.",
+        metavar="MARGIN",
+    ),
+]
 FormatOpt = Annotated[CompareFormat, typer.Option("--format", "-f", help="Output format.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write training curves to this PNG.")]
 SourceArg = Annotated[

@@ -516,7 +516,32 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
         for line in comparison.confounds:
             console.print(Text(f"  - {line}"), soft_wrap=True, highlight=False)
     console.print(Text(comparison.verdict, style="bold"), soft_wrap=True, highlight=False)
+    rescore = rescore_lines(comparison)
+    if rescore:
+        console.print(Text(rescore[0], style="bold"), soft_wrap=True, highlight=False)
+        for line in rescore[1:]:
+            console.print(Text(f"  - {line}"), soft_wrap=True, highlight=False)
     _print_warnings(console, comparison.warnings)
+
+
+def rescore_lines(comparison: Comparison) -> list[str]:
+    """``compare --rescore``: a heading, then the bootstraps and the re-scored verdicts."""
+    found = comparison.rescore
+    if found is None:
+        return []
+    steps = sorted(set(found.steps.values()))
+    at = f"step {steps[0]:,}" if len(steps) == 1 else f"steps {steps[0]:,}-{steps[-1]:,}"
+    baseline = comparison.groups[0]
+    lines = [
+        f"Final checkpoints ({at}) re-scored, {found.metric}, paired bootstrap over spectra "
+        f"({found.draws:,} resamples, seed {found.bootstrap_seed}):"
+    ]
+    for which, boots in (("own validation set", found.own),
+                         (f"{found.n_spectra:,} fixed spectra", found.fixed)):  # fmt: skip
+        lines += [f"{which}: {boot.text(baseline)}" for boot in boots]
+    lines += found.notes
+    lines += [verdict.sentence for verdict in comparison.rescore_verdicts]
+    return lines
 
 
 def _plain(value):
@@ -556,33 +581,39 @@ def comparison_json(comparison: Comparison) -> str:
             {k: _plain(v) for k, v in record.items()}
             for record in comparison.runs.to_dict(orient="records")
         ],
+        "margin": comparison.margin,
         "steps_to_target": comparison.censored,
         "confounds": comparison.confounds,
         **verdict_data(comparison),
+        "rescore": _rescore_data(comparison),
         "warnings": comparison.warnings,
     }
     return json.dumps(data, indent=2, default=_plain) + "\n"
 
 
+def _overall(verdicts) -> str | None:
+    """One word for several comparisons: the first of ``difference``, ``undecided``,
+    ``equivalent``, ``identical`` that any comparison has."""
+    kinds = {v.kind for v in verdicts}
+    return next((k for k in ("difference", "undecided", "equivalent", "identical") if k in kinds),
+                None)  # fmt: skip
+
+
 def verdict_data(comparison: Comparison) -> dict:
-    """The verdict as data: ``verdict`` (``difference``, ``no_difference``, ``undecided``).
+    """The verdict as data: ``verdict`` (``difference``, ``equivalent``, ``identical``,
+    ``undecided``).
 
     With two arms, the one comparison's ``winner``, ``test``, ``interval``,
     ``p_value`` (Holm-adjusted when there are several arms) and ``reason``;
-    ``comparisons`` lists every arm against the baseline in full. With three
-    or more arms ``verdict`` is ``difference`` if any arm differs, else
-    ``undecided`` if any comparison is, else ``no_difference``.
+    ``comparisons`` lists every arm against the baseline in full (with its
+    ``sensitivity``: what it could have seen). With three or more arms
+    ``verdict`` is ``difference`` if any arm differs, else ``undecided`` if any
+    comparison is, else ``equivalent`` if any is, else ``identical``.
     """
     verdicts = comparison.verdicts
-    kinds = [v.kind for v in verdicts]
-    overall = None
-    if kinds:
-        overall = next(
-            (kind for kind in ("difference", "undecided") if kind in kinds), "no_difference"
-        )
     single = verdicts[0] if len(verdicts) == 1 else None
     return {
-        "verdict": overall,
+        "verdict": _overall(verdicts),
         "winner": single.winner if single else None,
         "test": single.test if single else None,
         "interval": [_plain(single.ci_low), _plain(single.ci_high)] if single else None,
@@ -591,6 +622,26 @@ def verdict_data(comparison: Comparison) -> dict:
         "sentence": comparison.verdict,
         "comparisons": [v.to_dict() for v in verdicts],
     }
+
+
+def _rescore_data(comparison: Comparison) -> dict | None:
+    """``compare --rescore`` as data: values per run, bootstraps, the re-scored verdicts."""
+    from dataclasses import asdict
+
+    found = comparison.rescore
+    if found is None:
+        return None
+    return {
+        "metric": found.metric, "split": found.split, "n_spectra": found.n_spectra,
+        "seed": found.seed, "checkpoint_steps": found.steps, "values": found.values,
+        "bootstrap": {"draws": found.draws, "seed": found.bootstrap_seed,
+                      "own": [{k: _plain(v) for k, v in asdict(b).items()} for b in found.own],
+                      "fixed": [{k: _plain(v) for k, v in asdict(b).items()}
+                                for b in found.fixed]},
+        "notes": found.notes,
+        "verdict": _overall(comparison.rescore_verdicts),
+        "comparisons": [v.to_dict() for v in comparison.rescore_verdicts],
+    }  # fmt: skip
 
 
 def comparison_csv(comparison: Comparison) -> str:
@@ -630,6 +681,9 @@ def comparison_markdown(comparison: Comparison) -> str:
         lines += ["", "What else differs between the arms:", ""]
         lines += [f"- {line}" for line in comparison.confounds]
     lines += ["", comparison.verdict]
+    rescore = rescore_lines(comparison)
+    if rescore:
+        lines += ["", rescore[0], ""] + [f"- {line}" for line in rescore[1:]]
     lines += [f"\n> warning: {warning}" for warning in comparison.warnings]
     return "\n".join(lines) + "\n"
 

@@ -70,6 +70,9 @@ GATE_SPLITS = {"easy": "val_easy", "hard": "val_hard"}
 GATE_VALIDATION_METRICS = ("residue_accuracy", "token_accuracy")
 """Fields of ``val`` records a gate may read (teacher-forced accuracies, 0-1)."""
 
+MAX_GATE_OVER = 100
+"""Most validations a gate's metric may be averaged over (``StartWhen.over``)."""
+
 GATE_METRICS = tuple(
     f"{metric}_{suffix}" for metric in GATE_VALIDATION_METRICS for suffix in GATE_SPLITS
 )
@@ -98,6 +101,23 @@ class StartWhen(BaseModel):
         description="The stage starts at this step at the latest, whatever the metric "
         "(optimizer updates from the start of the run; scaled like the stage steps).",
     )
+    over: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_GATE_OVER,
+        description="Validations the metric is averaged over: the gate reads the mean of the "
+        "last `over` validations (so one lucky validation does not open it). 1: the last "
+        "validation alone.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default_over(self, handler) -> dict[str, Any]:
+        """Leave ``over`` out when it is 1, so curricula and ``run.json`` files without it
+        read and write exactly as before it existed."""
+        data = handler(self)
+        if data.get("over") == 1:
+            data.pop("over")
+        return data
 
     @field_validator("metric")
     @classmethod
@@ -121,8 +141,11 @@ class StartWhen(BaseModel):
         return self.metric.rsplit("_", 1)[0]
 
     def describe(self) -> str:
-        """``residue_accuracy_easy >= 0.55 (at the latest 30,000)``."""
-        return f"{self.metric} >= {self.at_least:g} (at the latest {self.latest_step:,})"
+        """``residue_accuracy_easy >= 0.55 (at the latest 30,000)``; with ``over`` > 1 the
+        metric reads ``mean of 3 validations of residue_accuracy_easy``."""
+        metric = self.metric if self.over == 1 else (
+            f"mean of {self.over} validations of {self.metric}")  # fmt: skip
+        return f"{metric} >= {self.at_least:g} (at the latest {self.latest_step:,})"
 
 
 class Stage(BaseModel):

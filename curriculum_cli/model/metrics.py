@@ -49,6 +49,16 @@ C13_C12_DELTA_DA = 1.003355
 """Mass difference between 13C and 12C (Da): the spacing of a peptide's isotope peaks."""
 
 
+def _target_positions(tokens: torch.Tensor) -> torch.Tensor:
+    """Positions a model is scored on: residues and the one ``<eos>`` (not ``<pad>``)."""
+    return tokens != PAD_TOKEN
+
+
+def _residue_positions(tokens: torch.Tensor) -> torch.Tensor:
+    """Positions holding a residue (no ``<eos>``, no ``<pad>``)."""
+    return tokens >= len(SPECIAL_TOKENS)
+
+
 def token_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     """Teacher-forced token accuracy: fraction of target positions predicted right, ``<eos>``
     included (``residue_accuracy`` leaves it out and is the primary accuracy).
@@ -58,7 +68,7 @@ def token_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     position counts, so a model that does not know where a peptide ends cannot
     score 1. Returns a float in [0, 1] (NaN when there is no target position).
     """
-    target = tokens != PAD_TOKEN
+    target = _target_positions(tokens)
     n_targets = int(target.sum())
     if n_targets == 0:
         return math.nan
@@ -73,12 +83,30 @@ def residue_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     learns to place ``<eos>`` early and easily, which would flatter it), nor
     does padding. Returns a float in [0, 1] (NaN when there is no residue).
     """
-    target = tokens >= len(SPECIAL_TOKENS)
+    target = _residue_positions(tokens)
     n_targets = int(target.sum())
     if n_targets == 0:
         return math.nan
     correct = (logits.argmax(dim=-1) == tokens) & target
     return int(correct.sum()) / n_targets
+
+
+def accuracy_counts(logits: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per spectrum, what the two accuracies count: ``[B]`` integer tensors.
+
+    ``residues`` and ``residues_correct`` (residue positions, and those whose arg-max is
+    right), ``tokens`` and ``tokens_correct`` (the same with ``<eos>``). Summed over
+    spectra they give ``residue_accuracy`` and ``token_accuracy`` of the batch; kept
+    per spectrum so that a validation set can be resampled spectrum by spectrum.
+    """
+    right = logits.argmax(dim=-1) == tokens
+    residues, targets = _residue_positions(tokens), _target_positions(tokens)
+    return {
+        "residues": residues.sum(dim=1),
+        "residues_correct": (right & residues).sum(dim=1),
+        "tokens": targets.sum(dim=1),
+        "tokens_correct": (right & targets).sum(dim=1),
+    }
 
 
 def _residue_masses(residues: list[str], table: MassTable) -> list[float]:
