@@ -41,7 +41,7 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
     stages = config.curriculum.stages
     sets = {
         split: generate_spectra(
-            SpectrumSettings.from_stage(stage),
+            SpectrumSettings.from_stage(stage, world=config.curriculum.world),
             config.val_size,
             config.vocab,
             seed=config.val_seed + offset,
