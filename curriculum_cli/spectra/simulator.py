@@ -146,6 +146,13 @@ class _Tables:
     family_loss: torch.Tensor  # [F]
     family_group: dict[str, torch.Tensor]  # kappa, gamma, eta per family [F, 1, 1]
     internal_length: torch.Tensor  # [5]
+    sites: torch.Tensor  # [S] the cleavage sites 0..W-2
+    internal_starts: torch.Tensor  # [W-2] first residue of each internal fragment
+    internal_ends: torch.Tensor  # [W-2, 5] residue after its last (may pass W)
+    position_index: torch.Tensor  # [F, Z, 1] offset of (series, charge class) in ``position``
+    fragment_charge: torch.Tensor  # [1, 1, Z, 1] float
+    ion_charge: torch.Tensor  # [1, ions] charge of every ion slot (terminal ... precursor)
+    precursor_charge: torch.Tensor  # [4] the charges 1-4
     field_cholesky: torch.Tensor  # [S, S]
     relative_mz_cdf: torch.Tensor
     scalars: dict
@@ -205,8 +212,7 @@ def simulate_batch(
     ]  # fmt: skip
     level = torch.cat([i[0] for i in ions], -1)  # log10 A over the floor, -inf: absent
     mz = torch.cat([i[1] for i in ions], -1)
-    ion_charge = torch.cat([i[2] for i in ions], -1)
-    level, mz = _with_isotopes(tables, level, mz, ion_charge, z_isotopes)
+    level, mz = _with_isotopes(tables, level, mz, z_isotopes)
     noise_level, noise_mz = _noise_peaks(tables, strength, row, headroom, peptide_mass,
                                          u_noise, z_noise)  # fmt: skip
     level = torch.cat([level, noise_level], -1)
@@ -303,11 +309,10 @@ def _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length
     """b, y, a and neutral losses at fragment charges 1..Z: ``[n, F * Z * S]`` each."""
     n, sites = cumulative.shape[0], tables.width - 1
     k, charges = len(_FAMILIES), tables.fragment_charges
-    device = cumulative.device
     counts = torch.cumsum(chemistry[..., :3], 1)  # H2O losers, NH3 losers, basic: prefix counts
     prefix = counts[:, :-1]  # [n, S, 3]
     suffix = counts[:, -1:] - prefix
-    site = torch.arange(sites, device=device)
+    site = tables.sites
     length_col = length.unsqueeze(-1)
     site_ok = site < length_col - 1  # [n, S]
     span = torch.stack([(site + 1).expand(n, sites), length_col - 1 - site], 1)  # [n, 2, S]
@@ -319,17 +324,14 @@ def _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length
     bond = bond + not_mobile * (s["nonmobile"] + s["nonmobile_de"] * chemistry[:, :-1, _ACIDIC]
                                 + s["nonmobile_p"] * chemistry[:, 1:, _PROLINE])  # fmt: skip
     fs = tables.family_series
-    series_index = torch.arange(2, device=device).view(1, 2, 1, 1)
-    charge_class = torch.arange(2, device=device).view(1, 1, 2, 1)
-    position = tables.position[series_index, charge_class, bins.unsqueeze(2)]  # [n, 2, 2, S]
-    z_class = torch.tensor([0, 1, 1], device=device)[:charges]
+    position = tables.position.view(-1)[tables.position_index + bins[:, fs].unsqueeze(2)]
     span_effect = (span == 1) * tables.span[:, 0].view(1, 2, 1) + (span == 2) * tables.span[
         :, 1
     ].view(1, 2, 1)  # [n, 2, S]
     basic = torch.stack([prefix[..., _BASIC], suffix[..., _BASIC]], 1) * tables.basic.view(1, 2, 1)
-    z = torch.arange(1, charges + 1, device=device, dtype=torch.float32).view(1, 1, charges, 1)
+    z = tables.fragment_charge
     series = tables.series[:, :, charge].permute(2, 0, 1).unsqueeze(-1)  # [n, F, Z, 1]
-    mu = (series + position[:, fs][:, :, z_class]
+    mu = (series + position
           + (span_effect + bond.unsqueeze(1))[:, fs].unsqueeze(2)
           + (z >= 2) * basic[:, fs].unsqueeze(2) + tables.a_span.view(1, k, 1, sites))  # fmt: skip
     holds = torch.stack([
@@ -374,17 +376,14 @@ def _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length
         else:
             present = present & ~(by & (u < min(strength.dropout - 1.0, 1.0)))
     level = torch.where(present, level, -math.inf)
-    charge_slots = z.expand(n, k, charges, sites).reshape(n, -1)
-    return level.reshape(n, -1), mz.reshape(n, -1), charge_slots, restored
+    return level.reshape(n, -1), mz.reshape(n, -1), restored
 
 
 def _internal_ions(tables, strength, cumulative, chemistry, length, headroom, u):
     """Internal b- and a-type fragments of 2-6 residues, charge 1: ``[n, 2 * (W-2) * 5]``."""
     n, width = cumulative.shape[0], tables.width
-    device = cumulative.device
     s = tables.scalars
-    starts = torch.arange(1, width - 1, device=device)
-    ends = starts.view(-1, 1) + torch.tensor(INTERNAL_LENGTHS, device=device).view(1, -1)
+    starts, ends = tables.internal_starts, tables.internal_ends
     ends_c = ends.clamp(max=width)
     with_zero = torch.cat([torch.zeros_like(cumulative[:, :1]), cumulative], -1)
     neutral = (with_zero[:, ends_c] - with_zero[:, starts].unsqueeze(-1)).float()  # [n, W-2, 5]
@@ -405,7 +404,7 @@ def _internal_ions(tables, strength, cumulative, chemistry, length, headroom, u)
     formed = u_formed < p_formed * _formed_share(strength.noise)
     r = _scaled(_weibull_log10(u_level, s["internal_kappa"]), s["internal_kappa"], strength.scatter)
     level = torch.where(inside.unsqueeze(1) & formed, headroom.view(n, 1, 1, 1) + mu + r, -math.inf)
-    return level.reshape(n, -1), mz.reshape(n, -1), torch.ones_like(mz).reshape(n, -1)
+    return level.reshape(n, -1), mz.reshape(n, -1)
 
 
 def _immonium_ions(tables, strength, residues, headroom, u):
@@ -420,15 +419,14 @@ def _immonium_ions(tables, strength, residues, headroom, u):
     formed = u_formed < p_formed * _formed_share(strength.noise)
     r = _scaled(_weibull_log10(u_level, s["immonium_kappa"]), s["immonium_kappa"], strength.scatter)
     level = torch.where(present & formed, headroom.unsqueeze(-1) + mu + r, -math.inf)
-    mz = tables.immonium_mz.expand(n, symbols)
-    return level, mz, torch.ones_like(mz)
+    return level, tables.immonium_mz.expand(n, symbols)
 
 
 def _precursor_ions(tables, strength, peptide_mass, charge, headroom, u):
     """The precursor minus H2O and NH3, and intact, at charges 1-4 up to its own: ``[n, 12]``."""
-    n, device = peptide_mass.shape[0], peptide_mass.device
+    n = peptide_mass.shape[0]
     s = tables.scalars
-    z = torch.arange(1, 5, device=device, dtype=torch.float32).view(1, 1, 4)
+    z = tables.ion_charge[:, -4:].view(1, 1, 4)
     mass = peptide_mass.float().view(n, 1, 1)
     neutral = torch.cat([mass - H2O_MASS_DA, mass - NH3_MASS_DA, mass], 1)  # [n, 3, 1]
     mz = (neutral + z * PROTON_MASS_DA) / z  # [n, 3, 4]
@@ -444,17 +442,17 @@ def _precursor_ions(tables, strength, peptide_mass, charge, headroom, u):
     intact_level = torch.where(intact, s["precursor_peak_height"] + r[:, 2:], -math.inf)
     level = torch.cat([loss_level, intact_level], 1)
     level = torch.where(z <= charge.view(n, 1, 1), level, -math.inf)
-    return level.reshape(n, -1), mz.reshape(n, -1), z.expand(n, 3, 4).reshape(n, -1)
+    return level.reshape(n, -1), mz.reshape(n, -1)
 
 
-def _with_isotopes(tables, level, mz, charge, z):
+def _with_isotopes(tables, level, mz, z):
     """The ``MONO_SLOTS`` strongest ions with their +1 and +2 13C peaks: averagine ratios of
     the ion's neutral mass, times the world's offset, with a log-normal scatter."""
     n = level.shape[0]
     s = tables.scalars
     slots = min(MONO_SLOTS, level.shape[-1])
     level, index = torch.topk(level, slots, dim=-1)
-    mz, charge = mz.gather(-1, index), charge.gather(-1, index)
+    mz, charge = mz.gather(-1, index), tables.ion_charge.expand(n, -1).gather(-1, index)
     neutral = mz * charge - charge * PROTON_MASS_DA
     plus_1, plus_2 = averagine_ratios(neutral)
     ratios = torch.log10(torch.stack([plus_1, plus_2], 1).clamp_min(1e-6)) + s["isotope_offset"]
@@ -524,7 +522,7 @@ def _processed(tables, strength, level, mz, observed_mass, charge, most, z_spect
     ppm = (offset_ppm + s["fragment_ppm_sd"] * z_peaks[:, : mz.shape[-1]]) * strength.errors
     mz = torch.addcmul(mz, mz, ppm, value=1e-6)
     # The precursor at every charge up to its own: PeakFilter's +/-2 Da, the source's gap.
-    z = torch.arange(1, 5, device=mz.device)
+    z = tables.precursor_charge
     precursor_mz = ((observed_mass.unsqueeze(-1) + z * PROTON_MASS_DA) / z).float()
     precursor_mz = torch.where(z <= charge.unsqueeze(-1), precursor_mz, -1e4)
     near = (mz.unsqueeze(-1) - precursor_mz.unsqueeze(1)).abs().amin(-1) <= s["precursor_tol"]
@@ -659,6 +657,17 @@ def _tables(world: World, min_length: int, max_length: int, vocab: Vocabulary,
         "peaks": torch.tensor([table.peaks[i] for i in rows], device=device),
     }
     sizes = torch.tensor([end - start for start, end in buckets], dtype=torch.float64)
+    starts = torch.arange(1, width - 1)
+    class_of_charge = [0, 1, 1][:fragment_charges]  # position coefficients: charge 1, >= 2
+    position_index = torch.tensor([[[(which * 2 + c) * POSITION_BINS] for c in class_of_charge]
+                                   for _, which, _, _ in _FAMILIES])  # fmt: skip
+    fragment_charge = torch.arange(1, fragment_charges + 1, dtype=torch.float32)
+    ion_charge = torch.cat([
+        fragment_charge.view(1, -1, 1).expand(len(_FAMILIES), -1, sites).reshape(-1),
+        torch.ones(2 * len(starts) * len(INTERNAL_LENGTHS) + vocab.size),
+        torch.arange(1, 5, dtype=torch.float32).repeat(3),
+    ]).unsqueeze(0)  # fmt: skip
+    fragment_charge = fragment_charge.view(1, 1, -1, 1)
     return _Tables(
         width=width,
         fragment_charges=fragment_charges,
@@ -696,7 +705,14 @@ def _tables(world: World, min_length: int, max_length: int, vocab: Vocabulary,
         },
         internal_length=torch.tensor(
             [coefficients[f"internal:len{k}"] for k in INTERNAL_LENGTHS], **f32
-        ),  # fmt: skip
+        ),
+        sites=torch.arange(sites, device=device),
+        internal_starts=starts.to(device),
+        internal_ends=(starts.view(-1, 1) + torch.tensor(INTERNAL_LENGTHS)).to(device),
+        position_index=position_index.to(device),
+        fragment_charge=fragment_charge.to(device),
+        ion_charge=ion_charge.to(device),
+        precursor_charge=torch.arange(1, 5, device=device),
         field_cholesky=_field_cholesky(correlation.length_scale_sites, sites).to(device),
         relative_mz_cdf=_cdf((histogram / histogram.sum()).tolist(), device),
         scalars=scalars,
