@@ -202,7 +202,7 @@ class Modification(_StrictModel):
     first_residue: str | None = Field(
         default=None,
         description="N-terminal modifications only: only peptides starting with this "
-        "residue carry it (pyro-glu from Q: [Ammonia-loss]-).",
+        "residue, unmodified, carry it (pyro-glu from Q: [Ammonia-loss]-).",
     )
 
 

@@ -225,9 +225,10 @@ def _fit_residues(spectra: list[AnnotatedSpectrum], report: list) -> Residues:
 
 def _fit_modifications(spectra: list[AnnotatedSpectrum], report: list) -> dict[str, Modification]:
     """Each modified residue's share of its residue's sites; each N-terminal modification's
-    share of the peptides, of those starting with one residue when all that carry it do."""
+    share of the peptides, of those starting with one unmodified residue when all that carry
+    it do (pyro-glu: of the peptides starting with Q)."""
     sites, modified, n_terms, first_of = Counter(), Counter(), Counter(), {}
-    firsts = Counter(s.residues[0][0] for s in spectra)
+    firsts = Counter(s.residues[0] for s in spectra)
     for s in spectra:
         for residue in s.residues:
             sites[residue[0]] += 1
@@ -235,14 +236,15 @@ def _fit_modifications(spectra: list[AnnotatedSpectrum], report: list) -> dict[s
                 modified[residue] += 1
         if s.n_term is not None:
             n_terms[s.n_term] += 1
-            first_of.setdefault(s.n_term, set()).add(s.residues[0][0])
+            first_of.setdefault(s.n_term, set()).add(s.residues[0])
     rates, lines = {}, []
     for token, count in sorted(modified.items()):
         rates[token] = Modification(rate=count / sites[token[0]])
         lines.append(f"{token} {count}/{sites[token[0]]} {token[0]}")
     for token, count in sorted(n_terms.items()):
-        first = next(iter(first_of[token])) if len(first_of[token]) == 1 else None
-        of = firsts[first] if first else len(spectra)
+        name = next(iter(first_of[token])) if len(first_of[token]) == 1 else None
+        first = name[0] if name in STANDARD_RESIDUES else None  # one unmodified residue
+        of = firsts[name] if first else len(spectra)
         rates[token] = Modification(rate=count / of, first_residue=first)
         lines.append(
             f"{token} {count}/{of} peptides" + (f" starting with {first}" if first else "")

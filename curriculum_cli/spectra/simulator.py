@@ -803,12 +803,11 @@ def _modification_tables(world: World, vocab: Vocabulary):
             target[token_id, k], cdf[token_id, k] = form_id, total
     ids = torch.tensor([t for t, _, _ in n_terms], dtype=torch.long)
     n_term_cdf = torch.zeros(vocab.size, len(n_terms))
-    letters = _token_letters(vocab)
-    for token_id in range(vocab.size):
+    for token_id, token in enumerate(vocab.tokens):
         total = 0.0
         for j, (_, rate, first) in enumerate(n_terms):
-            residue = vocab.tokens[token_id]
-            if first is None or (token_id in letters and residue[0] == first):
+            # only on that unmodified residue (pyro-glu from Q, not from a deamidated Q)
+            if first is None or token == ("C[Carbamidomethyl]" if first == "C" else first):
                 total += rate
             n_term_cdf[token_id, j] = total
     return target, cdf, ids, n_term_cdf
