@@ -69,7 +69,7 @@ spread, where peaks lie, y against b, isotopes)."""
 FEATURE_SETS = {"table": TABLE_FEATURES, "core": CORE_FEATURES, "all": FEATURES}
 
 AUC_FOLDS = 5
-AUC_REPEATS = 5
+AUC_REPEATS = 3
 
 
 def spectrum_features(spectrum: AnnotatedSpectrum) -> dict[str, float]:
