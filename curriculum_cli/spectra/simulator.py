@@ -152,7 +152,6 @@ class _Tables:
     position_index: torch.Tensor  # [F, Z, 1] offset of (series, charge class) in ``position``
     fragment_charge: torch.Tensor  # [1, 1, Z, 1] float
     ion_charge: torch.Tensor  # [1, ions] charge of every ion slot (terminal ... precursor)
-    ion_by: torch.Tensor  # [1, ions] bool: the slot is a b or y ion
     precursor_charge: torch.Tensor  # [4] the charges 1-4
     field_cholesky: torch.Tensor  # [S, S]
     relative_mz_cdf: torch.Tensor
@@ -201,24 +200,29 @@ def simulate_batch(
     cumulative = torch.cumsum(masses, -1)
     peptide_mass = cumulative[:, -1] + H2O_MASS_DA  # float64
     chemistry = tables.chemistry[residues]  # [n, W, 7]
+    *terminal, guaranteed = _terminal_ions(
+        tables, strength, cumulative, peptide_mass, chemistry, length, charge, headroom,
+        z_fields, z_terminal, u_dropout,
+    )  # fmt: skip
     ions = [
-        _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length, charge,
-                       headroom, z_fields, z_terminal, u_dropout),
+        terminal,
         _internal_ions(tables, strength, cumulative, chemistry, length, headroom, u_internal),
         _immonium_ions(tables, strength, residues, headroom, u_immonium),
         _precursor_ions(tables, strength, peptide_mass, charge, headroom, u_precursor),
     ]  # fmt: skip
     level = torch.cat([i[0] for i in ions], -1)  # log10 A over the floor, -inf: absent
     mz = torch.cat([i[1] for i in ions], -1)
-    level, mz, by = _with_isotopes(tables, level, mz, z_isotopes)
+    others = torch.zeros_like(mz[:, guaranteed.shape[-1] :], dtype=torch.bool)
+    kept = torch.cat([guaranteed, others], -1)  # b/y ions a stage guarantees
+    level, mz, kept = _with_isotopes(tables, level, mz, kept, z_isotopes)
     noise_level, noise_mz = _noise_peaks(tables, strength, row, headroom, peptide_mass,
                                          u_noise, z_noise)  # fmt: skip
     level = torch.cat([level, noise_level], -1)
     mz = torch.cat([mz, noise_mz], -1)
-    by = torch.cat([by, torch.zeros_like(noise_level, dtype=torch.bool)], -1)
+    kept = torch.cat([kept, torch.zeros_like(noise_level, dtype=torch.bool)], -1)
     observed_mass = _observed_precursor(tables, strength, peptide_mass, z_spectrum, u_iso)
     most = tables.rows["peaks"][row]  # the row's own count of peaks
-    mz_out, intensity, mask = _processed(tables, strength, level, mz, by, observed_mass, charge,
+    mz_out, intensity, mask = _processed(tables, strength, level, mz, kept, observed_mass, charge,
                                          most, z_spectrum, z_peaks)  # fmt: skip
     return SpectrumBatch(
         mz=mz_out,
@@ -363,17 +367,18 @@ def _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length
     formed = torch.special.ndtr(shared_formed + own_w * z_formed) > 1 - p_formed
     level = headroom.view(n, 1, 1, 1) + mu + r
     present = possible & formed & (level >= 0)
+    guaranteed = torch.zeros_like(present)
     if strength.dropout != 1.0:  # b/y ions only
         u = u_dropout.view(n, 2, charges, sites)[:, fs]  # one draw per b and y ion
         by = group["by"].bool()
-        if strength.dropout < 1.0:  # restore missing ones (at least at the floor)
-            restore = by & possible & ~present & (u < 1.0 - strength.dropout)
-            level = torch.where(restore, level.clamp(min=0.0), level)
-            present = present | restore
+        if strength.dropout < 1.0:  # guaranteed: formed, at least at the floor, and kept
+            guaranteed = by & possible & (u < 1.0 - strength.dropout)
+            level = torch.where(guaranteed & ~present, level.clamp(min=0.0), level)
+            present = present | guaranteed
         else:
             present = present & ~(by & (u < min(strength.dropout - 1.0, 1.0)))
     level = torch.where(present, level, -math.inf)
-    return level.reshape(n, -1), mz.reshape(n, -1)
+    return level.reshape(n, -1), mz.reshape(n, -1), guaranteed.reshape(n, -1)
 
 
 def _internal_ions(tables, strength, cumulative, chemistry, length, headroom, u):
@@ -442,7 +447,7 @@ def _precursor_ions(tables, strength, peptide_mass, charge, headroom, u):
     return level.reshape(n, -1), mz.reshape(n, -1)
 
 
-def _with_isotopes(tables, level, mz, z):
+def _with_isotopes(tables, level, mz, kept, z):
     """The ``MONO_SLOTS`` strongest ions with their +1 and +2 13C peaks: averagine ratios of
     the ion's neutral mass, times the world's offset, with a log-normal scatter."""
     n = level.shape[0]
@@ -450,15 +455,15 @@ def _with_isotopes(tables, level, mz, z):
     slots = min(MONO_SLOTS, level.shape[-1])
     level, index = torch.topk(level, slots, dim=-1)
     mz, charge = mz.gather(-1, index), tables.ion_charge.expand(n, -1).gather(-1, index)
-    by = tables.ion_by.expand(n, -1).gather(-1, index)
+    kept = kept.gather(-1, index)
     neutral = mz * charge - charge * PROTON_MASS_DA
     plus_1, plus_2 = averagine_ratios(neutral)
     ratios = torch.log10(torch.stack([plus_1, plus_2], 1).clamp_min(1e-6)) + s["isotope_offset"]
     isotopes = level.unsqueeze(1) + ratios + s["isotope_sd"] * z[:, : 2 * slots].view(n, 2, slots)
     step = C13_C12_DELTA_DA / charge
     mz = torch.cat([mz, mz + step, mz + 2 * step], -1)
-    by = torch.cat([by, torch.zeros_like(isotopes.reshape(n, -1), dtype=torch.bool)], -1)
-    return torch.cat([level, isotopes.reshape(n, -1)], -1), mz, by
+    kept = torch.cat([kept, torch.zeros_like(isotopes.reshape(n, -1), dtype=torch.bool)], -1)
+    return torch.cat([level, isotopes.reshape(n, -1)], -1), mz, kept
 
 
 def _noise_peaks(tables, strength, row, headroom, peptide_mass, u, z):
@@ -507,17 +512,17 @@ def _observed_precursor(tables, strength, peptide_mass, z, u):
     return mass + C13_C12_DELTA_DA * isotope_error.double()
 
 
-def _processed(tables, strength, level, mz, by, observed_mass, charge, most, z_spectrum,
+def _processed(tables, strength, level, mz, kept, observed_mass, charge, most, z_spectrum,
                z_peaks):  # fmt: skip
     """Detection and the scan range, m/z errors, the source's and pepcurr's preprocessing: peaks
-    ``[n, P]`` (m/z ascending, base peak 1, padding last), ``P`` the fullest. Beside the b/y
-    ions (``by``), a spectrum keeps only peaks among its ``most`` strongest."""
+    ``[n, P]`` (m/z ascending, base peak 1, padding last), ``P`` the fullest. Beside the
+    guaranteed b/y ions (``kept``), a spectrum keeps only peaks among its ``most`` strongest."""
     n = level.shape[0]
     s = tables.scalars
     seen = (level >= 0) & (mz >= s["min_mz"]) & (mz <= s["max_mz"])
     level = torch.where(seen, level, -math.inf)
     level, index = torch.topk(level, min(CANDIDATE_SLOTS, level.shape[-1]), dim=-1)
-    mz, by = mz.gather(-1, index), by.gather(-1, index)
+    mz, kept = mz.gather(-1, index), kept.gather(-1, index)
     offset_ppm = s["fragment_offset_mean"] + s["fragment_offset_sd"] * z_spectrum[:, 2:3]
     ppm = (offset_ppm + s["fragment_ppm_sd"] * z_peaks[:, : mz.shape[-1]]) * strength.errors
     mz = torch.addcmul(mz, mz, ppm, value=1e-6)
@@ -531,7 +536,7 @@ def _processed(tables, strength, level, mz, by, observed_mass, charge, most, z_s
     level = level.masked_fill(near, -math.inf)
     # m/z ascending; a peak closer to the next than the resolution merges into it
     mz, order = torch.sort(torch.where(torch.isfinite(level), mz, math.inf), -1)
-    level, by = level.gather(-1, order), by.gather(-1, order)
+    level, kept = level.gather(-1, order), kept.gather(-1, order)
     intensity = torch.pow(10.0, level - level.amax(-1, keepdim=True).clamp(min=-1e4))  # -inf: 0
     if s["merge_ppm"] > 0:
         after, before = mz[:, 1:], mz[:, :-1]
@@ -541,14 +546,15 @@ def _processed(tables, strength, level, mz, by, observed_mass, charge, most, z_s
         mz = torch.cat([torch.where(close, centroid, before), mz[:, -1:]], -1)
         intensity = torch.cat([merged, intensity[:, -1:]], -1)
         intensity[:, 1:] = intensity[:, 1:].masked_fill(close, 0.0)
-        by = torch.cat([by[:, :-1] | (close & by[:, 1:]), by[:, -1:]], -1)
+        kept = torch.cat([kept[:, :-1] | (close & kept[:, 1:]), kept[:, -1:]], -1)
     # PeakFilter: >= min_intensity of the base peak, the max_peaks strongest, base = 1; and
     # the row's count: other peaks only among the ``most`` strongest
     base = intensity.amax(-1, keepdim=True)
     strongest = torch.topk(intensity, min(s["max_peaks"], intensity.shape[-1]), dim=-1).values
     rank = (most.clamp(max=strongest.shape[-1]) - 1).clamp_(min=0).unsqueeze(-1)
     floor = torch.maximum(strongest[:, -1:], s["min_intensity"] * base)
-    keep = (intensity >= floor) & (intensity > 0) & (by | (intensity >= strongest.gather(-1, rank)))
+    among_most = intensity >= strongest.gather(-1, rank)
+    keep = (intensity >= floor) & (intensity > 0) & (kept | among_most)
     counts = keep.sum(-1)
     width = max(int(counts.max()), 1)  # the batch's fullest spectrum (a host sync)
     slot = torch.where(keep, torch.cumsum(keep, -1) - 1, width)
@@ -669,10 +675,6 @@ def _tables(world: World, min_length: int, max_length: int, vocab: Vocabulary,
         torch.ones(2 * len(starts) * len(INTERNAL_LENGTHS) + vocab.size),
         torch.arange(1, 5, dtype=torch.float32).repeat(3),
     ]).unsqueeze(0)  # fmt: skip
-    terminal_by = torch.tensor([name in ("b", "y") for name, *_ in _FAMILIES])
-    terminal_by = terminal_by.view(-1, 1, 1).expand(-1, fragment_charges, sites).reshape(-1)
-    ion_by = torch.cat([terminal_by, torch.zeros(ion_charge.shape[-1] - len(terminal_by),
-                                                 dtype=torch.bool)]).unsqueeze(0)  # fmt: skip
     fragment_charge = fragment_charge.view(1, 1, -1, 1)
     return _Tables(
         width=width,
@@ -718,7 +720,6 @@ def _tables(world: World, min_length: int, max_length: int, vocab: Vocabulary,
         position_index=position_index.to(device),
         fragment_charge=fragment_charge.to(device),
         ion_charge=ion_charge.to(device),
-        ion_by=ion_by.to(device),
         precursor_charge=torch.arange(1, 5, device=device),
         field_cholesky=_field_cholesky(correlation.length_scale_sites, sites).to(device),
         relative_mz_cdf=_cdf((histogram / histogram.sum()).tolist(), device),
