@@ -117,7 +117,8 @@ class Reference(_StrictModel):
     ``intensity_variation`` divided by these give the strength of four parts of the
     physics (0: off, 1: as calibrated): every peak that is not a b or y ion (noise,
     a ions, neutral losses, internal and immonium ions); the b/y ions the calibrated
-    world misses (at 0 every b/y ion is there); the m/z errors; the intensity scatter.
+    world misses (below 1 each b/y ion is guaranteed with probability 1 - strength, so
+    at 0 every b/y ion is there); the m/z errors; the intensity scatter.
     The defaults are the last stage of the design document's arms.
     """
 

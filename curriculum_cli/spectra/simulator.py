@@ -24,11 +24,14 @@ same seed giving the same batch bit for bit on the CPU), from the parameters tha
    +/-2 Da at every charge removed, >= 1% of the base peak, the 150 strongest, base = 1.
 
 A stage's noise fields scale four parts of this (``world.Reference``): ``noise_peaks``
-everything that is not a b/y ion, ``peak_dropout`` the b/y ions the world misses,
-``mass_error_ppm`` the errors, ``intensity_variation`` the scatter ``r``. Peak slots
-are trimmed to the batch's fullest spectrum; a training batch (``bucketed``) draws its
-rows from one of ``BUCKETS`` groups of similar peak counts, so that it pays only for
-the peaks it holds. See ``docs/spectra-and-mgf.md``.
+everything that is not a b/y ion, ``peak_dropout`` the b/y ions the world misses (below
+full strength each b/y ion is guaranteed with probability 1 - strength: formed, at least
+at the floor, and kept whatever the row's peak count), ``mass_error_ppm`` the errors,
+``intensity_variation`` the scatter ``r``. A spectrum keeps at most its row's count of
+peaks (besides guaranteed b/y ions), the strongest. Peak slots are trimmed to the batch's
+fullest spectrum; a training batch (``bucketed``) draws its rows from one of ``BUCKETS``
+groups of similar peak counts, so that it pays only for the peaks it holds. See
+``docs/spectra-and-mgf.md``.
 """
 
 from __future__ import annotations
