@@ -101,6 +101,7 @@ def calibrate(paths: list[Path], reference: Reference | None = None,
                                                       if left_out else "")))  # fmt: skip
 
     instrument = _fit_instrument(kept, windowed, report)
+    errors = _fit_errors(kept, report)  # first: it finds spectra their peptides do not explain
     window = (WINDOW_FILTER.min_mz, WINDOW_FILTER.max_mz)
     rows = ion_rows(windowed, instrument.scan_min_mz, instrument.precursor_gap_da, window)
     fit = fit_intensities(windowed, rows, max_iter=max_iter)
@@ -133,7 +134,7 @@ def calibrate(paths: list[Path], reference: Reference | None = None,
         correlation=_fit_correlation(fit, report),
         isotopes=_fit_isotopes(windowed, report),
         noise=noise,
-        errors=_fit_errors(kept, report),
+        errors=errors,
         instrument=instrument,
     )  # fmt: skip
     return Calibration(world, report)
@@ -430,6 +431,11 @@ def _fit_errors(spectra: list[AnnotatedSpectrum], report: list) -> Errors:
         if len(errors) >= 3:
             offsets.append(float(np.median(errors)))
             within += (errors - np.median(errors)).tolist()
+    if not offsets:
+        raise MgfError(
+            f"none of the {len(spectra)} spectra has 3 b/y ions within 20 ppm of its peptide's; "
+            "are the SEQ annotations right (and the peaks centroided m/z)?"
+        )
     errors = Errors(
         precursor_ppm_mean=float(np.mean(precursor_ppm)),
         precursor_ppm_sd=float(np.std(precursor_ppm)),
