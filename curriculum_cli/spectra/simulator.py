@@ -310,6 +310,11 @@ def _formed_share(noise: float) -> float:
     return min(noise, 1.0)
 
 
+def _times(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``x * factor``, without the operator call when the factor is 1 (the same numbers)."""
+    return x if factor == 1.0 else x * factor
+
+
 def _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length, charge,
                    headroom, z_fields, z_terminal, u_dropout):  # fmt: skip
     """b, y, a and neutral losses at fragment charges 1..Z: ``[n, F * Z * S]`` each."""
@@ -366,7 +371,9 @@ def _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length
     r = _weibull_log10(torch.special.ndtr(shared + own_w * z_intensity), group["kappa"])
     r = _scaled(r, group["kappa"], strength.scatter)
     p_formed = torch.sigmoid(group["gamma"] + group["eta"] * mu.clamp(min=-30.0))
-    p_formed = p_formed * group["by"] + p_formed * (1 - group["by"]) * _formed_share(strength.noise)
+    if _formed_share(strength.noise) < 1.0:  # only b/y ions keep their calibrated formation
+        share = _formed_share(strength.noise)
+        p_formed = p_formed * group["by"] + p_formed * (1 - group["by"]) * share
     formed = torch.special.ndtr(shared_formed + own_w * z_formed) > 1 - p_formed
     level = headroom.view(n, 1, 1, 1) + mu + r
     present = possible & formed & (level >= 0)
@@ -406,7 +413,7 @@ def _internal_ions(tables, strength, cumulative, chemistry, length, headroom, u)
     mu = mu + s["internal_mz300"] * (mz >= 300) + s["internal_mz600"] * (mz >= 600)
     u_level, u_formed = u.view(n, *mu.shape[1:], 2).unbind(-1)
     p_formed = torch.sigmoid(s["internal_gamma"] + s["internal_eta"] * mu)
-    formed = u_formed < p_formed * _formed_share(strength.noise)
+    formed = u_formed < _times(p_formed, _formed_share(strength.noise))
     r = _scaled(_weibull_log10(u_level, s["internal_kappa"]), s["internal_kappa"], strength.scatter)
     level = torch.where(inside.unsqueeze(1) & formed, headroom.view(n, 1, 1, 1) + mu + r, -math.inf)
     return level.reshape(n, -1), mz.reshape(n, -1)
@@ -421,7 +428,7 @@ def _immonium_ions(tables, strength, residues, headroom, u):
     mu = tables.immonium_mu
     u_level, u_formed = u[:, :symbols], u[:, symbols:]
     p_formed = torch.sigmoid(s["immonium_gamma"] + s["immonium_eta"] * mu.clamp(min=-30.0))
-    formed = u_formed < p_formed * _formed_share(strength.noise)
+    formed = u_formed < _times(p_formed, _formed_share(strength.noise))
     r = _scaled(_weibull_log10(u_level, s["immonium_kappa"]), s["immonium_kappa"], strength.scatter)
     level = torch.where(present & formed, headroom.unsqueeze(-1) + mu + r, -math.inf)
     return level, tables.immonium_mz.expand(n, symbols)
@@ -509,7 +516,8 @@ def _observed_precursor(tables, strength, peptide_mass, z, u):
     """The neutral mass an instrument reports: ppm error, and +1 13C at the isotope-error
     rate (float64)."""
     s = tables.scalars
-    ppm = (s["precursor_ppm_mean"] + s["precursor_ppm_sd"] * z[:, 1].double()) * strength.errors
+    ppm = s["precursor_ppm_mean"] + s["precursor_ppm_sd"] * z[:, 1].double()
+    ppm = _times(ppm, strength.errors)
     mass = peptide_mass * (1 + 1e-6 * ppm)
     isotope_error = u[:, 0] < s["isotope_error_rate"] * min(strength.errors, 1.0)
     return mass + C13_C12_DELTA_DA * isotope_error.double()
@@ -527,7 +535,7 @@ def _processed(tables, strength, level, mz, kept, observed_mass, charge, most, z
     level, index = torch.topk(level, min(CANDIDATE_SLOTS, level.shape[-1]), dim=-1)
     mz, kept = mz.gather(-1, index), kept.gather(-1, index)
     offset_ppm = s["fragment_offset_mean"] + s["fragment_offset_sd"] * z_spectrum[:, 2:3]
-    ppm = (offset_ppm + s["fragment_ppm_sd"] * z_peaks[:, : mz.shape[-1]]) * strength.errors
+    ppm = _times(offset_ppm + s["fragment_ppm_sd"] * z_peaks[:, : mz.shape[-1]], strength.errors)
     mz = torch.addcmul(mz, mz, ppm, value=1e-6)
     # The precursor at every charge up to its own: PeakFilter's +/-2 Da, the source's gap.
     z = tables.precursor_charge
