@@ -1,6 +1,6 @@
 """``pepcurr calibrate``: a world fitted to annotated spectra, and its bad inputs.
 
-One fit of 24 real spectra (about a second); the facts it must hold are computed here
+One fit of 16 real spectra (about a second); the facts it must hold are computed here
 from the file itself, independently of pepcurr's reader.
 """
 
@@ -24,10 +24,10 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def small_file(tmp_path_factory):
-    """The first 24 spectra of the MassIVE-KB file."""
+    """The first 16 spectra of the MassIVE-KB file."""
     path = tmp_path_factory.mktemp("calibrate") / "small.mgf"
     with mgf.read(str(HCD_MGF), use_index=False) as reader:
-        mgf.write([spectrum for _, spectrum in zip(range(24), reader, strict=False)],
+        mgf.write([spectrum for _, spectrum in zip(range(16), reader, strict=False)],
                   str(path), file_mode="w")  # fmt: skip
     return path
 
@@ -63,7 +63,7 @@ def test_calibrate_fits_the_files_spectra(small_file, calibrated):
                                                     max(world.spectra.length))  # fmt: skip
     for part in ("intensity model:", "noise:", "errors:", "isotopes:", "modifications:"):
         assert part in output
-    assert "24 of charge 2-4" in output
+    assert "16 of charge 2-4" in output
     # the world draws spectra
     batch = generate_spectra(SpectrumSettings.from_stage(stage, world=world), 16,
                              Vocabulary.named("casanovo"), seed=0)  # fmt: skip
