@@ -9,7 +9,8 @@ The model of a spectrum (see ``docs/spectra-and-mgf.md``):
 - peptide length uniform in ``[min_length, max_length]``; residues tryptic by
   default (UniProtKB/Swiss-Prot composition inside, no K/R inside, ending in K
   or R) or uniform over the vocabulary's residues (``residue_distribution``);
-  unmodified: a vocabulary's modified and N-terminal tokens are never drawn;
+  unmodified: a vocabulary's modified and N-terminal tokens are never drawn here (a
+  curriculum's world draws them at its rates: ``simulator``);
 - precursor charge from ``charge_probs`` (default 2+: 70%, 3+: 30%);
   the precursor's neutral mass is exact (no error on it);
 - the b/y ladder of ``chemistry.peptide_fragment_ladder``: b and y ions at
