@@ -331,7 +331,9 @@ def calibrate(
     from curriculum_cli.spectra.calibration import calibrate as fit_world
     from curriculum_cli.spectra.calibration import calibrated_curriculum
 
-    if output.exists() and not force:  # before a fit of tens of seconds
+    if output.is_dir():  # before a fit of tens of seconds
+        raise PepcurrError(f"{output}: is a directory; give a file name")
+    if output.exists() and not force:
         raise PepcurrError(f"{output}: file exists; use --force to overwrite it")
     calibration = fit_world(paths)
     curriculum = calibrated_curriculum(calibration, name or f"calibrated-{paths[0].stem}")
