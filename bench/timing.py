@@ -2,7 +2,8 @@
 
 ``bench_train.py`` and ``bench_gpu.py`` time ``engine.train`` on a one-stage
 curriculum equal to the last stage of ``revised`` (lengths 7-18, 10 noise
-peaks, all three losses on), with validation, gradient measurement and
+peaks, all three losses on), or of another preset (``realistic-revised``: the same
+stage in the calibrated world), with validation, gradient measurement and
 checkpoints kept out of the timed windows, and read steps/s from its
 ``train`` records.
 """
@@ -20,12 +21,14 @@ from curriculum_cli.training.options import build_run_config
 from curriculum_cli.training.runlog import read_run
 
 
-def last_stage_config(steps: int, window: int, **options) -> RunConfig:
-    """A ``steps``-step run of revised's last stage, one ``train`` record per ``window`` steps."""
-    last = preset("revised").stages[-1]
-    stage = last.model_copy(update={"steps": steps, "name": "last_stage_of_revised"})
+def last_stage_config(steps: int, window: int, curriculum: str = "revised", **options) -> RunConfig:
+    """A ``steps``-step run of a preset's last stage (in its world, if it has one), one
+    ``train`` record per ``window`` steps."""
+    source = preset(curriculum)
+    last = source.stages[-1]
+    stage = last.model_copy(update={"steps": steps, "name": f"last_stage_of_{curriculum}"})
     return build_run_config(
-        Curriculum(name="bench", stages=[stage]),
+        Curriculum(name="bench", world=source.world, stages=[stage]),
         val_size=32,
         decode_size=4,
         val_every=10**9,

@@ -182,6 +182,9 @@ def fabricate_run(
 SAMPLE_MGF = TEST_DATA / "casanovo_sample_preprocessed_spectra.mgf"
 """128 real annotated spectra from Casanovo's repository (see tests/data/README.md)."""
 
+HCD_MGF = REPO_ROOT / "data" / "massivekb_ms2pip_250.mgf"
+"""250 annotated MassIVE-KB HCD spectra with raw peaks (see data/README.md)."""
+
 _GOOD_SPECTRUM = (
     "BEGIN IONS\nTITLE=good\nPEPMASS=400.2\nCHARGE=2+\n100.0 1.0\n200.0 0.5\nEND IONS\n"
 )

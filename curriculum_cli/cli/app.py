@@ -53,6 +53,7 @@ from curriculum_cli.cli.options import (
     PlotOpt,
     PrecursorTolOpt,
     QuietOpt,
+    RealismFormat,
     ResiduesOpt,
     ScaleOpt,
     SeedOpt,
@@ -265,16 +266,18 @@ def spectra(
     overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
     overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
     overrides.update(residue_distribution=residues.value if residues else None)
-    settings = SpectrumSettings.from_stage(picked, **overrides)
+    settings = SpectrumSettings.from_stage(picked, world=chosen.world, **overrides)
     batch = generate_spectra(settings, n, tokens, seed)
     batch = replace(batch, titles=[f"{chosen.name}:{picked.name}:seed{seed}:{i}" for i in range(n)])
     write_mgf(output, batch, tokens, overwrite=force)
+    residues = f"{settings.residue_distribution} residues"
+    if chosen.world is not None:
+        residues = "the world's peptides"
     stdout_console().print(
         f"wrote {n:,} spectra to {output} ({chosen.name}, stage {picked.name} (index {index}): "
         f"lengths {settings.min_length}-{settings.max_length}, {settings.noise_peaks} noise peaks, "
         f"dropout {settings.peak_dropout:g}, {settings.mass_error_ppm:g} ppm, "
-        f"intensity variation {settings.intensity_variation:g}, "
-        f"{settings.residue_distribution} residues; seed {seed})",
+        f"intensity variation {settings.intensity_variation:g}, {residues}; seed {seed})",
         highlight=False,
         soft_wrap=True,
     )
@@ -310,6 +313,66 @@ def inspect_command(
         typer.echo(json.dumps(asdict(report), indent=2))
     else:
         render_inspect_report(stdout_console(), report)
+
+
+@app.command()
+def calibrate(
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="REAL.mgf", help="Annotated MGF files (SEQ=...).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Curriculum JSON to write.")],
+    name: Annotated[
+        str | None, typer.Option(help="Curriculum name (default: calibrated-FIRST_FILE).")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Fit the realistic simulator to annotated real spectra; write a curriculum of that world."""
+    from curriculum_cli.cli.render import render_calibration
+    from curriculum_cli.curriculum.files import save_curriculum
+    from curriculum_cli.spectra.calibration import calibrate as fit_world
+    from curriculum_cli.spectra.calibration import calibrated_curriculum
+
+    if output.is_dir():  # before a fit of tens of seconds
+        raise PepcurrError(f"{output}: is a directory; give a file name")
+    if output.exists() and not force:
+        raise PepcurrError(f"{output}: file exists; use --force to overwrite it")
+    calibration = fit_world(paths)
+    curriculum = calibrated_curriculum(calibration, name or f"calibrated-{paths[0].stem}")
+    save_curriculum(curriculum, output, overwrite=force)
+    render_calibration(stdout_console(), calibration, output)
+
+
+@app.command()
+def realism(
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="REAL.mgf", help="Annotated MGF files (SEQ=...).")
+    ],
+    curriculum: CurriculumOpt,
+    stage: Annotated[str | None, typer.Option(help="Only this stage (default: all).")] = None,
+    n: Annotated[int, typer.Option("--n", "-n", min=20, help="Synthetic spectra per stage.")] = 512,
+    seed: SeedOpt = 0,
+    vocab: VocabOpt = "standard",
+    output_format: Annotated[
+        RealismFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = RealismFormat.table,
+) -> None:
+    """Real spectra beside each stage's synthetic ones: medians and a classifier's AUC."""
+    import json
+
+    from curriculum_cli.analysis.realism import realism as measure
+    from curriculum_cli.cli.render import realism_data, render_realism
+    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.spectra.vocabulary import load_vocabulary
+
+    chosen = load_curriculum(curriculum)
+    indices = range(len(chosen.stages))
+    if stage is not None:
+        indices = [chosen.stage_named_or_at(stage, None)[0]]
+    report = measure(paths, chosen, list(indices), load_vocabulary(vocab), n=n, seed=seed)
+    if output_format is RealismFormat.json:
+        typer.echo(json.dumps(realism_data(report), indent=2))
+    else:
+        render_realism(stdout_console(), report)
 
 
 @app.command()

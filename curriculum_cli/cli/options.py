@@ -123,6 +123,11 @@ class CompareFormat(StrEnum):
     markdown = "markdown"
 
 
+class RealismFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
 AtOpt = Annotated[
     int | None,
     typer.Option(

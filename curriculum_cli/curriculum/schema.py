@@ -38,6 +38,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from curriculum_cli.curriculum.world import World
 from curriculum_cli.errors import CurriculumError
 
 SCHEMA_VERSION = 1
@@ -269,7 +270,20 @@ class Curriculum(BaseModel):
     )
     name: str = Field(min_length=1, max_length=80, description="Short name used in run names.")
     description: str = Field(default="", description="Free text: what the curriculum is for.")
+    world: World | None = Field(
+        default=None,
+        description="The physics of the spectra (pepcurr calibrate writes one): realistic "
+        "spectra instead of the plain b/y ladder. Absent: the plain generator.",
+    )
     stages: list[Stage] = Field(description="Stages in the order they are trained.")
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_world(self, handler) -> dict[str, Any]:
+        """Leave ``world`` out of files and ``run.json`` when there is none."""
+        data = handler(self)
+        if data.get("world") is None:
+            data.pop("world", None)
+        return data
 
     @field_validator("schema_version")
     @classmethod
@@ -315,6 +329,33 @@ class Curriculum(BaseModel):
                 ],
             )
         return stages
+
+    @model_validator(mode="after")
+    def _stages_inside_the_world(self) -> Curriculum:
+        """In a world, every stage's length range must hold some of the world's spectra."""
+        if self.world is None:
+            return self
+        for index, stage in enumerate(self.stages):
+            if not self.world.rows_between(stage.min_length, stage.max_length):
+                shortest, longest = self.world.lengths
+                raise ValidationError.from_exception_data(
+                    "Curriculum",
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "outside_world",
+                                "the world has no spectrum of a peptide with {low}-{high} "
+                                "residues (its peptides have {shortest}-{longest}); widen the "
+                                "stage's lengths",
+                                {"low": stage.min_length, "high": stage.max_length,
+                                 "shortest": shortest, "longest": longest},
+                            ),
+                            loc=("stages", index, "max_length"),
+                            input=stage.max_length,
+                        )
+                    ],
+                )  # fmt: skip
+        return self
 
     @property
     def total_steps(self) -> int:

@@ -29,6 +29,7 @@ import math
 from typing import TYPE_CHECKING
 
 from curriculum_cli.spectra.chemistry import (
+    C13_C12_DELTA_DA,
     STANDARD_MASSES,
     MassTable,
     parse_peptide,
@@ -44,9 +45,6 @@ CUM_MASS_THRESHOLD_DA = 0.5
 
 IND_MASS_THRESHOLD_DA = 0.1
 """Two aligned residues match when their masses differ by less than this (Da)."""
-
-C13_C12_DELTA_DA = 1.003355
-"""Mass difference between 13C and 12C (Da): the spacing of a peptide's isotope peaks."""
 
 
 def _target_positions(tokens: torch.Tensor) -> torch.Tensor:

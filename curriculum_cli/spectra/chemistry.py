@@ -33,6 +33,25 @@ if TYPE_CHECKING:
 
 PROTON_MASS_DA = 1.007276
 H2O_MASS_DA = 18.010565
+NH3_MASS_DA = 17.026549
+CO_MASS_DA = 27.994915
+"""Lost by a b ion to make the a ion (and by a residue to make its immonium ion)."""
+C13_C12_DELTA_DA = 1.003355
+"""Mass difference between 13C and 12C (Da): the spacing of an ion's isotope peaks (times
+1/z in m/z)."""
+
+AVERAGINE_PLUS_1_PER_DA = 5.416e-4
+"""I(+1)/I(0) of a peptide per Da of its mass: averagine (C4.9384 H7.7583 N1.3577 O1.4773
+S0.0417 per 111.1254 Da; Senko, Beu and McLafferty 1995) with natural isotope abundances,
+the Poisson approximation."""
+
+AVERAGINE_PLUS_2_EXTRA_PER_DA = 4.40e-5
+"""The part of I(+2)/I(0) per Da that is not the Poisson term (18O, 34S): I(+2)/I(0) =
+lambda^2 / 2 + this * mass, lambda = ``AVERAGINE_PLUS_1_PER_DA`` * mass."""
+
+MASS_DEFECT_SLOPE = 1.000495
+"""Monoisotopic mass of a peptide per nominal Da (averagine): peptide-like m/z sit near
+whole multiples of it."""
 
 MAX_CHARGE = 10
 """Highest precursor charge pepcurr reads and the model embeds."""
@@ -247,6 +266,12 @@ def peptide_neutral_mass_da(peptide: str | list[str], table: MassTable = STANDAR
     """Neutral monoisotopic mass (Da) of a peptide: residues + H2O."""
     residues = parse_peptide(peptide, table) if isinstance(peptide, str) else peptide
     return sum(residue_mass_da(r, table) for r in residues) + H2O_MASS_DA
+
+
+def averagine_ratios(mass_da):
+    """I(+1)/I(0) and I(+2)/I(0) of an ion of neutral mass ``mass_da`` (numbers or tensors)."""
+    plus_1 = AVERAGINE_PLUS_1_PER_DA * mass_da
+    return plus_1, plus_1 * plus_1 / 2 + AVERAGINE_PLUS_2_EXTRA_PER_DA * mass_da
 
 
 def mz_from_neutral_mass(neutral_mass_da, charge):

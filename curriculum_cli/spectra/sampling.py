@@ -5,7 +5,8 @@ spectra from a stage's settings, or a mix.
 uniformly, with replacement, from those whose peptides fit a stage's length
 range, with the run's seeded ``torch.Generator`` (so the checkpoint's generator
 state fixes the order). ``BatchSource`` makes each step's batch:
-``round(real_fraction * batch_size)`` real spectra, the rest synthetic.
+``round(real_fraction * batch_size)`` real spectra, the rest synthetic (from the
+curriculum's world when it has one: a batch of similar peak counts, ``simulator``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from curriculum_cli.curriculum.world import World
 from curriculum_cli.errors import MgfError, RunError
 from curriculum_cli.spectra.batch import SpectrumBatch, concat_batches
 from curriculum_cli.spectra.store import DataFile, SpectrumStore, open_store
@@ -94,11 +96,12 @@ class BatchSource:
     run's one data generator (so the checkpoint's generator state fixes the order)."""
 
     def __init__(self, batch_size: int, vocab: Vocabulary, device: torch.device,
-                 real: RealSpectra | None):  # fmt: skip
+                 real: RealSpectra | None, world: World | None = None):  # fmt: skip
         self.batch_size = batch_size
         self.vocab = vocab
         self.device = device
         self.real = real
+        self.world = world
 
     def check(self, stages) -> None:
         """A ``MgfError`` for a stage that asks for real spectra its length range lacks."""
@@ -119,7 +122,7 @@ class BatchSource:
                                   token_width=stage.max_length + 1)  # fmt: skip
             parts.append(dataclasses.replace(real, peptides=None, titles=None).to(self.device))
         if n_real < self.batch_size:
-            parts.append(generate_batch(SpectrumSettings.from_stage(stage),
-                                        self.batch_size - n_real, self.vocab, generator,
-                                        self.device))  # fmt: skip
+            settings = SpectrumSettings.from_stage(stage, world=self.world)
+            parts.append(generate_batch(settings, self.batch_size - n_real, self.vocab, generator,
+                                        self.device, bucketed=True))  # fmt: skip
         return concat_batches(parts)

@@ -268,7 +268,8 @@ def setup(
     real = None
     if config.train_data:
         real = load_real_spectra(config.train_data, config.vocab, MAX_CHARGE, config.skip_invalid)
-    batches = BatchSource(config.batch_size // config.data_shards, config.vocab, device, real)
+    batches = BatchSource(config.batch_size // config.data_shards, config.vocab, device, real,
+                          config.curriculum.world)  # fmt: skip
     batches.check(config.curriculum.stages)
     val_sets = make_validation_sets(config, device)
     if not resume and config.init_from is not None:  # fine-tuning: a trained model's weights

@@ -49,7 +49,9 @@ def synthetic_validation_set(
     and the split's offset), or ``n`` spectra with its data settings drawn from ``seed``."""
     offset = VALIDATION_SPLITS.index(split)
     return generate_spectra(
-        SpectrumSettings.from_stage(split_stage(config.curriculum, split)),
+        SpectrumSettings.from_stage(
+            split_stage(config.curriculum, split), world=config.curriculum.world
+        ),
         config.val_size if n is None else n,
         config.vocab,
         seed=config.val_seed + offset if seed is None else seed,
