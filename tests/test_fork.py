@@ -169,3 +169,23 @@ def test_arms_whose_middle_stages_differ_fork_exactly_like_solo_runs(tmp_path, m
     assert any(r["event"] == "val" and r["split"] == "val_real" and "peptide_recall" in r
                and r["step"] < 6 for r in forked)  # a decoded val_real in the prefix  # fmt: skip
     assert forked == records(solo)
+
+
+def test_arms_of_different_worlds_share_no_prefix_and_the_world_is_a_confound(tmp_path):
+    from curriculum_cli.analysis.confounds import confounds
+    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.training.runlog import read_run
+    from tests.helpers import fabricate_run
+
+    plain = load_curriculum("current").scaled(0.001)
+    realistic = load_curriculum("realistic-current").scaled(0.001)
+    assert plain.stages == realistic.stages  # the same schedule; only the spectra differ
+    assert shared_prefix(_config(plain), _config(plain)) == plain.total_steps
+    assert shared_prefix(_config(plain), _config(realistic)) == 0
+
+    runs = [fabricate_run(tmp_path / name, curriculum, 0, {10: 0.5})
+            for name, curriculum in (("plain", plain), ("realistic", realistic))]  # fmt: skip
+    lines = confounds([read_run(run) for run in runs], ["plain", "realistic"])
+    (line,) = [line for line in lines if line.startswith("synthetic spectra differ")]
+    assert "plain the plain generator" in line
+    assert "realistic a world calibrated on 125 spectra of train.mgf" in line

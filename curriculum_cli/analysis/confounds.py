@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import statistics
+from pathlib import Path
 
 from curriculum_cli.analysis.facts import introductions_logged, stage_starts_logged
 from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
@@ -93,6 +94,7 @@ def confounds(logs: list[RunLog], groups: list[str], at_nominal: int | None = No
         if _differ(values):
             what = "validation sets differ: " if key in _VALIDATION_SETTINGS else ""
             lines.append(f"{what}{key}: {_shown(values)}")
+    lines += _world_differences(arms)
     lines += _length_and_learning_rate(arms, at_nominal)
     lines += _validation_differences(arms)
     starts = {group: _nominal_starts(runs) for group, runs in members.items()}
@@ -100,6 +102,21 @@ def confounds(logs: list[RunLog], groups: list[str], at_nominal: int | None = No
     lines += _realized_introductions(members)
     lines += _exposure_differences(members)
     return lines
+
+
+def _world_differences(arms: dict[str, RunLog]) -> list[str]:
+    """Arms whose spectra come from different worlds (or the plain generator) train and
+    validate on different spectra at every step."""
+    worlds = {group: run.config.curriculum.world for group, run in arms.items()}
+    if len({world.model_dump_json() if world else "" for world in worlds.values()}) < 2:
+        return []
+    shown = {
+        group: "the plain generator" if world is None else
+        f"a world calibrated on {world.source.n_spectra} spectra of "
+        f"{', '.join(Path(f).name for f in world.source.files)}"
+        for group, world in worlds.items()
+    }  # fmt: skip
+    return [f"synthetic spectra differ at every step: {_shown(shown)}"]
 
 
 def _length_and_learning_rate(arms: dict[str, RunLog], at_nominal: int | None) -> list[str]:

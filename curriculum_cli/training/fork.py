@@ -63,6 +63,8 @@ def shared_prefix(a: RunConfig, b: RunConfig) -> int:
         if key not in _ARM_FIELDS and getattr(a, key) != getattr(b, key):
             return 0
     first, second = a.curriculum, b.curriculum
+    if first.world != second.world:  # the spectra of every step differ
+        return 0
     if first.total_steps != second.total_steps or validation_plan(a) != validation_plan(b):
         return 0
     return min(_same_stages(first, second), _same_measurements(a, b))

@@ -57,7 +57,11 @@ from curriculum_cli.training.runlog import (
 )
 from curriculum_cli.training.stability import StabilityMonitor, StepOutcome
 from curriculum_cli.training.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
-from curriculum_cli.training.validation import make_validation_sets, validate
+from curriculum_cli.training.validation import (
+    make_validation_sets,
+    stage_spectrum_settings,
+    validate,
+)
 
 
 def data_seed(seed: int, shard: int) -> int:
@@ -269,7 +273,7 @@ def setup(
     if config.train_data:
         real = load_real_spectra(config.train_data, config.vocab, MAX_CHARGE, config.skip_invalid)
     batches = BatchSource(config.batch_size // config.data_shards, config.vocab, device, real,
-                          config.curriculum.world)  # fmt: skip
+                          lambda stage: stage_spectrum_settings(config, stage))  # fmt: skip
     batches.check(config.curriculum.stages)
     val_sets = make_validation_sets(config, device)
     if not resume and config.init_from is not None:  # fine-tuning: a trained model's weights

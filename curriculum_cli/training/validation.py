@@ -42,6 +42,14 @@ def split_stage(curriculum, split: str):
     return curriculum.stages[0] if split == VALIDATION_SPLITS[0] else curriculum.stages[-1]
 
 
+def stage_spectrum_settings(config: RunConfig, stage) -> SpectrumSettings:
+    """What a run's generator draws in ``stage``: the stage's data settings, the run's
+    residue distribution (plain generator) and the curriculum's world (if any)."""
+    return SpectrumSettings.from_stage(
+        stage, world=config.curriculum.world, residue_distribution=config.residue_distribution
+    )
+
+
 def synthetic_validation_set(
     config: RunConfig, split: str, device, n: int | None = None, seed: int | None = None
 ) -> SpectrumBatch:
@@ -49,9 +57,7 @@ def synthetic_validation_set(
     and the split's offset), or ``n`` spectra with its data settings drawn from ``seed``."""
     offset = VALIDATION_SPLITS.index(split)
     return generate_spectra(
-        SpectrumSettings.from_stage(
-            split_stage(config.curriculum, split), world=config.curriculum.world
-        ),
+        stage_spectrum_settings(config, split_stage(config.curriculum, split)),
         config.val_size if n is None else n,
         config.vocab,
         seed=config.val_seed + offset if seed is None else seed,
@@ -76,7 +82,7 @@ def validation_plan(config: RunConfig) -> dict:
     measurement settings) validate alike; ``fork.shared_prefix`` relies on it."""
     curriculum = config.curriculum
     plan = {
-        split: SpectrumSettings.from_stage(split_stage(curriculum, split))
+        split: stage_spectrum_settings(config, split_stage(curriculum, split))
         for split in VALIDATION_SPLITS
     }
     plan["decode_max_length"] = decode_max_length(curriculum)
