@@ -26,7 +26,7 @@ import argparse
 import statistics
 
 import torch
-from timing import loop_steps_per_second, revised_stage_config
+from timing import loop_steps_per_second, stage_config
 
 from curriculum_cli.devices import resolve_device
 from curriculum_cli.model.losses import refinement_loss_terms, total_loss
@@ -91,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = resolve_device(args.device)
-    config = revised_stage_config(
+    config = stage_config(
         args.steps, args.window, model=args.model, device=device.type, batch_size=args.batch_size
     )
     flops = flops_per_step(config, device)

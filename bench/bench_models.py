@@ -19,7 +19,7 @@ import argparse
 import statistics
 
 import torch
-from timing import loop_steps_per_second, revised_stage_config
+from timing import loop_steps_per_second, stage_config
 
 from curriculum_cli.model.source import preset_architectures
 
@@ -45,7 +45,7 @@ def main() -> None:
     for stage_name, stage in STAGES.items():
         options = dict(stage=stage, device="cpu", batch_size=args.batch_size)
         configs = {
-            m: revised_stage_config(args.steps, args.window, model=m, **options) for m in models
+            m: stage_config(args.steps, args.window, model=m, **options) for m in models
         }
         ms = {model: [] for model in models}  # per round: median ms/step of its windows
         for _ in range(args.rounds):

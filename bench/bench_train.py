@@ -13,14 +13,19 @@ machine load:
 
 (a) runs once per model preset named in ``--models`` (default: ``tiny``, the
 ion-evidence model, and ``casanovo-tiny``, the plain stand-in; they have the
-same dimensions, so they share (b)). The measurement is paired: each round times
-every (a) and (b) back to back, the ratio is taken per round, and its median and
-range over rounds are printed (the range is the machine's noise). Prints steps/s
-of each, the ratio a/b per preset, the cost of a gradient-measurement step
-relative to a normal step, and peak RSS. Usage::
+same dimensions, so they share (b)).
+(c) pepcurr's loop with the first model on realistic spectra: the last stage of
+    ``--world`` (default ``realistic-revised``: revised's last stage in the
+    calibrated world, the same lengths and losses), its training batches as the
+    loop draws them (trimmed to their fullest spectrum, from one peak-count bucket).
+The measurement is paired: each round times every (a), (c) and (b) back to back,
+the ratios are taken per round, and their median and range over rounds are
+printed (the range is the machine's noise). Prints steps/s of each, the ratio a/b
+per preset, c/a (goal <= 1.3), the cost of a gradient-measurement step relative to
+a normal step, and peak RSS. Usage::
 
     OMP_NUM_THREADS=1 python bench/bench_train.py [--device cpu|cuda]
-        [--models tiny,casanovo-tiny] [--batch-size 32]
+        [--models tiny,casanovo-tiny] [--world realistic-revised] [--batch-size 32]
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import statistics
 import time
 
 import torch
-from timing import loop_steps_per_second, revised_stage_config
+from timing import loop_steps_per_second, stage_config
 
 from curriculum_cli.model.transformer import MODEL_PRESETS
 from curriculum_cli.spectra.synthetic import SpectrumSettings
@@ -92,6 +97,7 @@ def main() -> None:
     parser.add_argument(
         "--models", default="tiny,casanovo-tiny", help="presets of the same dimensions"
     )
+    parser.add_argument("--world", default="realistic-revised", help="preset with a world")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=80, help="steps per measurement")
     parser.add_argument("--window", type=int, default=20, help="steps per timing window")
@@ -109,22 +115,26 @@ def main() -> None:
         parser.error("--models must name presets of the same dimensions (they share (b))")
 
     configs = {
-        model: revised_stage_config(
+        model: stage_config(
             args.steps, args.window, model=model, device=args.device, batch_size=args.batch_size
         )
         for model in models
     }
     measured = configs[models[0]].model_copy(update={"grad_every": 1})
+    realistic = stage_config(args.steps, args.window, curriculum=args.world,
+                             model=models[0], device=args.device,
+                             batch_size=args.batch_size)  # fmt: skip
     n_peaks = SpectrumSettings.from_stage(configs[models[0]].curriculum.stages[0]).max_peaks
 
     # Paired rounds: every round times each (a) and (b) back to back, so a round's ratio
     # compares runs that saw the same machine load; the spread over rounds is the noise.
     pepcurr = {model: [] for model in models}  # per round: median steps/s of its windows
-    bare, with_grad = [], []
+    bare, with_grad, world = [], [], []
     for round_index in range(args.rounds):
         for model, config in configs.items():
             rates = loop_steps_per_second(config)
             pepcurr[model].append(statistics.median(rates))
+        world.append(statistics.median(loop_steps_per_second(realistic)))
         rates = bare_transformer_windows(configs[models[0]], n_peaks, args.steps, args.window)
         bare.append(statistics.median(rates))
         if round_index == 0:  # three extra backward passes a step: one round is enough
@@ -147,6 +157,14 @@ def main() -> None:
         )
     label = "(b) bare nn.Transformer, same shapes:"
     print(f"{label:<62}{b:7.2f} steps/s  ({1000 / b:.1f} ms)")
+    c = statistics.median(world)
+    ratios = [y / x for x, y in zip(world, pepcurr[models[0]], strict=True)]
+    label = f"(c) pepcurr full step, {models[0]} ({args.world}, last stage):"
+    print(
+        f"{label:<62}{c:7.2f} steps/s  ({1000 / c:.1f} ms)  c/a = "
+        f"{statistics.median(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f}; "
+        "goal <= 1.3)"
+    )
     a = statistics.median(pepcurr[models[0]])
     print(
         f"gradient-measurement step ({models[0]}) costs {a / g:.2f}x a normal step "

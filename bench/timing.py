@@ -2,9 +2,10 @@
 
 ``bench_train.py`` and ``bench_gpu.py`` time ``engine.train`` on a one-stage
 curriculum equal to the last stage of ``revised`` (lengths 7-18, 10 noise
-peaks, all three losses on), with validation, gradient measurement and
+peaks, all three losses on), or of another preset (``realistic-revised``: the same
+stage in the calibrated world), with validation, gradient measurement and
 checkpoints kept out of the timed windows, and read steps/s from its
-``train`` records.
+``train`` records. ``bench_models.py`` times the first stage of ``revised`` too.
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ from curriculum_cli.training.options import build_run_config
 from curriculum_cli.training.runlog import read_run
 
 
-def revised_stage_config(steps: int, window: int, stage: int = -1, **options) -> RunConfig:
-    """A ``steps``-step run of one stage of revised (``stage``, an index: -1 the last, 0 the
-    first, clean one), one ``train`` record per ``window`` steps."""
-    chosen = preset("revised").stages[stage]
-    name = "last_stage_of_revised" if stage == -1 else f"stage_{stage}_of_revised"
-    stage = chosen.model_copy(update={"steps": steps, "name": name})
+def stage_config(
+    steps: int, window: int, curriculum: str = "revised", stage: int = -1, **options
+) -> RunConfig:
+    """A ``steps``-step run of one stage of a preset (``stage``, an index: -1 the last, 0
+    the first, clean one; in the preset's world, if it has one), one ``train`` record per
+    ``window`` steps."""
+    source = preset(curriculum)
+    chosen = source.stages[stage]
+    where = "last_stage" if stage == -1 else f"stage_{stage}"
+    stage = chosen.model_copy(update={"steps": steps, "name": f"{where}_of_{curriculum}"})
     return build_run_config(
-        Curriculum(name="bench", stages=[stage]),
+        Curriculum(name="bench", world=source.world, stages=[stage]),
         val_size=32,
         decode_size=4,
         val_every=10**9,

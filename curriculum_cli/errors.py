@@ -22,6 +22,14 @@ class PeptideError(PepcurrError):
     """A peptide string holds a residue or modification pepcurr does not know."""
 
 
+class VocabularyError(PepcurrError):
+    """A ``--vocab`` name or file is unknown, unreadable or invalid."""
+
+
+class PsmError(PepcurrError):
+    """A file of search-engine results (PSMs) is missing, unreadable or cannot be joined."""
+
+
 class MgfError(PepcurrError):
     """An MGF file is missing, malformed, or holds an invalid spectrum."""
 

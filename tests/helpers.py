@@ -10,6 +10,7 @@ from pathlib import Path
 
 from curriculum_cli.curriculum.schema import Curriculum, Stage, StartWhen
 from curriculum_cli.model.transformer import ModelConfig
+from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import RunConfig
 from curriculum_cli.training.options import build_run_config
 
@@ -20,6 +21,9 @@ TEST_DATA = REPO_ROOT / "tests" / "data"
 TEST_MODEL = ModelConfig(
     d_model=32, n_encoder_layers=1, n_decoder_layers=1, n_heads=2, dim_feedforward=64
 )
+
+#: The standard vocabulary plus M[Oxidation]: a vocabulary that is neither named one.
+OXIDATION_VOCAB = Vocabulary(Vocabulary.default().residues + ("M[Oxidation]",))
 
 #: ``--model`` value that builds ``TEST_MODEL`` through the factory interface (for CLI tests).
 TEST_MODEL_FACTORY = f"{REPO_ROOT / 'tests' / 'helpers.py'}:test_model"
@@ -136,12 +140,50 @@ def named_curriculum(name: str, foundation_steps: int, second_steps: int) -> Cur
 AB_ARMS = {"late": (20, 20), "early": (10, 30)}
 
 
+def fabricate_run(
+    run_dir: Path,
+    curriculum: str | Curriculum,
+    seed: int,
+    accuracy: dict[int, float],
+    extra: tuple[dict, ...] = (),
+) -> Path:
+    """A run directory written by hand, without training: the ``run.json`` of a test run
+    of ``curriculum`` (a name: the 40-step two-stage one under that name) and a
+    ``metrics.jsonl`` whose validations (val_easy and val_hard alike) have residue and
+    token accuracy ``accuracy[step]``, then ``extra`` records (e.g. ``stage`` ones), then a
+    ``finished`` end record at the last step of ``accuracy``.
+
+    For feeding ``compare`` chosen values: its verdicts on them can be worked out by hand.
+    """
+    import json
+
+    from curriculum_cli.training.config import run_json
+
+    if isinstance(curriculum, str):
+        curriculum = named_curriculum(curriculum, 20, 20)
+    config = tiny_run_config(curriculum, seed=seed)
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps(run_json(config, {"pepcurr": "test"})))
+    records = [
+        {"event": "val", "step": step, "split": split, "residue_accuracy": value,
+         "token_accuracy": value}
+        for step, value in sorted(accuracy.items())
+        for split in ("val_easy", "val_hard")
+    ] + list(extra)  # fmt: skip
+    records.append({"event": "end", "step": max(accuracy), "status": "finished"})
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run_dir
+
+
 # ----------------------------------------------------------------------------
 # MGF files: the real annotated sample and one small file per kind of bad input
 # ----------------------------------------------------------------------------
 
 SAMPLE_MGF = TEST_DATA / "casanovo_sample_preprocessed_spectra.mgf"
 """128 real annotated spectra from Casanovo's repository (see tests/data/README.md)."""
+
+HCD_MGF = REPO_ROOT / "data" / "massivekb_ms2pip_250.mgf"
+"""250 annotated MassIVE-KB HCD spectra with raw peaks (see data/README.md)."""
 
 _GOOD_SPECTRUM = (
     "BEGIN IONS\nTITLE=good\nPEPMASS=400.2\nCHARGE=2+\n100.0 1.0\n200.0 0.5\nEND IONS\n"

@@ -20,6 +20,7 @@ from curriculum_cli.spectra.chemistry import (
     peptide_neutral_mass_da,
 )
 from curriculum_cli.spectra.vocabulary import Vocabulary
+from tests.helpers import OXIDATION_VOCAB
 
 # pyteomics sums one mass per character: single letters stand for pepcurr's residues,
 # with their masses taken from pepcurr's table, so the comparison checks the ion-type
@@ -47,7 +48,7 @@ def _residue_masses(peptides: list[list[str]], vocab: Vocabulary) -> tuple[torch
 @pytest.mark.parametrize("precursor_charge", [2, 3])
 def test_fragment_ladder_equals_pyteomics_fast_mass(precursor_charge):
     """b and y at charge 1 always; at charge 2 computed too but expected only for 3+."""
-    vocab = Vocabulary.default(oxidation=True)
+    vocab = OXIDATION_VOCAB
     peptides = _random_peptides(vocab, 200, seed=precursor_charge)
     masses, lengths = _residue_masses(peptides, vocab)
     charges = torch.full((len(peptides),), precursor_charge)
@@ -84,7 +85,7 @@ def test_fragment_ladder_of_candidate_prefixes_uses_the_given_neutral_mass():
 
 @pytest.mark.parametrize("charge", [1, 2, 3])
 def test_precursor_mz_equals_pyteomics_fast_mass(charge):
-    vocab = Vocabulary.default(oxidation=True)
+    vocab = OXIDATION_VOCAB
     peptides = _random_peptides(vocab, 200, seed=10 + charge)
     masses, _ = _residue_masses(peptides, vocab)
     precursor_mz = mz_from_neutral_mass(peptide_mass_da(masses), charge)
@@ -182,4 +183,4 @@ def test_vocabulary_folds_i_into_l_by_default_and_can_keep_it():
 def test_vocabulary_names_a_residue_it_cannot_encode():
     with pytest.raises(PeptideError, match=r"M\[Oxidation\]"):
         Vocabulary.default().encode("PEM[Oxidation]K")
-    assert Vocabulary.default(oxidation=True).encode("M[Oxidation]")
+    assert OXIDATION_VOCAB.encode("M[Oxidation]")

@@ -232,7 +232,8 @@ def test_validate_rejects_a_missing_path(tmp_path):
 def test_validate_shipped_curricula_reports_introductions():
     paths = sorted(CURRICULA_DIR.glob("*.json"))
     assert [path.stem for path in paths] == [
-        "conservative", "current", "gated-conservative", "gated-current", "gated-revised",
+        "calibrated-hcd", "conservative", "current", "gated-conservative", "gated-current",
+        "gated-revised", "realistic-conservative", "realistic-current", "realistic-revised",
         "revised",
     ]  # fmt: skip
     result = invoke("validate", *paths)
@@ -252,7 +253,8 @@ def test_validate_shipped_curricula_reports_introductions():
             "(at the latest 40,000), precursor loss on when residue_accuracy_easy >= "
             f"{precursor_at} (at the latest 60,000)"
         ) in result.output
-    assert result.output.count("ok, no warnings") == 6
+    assert result.output.count("ok, no warnings") == 10
+    assert result.output.count("world: calibrated on 125 spectra of data/split/train.mgf") == 4
 
 
 def test_validate_goes_on_after_an_invalid_file(write_json):

@@ -91,6 +91,12 @@ def test_evaluate_reads_a_checkpoint_path_too(ab_runs, small_mgf):
         (["compare", "{tmp}/nothing"], "no such run directory"),
         (["compare", "{run}", "--metric", "nope"], "unknown --metric 'nope'"),
         (["compare", "{run}", "--plot", "{tmp}/no/curves.png"], "cannot write the plot"),
+        (["compare", "{run}", "--margin", "-0.01"], "--margin must be a number > 0"),
+        (["compare", "{run}", "--margin", "nan"], "--margin must be a number > 0"),
+        (["compare", "{run}", "--rescore", "100", "--at", "20"], "before its end (step 40)"),
+        (["compare", "{run}", "--rescore", "100", "--metric", "val_ce_hard"],
+         "--rescore re-scores teacher-forced accuracies"),
+        (["ab", "revised", "current", "--margin", "0", "--plan"], "--margin must be a number > 0"),
         (["ab", "revised"], "an A/B needs at least two curricula"),
         (["ab", "revised", "{tmp}/missing.json"], "missing.json: no such file"),
     ],
@@ -206,6 +212,11 @@ def test_ab_refuses_to_change_its_question_after_planning(ab_runs, arm_files, tm
                      "--metric", "peptide_recall_hard")  # fmt: skip
     line = _one_error_line(changed)
     assert "was planned with metric 'val_ce_hard'" in line
+    assert json.loads((out / "ab.json").read_text())["margin"] is None
+    margin = invoke("ab", *arm_files, "--out", out, "--model", TEST_MODEL_FACTORY,
+                    "--batch-size", "8", "--lr", "0.002", "--metric", "val_ce_hard",
+                    "--margin", "0.01", "--plan")  # fmt: skip
+    assert "was planned with margin None" in _one_error_line(margin)
 
 
 def test_ab_plan_prints_commands_that_reproduce_ab(tmp_path, monkeypatch):
@@ -222,11 +233,12 @@ def test_ab_plan_prints_commands_that_reproduce_ab(tmp_path, monkeypatch):
         save_curriculum(named_curriculum(name, first, second), arms[-1])
     settings = ["--model", TEST_MODEL_FACTORY, "--batch-size", "8", "--lr", "0.002", "--device",
                 "cpu", "--val-every", "8", "--grad-every", "4", "--decode-size", "4", "--seeds",
-                "1"]  # fmt: skip
+                "1", "--margin", "0.01"]  # fmt: skip
     planned, straight = tmp_path / "planned", tmp_path / "straight"
 
     plan = invoke("ab", *arms, "--out", planned, *settings, "--plan")
     assert plan.exit_code == 0, plan.output
+    assert json.loads((planned / "ab.json").read_text())["margin"] == 0.01  # before training
     commands = plan.stdout.splitlines()
     # the shared prefix once, the run forked from it, then the prefix's own run trained on
     assert "--max-steps" in commands[0] and "late-s0" in commands[0]

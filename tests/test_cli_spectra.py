@@ -143,3 +143,18 @@ def test_inspect_skip_invalid_reports_how_many_were_skipped(write_file):
     assert report["n_spectra"] == 2 and report["n_skipped"] == 2
     result = runner.invoke(app, ["inspect", str(write_file(text)), "--skip-invalid"])
     assert "2 invalid spectra" in result.stdout and "skipped:" in result.stdout
+
+
+def test_spectra_of_a_world_show_its_modifications_and_errors_in_inspect(tmp_path):
+    out = tmp_path / "world.mgf"
+    result = runner.invoke(app, ["spectra", "-c", "realistic-revised", "--stage",
+                                 "stage_10_realistic", "-n", "80", "--vocab", "casanovo",
+                                 "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "the world's peptides" in result.output
+    result = runner.invoke(app, ["inspect", str(out), "--vocab", "casanovo", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["n_spectra"] == 80
+    assert set(report["modifications"]) & {"M[Oxidation]", "N[Deamidated]", "[Acetyl]-"}
+    assert report["n_outside_vocabulary"] == 0

@@ -6,13 +6,13 @@ import io
 import json
 import math
 import shutil
+import statistics
 
 import pandas as pd
 import pytest
 from rich.console import Console
 
 from curriculum_cli.analysis.compare import compare_runs
-from curriculum_cli.analysis.stats import student_t_quantile, welch_interval
 from curriculum_cli.cli.render import (
     comparison_csv,
     comparison_json,
@@ -22,7 +22,7 @@ from curriculum_cli.cli.render import (
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.training.loop import train
 from curriculum_cli.training.runlog import METRICS_FILE, read_run
-from tests.helpers import gated_curriculum, tiny_run_config
+from tests.helpers import fabricate_run, gated_curriculum, named_curriculum, tiny_run_config
 
 
 def _all(ab_runs) -> list:
@@ -84,7 +84,7 @@ def test_one_run_per_arm_cannot_be_judged(ab_runs):
     assert verdict.kind == "undecided" and "1 seed pair" in verdict.reason
 
 
-def test_same_curriculum_under_two_names_gives_no_difference(tmp_path):
+def test_same_curriculum_under_two_names_gives_identical_results(tmp_path):
     from curriculum_cli.training.loop import train
     from tests.helpers import named_curriculum, tiny_run_config
 
@@ -96,17 +96,16 @@ def test_same_curriculum_under_two_names_gives_no_difference(tmp_path):
             runs.append(run_dir)
     comparison = compare_runs(runs)
     (verdict,) = comparison.verdicts
-    assert verdict.kind == "no_difference" and verdict.n_pairs == 3
-    assert "identical" in verdict.reason + verdict.sentence
+    assert verdict.kind == "identical" and verdict.n_pairs == 3
+    assert "gave identical residue_accuracy_hard" in verdict.sentence
 
 
 def test_what_else_differs_between_the_arms_is_listed(grouped):
     confounds = " | ".join(grouped.confounds)
     # late switches the losses on at step 20, early at 10: data of steps 10-19 differ
     assert "data at nominal steps 10-19: late lengths 6-8" in confounds
-    assert "spectrum loss exposure (sum of weight x nominal steps): late 4; early 6 (+50%)" in (
-        confounds
-    )
+    assert "spectrum loss exposure (sum of weight x nominal steps as trained, mean over seeds): " \
+        "late 4; early 6 (+50%)" in confounds  # fmt: skip
 
 
 def test_steps_to_target_counts_seeds_that_never_reached_it(ab_runs):
@@ -114,18 +113,6 @@ def test_steps_to_target_counts_seeds_that_never_reached_it(ab_runs):
     assert comparison.censored["late"]["n_reached"] == 2
     never = compare_runs(_all(ab_runs), target=1.0)
     assert never.censored["late"]["text"].startswith("0 of 2 reached")
-
-
-def test_student_t_quantiles_and_welch_interval_by_hand():
-    assert student_t_quantile(0.975, 1) == pytest.approx(12.7062, abs=1e-4)
-    assert student_t_quantile(0.975, 2) == pytest.approx(4.3027, abs=1e-4)
-    assert student_t_quantile(0.975, 10) == pytest.approx(2.2281, abs=1e-4)
-    assert student_t_quantile(0.975, 1e7) == pytest.approx(1.95996, abs=1e-4)
-    # variances 1 and 13 over 3 values: se^2 = 14/3, df = (14/3)^2 / ((1/3)^2/2 + (13/3)^2/2)
-    diff, low, high, df = welch_interval([1, 2, 3], [2, 4, 9])
-    assert diff == -3 and df == pytest.approx((14 / 3) ** 2 / ((1 / 9) / 2 + (169 / 9) / 2))
-    half = student_t_quantile(0.975, df) * math.sqrt(14 / 3)
-    assert (low, high) == pytest.approx((-3 - half, -3 + half))
 
 
 def test_at_is_nominal_and_maps_through_the_scale(scaled_run):
@@ -215,12 +202,26 @@ def test_bad_options_are_clear_errors(ab_runs, tmp_path):
         compare_runs([tmp_path / "nothing"])
 
 
-def test_table_marks_the_better_value_of_each_scored_row(grouped):
-    best = grouped.best_columns("token_accuracy_hard")
-    means = grouped.mean.loc["token_accuracy_hard"]
-    if means["late"] != means["early"]:
-        assert best == [means.idxmax()]
-    assert grouped.best_columns("train_ce") == [grouped.mean.loc["train_ce"].idxmin()]
+def _final(run_dir, event: str, column: str, split: str | None = None) -> float:
+    """The last logged value of ``column`` (read from the file, not through compare)."""
+    frame = _val(run_dir, split) if split else _events(run_dir, event)
+    return float(frame[column].iloc[-1])
+
+
+def _events(run_dir, event: str) -> pd.DataFrame:
+    lines = (run_dir / METRICS_FILE).read_text().splitlines()
+    frame = pd.DataFrame.from_records([json.loads(line) for line in lines])
+    return frame[frame["event"] == event]
+
+
+def test_table_marks_the_better_value_of_each_scored_row(ab_runs, grouped):
+    accuracy = {g: sum(_final(r, "val", "token_accuracy", "val_hard") for r in runs) / 2
+                for g, runs in ab_runs.items()}  # fmt: skip
+    # train CE smoothed over the last 2% of 40 steps: the step-40 record alone
+    ce = {g: sum(_final(r, "train", "ce") for r in runs) / 2 for g, runs in ab_runs.items()}
+    assert accuracy["late"] != accuracy["early"] and ce["late"] != ce["early"]
+    assert grouped.best_columns("token_accuracy_hard") == [max(accuracy, key=accuracy.get)]
+    assert grouped.best_columns("train_ce") == [min(ce, key=ce.get)]
     assert grouped.best_columns("spectrum_introduced") == []  # a fact, not a score
     console = Console(file=io.StringIO(), width=140, record=True)
     render_comparison(console, grouped)
@@ -231,14 +232,16 @@ def test_table_marks_the_better_value_of_each_scored_row(grouped):
     assert grouped.verdict.split(":")[0] in text.replace("\n", " ")
 
 
-def test_json_output_holds_rows_runs_and_difference(grouped):
+def test_json_output_holds_rows_runs_and_difference(ab_runs, grouped):
     data = json.loads(comparison_json(grouped))
     assert data["columns"] == ["late", "early"] and data["grouped"] is True
     rows = {row["key"]: row for row in data["rows"]}
-    assert rows["token_accuracy_hard"]["values"]["late"] == pytest.approx(
-        grouped.mean.loc["token_accuracy_hard", "late"]
+    late = [_final(run, "val", "token_accuracy", "val_hard") for run in ab_runs["late"]]
+    early = [_final(run, "val", "token_accuracy", "val_hard") for run in ab_runs["early"]]
+    assert rows["token_accuracy_hard"]["values"]["late"] == pytest.approx(sum(late) / 2)
+    assert rows["token_accuracy_hard"]["sd"]["early"] == pytest.approx(
+        abs(early[0] - early[1]) / math.sqrt(2)
     )
-    assert rows["token_accuracy_hard"]["sd"]["early"] >= 0
     assert len(data["runs"]) == 4 and data["sentence"] == grouped.verdict
     assert data["verdict"] == "undecided" and "2 seed pairs" in data["reason"]
     assert data["test"].startswith("paired") and data["winner"] is None
@@ -272,3 +275,125 @@ def test_a_gated_run_reports_the_step_its_gates_opened(tmp_path):
     facts = compare_runs([tmp_path / "run"]).runs.iloc[0]
     assert facts["spectrum_introduced"] == starts[1]
     assert facts["precursor_introduced"] == starts[2]
+
+
+def test_rescore_scores_final_checkpoints_per_spectrum_paired_and_reproduces_the_log(
+    ab_runs, tmp_path, monkeypatch
+):
+    runs = [_copy(run, tmp_path) for run in _all(ab_runs)]
+    comparison = compare_runs(runs, rescore=40)
+    found = comparison.rescore
+    own = {}
+    for run in runs:
+        logged = _val(run, "val_hard")["residue_accuracy"].iloc[-1]  # the final validation
+        own[run.name] = found.values[str(run)]["own"]
+        assert own[run.name] == pytest.approx(logged, abs=1e-12)
+        assert found.steps[str(run)] == 40 and (run / "rescore-val_hard-40.json").is_file()
+    assert list(comparison.runs["rescored"]) == [found.values[str(r)]["fixed"] for r in runs]
+    (boot,) = found.own
+    assert (boot.arm, boot.n_spectra, boot.n_pairs) == ("early", 16, 2)
+    differences = [own[f"early-s{s}"] - own[f"late-s{s}"] for s in (0, 1)]
+    assert boot.paired_sd == pytest.approx(abs(differences[0] - differences[1]) / math.sqrt(2))
+    assert found.fixed[0].n_spectra == 40
+    (verdict,) = comparison.rescore_verdicts
+    assert verdict.kind == "undecided" and "40 fixed spectra" in verdict.metric
+    assert "re-scored" in comparison_markdown(comparison)
+
+    import curriculum_cli.training.validation as validation
+
+    def no_scoring(*_):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(validation, "accuracy_per_spectrum", no_scoring)
+    again = compare_runs(runs, rescore=40)  # the files beside the runs are reused
+    assert again.rescore.values == found.values
+
+
+def test_rescore_refuses_what_it_cannot_score(ab_runs):
+    runs = _all(ab_runs)
+    with pytest.raises(PepcurrError, match="scores each run's final checkpoint .* before its end"):
+        compare_runs(runs, at=20, rescore=40)
+    with pytest.raises(PepcurrError, match="re-scores teacher-forced accuracies"):
+        compare_runs(runs, metric="peptide_recall_hard", rescore=40)
+
+
+def test_paired_bootstrap_matches_the_exact_bootstrap_distribution():
+    """Three spectra: all 27 resamples are equally likely, so the bootstrap distribution of
+    two pairs' differences can be enumerated (the second method); the sampled figures must
+    agree with it."""
+    import itertools
+
+    from curriculum_cli.analysis.rescore import paired_bootstrap
+
+    residues = [4, 6, 5]
+    correct = (([4, 3, 1], [2, 3, 4]), ([3, 5, 2], [3, 2, 2]))  # per pair: arm, baseline
+    pairs = [[{"residues": residues, "residues_correct": counts} for counts in pair]
+             for pair in correct]  # fmt: skip
+    observed = [(sum(arm) - sum(base)) / 15 for arm, base in correct]
+    draws = []  # per resample, each pair's difference
+    for picks in itertools.product(range(3), repeat=3):
+        total = sum(residues[i] for i in picks)
+        draws.append([sum(arm[i] - base[i] for i in picks) / total for arm, base in correct])
+    per_pair = [statistics.pvariance([d[j] for d in draws]) for j in (0, 1)]
+    means = [sum(d) / 2 for d in draws]
+    between = sum(statistics.variance([d[j] - observed[j] for j in (0, 1)]) for d in draws) / 27
+    boot = paired_bootstrap("B", pairs, "residue_accuracy_hard")
+    assert boot.sd_pair == pytest.approx(math.sqrt(sum(per_pair) / 2), rel=0.05)  # ~1.6% sd
+    assert boot.se_mean == pytest.approx(statistics.pstdev(means), rel=0.05)
+    assert boot.sd_between == pytest.approx(math.sqrt(between), rel=0.05)
+    assert boot.paired_sd == pytest.approx(abs(observed[0] - observed[1]) / math.sqrt(2))
+
+
+def test_confounds_name_the_run_length_and_the_learning_rate_at_the_compare_step(tmp_path):
+    dirs = [fabricate_run(tmp_path / f"{name}-s0", named_curriculum(name, steps, steps), 0,
+                          {0: 0.1, 150: 0.5})
+            for name, steps in (("short", 100), ("long", 200))]  # fmt: skip
+    lines = compare_runs(dirs, at=150).confounds
+    assert "total steps: short 200 (nominal 200); long 400 (nominal 400); the learning-rate " \
+        "schedule follows each run's length" in lines  # fmt: skip
+    # warm-up 10 and 20 steps, then cosine to 0.1 of lr 0.002 by hand: at step 150
+    # short: 0.1 + 0.9 * (1 + cos(pi * 140/190)) / 2 = 0.2452; long: 130/380 -> 0.7642
+    assert "learning rate at nominal step 150: short 0.00049 (0.245 of its peak); long " \
+        "0.00153 (0.764 of its peak)" in lines  # fmt: skip
+
+
+def test_confounds_name_the_decoding_limit_of_arms_with_longer_middle_stages(tmp_path):
+    from curriculum_cli.analysis.confounds import data_text
+    from curriculum_cli.curriculum.schema import Curriculum, Stage
+
+    def three(name, middle_max):
+        data = dict(min_length=6, max_length=8)
+        return Curriculum(name=name, stages=[Stage(name="a", steps=10, **data),
+                                             Stage(name="b", steps=10, min_length=6,
+                                                   max_length=middle_max),
+                                             Stage(name="c", steps=20, **data)])  # fmt: skip
+
+    dirs = [fabricate_run(tmp_path / f"{name}-s0", three(name, top), 0, {0: 0.1, 40: 0.5})
+            for name, top in (("short", 8), ("long", 12))]  # fmt: skip
+    lines = " | ".join(compare_runs(dirs).confounds)
+    assert "decoded peptides have at most the curriculum's longest peptide's residues: short 8; " \
+        "long 12" in lines  # fmt: skip
+    assert "validation sets differ: val_easy" not in lines  # first and last stages agree
+    mixed = Stage(name="m", steps=1, min_length=6, max_length=8, real_fraction=0.5)
+    assert data_text(mixed).endswith(", real fraction 0.5")
+
+
+def test_confounds_of_gated_arms_are_read_from_their_logs(tmp_path):
+    def stages(*starts):
+        return tuple({"event": "stage", "step": step, "stage_index": index,
+                      "w_spectrum": [0, 0.2, 0.2][index], "w_precursor": [0, 0, 0.02][index]}
+                     for index, step in enumerate(starts))  # fmt: skip
+
+    dirs = []
+    for name, threshold, starts in (("slow", 0.9, [(0, 7, 15), (0, 9, 17)]),
+                                    ("fast", 0.1, [(0, 5, 11), (0, 5, 11)])):  # fmt: skip
+        curriculum = gated_curriculum(threshold).model_copy(update={"name": name})
+        for seed, seed_starts in enumerate(starts):
+            dirs.append(fabricate_run(tmp_path / f"{name}-s{seed}", curriculum, seed,
+                                      {0: 0.1, 40: 0.5}, stages(*seed_starts)))  # fmt: skip
+    lines = compare_runs(dirs).confounds
+    assert "spectrum loss came on at (nominal, as logged; median and range over seeds): slow 8 " \
+        "(7-9); fast 5" in lines  # fmt: skip
+    # as trained, to step 40: slow 0.2 * (33 + 31) / 2 = 6.4, fast 0.2 * 35 = 7
+    assert "spectrum loss exposure (sum of weight x nominal steps as trained, mean over seeds): " \
+        "slow 6; fast 7 (+9%)" in lines  # fmt: skip

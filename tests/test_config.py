@@ -124,3 +124,20 @@ def test_decoded_spectra_are_at_most_the_validation_spectra():
     stored = build_run_config("revised").model_dump(mode="json")
     with pytest.raises(ValueError, match="decode_size 512 is larger than val_size 256"):
         RunConfig.model_validate_json(json.dumps({**stored, "decode_size": 512}))
+
+
+def test_the_residue_distribution_reaches_the_generator():
+    """--residues uniform draws K/R inside peptides; the tryptic default never does."""
+    import torch
+
+    from curriculum_cli.training.validation import make_validation_sets
+
+    inner_kr = {}
+    for residues in ("tryptic", "uniform"):
+        config = build_run_config("revised", scale=0.001, val_size=64,
+                                  residue_distribution=residues)  # fmt: skip
+        tokens = make_validation_sets(config, torch.device("cpu"))["val_easy"].tokens
+        kr = [config.vocab.tokens.index(r) for r in ("K", "R")]
+        inner = tokens[:, :6]  # every peptide has at least 7 residues: positions 0-5 are inside
+        inner_kr[residues] = int(torch.isin(inner, torch.tensor(kr)).sum())
+    assert inner_kr["tryptic"] == 0 and inner_kr["uniform"] > 0

@@ -256,6 +256,8 @@ def test_gate_metric_names():
         ({"latest_step": 0}, "stages[1].start_when.latest_step: Input should be greater than or"),
         ({"latest_step": 7.5}, "stages[1].start_when.latest_step: Input should be a valid integer"),
         ({"after": 3}, "stages[1].start_when.after: unknown key"),
+        ({"over": 0}, "stages[1].start_when.over: Input should be greater than or equal to 1"),
+        ({"over": "3"}, "stages[1].start_when.over: Input should be a valid integer"),
     ],
 )  # fmt: skip
 def test_an_invalid_gate_is_one_line_naming_the_field(
@@ -277,6 +279,19 @@ def test_the_first_stage_cannot_be_gated(write_json, tiny_curriculum_data):
         f"{path}: stages[0].start_when: the first stage starts at step 0 and cannot be gated; "
         "remove start_when or move it to a later stage"
     )
+
+
+def test_a_gate_over_several_validations_is_written_only_when_not_one(tiny_curriculum_data):
+    over = Curriculum.model_validate(gated_data(copy.deepcopy(tiny_curriculum_data), over=3))
+    assert over.stages[1].start_when.over == 3
+    assert over.stages[1].start_when.describe() == (
+        "mean of 3 validations of residue_accuracy_easy >= 0.55 (at the latest 700)"
+    )
+    assert '"over": 3' in curriculum_json(over)
+    one = Curriculum.model_validate(gated_data(tiny_curriculum_data, over=1))
+    assert one == Curriculum.model_validate(gated_data(tiny_curriculum_data))  # 1 = the default
+    assert "over" not in one.model_dump()["stages"][1]["start_when"]  # as before it existed
+    assert '"over"' not in curriculum_json(preset("gated-revised"))
 
 
 def test_an_ungated_stage_writes_no_start_when():
@@ -421,6 +436,38 @@ def test_schedule_state_round_trips_and_resumes_the_same_decisions():
         assert second.state_dict() == state
         after = run_schedule(second, 35, values, start=stop)
         assert before + after == expected, stop
+
+
+def test_a_gate_over_three_validations_is_not_opened_by_one_lucky_validation():
+    values = {8: 0.2, 12: 0.9, 16: 0.3, 20: 0.6, 24: 0.7}  # 0.9 at 12: a lucky one
+    validations = {step: {"residue_accuracy_easy": v} for step, v in values.items()}
+    one = StartWhen(metric="residue_accuracy_easy", at_least=0.5, latest_step=30)
+    started = run_schedule(StageSchedule(three_stages(first_gate=one)), 35, validations)
+    assert started[1].step == 12  # the last validation alone
+    three = one.model_copy(update={"over": 3})
+    started = run_schedule(StageSchedule(three_stages(first_gate=three)), 35, validations)
+    # means of the last 3: at 12 only 2 seen; at 16 (0.2+0.9+0.3)/3 = 0.467; at 20 0.6
+    assert (started[1].step, started[1].trigger) == (20, "metric")
+    assert started[1].value == pytest.approx((0.9 + 0.3 + 0.6) / 3)
+    assert started[1].gate_fields()["over"] == 3
+    # the same decisions after a resume from any step (the recent values are checkpointed)
+    for stop in (9, 12, 13, 16, 19):
+        first = StageSchedule(three_stages(first_gate=three))
+        before = run_schedule(first, stop, validations)
+        if stop in validations:
+            first.record_validation(stop, validations[stop])
+        second = StageSchedule(three_stages(first_gate=three))
+        second.load_state_dict(copy.deepcopy(first.state_dict()))
+        after = run_schedule(second, 35, validations, start=stop)
+        assert before + after == started, stop
+
+
+def test_a_checkpoint_from_before_gate_smoothing_resumes_alike():
+    gate = StartWhen(metric="residue_accuracy_easy", at_least=0.5, latest_step=30)
+    schedule = StageSchedule(three_stages(first_gate=gate))
+    old = {"starts": [0], "last_validation_step": 12, "last_values": {"residue_accuracy_easy": 0.6}}
+    schedule.load_state_dict(old)
+    assert schedule.advance(12).step == 12  # 0.6 at the validation at step 12 opens it
 
 
 def test_load_planned_rebuilds_the_starts_of_an_ungated_run():

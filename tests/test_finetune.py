@@ -6,13 +6,17 @@ import hashlib
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from curriculum_cli.cli.app import app
 from curriculum_cli.errors import RunError
+from curriculum_cli.model.source import build_model
 from curriculum_cli.spectra.vocabulary import Vocabulary
+from curriculum_cli.training.checkpoint import load_initial_weights
 from curriculum_cli.training.config import read_run_config
 from curriculum_cli.training.launch import run_training
+from curriculum_cli.training.loop import SilentReporter
 from curriculum_cli.training.options import TrainOptions
 from curriculum_cli.training.runlog import METRICS_FILE
 from tests.helpers import SAMPLE_MGF, TEST_MODEL_FACTORY, two_stage_curriculum
@@ -50,13 +54,68 @@ def test_init_from_starts_from_the_weights_records_them_and_resumes_exactly(ab_r
     assert _records(tmp_path / "ft2") == _records(tmp_path / "ft")
 
 
-def test_init_from_refuses_another_vocabulary_model_or_path(ab_runs, tmp_path):
+class _Messages(SilentReporter):
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_fine_tuning_into_casanovo_keeps_every_shared_token_and_trains(ab_runs, tmp_path):
+    source = ab_runs["late"][0]  # the test model, standard vocabulary, 40 steps
+    options = OPTIONS.model_copy(update={"init_from": source, "vocab": "casanovo"})
+    messages = _Messages()
+    result = run_training(tmp_path / "cas", options, reporter=messages)
+    assert result.status == "finished" and result.step == 6
+    config = read_run_config(tmp_path / "cas")
+    casanovo, standard = Vocabulary.named("casanovo"), Vocabulary.default()
+    assert config.vocab == casanovo
+    change = config.init_from.vocabulary
+    assert (change.kept, change.dropped) == (list(standard.residues), [])
+    assert change.added == [m.token for m in casanovo.modifications]
+    assert [line for line in messages.lines if "vocabulary" in line] == [
+        "fine-tuning vocabulary standard into casanovo: 19 tokens kept, 7 added (M[Oxidation], "
+        "N[Deamidated], Q[Deamidated], [Acetyl]-, [Carbamyl]-, [Ammonia-loss]-, "
+        "[+25.980265]-), 0 dropped"
+    ]  # fmt: skip
+
+    # The weights the run started from: every shared token's slices exactly the checkpoint's.
+    trained = torch.load(source / "last.pt", weights_only=True)["model"]
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, config.architecture, casanovo)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    load_initial_weights(model, config)
+    start = model.state_dict()
+    per_token = model.per_token_parameters()
+    for name, tensor in trained.items():
+        if name not in per_token:
+            assert torch.equal(start[name], tensor), name
+    old, new = standard.tokens, casanovo.tokens
+    for name, (dim, width) in per_token.items():
+
+        def slice_of(weights, tokens, token, name=name, dim=dim, width=width):
+            return weights[name].narrow(dim, tokens.index(token) * width, width)
+
+        for token in new:
+            origin = token if token in old else (token[0] if token[0] != "[" else None)
+            got = slice_of(start, new, token)
+            want = slice_of(trained, old, origin) if origin else slice_of(fresh, new, token)
+            assert torch.equal(got, want), (name, token)
+    assert set(per_token) == {name for name in trained if trained[name].shape != start[name].shape}
+
+
+def test_a_model_that_does_not_name_its_per_token_parameters_is_refused():
+    from curriculum_cli.model.token_transfer import transfer_token_weights
+
+    plain = torch.nn.Linear(2, 2)
+    with pytest.raises(RunError, match="per_token_parameters"):
+        transfer_token_weights(plain.state_dict(), plain, Vocabulary.default(),
+                               Vocabulary.named("casanovo"), "--init-from x")  # fmt: skip
+
+
+def test_init_from_refuses_another_model_or_path(ab_runs, tmp_path):
     source = ab_runs["late"][0]
-    oxidation = Vocabulary.default(oxidation=True)
-    with pytest.raises(RunError, match=r"the vocabulary differs: only here: M\[Oxidation\]"):
-        options = OPTIONS.model_copy(update={"init_from": source, "vocab": oxidation})
-        run_training(tmp_path / "a", options)
-    assert not (tmp_path / "a").exists()  # refused before anything was written
     other_model = ["train", "-c", "revised", "--scale", "0.0001", "--model", "tiny", "--out",
                    str(tmp_path / "b"), "--init-from", str(source)]  # fmt: skip
     cases = [(other_model, "the model differs: the checkpoint lacks parameters")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from curriculum_cli.training.fork import plan_segments, shared_prefix, steps_saved
@@ -56,16 +57,16 @@ def test_gated_arms_share_their_steps_up_to_the_first_gates_earliest_start():
     assert shared_prefix(gated_revised, _config("revised")) == 0  # other first-stage data
 
 
-def test_gated_arms_fork_bit_identically(tmp_path):
-    import json
-
+def test_gated_arms_fork_bit_identically(tmp_path, monkeypatch):
     import torch
 
+    import curriculum_cli.analysis.plots
     from curriculum_cli.analysis.ab import run_ab
     from curriculum_cli.curriculum.files import save_curriculum
     from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
     from curriculum_cli.training.loop import train
 
+    monkeypatch.setattr(curriculum_cli.analysis.plots, "plot_curves", lambda comparison, path: path)
     options = {"model": TEST_MODEL_FACTORY, "batch_size": 8, "lr": 2e-3, "device": "cpu",
                "val_every": 7, "grad_every": 6, "val_size": 16, "decode_size": 4,
                "checkpoint_every": 10, "log_every": 5}  # fmt: skip
@@ -94,3 +95,97 @@ def test_gated_arms_fork_bit_identically(tmp_path):
         a = load_checkpoint(forked / CHECKPOINT_FILE)[CKPT_MODEL]
         b = load_checkpoint(straight / CHECKPOINT_FILE)[CKPT_MODEL]
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _three_stages(name: str, **middle):
+    """18 steps: CE only, then the spectrum loss, then both; ``middle`` changes stage 2."""
+    from curriculum_cli.curriculum.schema import Curriculum, Stage
+
+    data = dict(min_length=7, max_length=8)
+    return Curriculum(name=name, stages=[
+        Stage(name="first", steps=6, **data),
+        Stage(name="middle", steps=6, spectrum_loss_weight=0.2, **{**data, **middle}),
+        Stage(name="last", steps=6, spectrum_loss_weight=0.2, precursor_loss_weight=0.02, **data),
+    ])  # fmt: skip
+
+
+def test_arms_share_a_prefix_only_if_everything_they_log_in_it_is_the_same(tmp_path):
+    from curriculum_cli.training.options import resolve_run_config
+    from tests.helpers import SAMPLE_MGF
+
+    def config(curriculum, **options):
+        return resolve_run_config(
+            TrainOptions(curriculum=curriculum, model=TEST_MODEL_FACTORY, **options)
+        )
+
+    quiet, noisy = _three_stages("quiet", noise_peaks=1), _three_stages("noisy", noise_peaks=3)
+    assert shared_prefix(config(quiet), config(noisy)) == 6  # the first stage
+    # a middle stage with longer peptides: validations decode up to 11 residues, not 8
+    assert shared_prefix(config(quiet), config(_three_stages("long", max_length=11))) == 0
+    # shorter ones: val_real (real spectra of the curriculum's lengths) holds 6-8, not 7-8
+    short = _three_stages("short", min_length=6)
+    assert shared_prefix(config(quiet), config(short)) == 6  # no val_real
+    real = {"val_data": [SAMPLE_MGF], "skip_invalid": True, "store_dir": tmp_path}
+    assert shared_prefix(config(quiet, **real), config(short, **real)) == 0
+
+
+def test_arms_whose_middle_stages_differ_fork_exactly_like_solo_runs(tmp_path, monkeypatch):
+    """Every record of an arm forked by ab, decoded metrics and val_real in the shared
+    prefix included, equals that of the arm trained alone (an arm whose middle stage changes
+    what is logged is not forked at all: the test above)."""
+    import curriculum_cli.analysis.plots
+    from curriculum_cli.analysis.ab import run_ab
+    from curriculum_cli.curriculum.files import save_curriculum
+    from curriculum_cli.training.loop import train
+    from curriculum_cli.training.options import resolve_run_config
+    from tests.helpers import SAMPLE_MGF
+
+    # the curves figure takes seconds to lay out and is not what this test is about
+    monkeypatch.setattr(curriculum_cli.analysis.plots, "plot_curves", lambda comparison, path: path)
+    options = {"model": TEST_MODEL_FACTORY, "batch_size": 8, "lr": 2e-3, "device": "cpu",
+               "val_every": 6, "decode_every": 1, "grad_every": 3, "val_size": 8,
+               "decode_size": 4, "checkpoint_every": 6, "log_every": 3,
+               "val_data": [SAMPLE_MGF], "skip_invalid": True,
+               "store_dir": tmp_path / "store"}  # fmt: skip
+    paths = []
+    for curriculum in (
+        _three_stages("quiet", noise_peaks=1),
+        _three_stages("noisy", noise_peaks=3),
+    ):
+        paths.append(tmp_path / f"{curriculum.name}.json")
+        save_curriculum(curriculum, paths[-1])
+    result = run_ab([str(p) for p in paths], tmp_path / "ab", seeds=1,
+                    options=TrainOptions(**options))  # fmt: skip
+    assert result.actions[str(tmp_path / "ab" / "noisy-s0")] == "forked at step 6"
+
+    def records(run_dir) -> list[dict]:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in r.items() if k not in ("steps_per_s", "elapsed_s")}
+                for r in map(json.loads, lines) if r["event"] != "resume"]  # fmt: skip
+
+    solo = tmp_path / "noisy-solo"
+    train(resolve_run_config(TrainOptions(curriculum=str(paths[1]), seed=0, **options)), solo)
+    forked = records(tmp_path / "ab" / "noisy-s0")
+    assert any(r["event"] == "val" and r["split"] == "val_real" and "peptide_recall" in r
+               and r["step"] < 6 for r in forked)  # a decoded val_real in the prefix  # fmt: skip
+    assert forked == records(solo)
+
+
+def test_arms_of_different_worlds_share_no_prefix_and_the_world_is_a_confound(tmp_path):
+    from curriculum_cli.analysis.confounds import confounds
+    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.training.runlog import read_run
+    from tests.helpers import fabricate_run
+
+    plain = load_curriculum("current").scaled(0.001)
+    realistic = load_curriculum("realistic-current").scaled(0.001)
+    assert plain.stages == realistic.stages  # the same schedule; only the spectra differ
+    assert shared_prefix(_config(plain), _config(plain)) == plain.total_steps
+    assert shared_prefix(_config(plain), _config(realistic)) == 0
+
+    runs = [fabricate_run(tmp_path / name, curriculum, 0, {10: 0.5})
+            for name, curriculum in (("plain", plain), ("realistic", realistic))]  # fmt: skip
+    lines = confounds([read_run(run) for run in runs], ["plain", "realistic"])
+    (line,) = [line for line in lines if line.startswith("synthetic spectra differ")]
+    assert "plain the plain generator" in line
+    assert "realistic a world calibrated on 125 spectra of train.mgf" in line

@@ -13,7 +13,7 @@ from curriculum_cli.spectra.mgf import read_mgf, write_mgf
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
 from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, Vocabulary
-from tests.helpers import BAD_MGF_CASES, NOT_MGF_CASES, SAMPLE_MGF
+from tests.helpers import BAD_MGF_CASES, NOT_MGF_CASES, OXIDATION_VOCAB, SAMPLE_MGF
 
 VOCAB = Vocabulary.default()
 
@@ -57,7 +57,7 @@ def test_peptides_outside_the_vocabulary_keep_their_string_but_get_no_target(sam
         decoded = VOCAB.decode(batch.tokens[row])
         assert decoded == batch.peptides[row].replace("I", "L")
         assert batch.lengths[row] == len(VOCAB.encode(batch.peptides[row]))
-    with_oxidation = read_mgf(SAMPLE_MGF, Vocabulary.default(oxidation=True)).batch
+    with_oxidation = read_mgf(SAMPLE_MGF, OXIDATION_VOCAB).batch
     assert sum(int(with_oxidation.lengths[i]) > 0 for i in outside) > 0
 
 

@@ -56,7 +56,7 @@ def evidence_of(spectrum: SpectrumBatch) -> torch.Tensor:
     return candidate_ion_evidence(
         prefix, spectrum.precursor_mass_da, spectrum.precursor_charge, spectrum.mz,
         spectrum.intensity, spectrum.peak_mask, MASSES, config.fragment_tolerance_ppm,
-        config.precursor_tolerance_ppm,
+        config.precursor_tolerance_ppm, VOCAB.n_terminal_mask(), 57.021464,
     )[0]  # fmt: skip
 
 

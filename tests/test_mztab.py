@@ -10,7 +10,13 @@ from pyteomics import mass, mztab
 from typer.testing import CliRunner
 
 from curriculum_cli.cli.app import app
-from curriculum_cli.spectra.mztab import modifications, plain_sequence, proforma
+from curriculum_cli.spectra.mztab import (
+    _modification_metadata,
+    modifications,
+    plain_sequence,
+    proforma,
+)
+from curriculum_cli.spectra.vocabulary import Vocabulary
 from tests.helpers import SAMPLE_MGF
 
 runner = CliRunner()
@@ -32,14 +38,29 @@ def six_spectra(tmp_path) -> tuple:
 
 
 def test_modifications_are_spelled_as_casanovo_writes_them():
+    casanovo = Vocabulary.named("casanovo")
     residues = ["[Acetyl]-", "P", "E", "C[Carbamidomethyl]", "M[Oxidation]", "K"]
-    assert modifications(residues) == (
+    assert modifications(residues, casanovo) == (
         "0-Acetyl (N-term):UNIMOD:1; 3-Carbamidomethyl (C):UNIMOD:4; 4-Oxidation (M):UNIMOD:35"
     )
     assert plain_sequence(residues) == "PECMK"
     assert proforma(residues) == "[Acetyl]-PEC[Carbamidomethyl]M[Oxidation]K"
-    assert modifications(["[+25.980265]-", "G", "K"]) == "0-[+25.9803]"
-    assert modifications(["G", "K"]) == "null"
+    assert modifications(["[+25.980265]-", "G", "K"], casanovo) == "0-[+25.9803]"
+    assert modifications(["G", "K"], casanovo) == "null"
+    phospho = Vocabulary(Vocabulary.default().residues + ("S[Phospho]",),
+                         masses_da=(("S[Phospho]", 166.998359),))  # fmt: skip
+    assert modifications(["G", "S[Phospho]", "K"], phospho) == "2-[+79.9663]"
+
+
+def test_metadata_names_each_modification_of_the_vocabulary_and_its_site():
+    metadata = dict(_modification_metadata(Vocabulary.named("casanovo")))
+    assert metadata["variable_mod[1]"] == "[UNIMOD, UNIMOD:35, Oxidation, ]"
+    assert metadata["variable_mod[4]"] == "[UNIMOD, UNIMOD:1, Acetyl, ]"
+    assert metadata["variable_mod[4]-site"] == "N-term"
+    assert metadata["variable_mod[7]"] == "[CHEMMOD, CHEMMOD:+25.980265, , ]"
+    assert "variable_mod[8]" not in metadata
+    standard = dict(_modification_metadata(Vocabulary.default()))
+    assert standard["variable_mod[1]"].startswith("[MS, MS:1002454")
 
 
 def test_predict_writes_mztab_that_pyteomics_reads_with_the_right_values(

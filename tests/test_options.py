@@ -25,7 +25,7 @@ def test_every_train_option_is_an_option_of_train_and_ab_under_its_own_name(comm
     for name in TrainOptions.model_fields:
         flag = TrainOptions.flag(name)
         if flag is None or (command == "ab" and name in ("curriculum", "seed")):
-            continue  # library-only (vocab), or set per run by ab
+            continue  # set per run by ab
         assert options.get(flag) == name, (command, flag)
 
 
@@ -36,9 +36,9 @@ def test_command_words_give_the_same_options_back_through_the_command_line():
         val_every=7, grad_every=9, val_size=64, decode_size=16, decode_every=3, log_every=2,
         checkpoint_every=11, train_data=(Path("a.mgf"), Path("b.mgf")),
         val_data=(Path("v.mgf"),), skip_invalid=True, store_dir=Path("stores"),
-        init_from=Path("runs/r"),
+        init_from=Path("runs/r"), vocab="casanovo",
     )  # fmt: skip
-    assert set(asked.given()) == {n for n in TrainOptions.model_fields if n != "vocab"}
+    assert set(asked.given()) == set(TrainOptions.model_fields)
     command = typer.main.get_command(app).commands["train"]
     context = command.make_context("train", asked.command_words())
     assert train_options(context.params) == asked
@@ -46,10 +46,10 @@ def test_command_words_give_the_same_options_back_through_the_command_line():
 
 def test_options_the_command_line_cannot_give_are_refused_by_plan_words():
     from curriculum_cli.errors import PepcurrError
-    from curriculum_cli.spectra.vocabulary import Vocabulary
+    from tests.helpers import OXIDATION_VOCAB
 
     with pytest.raises(PepcurrError, match="no option for vocab"):
-        TrainOptions(vocab=Vocabulary.default(oxidation=True)).command_words()
+        TrainOptions(vocab=OXIDATION_VOCAB).command_words()
 
 
 def test_options_are_typed_and_frozen():

@@ -6,9 +6,9 @@ from typer.testing import CliRunner
 
 from curriculum_cli.cli.app import app
 from curriculum_cli.spectra.mgf import read_mgf
-from curriculum_cli.spectra.split import peptide_key, split_mgf
+from curriculum_cli.spectra.split import SplitGroup, peptide_key, split_mgf
 from curriculum_cli.spectra.vocabulary import Vocabulary
-from tests.helpers import SAMPLE_MGF
+from tests.helpers import SAMPLE_MGF, TEST_DATA
 
 runner = CliRunner()
 
@@ -55,7 +55,10 @@ def test_split_folds_i_into_l_reports_overlap_and_keeps_global_parameters(write_
         "CHARGE=2+\n" + _spectrum("a0", "PEPTIDEK") + _spectrum("a1", "GGMK"), "a.mgf"
     )
     second = write_file(_spectrum("b0", "PEPTLDEK", "CHARGE=3+\n") + _spectrum("b1", "GGM[Oxidation]K", "CHARGE=2+\n"), "b.mgf")  # fmt: skip  # noqa: E501
-    result = split_mgf([first, second], tmp_path / "out", val_fraction=0.3, test_fraction=0.0)
+    backbones = split_mgf([first, second], tmp_path / "bb", val_fraction=0.3, test_fraction=0.0)
+    assert [(o.n_peptides, o.examples) for o in backbones.overlaps] == [(2, ["GGMK", "PEPTLDEK"])]
+    result = split_mgf([first, second], tmp_path / "out", val_fraction=0.3, test_fraction=0.0,
+                       group=SplitGroup.peptide)  # fmt: skip
     assert [(o.n_peptides, o.examples) for o in result.overlaps] == [(1, ["PEPTLDEK"])]
     assert result.files["test"] is None and not (tmp_path / "out" / "test.mgf").exists()
     assert result.n_peptides["train"] + result.n_peptides["val"] == 3  # M and M[Oxidation] differ
@@ -84,6 +87,36 @@ def test_split_cli_bad_input_is_one_line_and_exit_2(write_file, tmp_path):
         assert result.exit_code == 2 and len(lines) == 1, result.output
         assert message in lines[0], lines[0]
     ok = runner.invoke(app, ["split", str(SAMPLE_MGF), "--out", str(tmp_path / "s")])
-    assert ok.exit_code == 0 and "no peptide is in two splits" in ok.stdout
+    assert ok.exit_code == 0 and "no backbone is in two splits" in ok.stdout
     again = runner.invoke(app, ["split", str(SAMPLE_MGF), "--out", str(tmp_path / "s")])
     assert again.exit_code == 2 and "use --force" in again.stderr
+
+
+def test_split_of_synthetic_and_real_files_keeps_each_backbone_in_one_part(tmp_path):
+    """Default grouping: no unmodified sequence (I = L) in two parts, even where the real
+    files hold a peptide and its modified form; the output says which rule was used."""
+    synthetic = tmp_path / "synthetic.mgf"
+    made = runner.invoke(app, ["spectra", "-c", "revised", "--stage", "stage_1_foundation", "-n",
+                               "60", "-o", str(synthetic), "--vocab", "casanovo"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    inputs = [synthetic, TEST_DATA / "massivekb_ms2pip_250.mgf", SAMPLE_MGF]
+    result = runner.invoke(app, ["split", *map(str, inputs), "-o", str(tmp_path / "out"),
+                                 "--val", "0.2", "--test", "0.2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "no backbone is in two splits (grouped by unmodified sequence, I = L" in result.stdout
+    parts = {}
+    for split in ("train", "val", "test"):
+        text = (tmp_path / "out" / f"{split}.mgf").read_text()
+        seqs = [line[4:] for line in text.splitlines() if line.startswith("SEQ=")]
+        parts[split] = {peptide_key(seq) for seq in seqs}
+        assert parts[split]
+    assert not (parts["train"] & parts["val"] or parts["train"] & parts["test"]
+                or parts["val"] & parts["test"])  # fmt: skip
+    # the old rule is still there, and says so
+    old = runner.invoke(app, ["split", str(SAMPLE_MGF), "-o", str(tmp_path / "old"),
+                              "--group", "peptide"])  # fmt: skip
+    assert "no peptide is in two splits (grouped by peptide: I = L, modifications count)" in (
+        old.stdout
+    )
+    assert peptide_key("[Acetyl]-PEM[+15.995]IK") == peptide_key("PEMLK") == "PEMLK"
+    assert peptide_key("[Acetyl]-PEMIK", SplitGroup.peptide) == "[Acetyl]-PEMLK"

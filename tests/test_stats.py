@@ -1,4 +1,4 @@
-"""``stats``: t distribution, Welch, paired t, sign-flip test, Holm, verdicts, censoring.
+"""``stats``: t distribution, Welch, paired t, sign-flip test, ties, Holm, censoring.
 
 Reference values marked "scipy 1.17.1" were computed once with SciPy in a throwaway
 environment (``scipy.stats.t``, ``ttest_ind(equal_var=False)``, ``ttest_rel``,
@@ -7,9 +7,7 @@ environment (``scipy.stats.t``, ``ttest_ind(equal_var=False)``, ``ttest_rel``,
 
 from __future__ import annotations
 
-import json
 import math
-import random
 
 import pytest
 
@@ -18,14 +16,15 @@ from curriculum_cli.analysis.stats import (
     censored_summary,
     first_crossing,
     holm,
+    paired_differences,
     paired_t,
+    restricted_steps,
     sign_flip_p_value,
     student_t_cdf,
     student_t_quantile,
     welch_interval,
     welch_test,
 )
-from curriculum_cli.analysis.verdict import decide
 
 # ----------------------------------------------------------------------------
 # t distribution
@@ -154,6 +153,17 @@ def test_sign_flip_monte_carlo_above_max_exact_is_seeded_and_says_so():
     assert first.p_value == pytest.approx(0.109375, abs=0.01)  # exact value, 4 sd margin
 
 
+def test_a_rounding_difference_is_a_tie_everywhere():
+    # 0.1 + 0.2 - 0.3 = 5.6e-17: equal results up to float rounding
+    diffs = paired_differences([0.1 + 0.2, 0.5, 0.7], [0.3, 0.4, 0.6])
+    assert diffs[0] == 0.0 and diffs[1:] == pytest.approx([0.1, 0.1])
+    assert paired_differences([1.0 + 5e-10], [1.0]) == [0.0]  # within 1e-9 of |value| 1
+    assert paired_differences([1.0 + 2e-9], [1.0]) != [0.0]
+    # the sign-flip test treats a rounding difference as the tie it is, given the scale
+    flip = sign_flip_p_value([5.6e-17, 0.1, 0.2, 0.3, 0.1, 0.2], scale=0.7)
+    assert flip.n_nonzero == 5 and flip.smallest_p == 2 / 2**5
+
+
 # ----------------------------------------------------------------------------
 # Holm
 # ----------------------------------------------------------------------------
@@ -166,178 +176,6 @@ def test_holm_step_down_monotone_and_capped():
     assert holm([0.02]) == [0.02]
     with pytest.raises(ValueError):
         holm([math.nan])
-
-
-# ----------------------------------------------------------------------------
-# decide
-# ----------------------------------------------------------------------------
-
-
-def _arm(values, seeds=None) -> dict:
-    return dict(zip(seeds or range(len(values)), values, strict=True))
-
-
-def test_two_pairs_are_undecided_and_say_how_many_are_needed():
-    (verdict,) = decide({"A": _arm([0.7, 0.8]), "B": _arm([0.9, 0.95])}, "higher")
-    assert verdict.kind == "undecided" and verdict.winner is None
-    assert "only 2 seed pairs" in verdict.reason and "at least 3" in verdict.reason
-    assert verdict.n_pairs == 2 and math.isnan(verdict.p_value)
-
-
-def test_zero_spread_with_a_nonzero_mean_is_undecided():
-    (verdict,) = decide(
-        {"A": _arm([0.5, 0.6, 0.7, 0.8]), "B": _arm([1.5, 1.6, 1.7, 1.8])}, "higher"
-    )
-    assert verdict.kind == "undecided"
-    assert "zero spread" in verdict.reason and "cannot be estimated" in verdict.reason
-    assert "zero spread" in verdict.sentence
-
-
-def test_identical_arms_are_no_difference():
-    values = _arm([0.71, 0.74, 0.69, 0.77])
-    (verdict,) = decide({"A": values, "B": dict(values)}, "higher", metric="val accuracy")
-    assert verdict.kind == "no_difference" and verdict.winner is None
-    assert "identical" in verdict.reason and "identical" in verdict.sentence
-    assert verdict.p_value == 1.0 and verdict.mean_difference == 0
-
-
-@pytest.mark.parametrize(("better", "winner"), [("higher", "B"), ("lower", "A")])
-def test_a_clear_six_seed_difference_names_the_winner(better, winner):
-    base = [0.70, 0.71, 0.70, 0.72, 0.70, 0.71]
-    arm = [b + d for b, d in zip(base, [0.01, 0.03, 0.02, 0.05, 0.03, 0.04], strict=True)]
-    (verdict,) = decide(
-        {"A": _arm(base), "B": _arm(arm)}, better, metric="val token accuracy", step=5000
-    )
-    assert verdict.kind == "difference" and verdict.winner == winner
-    assert verdict.p_value == verdict.p_adjusted == 0.03125  # all 6 positive: 2/2^6
-    assert verdict.ci_low > 0 and verdict.mean_difference == pytest.approx(0.03)
-    assert verdict.paired and verdict.n_pairs == 6
-    assert "exact sign-flip" in verdict.test and "6 seed pairs" in verdict.test
-    assert verdict.sentence.startswith("At step 5,000, ")
-    assert f"{winner} is better" in verdict.sentence and "val token accuracy" in verdict.sentence
-
-
-def test_five_pairs_cannot_reach_five_percent_so_undecided():
-    base = [0.70, 0.71, 0.70, 0.72, 0.70]
-    arm = [b + 0.1 + 0.01 * i for i, b in enumerate(base)]
-    (verdict,) = decide({"A": _arm(base), "B": _arm(arm)}, "higher")
-    assert verdict.kind == "undecided"
-    assert "with 5 seed pairs the smallest possible p-value is 0.0625" in verdict.reason
-    assert "run at least 6 seeds" in verdict.reason
-    assert verdict.p_value == 0.0625 and verdict.ci_low > 0  # measured, and shown
-
-
-def test_a_tied_pair_raises_the_seeds_needed():
-    base = [0.70, 0.71, 0.70, 0.72, 0.70, 0.71]
-    arm = [0.70] + [b + 0.1 + 0.01 * i for i, b in enumerate(base[1:])]  # seed 0 tied
-    (verdict,) = decide({"A": _arm(base), "B": _arm(arm)}, "higher")
-    assert verdict.kind == "undecided"
-    assert "with 6 seed pairs, 1 of them tied, the smallest possible p-value is 0.0625" in (
-        verdict.reason
-    )
-    assert "needs 6 untied pairs: run at least 7 seeds" in verdict.reason
-
-
-def test_significant_t_but_not_sign_flip_is_no_difference():
-    # paired t p = 0.037 (scipy) but the exact sign-flip p = 0.094: no difference claimed
-    (verdict,) = decide({"A": _arm(BASE), "B": _arm(ARM)}, "higher")
-    assert verdict.kind == "no_difference" and verdict.winner is None
-    assert verdict.p_value == pytest.approx(0.09375) and verdict.ci_low > 0
-    assert "No difference" in verdict.sentence and "5% level" in verdict.sentence
-
-
-BASE8 = [0.70, 0.71, 0.70, 0.72, 0.70, 0.71, 0.69, 0.70]
-# exact sign-flip p = 10/256 = 0.0390625 (scipy 1.17.1 permutation_test agrees); t CI > 0
-NEAR = [0.03, 0.04, 0.05, 0.035, 0.045, 0.06, 0.055, -0.04]
-NULL = [0.01, -0.01, 0.02, -0.02, 0.005, -0.004, 0.003, -0.006]  # sign-flip p = 0.96875
-
-
-def test_three_arms_get_holm_against_the_baseline():
-    near = [b + d for b, d in zip(BASE8, NEAR, strict=True)]
-    null = [b + d for b, d in zip(BASE8, NULL, strict=True)]
-    (alone,) = decide({"A": _arm(BASE8), "B": _arm(near)}, "higher")
-    assert alone.kind == "difference" and alone.p_value == alone.p_adjusted == 0.0390625
-
-    verdicts = decide({"A": _arm(BASE8), "B": _arm(near), "C": _arm(null)}, "higher", step=100)
-    assert [v.arm for v in verdicts] == ["B", "C"] and {v.baseline for v in verdicts} == {"A"}
-    b, c = verdicts
-    assert (b.p_value, c.p_value) == pytest.approx((0.0390625, 0.96875))
-    assert [b.p_adjusted, c.p_adjusted] == pytest.approx(holm([b.p_value, c.p_value]))
-    assert b.p_adjusted == pytest.approx(2 * 0.0390625)  # smallest of 2: times 2
-    assert b.kind == "no_difference" and b.winner is None  # significant alone, not after Holm
-    assert c.kind == "no_difference"
-    assert all("Holm-corrected over 2 comparisons" in v.test for v in verdicts)
-    assert "Holm-adjusted 0.0781" in b.sentence
-
-
-def test_holm_raises_the_seeds_needed():
-    base = [0.70, 0.71, 0.70, 0.72, 0.70, 0.71]
-    arm = [b + 0.05 + 0.001 * i for i, b in enumerate(base)]
-    verdicts = decide({"A": _arm(base), "B": _arm(arm), "C": _arm(arm)}, "higher")
-    # 2/64 is below 5%, but Holm over 2 comparisons makes the smallest 2 * 2/64
-    for verdict in verdicts:
-        assert verdict.kind == "undecided" and verdict.p_value == 0.03125
-        assert "smallest possible p-value after Holm" in verdict.reason
-        assert "0.0625" in verdict.reason and "run at least 7 seeds" in verdict.reason
-
-
-def test_unpaired_seeds_use_welch_and_say_so():
-    verdicts = decide(
-        {"A": _arm([0.70, 0.72, 0.71], [0, 1, 2]), "B": _arm([0.80, 0.82, 0.83], [10, 11, 12])},
-        "higher",
-    )
-    (verdict,) = verdicts
-    assert not verdict.paired and verdict.n_pairs is None
-    assert "Welch" in verdict.test and "unpaired" in verdict.test
-    expected = welch_test([0.80, 0.82, 0.83], [0.70, 0.72, 0.71])
-    assert verdict.p_value == pytest.approx(expected.p_value)
-    assert (verdict.ci_low, verdict.ci_high) == pytest.approx((expected.ci_low, expected.ci_high))
-    assert verdict.kind == "difference" and verdict.winner == "B"
-
-
-def test_welch_needs_min_pairs_runs_per_arm():
-    (verdict,) = decide(
-        {"A": _arm([0.7, 0.8], [0, 1]), "B": _arm([0.9, 0.8, 0.85], [5, 6, 7])}, "higher"
-    )
-    assert verdict.kind == "undecided" and "Welch" in verdict.reason and "A has 2" in verdict.reason
-
-
-def test_partial_overlap_pairs_shared_seeds_and_counts_the_dropped():
-    base = {0: 0.70, 1: 0.71, 2: 0.70, 9: 0.2}
-    arm = {0: 0.80, 1: 0.81, 2: 0.82, 4: 0.1, 5: math.nan}
-    (verdict,) = decide({"A": base, "B": arm}, "higher")
-    assert verdict.paired and verdict.n_pairs == 3 and verdict.dropped == 3
-    assert "2 runs without a shared seed dropped" in verdict.test
-    assert "1 run without a finite value" in verdict.test
-    assert verdict.mean_arm == pytest.approx(0.81)  # over the paired seeds only
-
-
-def test_verdict_to_dict_is_plain_json():
-    (verdict,) = decide({"A": _arm([0.7, 0.8]), "B": _arm([0.9, 0.95])}, "higher")
-    data = verdict.to_dict()
-    json.dumps(data, allow_nan=False)
-    assert data["kind"] == "undecided" and data["p_value"] is None and data["ci_low"] is None
-
-
-def test_decide_arguments():
-    assert decide({"A": _arm([1.0, 2.0, 3.0])}, "higher") == []
-    with pytest.raises(ValueError):
-        decide({"A": {}, "B": {}}, "up")
-    with pytest.raises(ValueError):
-        decide({"A": {}, "B": {}}, "higher", min_pairs=1)
-
-
-def test_same_curriculum_is_rarely_called_different():
-    """Under H0 (two names, one curriculum: only seed noise) a difference is reported <= 5%."""
-    rng = random.Random(11)
-    trials, differences = 400, 0
-    for _ in range(trials):
-        a = [0.8 + rng.gauss(0, 0.02) for _ in range(8)]
-        b = [0.8 + rng.gauss(0, 0.02) for _ in range(8)]
-        (verdict,) = decide({"A": _arm(a), "B": _arm(b)}, "higher")
-        assert verdict.kind in ("difference", "no_difference")
-        differences += verdict.kind == "difference"
-    assert differences / trials <= 0.075  # nominal 0.05, ~2 binomial sd margin
 
 
 # ----------------------------------------------------------------------------
@@ -391,3 +229,12 @@ def test_censored_summary_texts_and_median():
     assert censored_summary([100, 200, 300, 400])["median"] == 250
     assert censored_summary([None, None])["text"] == "0 of 2 reached; median not reached"
     assert censored_summary([])["text"] == "no runs"
+
+
+def test_censoring_at_a_horizon_counts_later_crossings_as_never():
+    summary = censored_summary([900, 1240, None, 1100, 1500], horizon=1200)
+    assert summary["n_reached"] == 2 and summary["horizon"] == 1200
+    assert summary["text"] == "2 of 5 reached (3 censored at 1,200); median not reached"
+    # restricted at the horizon: min(step, horizon), never reached = the horizon
+    assert restricted_steps([900, 1240, None, math.nan, 1200], 1200) == [900, 1200, 1200, 1200,
+                                                                         1200]  # fmt: skip

@@ -18,7 +18,12 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curriculum_cli.analysis.compare import DEFAULT_TARGET, Comparison, compare_runs
+from curriculum_cli.analysis.compare import (
+    DEFAULT_TARGET,
+    Comparison,
+    check_margin,
+    compare_runs,
+)
 from curriculum_cli.analysis.facts import DEFAULT_METRIC
 from curriculum_cli.devices import resolve_device
 from curriculum_cli.errors import PepcurrError, RunError
@@ -60,7 +65,8 @@ class AbResult:
 
 
 PLAN_FILE = "ab.json"
-"""The A/B's question, written before any run trains: arms, seeds, scale, metric, step."""
+"""The A/B's question, written before any run trains: arms, seeds, scale, metric, step,
+target and margin."""
 
 
 def _arm_names(curricula) -> list[str]:
@@ -106,6 +112,7 @@ def run_ab(
     at: int | None = None,
     metric: str = DEFAULT_METRIC,
     target: float = DEFAULT_TARGET,
+    margin: float | None = None,
     plot: Path | str | None = None,
     reporter=None,
     jobs: int = 1,
@@ -130,7 +137,7 @@ def run_ab(
     """
     options = options or TrainOptions()
     result, work, _ = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric,
-                            target, reporter)  # fmt: skip
+                            target, margin, reporter)  # fmt: skip
     if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
         on_cpu = resolve_device(options.device or "auto").type == "cpu"
         jobs = (os.cpu_count() or 1) if on_cpu else 1
@@ -145,7 +152,8 @@ def run_ab(
         _tell(reporter, result, "interrupted; run the same command to resume")
         return result
 
-    result.comparison = compare_runs(result.run_dirs, at=at, metric=metric, target=target)
+    result.comparison = compare_runs(result.run_dirs, at=at, metric=metric, target=target,
+                                     margin=margin)  # fmt: skip
     from curriculum_cli.analysis.plots import plot_curves
 
     plot = Path(plot) if plot else Path(out_dir) / "curves.png"
@@ -163,6 +171,7 @@ def plan_commands(
     at: int | None = None,
     metric: str = DEFAULT_METRIC,
     target: float = DEFAULT_TARGET,
+    margin: float | None = None,
 ) -> list[str]:
     """``pepcurr ab --plan``: the shell command of every training segment ``run_ab`` would run.
 
@@ -175,7 +184,7 @@ def plan_commands(
     options = options or TrainOptions()
     options.command_words()  # an option the command line cannot give fails before planning
     _, work, run_options = _plan(curricula, out_dir, seeds, base_seed, scale, options, at,
-                                 metric, target)  # fmt: skip
+                                 metric, target, margin)  # fmt: skip
     return [_command(segment, run_options[segment.run_dir]) for segments in work
             for segment in segments]  # fmt: skip
 
@@ -195,7 +204,7 @@ def _command(segment: Segment, options: TrainOptions) -> str:
 
 
 def _plan(curricula, out_dir, seeds, base_seed, scale, options: TrainOptions, at, metric,
-          target, reporter=None) -> tuple[AbResult, list[list[Segment]], dict]:  # fmt: skip
+          target, margin, reporter=None) -> tuple[AbResult, list[list[Segment]], dict]:  # fmt: skip
     """Every run's config and state, checked before anything trains; the segments to train.
 
     Returns the result so far (finished runs ``reused``), one list of segments
@@ -207,6 +216,7 @@ def _plan(curricula, out_dir, seeds, base_seed, scale, options: TrainOptions, at
         raise PepcurrError("an A/B needs at least two curricula")
     if seeds < 1:
         raise PepcurrError(f"--seeds must be >= 1, got {seeds}")
+    check_margin(margin, metric)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise PepcurrError(f"{out_dir}: exists and is not a directory")
@@ -224,7 +234,7 @@ def _plan(curricula, out_dir, seeds, base_seed, scale, options: TrainOptions, at
             )
             config = resolve_run_config(run_options[run_dir], data)
             planned.setdefault(seed, []).append((run_dir, config, _state(run_dir, config)))
-    _write_plan(out_dir, names, curricula, list(planned), scale, metric, at, target)
+    _write_plan(out_dir, names, curricula, list(planned), scale, metric, at, target, margin)
 
     run_dirs = [run_dir for _, name in zip(curricula, names, strict=True)
                 for seed in planned for run_dir in [out_dir / f"{name}-s{seed}"]]  # fmt: skip
@@ -249,8 +259,12 @@ def _plan(curricula, out_dir, seeds, base_seed, scale, options: TrainOptions, at
     return result, work, run_options
 
 
-def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, target) -> None:
-    """Record the A/B's question in ``OUT/ab.json``; refuse another question for the same runs."""
+def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, target,
+                margin) -> None:  # fmt: skip
+    """Record the A/B's question in ``OUT/ab.json``; refuse another question for the same runs.
+
+    ``margin`` None (none declared) is recorded as such: a margin added later is another
+    question too (a file from before margins existed holds none)."""
     plan = {
         "arms": dict(zip(names, [str(c) for c in curricula], strict=True)),
         "baseline": names[0],
@@ -259,6 +273,7 @@ def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, targe
         "metric": metric,
         "at_nominal_step": at,
         "target": target,
+        "margin": margin,
     }
     path = out_dir / PLAN_FILE
     if path.is_file():
@@ -266,7 +281,7 @@ def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, targe
             before = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RunError(f"{path}: corrupt; delete it to plan the A/B again") from None
-        changed = [key for key in ("metric", "at_nominal_step", "target", "baseline")
+        changed = [key for key in ("metric", "at_nominal_step", "target", "margin", "baseline")
                    if before.get(key) != plan[key]]  # fmt: skip
         if changed:
             was = ", ".join(f"{key} {before.get(key)!r}" for key in changed)

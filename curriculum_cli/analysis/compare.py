@@ -9,11 +9,14 @@ curriculum (the same stages after scaling) with different seeds form a group
 The verdict (``verdict.decide``) compares each arm with the first one given
 (the baseline) on the primary metric: paired by seed when the arms share
 seeds (paired t interval and exact sign-flip permutation test), Welch's
-unpaired test otherwise, Holm-corrected over several arms, and never a
-difference without enough pairs and non-zero spread. Next to it: the
-validation-set noise of the metric (binomial standard error over the
-validation spectra), what else differs between the arms (``confounds``), and
-the accuracy actually reached at each arm's introductions.
+unpaired test otherwise, Holm-corrected over several arms; ``difference``,
+``equivalent`` within a declared ``margin``, or ``undecided`` with the reason,
+and what the comparison could have seen (``power``). Steps to target are
+tested with never-reached seeds censored at a common horizon
+(``stats.restricted_steps``). Next to it: what else differs between the arms
+(``confounds``), the accuracy actually reached at each arm's introductions,
+and with ``rescore`` the final checkpoints re-scored on a larger fixed set
+with the validation set's share of the noise (``rescore``).
 
 Presentation (rich table, JSON, CSV, Markdown, plot) is in ``render`` and
 ``plots``; ``docs/ab-testing.md`` explains each row.
@@ -38,7 +41,8 @@ from curriculum_cli.analysis.facts import (
     run_facts,
     split_of,
 )
-from curriculum_cli.analysis.stats import censored_summary
+from curriculum_cli.analysis.rescore import Rescore, check_rescore, rescore_runs
+from curriculum_cli.analysis.stats import censored_summary, restricted_steps
 from curriculum_cli.analysis.verdict import Verdict, decide
 from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
 from curriculum_cli.errors import PepcurrError
@@ -98,7 +102,7 @@ def _rows(target_metric: str, target: float, metric: str) -> list[Row]:
         Row("val_ce_real", "val CE, real", "lower", "loss"),
         Row("steps_to_target", f"steps to {target_metric} >= {target:g} (nominal)", "lower",
             "censored"),
-        Row("metric_se", f"val-set noise of {metric}: binomial SE", None, "fraction"),
+        Row("metric_se", f"binomial SE of one run's {metric}", None, "fraction"),
     ]  # fmt: skip
     accuracy = f"{split_of(target_metric)} accuracy"
     for loss in AUXILIARY_LOSSES:
@@ -127,9 +131,13 @@ class Comparison:
       runs, else the runs themselves
     - ``verdicts``: each arm against the first (``verdict.Verdict``); ``verdict``
       their sentences
+    - ``margin``: the smallest difference that matters (None: none declared)
     - ``censored``: per group, the steps-to-target summary with seeds that
-      never reached the target counted (``stats.censored_summary``)
+      never reached the target by ``horizon`` counted (``stats.censored_summary``);
+      ``horizon``: the nominal step every run was observed up to
     - ``confounds``: what else differs between the arms, one line each
+    - ``rescore``: the final checkpoints re-scored (``rescore.Rescore``), and
+      ``rescore_verdicts`` on the fixed set; None and [] without ``--rescore``
     """
 
     at_nominal: int
@@ -143,8 +151,12 @@ class Comparison:
     count: pd.DataFrame
     verdicts: list[Verdict]
     verdict: str
+    margin: float | None = None
+    horizon: float | None = None
     censored: dict[str, dict] = field(default_factory=dict)
     confounds: list[str] = field(default_factory=list)
+    rescore: Rescore | None = None
+    rescore_verdicts: list[Verdict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     logs: list[RunLog] = field(default_factory=list)
 
@@ -206,13 +218,18 @@ def compare_runs(
     at: int | None = None,
     metric: str = DEFAULT_METRIC,
     target: float = DEFAULT_TARGET,
+    margin: float | None = None,
+    rescore: int | None = None,
 ) -> Comparison:
     """Read runs and compare them at nominal step ``at`` (default: the end of the longest run).
 
     ``metric``: the primary metric, a row key (``residue_accuracy_hard``,
-    ``peptide_recall_easy``, ``val_ce_hard``, ...); it decides the verdict,
-    and "steps to target" uses it when it is a validation accuracy or recall
-    (else ``residue_accuracy_hard``). The first arm given is the baseline.
+    ``peptide_recall_easy``, ``val_ce_hard``, ``steps_to_target``, ...); it decides the
+    verdict, and "steps to target" uses it when it is a validation accuracy or recall
+    (else ``residue_accuracy_hard``). The first arm given is the baseline. ``margin``:
+    the smallest difference that matters, in the metric's unit (for an ``equivalent``
+    verdict). ``rescore``: re-score the final checkpoints on this many fixed spectra
+    (``rescore.rescore_runs``; refused with an ``at`` before the runs' end).
     Raises ``RunError`` for a missing or corrupt run and ``PepcurrError`` for
     a bad option; softer problems (a truncated last log line, a run shorter
     than ``at``, runs of one arm that differ in a setting) are in
@@ -231,19 +248,13 @@ def compare_runs(
         raise PepcurrError(f"--target must be a number, got {target}")
     if at is not None and at < 0:
         raise PepcurrError(f"--at must be a step >= 0, got {at}")
+    check_margin(margin, metric)
+    if rescore is not None:
+        check_rescore(metric, rescore)
 
-    seen: set[Path] = set()
-    logs: list[RunLog] = []
-    warnings: list[str] = []
-    for run_dir in run_dirs:
-        path = Path(run_dir).resolve()
-        if path in seen:
-            warnings.append(f"{run_dir}: given twice; counted once")
-            continue
-        seen.add(path)
-        run = read_run(Path(run_dir))
-        warnings += run.warnings
-        logs.append(run)
+    logs, warnings = _read_runs(run_dirs)
+    if rescore is not None and at is not None:
+        _check_rescore_step(logs, at)
     if at is None:
         at = max(run.config.nominal_total_steps for run in logs)
     if not any(has_real_validation(run) for run in logs):
@@ -254,6 +265,10 @@ def compare_runs(
         rows = [row for row in rows if not row.key.endswith("_real")]
 
     groups = _group_labels(logs)
+    found = rescore_runs(logs, groups, metric, rescore) if rescore is not None else None
+    if found is not None:
+        rows.append(Row("rescored", f"{metric} re-scored, {rescore:,} spectra", "higher",
+                        "fraction"))  # fmt: skip
     records = []
     for run, group in zip(logs, groups, strict=True):
         scale = run.config.scale
@@ -267,6 +282,8 @@ def compare_runs(
                 f"(step {at_step:,} at scale {scale:g}); its values are from its last records"
             )
         facts = run_facts(run, at_step, target_metric, target, metric)
+        if found is not None:
+            facts["rescored"] = found.values[str(run.run_dir)]["fixed"]
         seed = run.config.seed
         records.append(
             {"label": f"{group} s{seed}", "group": group, "seed": seed, "scale": scale,
@@ -288,29 +305,102 @@ def compare_runs(
     for group in group_order:
         members = runs[runs["group"] == group]
         runs.loc[runs["group"] == group, "seeds"] = ", ".join(str(s) for s in members["seed"])
+    # Steps to target: every run was validated up to the horizon, so a seed that had not
+    # reached the target by then is censored there, the same for every run.
+    horizon = float(min(runs["step"] / runs["scale"]))
     censored = {
         group: censored_summary(
             [None if math.isnan(v) else float(v)
-             for v in runs.loc[runs["group"] == group, "steps_to_target"]]
+             for v in runs.loc[runs["group"] == group, "steps_to_target"]], horizon
         )
         for group in group_order
     }  # fmt: skip
 
     row = next(row for row in rows if row.key == metric)
-    arms = {
-        group: dict(zip(members["seed"], members[metric].astype(float), strict=True))
-        for group, members in runs.groupby("group", sort=False)
-    }
-    verdicts = decide(arms, row.better, metric=metric, step=at) if len(arms) > 1 else []
+    verdicts = _decide(runs, metric, row.better, margin, at, horizon)
     if verdicts:
         verdict = " ".join(v.sentence for v in verdicts)
     else:
         verdict = f"One arm only: nothing to compare {metric} against at nominal step {at:,}."
+    rescore_verdicts = []
+    if found is not None:
+        rescore_verdicts = _decide(runs, "rescored", row.better, margin, None, None,
+                                   f"{metric} of the final checkpoints on {rescore:,} fixed "
+                                   "spectra")  # fmt: skip
+        warnings += _rescore_step_warnings(found, runs)
     return Comparison(
         at_nominal=at, metric=metric, target=target, rows=rows, runs=runs, groups=group_order,
-        mean=mean, std=std, count=count, verdicts=verdicts, verdict=verdict, censored=censored,
-        confounds=confounds(logs, groups), warnings=warnings, logs=logs,
+        mean=mean, std=std, count=count, verdicts=verdicts, verdict=verdict, margin=margin,
+        horizon=horizon, censored=censored, confounds=confounds(logs, groups, at),
+        rescore=found, rescore_verdicts=rescore_verdicts, warnings=warnings, logs=logs,
     )  # fmt: skip
+
+
+def check_margin(margin: float | None, metric: str) -> None:
+    """A ``PepcurrError`` unless ``margin`` is None or a finite number > 0."""
+    if margin is not None and not (math.isfinite(margin) and margin > 0):
+        raise PepcurrError(f"--margin must be a number > 0 (in {metric}'s unit), got {margin}")
+
+
+def _read_runs(run_dirs) -> tuple[list[RunLog], list[str]]:
+    """Each run directory read once (a directory given twice is counted once, with a warning)."""
+    seen: set[Path] = set()
+    logs: list[RunLog] = []
+    warnings: list[str] = []
+    for run_dir in run_dirs:
+        path = Path(run_dir).resolve()
+        if path in seen:
+            warnings.append(f"{run_dir}: given twice; counted once")
+            continue
+        seen.add(path)
+        run = read_run(Path(run_dir))
+        warnings += run.warnings
+        logs.append(run)
+    return logs, warnings
+
+
+def _decide(runs, key: str, better: str, margin, at, horizon, label: str | None = None):
+    """The verdicts on one column of ``runs`` (steps to target: restricted to ``horizon``)."""
+    note = ""
+    arms = {}
+    for group, members in runs.groupby("group", sort=False):
+        values = list(members[key].astype(float))
+        if key == "steps_to_target":
+            values = restricted_steps([None if math.isnan(v) else v for v in values], horizon)
+        arms[group] = dict(zip(members["seed"], values, strict=True))
+    if key == "steps_to_target":
+        note = (
+            f"never-reached seeds censored at nominal step {horizon:,.0f} (every run was "
+            f"observed up to it): each seed's value is min(steps, {horizon:,.0f}), the "
+            "restricted mean steps to target"
+        )
+    if len(arms) < 2:
+        return []
+    return decide(arms, better, margin=margin, metric=label or key, step=at, values_note=note)
+
+
+def _check_rescore_step(logs: list[RunLog], at: int) -> None:
+    """``--rescore`` scores the final checkpoint: refuse an ``--at`` before a run's end."""
+    for run in logs:
+        at_step = nominal_to_actual(at, run.config.scale)
+        if at_step < run.last_step:
+            raise PepcurrError(
+                f"--rescore scores each run's final checkpoint (last.pt, the only one kept), "
+                f"but --at {at:,} reads {run.run_dir} at step {at_step:,}, before its end "
+                f"(step {run.last_step:,}); drop --at to re-score the end"
+            )
+
+
+def _rescore_step_warnings(found: Rescore, runs) -> list[str]:
+    """A checkpoint at another step than the validation the table shows (a stopped run)."""
+    warnings = []
+    for run_dir, step in zip(runs["run_dir"], runs["step"], strict=True):
+        if found.steps[run_dir] != int(step):
+            warnings.append(
+                f"{run_dir}: re-scored at its checkpoint's step {found.steps[run_dir]:,}; the "
+                f"table's values are from step {int(step):,}"
+            )
+    return warnings
 
 
 def _unique(labels: list[str]) -> list[str]:

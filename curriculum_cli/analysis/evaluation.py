@@ -100,7 +100,7 @@ def evaluate_checkpoint(
     if not annotated:
         warnings.append(f"{mgf_path}: no spectrum has a SEQ; nothing to score")
     metrics = aa_match_metrics([predictions[i].peptide for i in annotated],
-                               [true[i] for i in annotated])  # fmt: skip
+                               [true[i] for i in annotated], decoded.vocab.masses)  # fmt: skip
     errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
     metrics["precursor_error_ppm_median"] = statistics.median(errors) if errors else math.nan
     metrics["fits_precursor"] = sum(p.fits_precursor for p in predictions) / len(predictions)
@@ -285,7 +285,9 @@ def _write_mztab(decoded: _Decoded, path: Path | str) -> Path:
         psms.append(Psm(
             residues=residues, spectrum_index=read.file_index[i], charge=charges[i],
             exp_mz=read.precursor_mz[i],
-            calc_mz=mz_from_neutral_mass(peptide_neutral_mass_da(list(residues)), charges[i]),
+            calc_mz=mz_from_neutral_mass(
+                peptide_neutral_mass_da(list(residues), decoded.vocab.masses), charges[i]
+            ),
             score=peptide_score(log_probability, prediction.fits_precursor),
             aa_scores=tuple(aa_scores),
         ))  # fmt: skip

@@ -113,6 +113,16 @@ def introductions_logged(run: RunLog) -> dict[str, int | None]:
     return found
 
 
+def stage_starts_logged(run: RunLog) -> list[int]:
+    """The actual first step of each stage that started, in order, from the ``stage`` records
+    (gates resolved as they happened); the planned starts for logs without them."""
+    stages = run.events("stage")
+    if stages.empty or "stage_index" not in stages:
+        return run.config.curriculum.stage_starts()
+    starts = stages.dropna(subset=["stage_index"]).drop_duplicates("stage_index")
+    return [int(step) for step in starts.sort_values("stage_index")["step"]]
+
+
 def run_facts(
     run: RunLog, at_step: int, target_metric: str, target: float, metric: str = DEFAULT_METRIC
 ) -> dict:

@@ -7,12 +7,13 @@ verdict); it reads no files and prints nothing.
 - Student's t distribution: ``student_t_cdf``, ``student_t_quantile`` (through the
   regularized incomplete beta function; no SciPy).
 - Unpaired arms (no shared seeds): ``welch_interval``, ``welch_test``.
-- Arms paired by seed: ``paired_t`` (interval of the mean paired difference) and
-  ``sign_flip_p_value`` (exact sign-flip permutation test of the mean difference).
+- Arms paired by seed: ``paired_differences`` (ties snapped to 0), ``paired_t`` (interval
+  of the mean paired difference) and ``sign_flip_p_value`` (exact sign-flip permutation
+  test of the mean difference).
 - Several arms against one baseline: ``holm`` (step-down adjusted p-values).
 - Validation-set noise: ``binomial_standard_error``.
-- Steps to a target: ``first_crossing``, and ``censored_summary`` for seeds that never
-  reach it.
+- Steps to a target: ``first_crossing``, ``censored_summary`` for seeds that never
+  reach it, and ``restricted_steps`` (never reached = the horizon) for testing them.
 
 Conventions: a difference is *arm minus baseline*, in the metric's own unit (a fraction
 for accuracies and recalls, ppm, loss, steps). p-values, ``alpha`` and confidences are
@@ -22,6 +23,7 @@ curriculum steps).
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -32,9 +34,14 @@ ALPHA = 0.05
 MAX_EXACT = 16
 """``sign_flip_p_value`` enumerates all sign patterns up to this many non-zero differences."""
 MONTE_CARLO_SAMPLES = 100_000
-RELATIVE_TOLERANCE = 1e-9
-"""Values that differ by less than this fraction of their magnitude count as equal
-(float rounding must not turn "identical results" into a tiny nonzero spread)."""
+TIE_TOLERANCE = 1e-9
+"""The one tolerance for "equal": two numbers that should be equal in exact arithmetic count
+as equal when they differ by at most this fraction of the magnitude ``S`` they are judged
+against. For a paired difference (a tie), for "zero spread" and for "identical results"
+``S`` is the largest |value| of the metric among the runs compared (1e-9 of an accuracy is
+far below one residue in a billion, and far above float rounding, ~1e-16); for the sums of
+the sign-flip test it is the sum of |differences|. Float rounding must never turn equal
+results into a tiny non-zero difference (a "tie" of 5.6e-17 once changed a verdict)."""
 
 
 # ----------------------------------------------------------------------------
@@ -111,11 +118,13 @@ def _two_sided_t_p(t: float, df: float) -> float:
     return min(1.0, _regularized_beta(df / 2.0, 0.5, df / (df + t * t)))
 
 
+@functools.lru_cache(maxsize=1024)
 def student_t_quantile(p: float, df: float) -> float:
     """The ``p`` quantile (0 < p < 1) of Student's t with ``df`` degrees of freedom.
 
     Bisection on ``student_t_cdf``; exact to about 1e-10, enough for a confidence
     interval (no SciPy dependency). E.g. ``student_t_quantile(0.975, 4)`` = 2.7764.
+    Cached: verdicts and power figures ask for the same few quantiles again and again.
     """
     if not 0.0 < p < 1.0:
         raise ValueError(f"need 0 < p < 1 and df > 0, got p={p}, df={df}")
@@ -173,10 +182,31 @@ def _sample_variance(values: Sequence[float]) -> float:
 
 
 def spread_is_zero(values: Sequence[float], scale: float | None = None) -> bool:
-    """True when all values are equal up to ``RELATIVE_TOLERANCE`` of ``scale`` (or of them)."""
+    """True when all values are equal up to ``TIE_TOLERANCE`` of ``scale`` (default: the
+    largest |value|)."""
     if scale is None:
         scale = max(abs(v) for v in values)
-    return max(values) - min(values) <= RELATIVE_TOLERANCE * scale
+    return max(values) - min(values) <= TIE_TOLERANCE * scale
+
+
+def paired_differences(
+    arm: Sequence[float], baseline: Sequence[float], scale: float | None = None
+) -> list[float]:
+    """Per-seed differences arm - baseline, a tie (``TIE_TOLERANCE`` of ``scale``) set to 0.0.
+
+    ``scale`` (default: the largest |value| of both) is the magnitude ties are judged
+    against: two runs that scored the same up to float rounding differ by exactly 0, so
+    every test counts the pair as tied.
+    """
+    if len(arm) != len(baseline):
+        raise ValueError(f"{len(arm)} arm values but {len(baseline)} baseline values")
+    if scale is None:
+        scale = max((abs(float(v)) for v in (*arm, *baseline)), default=0.0)
+    out = []
+    for a, b in zip(arm, baseline, strict=True):
+        d = float(a) - float(b)
+        out.append(0.0 if abs(d) <= TIE_TOLERANCE * scale else d)
+    return out
 
 
 def welch_interval(
@@ -232,13 +262,15 @@ def welch_test(
     return TResult(diff, diff - half, diff + half, df, t, _two_sided_t_p(t, df), confidence, method)
 
 
-def paired_t(differences: Sequence[float], confidence: float = CONFIDENCE) -> TResult:
+def paired_t(
+    differences: Sequence[float], confidence: float = CONFIDENCE, scale: float | None = None
+) -> TResult:
     """Paired t interval and two-sided test of the mean of per-seed differences.
 
     ``differences``: one value per seed, arm minus baseline. Interval
     ``mean +- t_{(1+confidence)/2, n-1} * sd / sqrt(n)``; p from t = mean / (sd / sqrt(n))
     with n - 1 degrees of freedom. NaN interval, t and p with fewer than 2 differences
-    or when they are all equal (zero spread).
+    or when they are all equal (zero spread, judged against ``scale``: ``spread_is_zero``).
     """
     _check_confidence(confidence)
     d = [float(v) for v in differences]
@@ -248,7 +280,7 @@ def paired_t(differences: Sequence[float], confidence: float = CONFIDENCE) -> TR
     mean = sum(d) / n
     method = f"paired t over {n} differences"
     nan = math.nan
-    if n < 2 or spread_is_zero(d):
+    if n < 2 or spread_is_zero(d, scale):
         return TResult(mean, nan, nan, nan, nan, nan, confidence, method)
     se = math.sqrt(_sample_variance(d) / n)
     df = n - 1.0
@@ -268,7 +300,7 @@ class SignFlipResult:
 
     ``p_value``: two-sided, the share of sign patterns whose |sum| is at least the
     observed |sum| (the observed pattern included). ``n``: differences given;
-    ``n_nonzero``: those not 0 (a zero difference's sign changes nothing, so only
+    ``n_nonzero``: those not tied (a zero difference's sign changes nothing, so only
     these are flipped). ``exact``: all 2^n_nonzero patterns enumerated, else a seeded
     Monte Carlo over ``patterns`` random ones (``method`` says which, with the seed).
     ``smallest_p``: the smallest p-value these differences could give:
@@ -296,6 +328,7 @@ def _signed_sums(values: Sequence[float]) -> list[float]:
 def sign_flip_p_value(
     differences: Sequence[float],
     *,
+    scale: float | None = None,
     max_exact: int = MAX_EXACT,
     samples: int = MONTE_CARLO_SAMPLES,
     seed: int = 0,
@@ -304,23 +337,27 @@ def sign_flip_p_value(
 
     Under H0 (e.g. two arms that are the same curriculum) each seed's difference is as
     likely to be +d as -d, so the observed |sum| is compared with that of every sign
-    pattern. Exact up to ``max_exact`` non-zero differences (2^n patterns); above,
-    ``samples`` random patterns from ``random.Random(seed)``, p = (hits + 1) /
-    (samples + 1). Ties within ``RELATIVE_TOLERANCE`` of sum(|d|) count as "at least
-    as extreme" (conservative).
+    pattern. A difference within ``TIE_TOLERANCE`` of ``scale`` (default: the largest
+    |difference|; ``decide`` passes the values' magnitude) is a tie and is not flipped.
+    Exact up to ``max_exact`` untied differences (2^n patterns); above, ``samples``
+    random patterns from ``random.Random(seed)``, p = (hits + 1) / (samples + 1). Sums
+    within ``TIE_TOLERANCE`` of sum(|d|) of the observed one count as "at least as
+    extreme" (conservative).
 
-    The test is discrete: with n non-zero differences the smallest attainable p-value
+    The test is discrete: with n untied differences the smallest attainable p-value
     is 2 / 2^n (n = 3: 0.25, n = 5: 0.0625, n = 6: 0.03125). **With fewer than 6 pairs it
     can never reach p < 0.05**, however large the difference; ``decide`` says so
-    instead of reporting "no difference". No differences, or all zero: p = 1.
+    instead of reporting "no difference". No differences, or all tied: p = 1.
     """
     d = [float(v) for v in differences]
     if any(not math.isfinite(v) for v in d):
         raise ValueError("sign_flip_p_value needs finite differences")
-    nonzero = [v for v in d if v != 0.0]
+    if scale is None:
+        scale = max((abs(v) for v in d), default=0.0)
+    nonzero = [v for v in d if abs(v) > TIE_TOLERANCE * scale]
     m = len(nonzero)
     observed = abs(sum(nonzero))
-    threshold = observed - RELATIVE_TOLERANCE * sum(abs(v) for v in nonzero)
+    threshold = observed - TIE_TOLERANCE * sum(abs(v) for v in nonzero)
     if m == 0:
         return SignFlipResult(
             1.0, len(d), 0, True, 1, 1.0, "exact sign-flip test (all differences 0)"
@@ -471,11 +508,12 @@ def first_crossing(
     return None
 
 
-def censored_summary(crossings: Sequence[float | None]) -> dict:
+def censored_summary(crossings: Sequence[float | None], horizon: float | None = None) -> dict:
     """Steps to target over seeds, counting seeds that never reached it as censored.
 
     ``crossings``: one per seed, a step or None/NaN (never reached by the end of its
-    run). Returns ``n``, ``n_reached``, ``median``, ``mean_of_reached`` and ``text``:
+    run, or by ``horizon``: a crossing after ``horizon`` counts as never). Returns ``n``,
+    ``n_reached``, ``median``, ``mean_of_reached``, ``horizon`` and ``text``:
 
     - ``median``: over *all* seeds, a never-reached seed counting as +infinity
       (censored after every observed crossing: a Kaplan-Meier-style median for runs
@@ -484,10 +522,11 @@ def censored_summary(crossings: Sequence[float | None]) -> dict:
       fewer than half reached.
     - ``mean_of_reached``: the mean over the seeds that reached (biased low: the slow
       seeds are missing from it); None if none did.
-    - ``text``: e.g. ``"3 of 5 reached; median 1,240"`` or ``"1 of 3 reached; median not
-      reached"``.
+    - ``text``: e.g. ``"3 of 5 reached (2 censored at 100,000); median 1,240"`` or ``"1 of 3
+      reached; median not reached"`` (without a horizon).
     """
-    steps = [float(c) if c is not None and math.isfinite(float(c)) else math.inf for c in crossings]
+    limit = math.inf if horizon is None else horizon
+    steps = [float(c) if _reached_by(c, limit) else math.inf for c in crossings]
     n = len(steps)
     reached = sorted(s for s in steps if math.isfinite(s))
     ordered = sorted(steps)
@@ -500,11 +539,36 @@ def censored_summary(crossings: Sequence[float | None]) -> dict:
         text = "no runs"
     else:
         shown = f"median {median:,.0f}" if median is not None else "median not reached"
-        text = f"{len(reached)} of {n} reached; {shown}"
+        censored = n - len(reached)
+        where = f" ({censored} censored at {horizon:,.0f})" if censored and horizon else ""
+        text = f"{len(reached)} of {n} reached{where}; {shown}"
     return {
         "n": n,
         "n_reached": len(reached),
         "median": median,
         "mean_of_reached": mean,
+        "horizon": horizon,
         "text": text,
     }
+
+
+def _reached_by(crossing: float | None, horizon: float) -> bool:
+    """A crossing at or before ``horizon`` (a finite step)."""
+    return crossing is not None and math.isfinite(float(crossing)) and float(crossing) <= horizon
+
+
+def restricted_steps(crossings: Sequence[float | None], horizon: float) -> list[float]:
+    """Steps to target restricted to ``horizon``: ``min(crossing, horizon)``, never = horizon.
+
+    The per-seed value whose mean is the restricted mean steps to target (RMST-style:
+    the area under the "not reached yet" curve up to the horizon). Censoring is at the
+    horizon for every seed, so the value is known for every seed, and applying the same
+    truncation to both arms keeps their values exchangeable under H0: the paired
+    sign-flip test on these values stays exact. ``horizon``: a step every compared run
+    was observed up to.
+    """
+    out = []
+    for crossing in crossings:
+        value = math.nan if crossing is None else float(crossing)
+        out.append(horizon if not math.isfinite(value) else min(value, horizon))
+    return out

@@ -42,6 +42,7 @@ from curriculum_cli.cli.options import (
     InitFromOpt,
     LogEveryOpt,
     LrOpt,
+    MarginOpt,
     MaxIsotopeOpt,
     MaxLengthOpt,
     MetricOpt,
@@ -52,6 +53,7 @@ from curriculum_cli.cli.options import (
     PlotOpt,
     PrecursorTolOpt,
     QuietOpt,
+    RealismFormat,
     ResiduesOpt,
     ScaleOpt,
     SeedOpt,
@@ -63,13 +65,16 @@ from curriculum_cli.cli.options import (
     ThreadsOpt,
     TrainDataOpt,
     TrainSeedOpt,
+    TrainVocabOpt,
     ValDataOpt,
     ValEveryOpt,
     ValSizeOpt,
+    VocabOpt,
     train_options,
 )
 from curriculum_cli.devices import Device
 from curriculum_cli.errors import PepcurrError
+from curriculum_cli.spectra.split import SplitGroup
 
 app = typer.Typer(
     cls=ErrorBoundary,
@@ -244,6 +249,7 @@ def spectra(
         float | None, typer.Option(min=0.0, max=1.0, help="Override: intensity variation.")
     ] = None,
     residues: ResiduesOpt = None,
+    vocab: VocabOpt = "standard",
     force: ForceOpt = False,
 ) -> None:
     """Write synthetic spectra of one curriculum stage as MGF (TITLE, PEPMASS, CHARGE, SEQ)."""
@@ -252,24 +258,26 @@ def spectra(
     from curriculum_cli.curriculum.presets import load_curriculum
     from curriculum_cli.spectra.mgf import write_mgf
     from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
-    from curriculum_cli.spectra.vocabulary import Vocabulary
+    from curriculum_cli.spectra.vocabulary import load_vocabulary
 
+    tokens = load_vocabulary(vocab)
     chosen = load_curriculum(curriculum)
     index, picked = chosen.stage_named_or_at(stage, step)
     overrides = dict(noise_peaks=noise_peaks, peak_dropout=peak_dropout)
     overrides.update(mass_error_ppm=mass_error_ppm, intensity_variation=intensity_variation)
     overrides.update(residue_distribution=residues.value if residues else None)
-    settings = SpectrumSettings.from_stage(picked, **overrides)
-    vocab = Vocabulary.default()
-    batch = generate_spectra(settings, n, vocab, seed)
+    settings = SpectrumSettings.from_stage(picked, world=chosen.world, **overrides)
+    batch = generate_spectra(settings, n, tokens, seed)
     batch = replace(batch, titles=[f"{chosen.name}:{picked.name}:seed{seed}:{i}" for i in range(n)])
-    write_mgf(output, batch, vocab, overwrite=force)
+    write_mgf(output, batch, tokens, overwrite=force)
+    residues = f"{settings.residue_distribution} residues"
+    if chosen.world is not None:
+        residues = "the world's peptides"
     stdout_console().print(
         f"wrote {n:,} spectra to {output} ({chosen.name}, stage {picked.name} (index {index}): "
         f"lengths {settings.min_length}-{settings.max_length}, {settings.noise_peaks} noise peaks, "
         f"dropout {settings.peak_dropout:g}, {settings.mass_error_ppm:g} ppm, "
-        f"intensity variation {settings.intensity_variation:g}, "
-        f"{settings.residue_distribution} residues; seed {seed})",
+        f"intensity variation {settings.intensity_variation:g}, {residues}; seed {seed})",
         highlight=False,
         soft_wrap=True,
     )
@@ -288,21 +296,83 @@ def inspect_command(
     no_filter: Annotated[
         bool, typer.Option("--no-filter", help="Use the peaks as in the file (no preprocessing).")
     ] = False,
+    vocab: VocabOpt = "standard",
 ) -> None:
-    """Check an MGF file: charges, peaks, peptides, precursor error, b/y ions found."""
+    """Check an MGF file: charges, peaks, peptides, modifications, precursor error, b/y ions."""
     import json
     from dataclasses import asdict
 
     from curriculum_cli.cli.render import render_inspect_report
     from curriculum_cli.spectra.inspection import inspect_mgf
     from curriculum_cli.spectra.peaks import PeakFilter
+    from curriculum_cli.spectra.vocabulary import load_vocabulary
 
     peak_filter = PeakFilter.keep_all() if no_filter else PeakFilter()
-    report = inspect_mgf(path, tolerance_da, peak_filter=peak_filter, skip_invalid=skip_invalid)
+    report = inspect_mgf(path, tolerance_da, load_vocabulary(vocab), peak_filter, skip_invalid)
     if as_json:
         typer.echo(json.dumps(asdict(report), indent=2))
     else:
         render_inspect_report(stdout_console(), report)
+
+
+@app.command()
+def calibrate(
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="REAL.mgf", help="Annotated MGF files (SEQ=...).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Curriculum JSON to write.")],
+    name: Annotated[
+        str | None, typer.Option(help="Curriculum name (default: calibrated-FIRST_FILE).")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Fit the realistic simulator to annotated real spectra; write a curriculum of that world."""
+    from curriculum_cli.cli.render import render_calibration
+    from curriculum_cli.curriculum.files import save_curriculum
+    from curriculum_cli.spectra.calibration import calibrate as fit_world
+    from curriculum_cli.spectra.calibration import calibrated_curriculum
+
+    if output.is_dir():  # before a fit of tens of seconds
+        raise PepcurrError(f"{output}: is a directory; give a file name")
+    if output.exists() and not force:
+        raise PepcurrError(f"{output}: file exists; use --force to overwrite it")
+    calibration = fit_world(paths)
+    curriculum = calibrated_curriculum(calibration, name or f"calibrated-{paths[0].stem}")
+    save_curriculum(curriculum, output, overwrite=force)
+    render_calibration(stdout_console(), calibration, output)
+
+
+@app.command()
+def realism(
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="REAL.mgf", help="Annotated MGF files (SEQ=...).")
+    ],
+    curriculum: CurriculumOpt,
+    stage: Annotated[str | None, typer.Option(help="Only this stage (default: all).")] = None,
+    n: Annotated[int, typer.Option("--n", "-n", min=20, help="Synthetic spectra per stage.")] = 512,
+    seed: SeedOpt = 0,
+    vocab: VocabOpt = "standard",
+    output_format: Annotated[
+        RealismFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = RealismFormat.table,
+) -> None:
+    """Real spectra beside each stage's synthetic ones: medians and a classifier's AUC."""
+    import json
+
+    from curriculum_cli.analysis.realism import realism as measure
+    from curriculum_cli.cli.render import realism_data, render_realism
+    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.spectra.vocabulary import load_vocabulary
+
+    chosen = load_curriculum(curriculum)
+    indices = range(len(chosen.stages))
+    if stage is not None:
+        indices = [chosen.stage_named_or_at(stage, None)[0]]
+    report = measure(paths, chosen, list(indices), load_vocabulary(vocab), n=n, seed=seed)
+    if output_format is RealismFormat.json:
+        typer.echo(json.dumps(realism_data(report), indent=2))
+    else:
+        render_realism(stdout_console(), report)
 
 
 @app.command()
@@ -314,14 +384,61 @@ def split(
     val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: val.")] = 0.1,
     test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: test.")] = 0.1,
     seed: SeedOpt = 0,
+    group: Annotated[
+        SplitGroup,
+        typer.Option(
+            help="Keep together the spectra of one backbone (unmodified sequence, "
+            "I = L) or of one peptide (modifications count: pepcurr 0.2's rule)."
+        ),
+    ] = SplitGroup.backbone,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
-    """Split annotated MGF into train/val/test with no peptide in two splits (I = L)."""
+    """Split annotated MGF into train/val/test with no backbone (or peptide) in two splits."""
     from curriculum_cli.cli.render import render_split
     from curriculum_cli.spectra.split import split_mgf
 
-    result = split_mgf(paths, out, val_fraction=val, test_fraction=test, seed=seed, overwrite=force)
+    result = split_mgf(paths, out, val_fraction=val, test_fraction=test, seed=seed,
+                       overwrite=force, group=group)  # fmt: skip
     render_split(stdout_console(), result)
+
+
+@app.command()
+def annotate(
+    spectra_file: Annotated[
+        Path, typer.Argument(metavar="SPECTRA", help="Spectra: .mzML or .mgf (SEQ not needed).")
+    ],
+    psms: Annotated[
+        Path,
+        typer.Option(
+            help="Search results: Sage, MaxQuant msms.txt, MSFragger/FragPipe, "
+            "Percolator, mzIdentML, a ProForma TSV (read with psm_utils)."
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Annotated MGF to write.")],
+    fdr: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Keep target PSMs at or under this q-value.")
+    ] = 0.01,
+    psm_format: Annotated[
+        str,
+        typer.Option(
+            help="psm_utils reader (sage, msms, fragpipe, percolator, mzid, tsv, "
+            "...); default: from the file name."
+        ),
+    ] = "infer",
+    run: Annotated[
+        str | None, typer.Option(help="The run whose PSMs to use, when the file has several.")
+    ] = None,
+    vocab: VocabOpt = "standard",
+    force: ForceOpt = False,
+) -> None:
+    """Write annotated MGF from spectra and a search engine's PSMs (SEQ from the best PSM)."""
+    from curriculum_cli.cli.render import render_annotation
+    from curriculum_cli.spectra.annotate import annotate_spectra
+    from curriculum_cli.spectra.vocabulary import load_vocabulary
+
+    result = annotate_spectra(spectra_file, psms, output, load_vocabulary(vocab), fdr=fdr,
+                              psm_format=psm_format, run=run, overwrite=force)  # fmt: skip
+    render_annotation(stdout_console(), result, vocab)
 
 
 # ----------------------------------------------------------------------------
@@ -356,6 +473,7 @@ def train(
     skip_invalid: SkipInvalidDataOpt = False,
     store_dir: StoreOpt = None,
     init_from: InitFromOpt = None,
+    vocab: TrainVocabOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
@@ -489,13 +607,26 @@ def compare(
     at: AtOpt = None,
     metric: MetricOpt = "residue_accuracy_hard",
     target: TargetOpt = 0.9,
+    margin: MarginOpt = None,
+    rescore: Annotated[
+        int | None,
+        typer.Option(
+            "--rescore",
+            min=2,
+            metavar="N",
+            help="Also score each run's final checkpoint on N fixed spectra (and its own "
+            "validation set, spectrum by spectrum): paired, with the validation set's share "
+            "of the noise. Written beside each run; needs --at at the end.",
+        ),
+    ] = None,
     output_format: FormatOpt = CompareFormat.table,
     plot: PlotOpt = None,
 ) -> None:
     """Compare runs at one nominal step: seeds grouped, better value per row marked, verdict."""
     from curriculum_cli.analysis.compare import compare_runs
 
-    comparison = compare_runs(runs, at=at, metric=metric, target=target)
+    comparison = compare_runs(runs, at=at, metric=metric, target=target, margin=margin,
+                              rescore=rescore)  # fmt: skip
     _print_comparison(comparison, output_format)
     if plot is not None:
         from curriculum_cli.analysis.plots import plot_curves
@@ -519,6 +650,7 @@ def ab(
     at: AtOpt = None,
     metric: MetricOpt = "residue_accuracy_hard",
     target: TargetOpt = 0.9,
+    margin: MarginOpt = None,
     output_format: FormatOpt = CompareFormat.table,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
@@ -541,6 +673,7 @@ def ab(
     skip_invalid: SkipInvalidDataOpt = False,
     store_dir: StoreOpt = None,
     init_from: InitFromOpt = None,
+    vocab: TrainVocabOpt = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -566,14 +699,15 @@ def ab(
     set_threads(None)  # runs trained here (one job) use the default, as the workers do
     if plan:
         commands = plan_commands(curricula, out, seeds=seeds, base_seed=base_seed, scale=scale,
-                                 options=options, at=at, metric=metric, target=target)  # fmt: skip
+                                 options=options, at=at, metric=metric, target=target,
+                                 margin=margin)  # fmt: skip
         typer.echo("\n".join(commands))
         return
     # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
     progress_console = stdout_console() if output_format is CompareFormat.table else None
     result = run_ab(
         curricula, out, seeds=seeds, base_seed=base_seed, scale=scale, options=options, at=at,
-        metric=metric, target=target, plot=plot, jobs=jobs,
+        metric=metric, target=target, margin=margin, plot=plot, jobs=jobs,
         reporter=TrainingProgress(progress_console or stderr_console(), quiet=quiet),
     )  # fmt: skip
     if result.interrupted:

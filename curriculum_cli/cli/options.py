@@ -94,6 +94,16 @@ ValDataOpt = Annotated[list[Path] | None, _train("val_data", metavar="FILE.mgf")
 SkipInvalidDataOpt = Annotated[bool, _train("skip_invalid")]
 StoreOpt = Annotated[Path | None, _train("store_dir", metavar="DIR")]
 InitFromOpt = Annotated[Path | None, _train("init_from", metavar="RUN_DIR|CHECKPOINT")]
+TrainVocabOpt = Annotated[str | None, _train("vocab", metavar="standard|casanovo|FILE")]
+VocabOpt = Annotated[
+    str,
+    typer.Option(
+        "--vocab",
+        metavar="standard|casanovo|FILE",
+        help="The vocabulary: standard, casanovo (plus M oxidation, N/Q deamidation, "
+        "N-terminal modifications) or a YAML/JSON file (docs/vocabulary.md).",
+    ),
+]
 
 
 def train_options(parameters: dict[str, Any]) -> TrainOptions:
@@ -114,6 +124,11 @@ class CompareFormat(StrEnum):
     markdown = "markdown"
 
 
+class RealismFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
 AtOpt = Annotated[
     int | None,
     typer.Option(
@@ -128,6 +143,16 @@ MetricOpt = Annotated[
     typer.Option(help="Primary metric: decides the verdict (a row key, e.g. val_ce_hard)."),
 ]
 TargetOpt = Annotated[float, typer.Option(help="Accuracy target of the 'steps to target' row.")]
+MarginOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--margin",
+        help="Smallest difference that matters, in the metric's unit (e.g. 0.005): arms "
+        "whose 90% interval lies inside ±MARGIN are equivalent (two one-sided tests); "
+        "without it there is no equivalence verdict.",
+        metavar="MARGIN",
+    ),
+]
 FormatOpt = Annotated[CompareFormat, typer.Option("--format", "-f", help="Output format.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write training curves to this PNG.")]
 SourceArg = Annotated[

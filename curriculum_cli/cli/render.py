@@ -101,6 +101,8 @@ def render_curriculum_summary(
     )
     for line in _gate_lines(curriculum):
         console.print(line, highlight=False, soft_wrap=True)
+    if curriculum.world is not None:
+        console.print(_world_line(curriculum.world), highlight=False, soft_wrap=True)
     if curriculum.gated:
         console.print(
             f"≥: at the earliest (gated). The run lasts {curriculum.total_steps:,} steps whenever "
@@ -115,6 +117,19 @@ def render_curriculum_summary(
     if not warnings:
         console.print(Text("ok, no warnings", style="green"))
     console.print()
+
+
+def _world_line(world) -> str:
+    """What a curriculum's world is, for ``validate``."""
+    reference = world.reference
+    shortest, longest = world.lengths
+    return (
+        f"world: calibrated on {world.source.n_spectra} spectra of "
+        f"{', '.join(world.source.files)} (peptides of {shortest}-{longest} residues, charges "
+        f"{min(world.spectra.charge)}-{max(world.spectra.charge)}); the noise columns scale "
+        f"its physics, full at {reference.noise_peaks} peaks, drop {reference.peak_dropout:g}, "
+        f"{reference.mass_error_ppm:g} ppm, int {reference.intensity_variation:g}"
+    )
 
 
 def render_preset_list(console: Console, curricula: list[Curriculum]) -> None:
@@ -516,7 +531,32 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
         for line in comparison.confounds:
             console.print(Text(f"  - {line}"), soft_wrap=True, highlight=False)
     console.print(Text(comparison.verdict, style="bold"), soft_wrap=True, highlight=False)
+    rescore = rescore_lines(comparison)
+    if rescore:
+        console.print(Text(rescore[0], style="bold"), soft_wrap=True, highlight=False)
+        for line in rescore[1:]:
+            console.print(Text(f"  - {line}"), soft_wrap=True, highlight=False)
     _print_warnings(console, comparison.warnings)
+
+
+def rescore_lines(comparison: Comparison) -> list[str]:
+    """``compare --rescore``: a heading, then the bootstraps and the re-scored verdicts."""
+    found = comparison.rescore
+    if found is None:
+        return []
+    steps = sorted(set(found.steps.values()))
+    at = f"step {steps[0]:,}" if len(steps) == 1 else f"steps {steps[0]:,}-{steps[-1]:,}"
+    baseline = comparison.groups[0]
+    lines = [
+        f"Final checkpoints ({at}) re-scored, {found.metric}, paired bootstrap over spectra "
+        f"({found.draws:,} resamples, seed {found.bootstrap_seed}):"
+    ]
+    for which, boots in (("own validation set", found.own),
+                         (f"{found.n_spectra:,} fixed spectra", found.fixed)):  # fmt: skip
+        lines += [f"{which}: {boot.text(baseline)}" for boot in boots]
+    lines += found.notes
+    lines += [verdict.sentence for verdict in comparison.rescore_verdicts]
+    return lines
 
 
 def _plain(value):
@@ -556,33 +596,39 @@ def comparison_json(comparison: Comparison) -> str:
             {k: _plain(v) for k, v in record.items()}
             for record in comparison.runs.to_dict(orient="records")
         ],
+        "margin": comparison.margin,
         "steps_to_target": comparison.censored,
         "confounds": comparison.confounds,
         **verdict_data(comparison),
+        "rescore": _rescore_data(comparison),
         "warnings": comparison.warnings,
     }
     return json.dumps(data, indent=2, default=_plain) + "\n"
 
 
+def _overall(verdicts) -> str | None:
+    """One word for several comparisons: the first of ``difference``, ``undecided``,
+    ``equivalent``, ``identical`` that any comparison has."""
+    kinds = {v.kind for v in verdicts}
+    return next((k for k in ("difference", "undecided", "equivalent", "identical") if k in kinds),
+                None)  # fmt: skip
+
+
 def verdict_data(comparison: Comparison) -> dict:
-    """The verdict as data: ``verdict`` (``difference``, ``no_difference``, ``undecided``).
+    """The verdict as data: ``verdict`` (``difference``, ``equivalent``, ``identical``,
+    ``undecided``).
 
     With two arms, the one comparison's ``winner``, ``test``, ``interval``,
     ``p_value`` (Holm-adjusted when there are several arms) and ``reason``;
-    ``comparisons`` lists every arm against the baseline in full. With three
-    or more arms ``verdict`` is ``difference`` if any arm differs, else
-    ``undecided`` if any comparison is, else ``no_difference``.
+    ``comparisons`` lists every arm against the baseline in full (with its
+    ``sensitivity``: what it could have seen). With three or more arms
+    ``verdict`` is ``difference`` if any arm differs, else ``undecided`` if any
+    comparison is, else ``equivalent`` if any is, else ``identical``.
     """
     verdicts = comparison.verdicts
-    kinds = [v.kind for v in verdicts]
-    overall = None
-    if kinds:
-        overall = next(
-            (kind for kind in ("difference", "undecided") if kind in kinds), "no_difference"
-        )
     single = verdicts[0] if len(verdicts) == 1 else None
     return {
-        "verdict": overall,
+        "verdict": _overall(verdicts),
         "winner": single.winner if single else None,
         "test": single.test if single else None,
         "interval": [_plain(single.ci_low), _plain(single.ci_high)] if single else None,
@@ -591,6 +637,26 @@ def verdict_data(comparison: Comparison) -> dict:
         "sentence": comparison.verdict,
         "comparisons": [v.to_dict() for v in verdicts],
     }
+
+
+def _rescore_data(comparison: Comparison) -> dict | None:
+    """``compare --rescore`` as data: values per run, bootstraps, the re-scored verdicts."""
+    from dataclasses import asdict
+
+    found = comparison.rescore
+    if found is None:
+        return None
+    return {
+        "metric": found.metric, "split": found.split, "n_spectra": found.n_spectra,
+        "seed": found.seed, "checkpoint_steps": found.steps, "values": found.values,
+        "bootstrap": {"draws": found.draws, "seed": found.bootstrap_seed,
+                      "own": [{k: _plain(v) for k, v in asdict(b).items()} for b in found.own],
+                      "fixed": [{k: _plain(v) for k, v in asdict(b).items()}
+                                for b in found.fixed]},
+        "notes": found.notes,
+        "verdict": _overall(comparison.rescore_verdicts),
+        "comparisons": [v.to_dict() for v in comparison.rescore_verdicts],
+    }  # fmt: skip
 
 
 def comparison_csv(comparison: Comparison) -> str:
@@ -630,6 +696,9 @@ def comparison_markdown(comparison: Comparison) -> str:
         lines += ["", "What else differs between the arms:", ""]
         lines += [f"- {line}" for line in comparison.confounds]
     lines += ["", comparison.verdict]
+    rescore = rescore_lines(comparison)
+    if rescore:
+        lines += ["", rescore[0], ""] + [f"- {line}" for line in rescore[1:]]
     lines += [f"\n> warning: {warning}" for warning in comparison.warnings]
     return "\n".join(lines) + "\n"
 
@@ -681,27 +750,64 @@ def render_evaluation(console: Console, result) -> None:
 
 
 def render_split(console: Console, result) -> None:
-    """What ``pepcurr split`` wrote (a ``split.SplitResult``) and the inputs' shared peptides."""
-    for path, (n_spectra, n_peptides) in result.inputs.items():
-        console.print(f"read {path}: {n_spectra:,} spectra, {n_peptides:,} peptides",
+    """What ``pepcurr split`` wrote (a ``split.SplitResult``) and the inputs' shared groups."""
+    groups = "backbones" if result.group == "backbone" else "peptides"
+    for path, (n_spectra, n_groups) in result.inputs.items():
+        console.print(f"read {path}: {n_spectra:,} spectra, {n_groups:,} {groups}",
                       highlight=False, soft_wrap=True)  # fmt: skip
     for overlap in result.overlaps:
         examples = ", ".join(overlap.examples)
         console.print(
             Text(f"warning: {overlap.first} and {overlap.second} share {overlap.n_peptides:,} "
-                 f"peptides (I = L), e.g. {examples}", style="yellow"),
+                 f"{groups} (I = L), e.g. {examples}", style="yellow"),
             soft_wrap=True, highlight=False,
         )  # fmt: skip
     for split, path in result.files.items():
         where = f"wrote {path}" if path is not None else "no file (fraction 0)"
         console.print(
             f"{split:>5}: {result.n_spectra[split]:,} spectra, {result.n_peptides[split]:,} "
-            f"peptides ({result.fractions[split]:.0%} asked); {where}",
+            f"{groups} ({result.fractions[split]:.0%} asked); {where}",
             highlight=False, soft_wrap=True,
         )  # fmt: skip
-    console.print(f"no peptide is in two splits (I = L, modifications count; seed {result.seed})",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+    if result.group == "backbone":
+        rule = ("backbone is in two splits (grouped by unmodified sequence, I = L: a peptide "
+                "and its modified forms stay together)")  # fmt: skip
+    else:
+        rule = "peptide is in two splits (grouped by peptide: I = L, modifications count)"
+    console.print(f"no {rule}; seed {result.seed}", highlight=False, soft_wrap=True)
     _print_warnings(console, result.warnings)
+
+
+def render_annotation(console: Console, result, vocab: str) -> None:
+    """What ``pepcurr annotate`` wrote (an ``annotate.AnnotationResult``): every PSM counted."""
+    run = f" of run {result.run}" if result.run else ""
+    qvalues = " (q-values computed from scores, target-decoy)" if result.qvalues_computed else ""
+    lines = [
+        f"read {result.n_psms:,} PSMs{run} from {result.psms} ({result.psm_format}) and "
+        f"{result.n_spectra:,} MS/MS spectra from {result.spectra}",
+        f"  {result.n_decoys:,} decoys",
+        f"  {result.n_above_fdr:,} targets above q-value {result.fdr:g}{qvalues}",
+    ]
+    if result.n_other_run:
+        lines.append(f"  {result.n_other_run:,} of other runs")
+    spelled = ", ".join(f"{name} {count}" for name, count in result.unspellable.items())
+    lines.append(f"  {result.n_unspellable:,} with a modification vocabulary {vocab} cannot spell"
+                 + (f" ({spelled})" if spelled else ""))  # fmt: skip
+    lines.append(f"  {result.n_duplicate:,} not the best PSM of their spectrum")
+    examples = ", ".join(result.no_spectrum_examples)
+    lines.append(f"  {result.n_no_spectrum:,} found no spectrum"
+                 + (f" (e.g. {examples})" if examples else ""))  # fmt: skip
+    if result.n_no_precursor:
+        lines.append(f"  {result.n_no_precursor:,} whose spectrum lacks a precursor m/z or charge")
+    lines.append(f"  {result.n_written:,} annotate a spectrum: wrote {result.output}")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+    if result.outside_vocabulary:
+        names = ", ".join(f"{n} {c}" for n, c in result.outside_vocabulary.items())
+        console.print(Text(f"warning: written peptides hold tokens vocabulary {vocab} lacks "
+                           f"({names}): they train no target with it; --vocab casanovo or a "
+                           "vocabulary file has them", style="yellow"),
+                      highlight=False, soft_wrap=True)  # fmt: skip
 
 
 def render_prediction(console: Console, result) -> None:
@@ -731,3 +837,84 @@ def _print_warnings(console: Console, warnings: list[str]) -> None:
     """One yellow ``warning: ...`` line each, unwrapped."""
     for warning in warnings:
         console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True, highlight=False)
+
+
+def render_calibration(console: Console, calibration, output) -> None:
+    """What ``pepcurr calibrate`` fitted (a ``calibration.Calibration``), one line per part,
+    each with the spectra or ions behind it."""
+    for what, text in calibration.report:
+        console.print(f"{what}: {text}", highlight=False, soft_wrap=True)
+    world = calibration.world
+    shortest, longest = world.lengths
+    console.print(
+        f"wrote {output}: a world of {world.source.n_spectra} spectra (peptides of {shortest}-"
+        f"{longest} residues, charges {min(world.spectra.charge)}-{max(world.spectra.charge)}); "
+        "pepcurr spectra -c and pepcurr realism -c read it",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+_REALISM_LABELS = {
+    "n_peaks": "peaks",
+    "by_peak_share": "b/y peaks",
+    "by_intensity_share": "b/y int.",
+    "by_coverage": "b/y cov.",
+}
+
+
+def realism_data(report) -> dict:
+    """``pepcurr realism --format json``: the report as plain data."""
+    from dataclasses import asdict
+
+    return asdict(report)
+
+
+def render_realism(console: Console, report) -> None:
+    """Real medians beside each stage's, and the classifier's AUC (a ``realism.RealismReport``);
+    with one stage, every feature."""
+    from curriculum_cli.analysis.realism import FEATURE_SETS, FEATURES, TABLE_FEATURES
+
+    world = "its world" if report.world else "the plain b/y-ladder generator"
+    console.print(
+        f"real: {', '.join(report.real_files)} ({report.n_real} spectra); synthetic: "
+        f"{report.curriculum} ({world}), seed {report.seed}. Medians per spectrum (peaks, "
+        "share of peaks and of intensity in b/y ions, b/y 1+ coverage); AUC of a 5-fold "
+        "cross-validated logistic regression on 4, 9 and 20 features telling real from "
+        "synthetic (0.5: it cannot)",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    sets = {"table": "4", "core": "9", "all": "20"}
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("spectra", no_wrap=True)
+    table.add_column("n", justify="right")
+    for name in TABLE_FEATURES:
+        table.add_column(_REALISM_LABELS[name], justify="right")
+    for name in FEATURE_SETS:
+        table.add_column(f"AUC {sets[name]}", justify="right")
+    blank = [""] * len(FEATURE_SETS)
+    real = [_realism_value(n, report.real_medians[n]) for n in TABLE_FEATURES]
+    table.add_row("real", str(report.n_real), *real, *blank)
+    for stage in report.stages:
+        table.add_row(
+            stage.stage, str(stage.n),
+            *[_realism_value(n, stage.medians[n]) for n in TABLE_FEATURES],
+            *[f"{stage.auc[s][0]:.3f}" for s in FEATURE_SETS],
+        )  # fmt: skip
+    first, second = report.halves_n
+    table.add_row(f"real halves {first}/{second}", "", *[""] * len(TABLE_FEATURES),
+                  *[f"{report.halves[s][0]:.3f}" for s in FEATURE_SETS])  # fmt: skip
+    console.print(table)
+    if len(report.stages) == 1:
+        stage = report.stages[0]
+        detail = Table(box=box.SIMPLE_HEAD, title=f"every feature, {stage.stage}")
+        for column in ("feature (median)", "real", "synthetic", "synthetic/real"):
+            detail.add_column(column, justify="left" if column.startswith("f") else "right")
+        for name in FEATURES:
+            real, synthetic = report.real_medians[name], stage.medians[name]
+            ratio = f"{synthetic / real:.2f}" if real else "-"
+            detail.add_row(name, f"{real:.3f}", f"{synthetic:.3f}", ratio)
+        console.print(detail)
+
+
+def _realism_value(name: str, value: float) -> str:
+    return f"{value:.0f}" if name == "n_peaks" else f"{value:.3f}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,16 @@ MAX_PROBLEM_LINES = 5
 """How many schema problems one error message lists before it summarises the rest."""
 
 
+# A JSON array of numbers spread over one line per number, as json indent writes it.
+_NUMBER_LIST_RE = re.compile(r"\[\n\s*(-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]")
+
+
 def curriculum_json(curriculum: Curriculum) -> str:
-    """The curriculum as a file: JSON indented by 2, ending in a newline."""
-    return curriculum.model_dump_json(indent=2) + "\n"
+    """The curriculum as a file: JSON indented by 2, ending in a newline; a list of numbers
+    (a world's tables) on one line."""
+    text = curriculum.model_dump_json(indent=2)
+    text = _NUMBER_LIST_RE.sub(lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]", text)
+    return text + "\n"
 
 
 def save_curriculum(curriculum: Curriculum, path: Path, *, overwrite: bool = False) -> None:

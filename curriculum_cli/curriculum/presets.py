@@ -14,12 +14,20 @@ accuracy, precursor at 60%), ``gated-revised`` (55%/70%) and
 ``gated-conservative`` (60%/75%). They share every stage and data setting;
 only the thresholds differ.
 
+The realistic presets ask the same questions on spectra like real ones:
+``calibrated-hcd`` is the world ``pepcurr calibrate`` fitted to 125 annotated
+MassIVE-KB HCD spectra (shipped as package data, ``worlds/calibrated-hcd.json``: a
+one-stage curriculum at full strength); ``realistic-current``, ``realistic-revised``
+and ``realistic-conservative`` are the design document's arms in that world, with
+their stages, introductions and loss weights unchanged.
+
 ``curricula/*.json`` in the repository are these presets written by
 ``pepcurr generate NAME``; a test keeps them equal.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +46,22 @@ GATED_PRESETS = {
 }
 """Gated preset -> (spectrum, precursor) introduction thresholds of ``GATE_METRIC``."""
 
-ALL_PRESET_NAMES = (*PRESET_NAMES, *GATED_PRESETS)
+WORLD_PRESETS = {"calibrated-hcd": "calibrated-hcd.json"}
+"""Calibrated worlds shipped with pepcurr (``pepcurr calibrate`` output, in ``worlds/``)."""
+
+REALISTIC_PRESETS = {
+    "realistic-current": "current",
+    "realistic-revised": "revised",
+    "realistic-conservative": "conservative",
+}
+"""Realistic arm -> the arm whose stages it keeps, in the ``REALISTIC_WORLD``."""
+
+REALISTIC_WORLD = "calibrated-hcd"
+
+ALL_PRESET_NAMES = (*PRESET_NAMES, *GATED_PRESETS, *REALISTIC_PRESETS, *WORLD_PRESETS)
 """Every name ``preset`` and ``load_curriculum`` accept."""
+
+_WORLDS_DIR = Path(__file__).parent / "worlds"
 
 SEED_DOCUMENT = "the design document 'Revised Curriculum: Phased Auxiliary Loss Introduction'"
 
@@ -262,6 +284,10 @@ def preset(name: str) -> Curriculum:
     """One of the shipped curricula by name (see ``ALL_PRESET_NAMES``)."""
     if name in GATED_PRESETS:
         return _gated_preset(name)
+    if name in WORLD_PRESETS:
+        return _world_preset(name)
+    if name in REALISTIC_PRESETS:
+        return _realistic_preset(name)
     if name == "current":
         return Curriculum(
             name="current",
@@ -295,6 +321,27 @@ def preset(name: str) -> Curriculum:
     raise CurriculumError(
         f"unknown preset {name!r}; the presets are: {', '.join(ALL_PRESET_NAMES)}"
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _world_preset(name: str) -> Curriculum:
+    return read_curriculum_file(_WORLDS_DIR / WORLD_PRESETS[name])
+
+
+def _realistic_preset(name: str) -> Curriculum:
+    arm = preset(REALISTIC_PRESETS[name])
+    world = preset(REALISTIC_WORLD).world
+    last = arm.stages[-1].name
+    description = (
+        f"The {arm.name} arm of {SEED_DOCUMENT} on spectra like real ones: its stages, "
+        f"introductions and loss weights unchanged, in the {REALISTIC_WORLD} world (pepcurr "
+        f"calibrate on {world.source.n_spectra} annotated MassIVE-KB HCD spectra). Each "
+        "stage's noise fields scale the world's physics relative to its reference, so "
+        f"{last} has the spectra as calibrated."
+    )
+    data = {**arm.model_dump(), "name": name, "description": description,
+            "world": world.model_dump()}  # fmt: skip
+    return Curriculum.model_validate(data)
 
 
 def from_options(

@@ -12,7 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from curriculum_cli.curriculum.schema import GATE_SPLITS, GATE_VALIDATION_METRICS, Curriculum, Stage
+from curriculum_cli.curriculum.schema import (
+    GATE_SPLITS,
+    GATE_VALIDATION_METRICS,
+    Curriculum,
+    Stage,
+    StartWhen,
+)
 
 
 def gate_metric_values(results: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -36,8 +42,9 @@ class StageStart:
     ``trigger`` is None for a stage without a gate (the previous stage ran its
     steps), ``"metric"`` when the validation at ``step`` reached the threshold,
     ``"latest_step"`` when the gate's latest step forced it; ``value`` is then
-    the validation value that opened the gate, or the last one seen (None if no
-    validation had reported the metric yet).
+    the value that opened the gate, or the last one seen (None if no validation
+    had reported the metric yet): with ``over`` > 1 the mean of the last ``over``
+    validations (of fewer, when fewer were made).
     """
 
     index: int
@@ -46,17 +53,22 @@ class StageStart:
     metric: str | None = None
     value: float | None = None
     threshold: float | None = None
+    over: int = 1
 
     def gate_fields(self) -> dict[str, Any]:
-        """The gate's fields of the ``stage`` record (none for an ungated stage)."""
+        """The gate's fields of the ``stage`` record (none for an ungated stage); ``over``
+        only when the gate averages over several validations."""
         if self.trigger is None:
             return {}
-        return {
+        fields = {
             "trigger": self.trigger,
             "metric": self.metric,
             "value": self.value,
             "threshold": self.threshold,
         }
+        if self.over > 1:
+            fields["over"] = self.over
+        return fields
 
 
 class StageSchedule:
@@ -66,9 +78,10 @@ class StageSchedule:
     order. Stage ``k``'s *earliest start* is stage ``k-1``'s actual start plus
     its ``steps``. A stage without a gate starts at its earliest start. A gated
     stage starts at the first step at or after its earliest start at which
-    either a validation at that very step has the gate's metric >= ``at_least``,
-    or the step is >= ``latest_step``. The last stage that starts lasts until
-    the run ends.
+    either a validation at that very step brings the gate's metric to >=
+    ``at_least`` (with ``over`` = N: the mean of the metric over the last N
+    validations that reported it, once there are N), or the step is >=
+    ``latest_step``. The last stage that starts lasts until the run ends.
 
     Pure Python, no torch: the training loop calls ``record_validation`` after each
     validation and ``advance`` before each update, and keeps ``state_dict`` in
@@ -79,7 +92,9 @@ class StageSchedule:
         self.curriculum = curriculum
         self.starts: list[int] = []
         self.last_validation_step: int | None = None
-        self.last_values: dict[str, float] = {}
+        self.recent_values: dict[str, list[float]] = {}  # per gate metric, newest last
+        gates = [stage.start_when for stage in curriculum.stages if stage.start_when]
+        self.window = max((gate.over for gate in gates), default=1)
 
     @property
     def index(self) -> int:
@@ -118,7 +133,19 @@ class StageSchedule:
     def record_validation(self, step: int, values: dict[str, float]) -> None:
         """Remember the gate metrics of the validation made at ``step`` (``gate_metric_values``)."""
         self.last_validation_step = step
-        self.last_values = {**self.last_values, **values}
+        for metric, value in values.items():
+            self.recent_values[metric] = [*self.recent_values.get(metric, []), value][
+                -self.window :
+            ]
+
+    def gate_value(self, gate: StartWhen) -> tuple[float | None, bool]:
+        """The value a gate reads (the mean of its metric over the last ``gate.over``
+        validations that reported it, or over fewer if fewer did; None if none did) and
+        whether ``gate.over`` validations are in it (only then can it open the gate)."""
+        recent = self.recent_values.get(gate.metric, [])[-gate.over :]
+        if not recent:
+            return None, False
+        return sum(recent) / len(recent), len(recent) == gate.over
 
     def advance(self, step: int) -> StageStart | None:
         """Start the next stage if it starts at ``step``; returns it, or None (no change).
@@ -135,15 +162,16 @@ class StageSchedule:
         if gate is None:
             started = StageStart(index, step)
         else:
-            value = self.last_values.get(gate.metric)
-            validated_now = self.last_validation_step == step and value is not None
+            value, full = self.gate_value(gate)
+            validated_now = self.last_validation_step == step and full
             if validated_now and value >= gate.at_least:
                 trigger = "metric"
             elif step >= gate.latest_step:
                 trigger = "latest_step"
             else:
                 return None
-            started = StageStart(index, step, trigger, gate.metric, value, gate.at_least)
+            started = StageStart(index, step, trigger, gate.metric, value, gate.at_least,
+                                 gate.over)  # fmt: skip
         self.starts.append(step)
         return started
 
@@ -154,7 +182,7 @@ class StageSchedule:
             "last_validation_step": -1
             if self.last_validation_step is None
             else self.last_validation_step,
-            "last_values": dict(self.last_values),
+            "recent_values": {metric: list(v) for metric, v in self.recent_values.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -168,10 +196,14 @@ class StageSchedule:
         self.starts = starts
         last = int(state["last_validation_step"])
         self.last_validation_step = None if last < 0 else last
-        self.last_values = {str(k): float(v) for k, v in state["last_values"].items()}
+        if "recent_values" in state:
+            recent = state["recent_values"]
+        else:  # a checkpoint from before gate smoothing kept the last value of each metric
+            recent = {metric: [value] for metric, value in state["last_values"].items()}
+        self.recent_values = {str(k): [float(v) for v in values] for k, values in recent.items()}
 
     def load_planned(self, stage_index: int) -> None:
         """The planned starts of stages ``0..stage_index`` (a checkpoint from before gates)."""
         self.starts = self.curriculum.stage_starts()[: stage_index + 1]
         self.last_validation_step = None
-        self.last_values = {}
+        self.recent_values = {}

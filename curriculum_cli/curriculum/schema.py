@@ -38,6 +38,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from curriculum_cli.curriculum.world import World
 from curriculum_cli.errors import CurriculumError
 
 SCHEMA_VERSION = 1
@@ -70,6 +71,9 @@ GATE_SPLITS = {"easy": "val_easy", "hard": "val_hard"}
 GATE_VALIDATION_METRICS = ("residue_accuracy", "token_accuracy")
 """Fields of ``val`` records a gate may read (teacher-forced accuracies, 0-1)."""
 
+MAX_GATE_OVER = 100
+"""Most validations a gate's metric may be averaged over (``StartWhen.over``)."""
+
 GATE_METRICS = tuple(
     f"{metric}_{suffix}" for metric in GATE_VALIDATION_METRICS for suffix in GATE_SPLITS
 )
@@ -98,6 +102,23 @@ class StartWhen(BaseModel):
         description="The stage starts at this step at the latest, whatever the metric "
         "(optimizer updates from the start of the run; scaled like the stage steps).",
     )
+    over: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_GATE_OVER,
+        description="Validations the metric is averaged over: the gate reads the mean of the "
+        "last `over` validations (so one lucky validation does not open it). 1: the last "
+        "validation alone.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default_over(self, handler) -> dict[str, Any]:
+        """Leave ``over`` out when it is 1, so curricula and ``run.json`` files without it
+        read and write exactly as before it existed."""
+        data = handler(self)
+        if data.get("over") == 1:
+            data.pop("over")
+        return data
 
     @field_validator("metric")
     @classmethod
@@ -121,8 +142,11 @@ class StartWhen(BaseModel):
         return self.metric.rsplit("_", 1)[0]
 
     def describe(self) -> str:
-        """``residue_accuracy_easy >= 0.55 (at the latest 30,000)``."""
-        return f"{self.metric} >= {self.at_least:g} (at the latest {self.latest_step:,})"
+        """``residue_accuracy_easy >= 0.55 (at the latest 30,000)``; with ``over`` > 1 the
+        metric reads ``mean of 3 validations of residue_accuracy_easy``."""
+        metric = self.metric if self.over == 1 else (
+            f"mean of {self.over} validations of {self.metric}")  # fmt: skip
+        return f"{metric} >= {self.at_least:g} (at the latest {self.latest_step:,})"
 
 
 class Stage(BaseModel):
@@ -246,7 +270,20 @@ class Curriculum(BaseModel):
     )
     name: str = Field(min_length=1, max_length=80, description="Short name used in run names.")
     description: str = Field(default="", description="Free text: what the curriculum is for.")
+    world: World | None = Field(
+        default=None,
+        description="The physics of the spectra (pepcurr calibrate writes one): realistic "
+        "spectra instead of the plain b/y ladder. Absent: the plain generator.",
+    )
     stages: list[Stage] = Field(description="Stages in the order they are trained.")
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_world(self, handler) -> dict[str, Any]:
+        """Leave ``world`` out of files and ``run.json`` when there is none."""
+        data = handler(self)
+        if data.get("world") is None:
+            data.pop("world", None)
+        return data
 
     @field_validator("schema_version")
     @classmethod
@@ -292,6 +329,33 @@ class Curriculum(BaseModel):
                 ],
             )
         return stages
+
+    @model_validator(mode="after")
+    def _stages_inside_the_world(self) -> Curriculum:
+        """In a world, every stage's length range must hold some of the world's spectra."""
+        if self.world is None:
+            return self
+        for index, stage in enumerate(self.stages):
+            if not self.world.rows_between(stage.min_length, stage.max_length):
+                shortest, longest = self.world.lengths
+                raise ValidationError.from_exception_data(
+                    "Curriculum",
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "outside_world",
+                                "the world has no spectrum of a peptide with {low}-{high} "
+                                "residues (its peptides have {shortest}-{longest}); widen the "
+                                "stage's lengths",
+                                {"low": stage.min_length, "high": stage.max_length,
+                                 "shortest": shortest, "longest": longest},
+                            ),
+                            loc=("stages", index, "max_length"),
+                            input=stage.max_length,
+                        )
+                    ],
+                )  # fmt: skip
+        return self
 
     @property
     def total_steps(self) -> int:

@@ -5,11 +5,17 @@ token at a time through ``model.decode`` (no key/value cache: the tiny model's
 prefixes are short), which also computes the per-candidate ion evidence of a
 model that has it from the decoded prefix and the spectrum's peaks. ``<pad>``
 is never predicted, ``<eos>`` ends a peptide, a peptide has at least one
-residue and at most ``max_length``.
+residue and at most ``max_length`` tokens. An N-terminal modification token
+(``[Acetyl]-``) can only be the first token, and must be followed by a residue:
+decoding runs N- to C-terminus, so the model decides on it before the residues
+(Casanovo 5 decodes C to N and decides on it last, discarding beams that put it
+elsewhere; here it is never offered elsewhere).
 
 The beam search is batched over spectra and beams: one ``decode`` call per
 step for every live beam of every spectrum. Its mass filter uses the fact that
-residue masses are positive, so a prefix only grows heavier: a continuation
+residue masses are positive, so a prefix only grows heavier (an N-terminal
+modification may weigh less than nothing, ``[Ammonia-loss]-``, but it only
+comes first, before any prefix could be too heavy): a continuation
 whose prefix mass + H2O already exceeds the precursor's neutral mass plus the
 tolerance (for the lightest isotope offset allowed) can never fit and is
 dropped. A beam that ends (``<eos>``) is kept as a result only if its mass
@@ -140,6 +146,25 @@ def _legal_max_length(model, max_length: int) -> int:
     return min(max_length, model.max_peptide_length)
 
 
+def _forbid(log_probs: torch.Tensor, t: int, first: torch.Tensor | None, n_terminal, max_length):
+    """Rule out, in place, the tokens that cannot come at step ``t`` (``log_probs`` ``[..., V]``;
+    ``first`` ``[...]``: each prefix's first token, None at ``t == 0``).
+
+    ``<eos>`` needs a residue before it; past ``max_length`` tokens only ``<eos>`` is left;
+    an N-terminal token (``n_terminal``: their ids, a tensor) only comes first, and only
+    when a residue can still follow it.
+    """
+    if t == 0:
+        log_probs[..., EOS_TOKEN] = -math.inf
+    elif t == 1 and len(n_terminal):
+        only_n_terminal = torch.isin(first, n_terminal).unsqueeze(-1)
+        log_probs[..., EOS_TOKEN : EOS_TOKEN + 1].masked_fill_(only_n_terminal, -math.inf)
+    if t == max_length:
+        log_probs[..., EOS_TOKEN + 1 :] = -math.inf
+    elif len(n_terminal) and (t > 0 or max_length < 2):
+        log_probs[..., n_terminal] = -math.inf
+
+
 @torch.no_grad()
 def greedy_decode(
     model,
@@ -159,6 +184,7 @@ def greedy_decode(
     max_length = _legal_max_length(model, max_length)
     n_spectra = len(batch)
     device = batch.mz.device
+    n_terminal = torch.tensor(model.vocab.n_terminal_ids, dtype=torch.long, device=device)
     memory, memory_mask = model.encode(batch.mz, batch.intensity, batch.peak_mask)
     tokens = torch.zeros(n_spectra, 0, dtype=torch.long, device=device)
     lengths = torch.zeros(n_spectra, dtype=torch.long, device=device)
@@ -166,10 +192,7 @@ def greedy_decode(
     open_rows = torch.arange(n_spectra, device=device)
     for t in range(max_length + 1):
         log_probs = _step_log_probs(model, tokens[open_rows], open_rows, batch, memory, memory_mask)
-        if t == 0:
-            log_probs[:, EOS_TOKEN] = -math.inf  # at least one residue
-        if t == max_length:
-            log_probs[:, EOS_TOKEN + 1 :] = -math.inf  # nothing but <eos> left
+        _forbid(log_probs, t, tokens[open_rows, 0] if t else None, n_terminal, max_length)
         best_log_prob, best_token = log_probs.max(dim=-1)
         log_prob_sums[open_rows] += best_log_prob.double()
         column = torch.full((n_spectra, 1), PAD_TOKEN, dtype=torch.long, device=device)
@@ -234,6 +257,7 @@ def beam_search(
     device = batch.mz.device
     vocab_size = model.vocab.size
     residue_mass = model.vocab.residue_masses(device=device, dtype=torch.float64)
+    n_terminal = torch.tensor(model.vocab.n_terminal_ids, dtype=torch.long, device=device)
     precursor = batch.precursor_mass_da.double()
     # Heaviest peptide that can still fit: the lightest isotope's mass plus the tolerance.
     max_mass_da = (precursor - min(isotope_offsets) * C13_C12_DELTA_DA) * (1 + tol_ppm * 1e-6)
@@ -283,13 +307,10 @@ def beam_search(
         log_probs = log_probs.view(n_spectra, n_beams, vocab_size)
         candidates = sums.unsqueeze(-1) + log_probs  # [B, K, V]; <pad> is -inf already
 
-        # <eos> only after a residue; residues: none past max_length and, with the filter,
-        # none that make the prefix too heavy to fit.
-        if t == 0:
-            candidates[..., EOS_TOKEN] = -math.inf
-        if t == max_length:
-            candidates[..., EOS_TOKEN + 1 :] = -math.inf
-        elif filtered:
+        # <eos> only after a residue, an N-terminal token only first; residues: none past
+        # max_length and, with the filter, none that make the prefix too heavy to fit.
+        _forbid(candidates, t, tokens[..., 0] if t else None, n_terminal, max_length)
+        if t < max_length and filtered:
             heavy = prefix_mass.unsqueeze(-1) + residue_mass + H2O_MASS_DA > max_mass_da.view(
                 -1, 1, 1
             )
@@ -333,11 +354,12 @@ def beam_search(
 def residue_probabilities(
     model, batch: SpectrumBatch, predictions: list[Prediction]
 ) -> list[list[float]]:
-    """Per residue of each prediction, the model's probability of it (0-1), N- to C-terminus.
+    """Per token of each prediction, the model's probability of it (0-1), N- to C-terminus.
 
-    The probability of residue ``i`` given the spectrum and residues ``0..i-1``,
-    from one teacher-forced ``decode`` over the predicted peptides (``<pad>``
-    excluded, as in decoding): the per-residue scores of an mzTab file. They
+    The probability of token ``i`` given the spectrum and tokens ``0..i-1``,
+    from one teacher-forced ``decode`` over the predicted peptides (``<pad>``,
+    and N-terminal tokens after the first, excluded, as in decoding): the
+    per-residue scores of an mzTab file (an N-terminal modification has one too). They
     equal the decoder's own step probabilities up to float rounding.
     """
     width = max([len(p.tokens) for p in predictions] + [1])
@@ -351,6 +373,8 @@ def residue_probabilities(
         batch.mz, batch.intensity,
     )[:, :width].float()  # fmt: skip
     logits[..., PAD_TOKEN] = -math.inf
+    if model.vocab.n_terminal_ids:  # decoding offers them first only
+        logits[:, 1:, list(model.vocab.n_terminal_ids)] = -math.inf
     picked = torch.softmax(logits, dim=-1).gather(-1, prefix.unsqueeze(-1)).squeeze(-1)
     return [picked[row, : len(p.tokens)].tolist() for row, p in enumerate(predictions)]
 

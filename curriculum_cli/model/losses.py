@@ -12,6 +12,15 @@ model puts on ``<eos>`` would count as 0 Da and drag every expected mass low.
 Positions past the true peptide length are ignored (the length comes from the
 target, as in teacher forcing).
 
+An N-terminal modification token (``[Acetyl]-``, a vocabulary's first-token-only
+tokens, ``n_terminal``) is a position of its own in the decoder, as in its
+target: at position 0 its mass delta (negative for ``[Ammonia-loss]-``) is part
+of the expected mass there. After position 0 it is left out of the distribution,
+as decoding never emits it there. The spectrum loss merges position 0 into
+position 1 when the *target* starts with an N-terminal token (the target fixes
+the peptide's structure, as it fixes the length), so its mass weighs in every b
+ion; the precursor loss just sums every position.
+
 Both auxiliary losses see only the expected residue mass per position, so a
 mass-balanced mixture of wrong residues (or an isobaric one: GG for N, AG for
 Q) can score as well as the truth: they reward mass consistency, and only
@@ -26,7 +35,11 @@ import torch.nn.functional as F
 from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
 from curriculum_cli.model.refinement import SINGLE_STEP, StepWeights
 from curriculum_cli.spectra.batch import SpectrumBatch
-from curriculum_cli.spectra.chemistry import H2O_MASS_DA, peptide_fragment_ladder
+from curriculum_cli.spectra.chemistry import (
+    H2O_MASS_DA,
+    merge_n_terminal,
+    peptide_fragment_ladder,
+)
 from curriculum_cli.spectra.vocabulary import PAD_TOKEN, SPECIAL_TOKENS
 
 #: Default width (standard deviation, Da) of the Gaussian kernel of the spectrum loss.
@@ -45,12 +58,29 @@ def cross_entropy_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tens
     )
 
 
-def residue_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax over residue tokens only, ``[B, T, V]`` -> ``[B, T, V - n_special]``."""
+def residue_probabilities(
+    logits: torch.Tensor, n_terminal: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Softmax over residue tokens only, ``[B, T, V]`` -> ``[B, T, V - n_special]``.
+
+    ``n_terminal`` ``[V - n_special]`` bool marks the N-terminal tokens (None: the
+    vocabulary has none): they count at position 0 only.
+    """
     residue_logits = logits[..., len(SPECIAL_TOKENS) :]
     if residue_logits.dtype in (torch.float16, torch.bfloat16):
         residue_logits = residue_logits.float()
+    if n_terminal is not None:
+        later = residue_logits[:, 1:].masked_fill(n_terminal, -torch.inf)
+        residue_logits = torch.cat([residue_logits[:, :1], later], dim=1)
     return torch.softmax(residue_logits, dim=-1)
+
+
+def starts_n_terminal(tokens: torch.Tensor, n_terminal: torch.Tensor | None) -> torch.Tensor:
+    """``[B]`` bool: the target ``tokens`` ``[B, T]`` start with an N-terminal token."""
+    if n_terminal is None:
+        return torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    first = tokens[:, 0] - len(SPECIAL_TOKENS)
+    return (first >= 0) & n_terminal[first.clamp(min=0)]
 
 
 def expected_residue_masses(
@@ -75,6 +105,7 @@ def spectrum_loss(
     residue_masses_da: torch.Tensor,
     batch: SpectrumBatch,
     sigma_da: float = SPECTRUM_SIGMA_DA,
+    n_terminal: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """How badly the soft b/y fragments explain the observed peaks, in [0, 1].
 
@@ -90,10 +121,16 @@ def spectrum_loss(
 
     loss = 1 - (explained + hit rate) / 2, averaged over the batch. It is 0 when
     every fragment sits exactly on a peak and every peak is a fragment (the
-    true one-hot on a clean spectrum); noise peaks raise its floor.
+    true one-hot on a clean spectrum); noise peaks raise its floor. ``n_terminal``: the
+    vocabulary's N-terminal tokens (see the module docstring), None when it has none.
     """
     masses = expected_residue_masses(residue_probs, residue_masses_da, batch.lengths)
-    ladder_mz, ladder_ok = peptide_fragment_ladder(masses, batch.lengths, batch.precursor_charge)
+    lengths = batch.lengths
+    if n_terminal is not None:
+        masses, lengths = merge_n_terminal(
+            masses, lengths, starts_n_terminal(batch.tokens, n_terminal)
+        )
+    ladder_mz, ladder_ok = peptide_fragment_ladder(masses, lengths, batch.precursor_charge)
     fragment_mz_all = ladder_mz.flatten(-2)  # [B, F]
     fragment_ok = ladder_ok.flatten(-2).to(fragment_mz_all.dtype)
     peak_ok = batch.peak_mask.to(fragment_mz_all.dtype)  # [B, P]
@@ -140,10 +177,13 @@ def loss_terms(
     batch: SpectrumBatch,
     residue_masses_da: torch.Tensor,
     sigma_da: float = SPECTRUM_SIGMA_DA,
+    n_terminal: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The three unweighted loss terms of one answer ``[B, T, V]`` (a teacher-forced pass)."""
+    """The three unweighted loss terms of one answer ``[B, T, V]`` (a teacher-forced pass);
+    ``n_terminal`` ``[V - n_special]`` bool: the vocabulary's N-terminal tokens (None: it
+    has none)."""
     return refinement_loss_terms(logits.unsqueeze(0), batch, residue_masses_da, sigma_da,
-                                 SINGLE_STEP)  # fmt: skip
+                                 SINGLE_STEP, n_terminal)  # fmt: skip
 
 
 def refinement_loss_terms(
@@ -152,13 +192,15 @@ def refinement_loss_terms(
     residue_masses_da: torch.Tensor,
     sigma_da: float,
     weights: StepWeights,
+    n_terminal: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The three loss terms of every refinement step ``[S, B, T, V]``, combined by weight.
 
     ``term = sum_s w_s * term(steps[s])`` with ``weights.ce`` for cross-entropy and
     ``weights.aux`` for the spectrum and precursor losses (``model.refinement``); a
     step whose weight is 0 is not computed. One step of weight 1 (an
-    autoregressive model) gives ``loss_terms`` of its logits.
+    autoregressive model) gives ``loss_terms`` of its logits. ``n_terminal``: as in
+    ``loss_terms``.
     """
     terms: dict[str, torch.Tensor] = {}
 
@@ -170,8 +212,9 @@ def refinement_loss_terms(
         if ce_weight > 0:
             add("ce", ce_weight, cross_entropy_loss(logits, batch.tokens))
         if aux_weight > 0:
-            probs = residue_probabilities(logits)
-            add("spectrum", aux_weight, spectrum_loss(probs, residue_masses_da, batch, sigma_da))
+            probs = residue_probabilities(logits, n_terminal)
+            spectrum = spectrum_loss(probs, residue_masses_da, batch, sigma_da, n_terminal)
+            add("spectrum", aux_weight, spectrum)
             add("precursor", aux_weight, precursor_loss(probs, residue_masses_da, batch))
     return {name: terms[name] for name in ("ce", *AUXILIARY_LOSSES)}
 
@@ -183,6 +226,7 @@ def sharded_loss_terms(
     sigma_da: float,
     shards: int,
     weights: StepWeights,
+    n_terminal: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """``refinement_loss_terms`` of each of ``shards`` equal slices of the batch, averaged.
 
@@ -193,7 +237,8 @@ def sharded_loss_terms(
     different numbers of tokens). ``steps``: ``[S, B, T, V]``.
     """
     if shards == 1:
-        return refinement_loss_terms(steps, batch, residue_masses_da, sigma_da, weights)
+        return refinement_loss_terms(steps, batch, residue_masses_da, sigma_da, weights,
+                                     n_terminal)  # fmt: skip
     size = len(batch) // shards
     per_shard = [
         refinement_loss_terms(
@@ -202,6 +247,7 @@ def sharded_loss_terms(
             residue_masses_da,
             sigma_da,
             weights,
+            n_terminal,
         )  # fmt: skip
         for i in range(shards)
     ]

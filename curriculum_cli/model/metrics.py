@@ -28,7 +28,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from curriculum_cli.spectra.chemistry import parse_peptide, residue_mass_da
+from curriculum_cli.spectra.chemistry import (
+    C13_C12_DELTA_DA,
+    STANDARD_MASSES,
+    MassTable,
+    parse_peptide,
+    residue_mass_da,
+)
 from curriculum_cli.spectra.vocabulary import PAD_TOKEN, SPECIAL_TOKENS
 
 if TYPE_CHECKING:
@@ -40,8 +46,15 @@ CUM_MASS_THRESHOLD_DA = 0.5
 IND_MASS_THRESHOLD_DA = 0.1
 """Two aligned residues match when their masses differ by less than this (Da)."""
 
-C13_C12_DELTA_DA = 1.003355
-"""Mass difference between 13C and 12C (Da): the spacing of a peptide's isotope peaks."""
+
+def _target_positions(tokens: torch.Tensor) -> torch.Tensor:
+    """Positions a model is scored on: residues and the one ``<eos>`` (not ``<pad>``)."""
+    return tokens != PAD_TOKEN
+
+
+def _residue_positions(tokens: torch.Tensor) -> torch.Tensor:
+    """Positions holding a residue (no ``<eos>``, no ``<pad>``)."""
+    return tokens >= len(SPECIAL_TOKENS)
 
 
 def token_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
@@ -53,7 +66,7 @@ def token_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     position counts, so a model that does not know where a peptide ends cannot
     score 1. Returns a float in [0, 1] (NaN when there is no target position).
     """
-    target = tokens != PAD_TOKEN
+    target = _target_positions(tokens)
     n_targets = int(target.sum())
     if n_targets == 0:
         return math.nan
@@ -68,7 +81,7 @@ def residue_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     learns to place ``<eos>`` early and easily, which would flatter it), nor
     does padding. Returns a float in [0, 1] (NaN when there is no residue).
     """
-    target = tokens >= len(SPECIAL_TOKENS)
+    target = _residue_positions(tokens)
     n_targets = int(target.sum())
     if n_targets == 0:
         return math.nan
@@ -76,8 +89,26 @@ def residue_accuracy(logits: torch.Tensor, tokens: torch.Tensor) -> float:
     return int(correct.sum()) / n_targets
 
 
-def _residue_masses(residues: list[str]) -> list[float]:
-    return [residue_mass_da(residue) for residue in residues]
+def accuracy_counts(logits: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per spectrum, what the two accuracies count: ``[B]`` integer tensors.
+
+    ``residues`` and ``residues_correct`` (residue positions, and those whose arg-max is
+    right), ``tokens`` and ``tokens_correct`` (the same with ``<eos>``). Summed over
+    spectra they give ``residue_accuracy`` and ``token_accuracy`` of the batch; kept
+    per spectrum so that a validation set can be resampled spectrum by spectrum.
+    """
+    right = logits.argmax(dim=-1) == tokens
+    residues, targets = _residue_positions(tokens), _target_positions(tokens)
+    return {
+        "residues": residues.sum(dim=1),
+        "residues_correct": (right & residues).sum(dim=1),
+        "tokens": targets.sum(dim=1),
+        "tokens_correct": (right & targets).sum(dim=1),
+    }
+
+
+def _residue_masses(residues: list[str], table: MassTable) -> list[float]:
+    return [residue_mass_da(residue, table) for residue in residues]
 
 
 def _match_prefix(
@@ -124,11 +155,14 @@ def aa_match(
     true_residues: list[str],
     cum_mass_threshold_da: float = CUM_MASS_THRESHOLD_DA,
     ind_mass_threshold_da: float = IND_MASS_THRESHOLD_DA,
+    table: MassTable = STANDARD_MASSES,
 ) -> tuple[list[bool], bool]:
     """Which residues of two peptides match, Casanovo's ``aa_match`` in "best" mode.
 
-    Both arguments are canonical residue lists (``chemistry.parse_peptide``);
-    an N-terminal modification is its own item, as in Casanovo's tokens. First
+    Both arguments are canonical residue lists (``chemistry.parse_peptide``; masses
+    from ``table``); an N-terminal modification is its own item of its mass delta,
+    as in Casanovo's tokens (``casanovo sequence --evaluate`` splits peptides into
+    tokens so too). First
     the longest mass-aligned prefix is matched, then, unless every position
     matched, the longest mass-aligned suffix down to the first unmatched
     position. Returns one flag per position (``max(len(predicted),
@@ -137,7 +171,8 @@ def aa_match(
     extra or missing residue leaves a False flag, so it never does).
     The result does not depend on the order of the two arguments.
     """
-    masses1, masses2 = _residue_masses(predicted_residues), _residue_masses(true_residues)
+    masses1 = _residue_masses(predicted_residues, table)
+    masses2 = _residue_masses(true_residues, table)
     matches = [False] * max(len(masses1), len(masses2))
     _match_prefix(masses1, masses2, matches, cum_mass_threshold_da, ind_mass_threshold_da, False)
     if all(matches):
@@ -146,7 +181,9 @@ def aa_match(
     return matches, all(matches)
 
 
-def aa_match_metrics(predicted: list[str], true: list[str]) -> dict[str, float]:
+def aa_match_metrics(
+    predicted: list[str], true: list[str], table: MassTable = STANDARD_MASSES
+) -> dict[str, float]:
     """AA precision, AA recall and peptide recall of predicted peptides, as Casanovo computes them.
 
     ``predicted`` and ``true`` are equal-length lists of peptide strings in any
@@ -160,7 +197,8 @@ def aa_match_metrics(predicted: list[str], true: list[str]) -> dict[str, float]:
 
     Each is a fraction in [0, 1]; a ratio whose denominator is 0 is 0.0
     (Casanovo adds 1e-8 to every denominator, which differs from the exact
-    ratios here by less than 1e-8). Raises ``PeptideError`` for an unknown
+    ratios here by less than 1e-8). ``table``: the names and masses peptides may use
+    (a run's ``Vocabulary.masses``). Raises ``PeptideError`` for an unknown
     residue and ``ValueError`` when the lists differ in length.
     """
     if len(predicted) != len(true):
@@ -170,9 +208,11 @@ def aa_match_metrics(predicted: list[str], true: list[str]) -> dict[str, float]:
         )
     n_matched = n_predicted = n_true = n_peptides_matched = 0
     for predicted_peptide, true_peptide in zip(predicted, true, strict=True):
-        predicted_residues = parse_peptide(predicted_peptide) if predicted_peptide.strip() else []
-        true_residues = parse_peptide(true_peptide)
-        matches, peptide_match = aa_match(predicted_residues, true_residues)
+        predicted_residues = (
+            parse_peptide(predicted_peptide, table) if predicted_peptide.strip() else []
+        )
+        true_residues = parse_peptide(true_peptide, table)
+        matches, peptide_match = aa_match(predicted_residues, true_residues, table=table)
         n_matched += sum(matches)
         n_predicted += len(predicted_residues)
         n_true += len(true_residues)

@@ -45,10 +45,9 @@ from curriculum_cli.spectra.chemistry import (
     H2O_MASS_DA,
     MAX_CHARGE,
     PROTON_MASS_DA,
-    RESIDUE_MASS_DA,
     fragment_ladder,
 )
-from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
+from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -95,10 +94,6 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "casanovo-base": ModelConfig(**_BASE, **_PLAIN),
 }
 
-#: The residue that makes the smallest step of a mass ladder (Da): a prefix whose remaining
-#: mass is above 0 but below this cannot be completed by any residue.
-_LIGHTEST_RESIDUE_DA = min(RESIDUE_MASS_DA.values())
-
 #: Features per (position, candidate) of ``candidate_ion_evidence``.
 EVIDENCE_FEATURES = (
     "b_match", "y_match", "b++_match", "y++_match",
@@ -117,6 +112,8 @@ def candidate_ion_evidence(
     candidate_mass_da: torch.Tensor,
     fragment_tolerance_ppm: float,
     precursor_tolerance_ppm: float,
+    n_terminal: torch.Tensor,
+    lightest_residue_da: float,
 ) -> torch.Tensor:
     """What the spectrum says about each candidate next token, ``[B, T, V, 10]``.
 
@@ -124,7 +121,9 @@ def candidate_ion_evidence(
     each position; ``precursor_mass_da`` ``[B]`` (neutral, Da); ``precursor_charge``
     ``[B]``; peaks ``[B, P]`` sorted by m/z with padding last (``peak_mask``
     False); ``candidate_mass_da`` ``[V]``, the mass of each token (0 for
-    ``<pad>``/``<eos>``). For candidate ``r`` at a position with prefix mass ``P``,
+    ``<pad>``/``<eos>``); ``n_terminal`` ``[V]`` bool, the N-terminal modification
+    tokens; ``lightest_residue_da``, the vocabulary's lightest residue (the smallest
+    step of a mass ladder). For candidate ``r`` at a position with prefix mass ``P``,
     ``chemistry.fragment_ladder`` gives the b ion ``P + m_r`` and the complementary
     y ion ``precursor - P - m_r`` (charge 1; charge 2 only for 3+ precursors). For
     each of the four ions (``EVIDENCE_FEATURES``):
@@ -139,10 +138,12 @@ def candidate_ion_evidence(
 
     - ``completes_precursor``: ``exp(-(rest / s_p)^2 / 2)``;
     - ``impossible``: 1 when ``rest < -3 s_p`` (too heavy) or ``3 s_p < rest <``
-      57.02 Da (no residue is that light), else 0.
+      the lightest residue (57.02 Da, G: no residue is that light), else 0.
 
     ``<pad>`` gets only zeros; ``<eos>`` (mass 0) gets only the last two, which then
-    say whether the prefix already completes the precursor. Peaks are matched with
+    say whether the prefix already completes the precursor; so does an N-terminal
+    token (its "b ion" would be the modification alone, no fragment; its mass then
+    weighs in the prefix of every later position). Peaks are matched with
     ``torch.searchsorted`` (padding replaced by +inf so rows stay sorted); nothing
     here has a gradient, and it runs on the batch's device.
     """
@@ -173,13 +174,14 @@ def candidate_ion_evidence(
     precursor_width = (precursor_tolerance_ppm * 1e-6 * precursor_mass_da).view(batch, 1, 1)
     completes = torch.exp(-0.5 * (rest / precursor_width).square())
     too_heavy = rest < -3 * precursor_width
-    gap = (rest > 3 * precursor_width) & (rest < _LIGHTEST_RESIDUE_DA - 3 * precursor_width)
+    gap = (rest > 3 * precursor_width) & (rest < lightest_residue_da - 3 * precursor_width)
     mass_features = torch.stack([completes, (too_heavy | gap).to(completes.dtype)], dim=-1)
 
-    is_residue = candidate_mass_da > 0
-    is_eos = torch.arange(vocab_size, device=candidate_mass_da.device) == EOS_TOKEN
+    token_ids = torch.arange(vocab_size, device=candidate_mass_da.device)
+    is_residue = (token_ids >= len(SPECIAL_TOKENS)) & ~n_terminal
+    is_eos = token_ids == EOS_TOKEN
     ion_features = ion_features * is_residue.view(1, 1, vocab_size, 1)
-    mass_features = mass_features * (is_residue | is_eos).view(1, 1, vocab_size, 1)
+    mass_features = mass_features * (is_residue | is_eos | n_terminal).view(1, 1, vocab_size, 1)
     return torch.cat([ion_features, mass_features], dim=-1)
 
 
@@ -204,6 +206,11 @@ class CandidateEvidence(nn.Module):
         self.precursor_tolerance_ppm = precursor_tolerance_ppm
         n_features = len(EVIDENCE_FEATURES)
         self.register_buffer("candidate_mass_da", vocab.residue_masses(), persistent=False)
+        self.register_buffer("n_terminal", vocab.n_terminal_mask(), persistent=False)
+        n_terminal = set(vocab.n_terminal_ids)
+        self.lightest_residue_da = min(vocab.mass_da(token) for token_id, token in
+                                       enumerate(vocab.tokens) if token_id >= len(SPECIAL_TOKENS)
+                                       and token_id not in n_terminal)  # fmt: skip
         self.to_input = nn.Linear(vocab.size * n_features, d_model)
         self.feature_proj = nn.Linear(n_features, hidden)
         self.candidate_embedding = nn.Parameter(torch.zeros(vocab.size, hidden))
@@ -230,7 +237,7 @@ class CandidateEvidence(nn.Module):
         features = candidate_ion_evidence(
             prefix_mass_da, precursor_mass_da, precursor_charge, peak_mz, peak_intensity,
             peak_mask, self.candidate_mass_da, self.fragment_tolerance_ppm,
-            self.precursor_tolerance_ppm,
+            self.precursor_tolerance_ppm, self.n_terminal, self.lightest_residue_da,
         )  # fmt: skip
         hidden = torch.relu(self.feature_proj(features) + self.candidate_embedding)
         return self.to_input(features.flatten(-2)), self.to_bias(hidden).squeeze(-1)
@@ -329,6 +336,17 @@ class PeptideTransformer(nn.Module):
         )
         self.final_norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab.size)
+
+    def per_token_parameters(self) -> dict[str, tuple[int, int]]:
+        """Parameters holding one slice per vocabulary token: name -> (dimension, slice width).
+
+        What ``token_transfer`` moves when a run fine-tunes into another vocabulary.
+        """
+        axes = {"token_embedding.weight": (0, 1), "head.weight": (0, 1), "head.bias": (0, 1)}
+        if self.evidence is not None:
+            axes["evidence.candidate_embedding"] = (0, 1)
+            axes["evidence.to_input.weight"] = (1, len(EVIDENCE_FEATURES))  # features per token
+        return axes
 
     def encode(
         self, mz: torch.Tensor, intensity: torch.Tensor, peak_mask: torch.Tensor

@@ -21,6 +21,8 @@ padding) so that the same code scores one-hot true peptides and the soft
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,25 @@ if TYPE_CHECKING:
 
 PROTON_MASS_DA = 1.007276
 H2O_MASS_DA = 18.010565
+NH3_MASS_DA = 17.026549
+CO_MASS_DA = 27.994915
+"""Lost by a b ion to make the a ion (and by a residue to make its immonium ion)."""
+C13_C12_DELTA_DA = 1.003355
+"""Mass difference between 13C and 12C (Da): the spacing of an ion's isotope peaks (times
+1/z in m/z)."""
+
+AVERAGINE_PLUS_1_PER_DA = 5.416e-4
+"""I(+1)/I(0) of a peptide per Da of its mass: averagine (C4.9384 H7.7583 N1.3577 O1.4773
+S0.0417 per 111.1254 Da; Senko, Beu and McLafferty 1995) with natural isotope abundances,
+the Poisson approximation."""
+
+AVERAGINE_PLUS_2_EXTRA_PER_DA = 4.40e-5
+"""The part of I(+2)/I(0) per Da that is not the Poisson term (18O, 34S): I(+2)/I(0) =
+lambda^2 / 2 + this * mass, lambda = ``AVERAGINE_PLUS_1_PER_DA`` * mass."""
+
+MASS_DEFECT_SLOPE = 1.000495
+"""Monoisotopic mass of a peptide per nominal Da (averagine): peptide-like m/z sit near
+whole multiples of it."""
 
 MAX_CHARGE = 10
 """Highest precursor charge pepcurr reads and the model embeds."""
@@ -40,6 +61,9 @@ MAX_PEAK_MZ = 2500.0
 """The m/z window of every spectrum pepcurr uses (Casanovo's preprocessing defaults): the MGF
 reader drops peaks outside it (``peaks.PeakFilter``) and the generator never makes one."""
 
+C_UNMODIFIED_MASS_DA = 103.009185
+"""Cysteine without its fixed carbamidomethylation (Da): the base of a mass delta on C."""
+
 #: Residue masses (Da), as in Casanovo's config. Keys are canonical names.
 RESIDUE_MASS_DA: dict[str, float] = {
     "G": 57.021464,
@@ -48,7 +72,7 @@ RESIDUE_MASS_DA: dict[str, float] = {
     "P": 97.052764,
     "V": 99.068414,
     "T": 101.047670,
-    "C[Carbamidomethyl]": 160.030649,  # 103.009185 + 57.021464
+    "C[Carbamidomethyl]": 160.030649,  # C_UNMODIFIED_MASS_DA + 57.021464
     "L": 113.084064,
     "I": 113.084064,
     "N": 114.042927,
@@ -101,7 +125,24 @@ STANDARD_RESIDUES = (
 )  # fmt: skip
 
 # A mass delta matches a known modification when within this many Da.
-_DELTA_TOLERANCE_DA = 0.01
+DELTA_TOLERANCE_DA = 0.01
+
+
+@dataclass(frozen=True)
+class MassTable:
+    """The names a peptide string may use and their masses (Da): what ``parse_peptide`` reads.
+
+    ``residues``: canonical residue names (``M``, ``M[Oxidation]``) -> residue mass;
+    ``n_terms``: N-terminal modifications (``[Acetyl]-``) -> mass delta. ``STANDARD_MASSES``
+    holds the tables above; a vocabulary with tokens of its own extends them
+    (``Vocabulary.masses``).
+    """
+
+    residues: Mapping[str, float]
+    n_terms: Mapping[str, float]
+
+
+STANDARD_MASSES = MassTable(RESIDUE_MASS_DA, N_TERM_MASS_DA)
 
 _TOKEN_RE = re.compile(
     r"""
@@ -110,52 +151,56 @@ _TOKEN_RE = re.compile(
     """,
     re.VERBOSE,
 )
+_NUMBER_RE = re.compile(r"[+-]\d+(\.\d+)?")
 
 
-def _canonical_residue(aa: str, mod: str | None, delta: str | None, peptide: str) -> str:
+def _canonical_residue(
+    aa: str, mod: str | None, delta: str | None, peptide: str, table: MassTable
+) -> str:
     """The canonical name of residue ``aa`` carrying a named mod or a mass delta."""
     if aa == "C" and mod is None and delta is None:
         return "C[Carbamidomethyl]"
     if mod is None and delta is None:
-        if aa not in RESIDUE_MASS_DA:
+        if aa not in table.residues:
             raise PeptideError(f"unknown residue {aa!r} in peptide {peptide!r}")
         return aa
-    if mod is not None and not re.fullmatch(r"[+-]\d+(\.\d+)?", mod):
-        for name in RESIDUE_MASS_DA:
+    if mod is not None:
+        for name in table.residues:
             if name.lower() == f"{aa}[{mod}]".lower():
                 return name
-        raise PeptideError(f"unknown modification {aa}[{mod}] in peptide {peptide!r}")
-    shift = float(mod if mod is not None else delta)
-    base = 103.009185 if aa == "C" else RESIDUE_MASS_DA.get(aa)
-    if base is not None:
-        for name, mass in RESIDUE_MASS_DA.items():
-            if name[0] == aa and abs(mass - (base + shift)) <= _DELTA_TOLERANCE_DA:
-                return name
     spelled = f"{aa}[{mod}]" if mod is not None else f"{aa}{delta}"
+    if mod is not None and not _NUMBER_RE.fullmatch(mod):
+        raise PeptideError(f"unknown modification {spelled} in peptide {peptide!r}")
+    shift = float(mod if mod is not None else delta)
+    base = C_UNMODIFIED_MASS_DA if aa == "C" else table.residues.get(aa)
+    if base is not None:
+        for name, mass in table.residues.items():
+            if name[0] == aa and abs(mass - (base + shift)) <= DELTA_TOLERANCE_DA:
+                return name
     raise PeptideError(f"unknown modification {spelled} in peptide {peptide!r}")
 
 
-def _canonical_n_term(text: str, peptide: str) -> str:
+def _canonical_n_term(text: str, peptide: str, table: MassTable) -> str:
     """The canonical name of an N-terminal modification in any spelling."""
     if text.endswith("-"):
         inner = text[1:-2]
-        for name in N_TERM_MASS_DA:
+        for name in table.n_terms:
             if name.lower() == text.lower():
                 return name
-        if re.fullmatch(r"[+-]\d+(\.\d+)?", inner):
+        if _NUMBER_RE.fullmatch(inner):
             shift = float(inner)
         else:
             raise PeptideError(f"unknown N-terminal modification {text!r} in peptide {peptide!r}")
     else:  # Casanovo v4: "+42.011", "+43.006-17.027"
         shift = sum(float(x) for x in re.findall(r"[+-]\d+(?:\.\d+)?", text))
-    for name, mass in N_TERM_MASS_DA.items():
-        if abs(mass - shift) <= _DELTA_TOLERANCE_DA:
+    for name, mass in table.n_terms.items():
+        if abs(mass - shift) <= DELTA_TOLERANCE_DA:
             return name
     raise PeptideError(f"unknown N-terminal modification {text!r} in peptide {peptide!r}")
 
 
-def parse_peptide(peptide: str) -> list[str]:
-    """Split a peptide string into canonical residue names.
+def parse_peptide(peptide: str, table: MassTable = STANDARD_MASSES) -> list[str]:
+    """Split a peptide string into canonical residue names (those of ``table``).
 
     An N-terminal modification, if any, comes first as its own item
     (``"[Acetyl]-"``); it has a mass but is not a residue position.
@@ -173,29 +218,60 @@ def parse_peptide(peptide: str) -> list[str]:
                 f"unknown residue {text[pos]!r} at position {pos} in peptide {peptide!r}"
             )
         if match.group("nterm"):
-            residues.append(_canonical_n_term(match.group("nterm"), peptide))
+            residues.append(_canonical_n_term(match.group("nterm"), peptide, table))
         else:
             aa, mod, delta = match.group("aa"), match.group("mod"), match.group("delta")
-            residues.append(_canonical_residue(aa, mod, delta, peptide))
+            residues.append(_canonical_residue(aa, mod, delta, peptide, table))
         pos = match.end()
-    if not residues or all(r in N_TERM_MASS_DA for r in residues):
+    if not residues or all(r in table.n_terms for r in residues):
         raise PeptideError(f"no residues in peptide {peptide!r}")
     return residues
 
 
-def residue_mass_da(name: str) -> float:
+def backbone(peptide: str) -> str:
+    """The residue letters of a peptide in any spelling, modifications (known or not) left
+    out and I written as L: ``[Acetyl]-PEM[Oxidation]IK`` -> ``PEMLK``.
+
+    What ``pepcurr split`` groups by; a ``PeptideError`` for a letter that is no residue.
+    """
+    text = peptide.strip()
+    letters, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN_RE.match(text, pos)
+        if match is None or match.end() == pos:
+            raise PeptideError(
+                f"unknown residue {text[pos]!r} at position {pos} in peptide {peptide!r}"
+            )
+        aa = match.group("aa")
+        if aa is not None:
+            if aa not in RESIDUE_MASS_DA and aa != "C":
+                raise PeptideError(f"unknown residue {aa!r} in peptide {peptide!r}")
+            letters.append("L" if aa == "I" else aa)
+        pos = match.end()
+    if not letters:
+        raise PeptideError(f"no residues in peptide {peptide!r}")
+    return "".join(letters)
+
+
+def residue_mass_da(name: str, table: MassTable = STANDARD_MASSES) -> float:
     """Mass (Da) of one canonical residue or N-terminal modification name."""
-    if name in RESIDUE_MASS_DA:
-        return RESIDUE_MASS_DA[name]
-    if name in N_TERM_MASS_DA:
-        return N_TERM_MASS_DA[name]
+    if name in table.residues:
+        return table.residues[name]
+    if name in table.n_terms:
+        return table.n_terms[name]
     raise PeptideError(f"unknown residue {name!r}")
 
 
-def peptide_neutral_mass_da(peptide: str | list[str]) -> float:
+def peptide_neutral_mass_da(peptide: str | list[str], table: MassTable = STANDARD_MASSES) -> float:
     """Neutral monoisotopic mass (Da) of a peptide: residues + H2O."""
-    residues = parse_peptide(peptide) if isinstance(peptide, str) else peptide
-    return sum(residue_mass_da(r) for r in residues) + H2O_MASS_DA
+    residues = parse_peptide(peptide, table) if isinstance(peptide, str) else peptide
+    return sum(residue_mass_da(r, table) for r in residues) + H2O_MASS_DA
+
+
+def averagine_ratios(mass_da):
+    """I(+1)/I(0) and I(+2)/I(0) of an ion of neutral mass ``mass_da`` (numbers or tensors)."""
+    plus_1 = AVERAGINE_PLUS_1_PER_DA * mass_da
+    return plus_1, plus_1 * plus_1 / 2 + AVERAGINE_PLUS_2_EXTRA_PER_DA * mass_da
 
 
 def mz_from_neutral_mass(neutral_mass_da, charge):
@@ -290,3 +366,24 @@ def peptide_fragment_ladder(
     sites = torch.arange(prefix.shape[-1], device=residue_masses.device)
     inside = sites < (lengths.unsqueeze(-1) - 1)
     return mz, inside.unsqueeze(-1) & expected
+
+
+def merge_n_terminal(
+    token_masses: torch.Tensor, lengths: torch.Tensor, n_terminal_first: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token masses as per-residue masses: an N-terminal modification token's mass joins
+    the first residue's, so that it weighs in every b ion and no cleavage falls between them.
+
+    ``token_masses`` ``[..., T]`` (Da, 0 at padding; soft expected masses are fine),
+    ``lengths`` ``[...]`` tokens per peptide, ``n_terminal_first`` ``[...]`` bool: the
+    first token is an N-terminal modification. Where it is, positions shift left by one
+    (the mod's mass added to the new first) and the length drops by one; elsewhere
+    nothing changes. The result feeds ``peptide_fragment_ladder``.
+    """
+    import torch
+
+    pad = token_masses.new_zeros(*token_masses.shape[:-1], 1)
+    first = (token_masses[..., 0] + token_masses[..., 1]).unsqueeze(-1)
+    merged = torch.cat([first, token_masses[..., 2:], pad], dim=-1)
+    masses = torch.where(n_terminal_first.unsqueeze(-1), merged, token_masses)
+    return masses, lengths - n_terminal_first.long()

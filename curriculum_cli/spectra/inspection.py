@@ -15,9 +15,8 @@ import torch
 from curriculum_cli.spectra.chemistry import (
     MAX_PEAK_MZ,
     MIN_PEAK_MZ,
-    N_TERM_MASS_DA,
+    MassTable,
     mz_from_neutral_mass,
-    parse_peptide,
     peptide_fragment_ladder,
     peptide_neutral_mass_da,
     residue_mass_da,
@@ -109,9 +108,10 @@ def inspect_mgf(
     batch = result.batch
     titles = batch.titles or []
     annotated = [i for i, peptide in enumerate(batch.peptides or []) if peptide]
-    residues = {i: parse_peptide(batch.peptides[i]) for i in annotated}
+    table = vocab.masses
+    residues = {i: vocab.parse(batch.peptides[i]) for i in annotated}
     modifications = Counter(r for i in annotated for r in residues[i] if "[" in r)
-    lengths = [sum(r not in N_TERM_MASS_DA for r in residues[i]) for i in annotated]
+    lengths = [sum(r not in table.n_terms for r in residues[i]) for i in annotated]
     charges = Counter(int(z) for z in batch.precursor_charge.tolist())
     fields = dict(
         path=str(path),
@@ -135,7 +135,7 @@ def inspect_mgf(
     errors_ppm = []
     for i in annotated:
         charge = int(batch.precursor_charge[i])
-        expected_mz = mz_from_neutral_mass(peptide_neutral_mass_da(residues[i]), charge)
+        expected_mz = mz_from_neutral_mass(peptide_neutral_mass_da(residues[i], table), charge)
         errors_ppm.append((result.precursor_mz[i] - expected_mz) / expected_mz * 1e6)
     worst = max(range(len(annotated)), key=lambda j: abs(errors_ppm[j]))
     precursor_error = PrecursorErrorSummary(
@@ -154,6 +154,7 @@ def inspect_mgf(
         batch.peak_mask[rows],
         batch.precursor_charge[rows],
         tolerance_da,
+        table,
     ).tolist()
     lowest = min(range(len(annotated)), key=lambda j: coverage[j])
     return MgfReport(
@@ -186,6 +187,7 @@ def _fragment_coverage(
     peak_mask: torch.Tensor,
     precursor_charge: torch.Tensor,
     tolerance_da: float,
+    table: MassTable,
 ) -> torch.Tensor:
     """Per spectrum, the fraction of its b/y ions within ``tolerance_da`` (Da) of a peak.
 
@@ -200,8 +202,8 @@ def _fragment_coverage(
     for row, residues in enumerate(peptides):
         position = 0
         for name in residues:
-            masses[row, position] += residue_mass_da(name)
-            position += name not in N_TERM_MASS_DA  # an N-term mod adds to the first residue
+            masses[row, position] += residue_mass_da(name, table)
+            position += name not in table.n_terms  # an N-term mod adds to the first residue
         lengths[row] = position
     ladder_mz, ladder_ok = peptide_fragment_ladder(masses, lengths, precursor_charge)
     fragments = ladder_mz.flatten(-2)

@@ -30,11 +30,7 @@ import torch
 
 from curriculum_cli.errors import MgfError, PeptideError
 from curriculum_cli.spectra.batch import SpectrumBatch
-from curriculum_cli.spectra.chemistry import (
-    mz_from_neutral_mass,
-    neutral_mass_from_mz,
-    parse_peptide,
-)
+from curriculum_cli.spectra.chemistry import mz_from_neutral_mass, neutral_mass_from_mz
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, Vocabulary
 
@@ -168,20 +164,36 @@ def write_mgf(
     peak_end = np.cumsum(mask.sum(axis=1))
     out = io.StringIO()
     for i in range(len(batch)):
-        title = batch.titles[i] if batch.titles else str(i)
-        peptide = batch.peptides[i] if batch.peptides else vocab.decode(tokens[i])
         charge = int(charges[i])
-        out.write(f"BEGIN IONS\nTITLE={title}\n")
-        out.write(f"PEPMASS={mz_from_neutral_mass(float(mass_da[i]), charge)!r}\n")
-        out.write(f"CHARGE={charge}+\n")
-        if peptide:
-            out.write(f"SEQ={peptide}\n")
-        out.writelines(peak_lines[peak_end[i - 1] if i else 0 : peak_end[i]])
-        out.write("END IONS\n\n")
+        out.write(mgf_block(
+            title=batch.titles[i] if batch.titles else str(i),
+            precursor_mz=mz_from_neutral_mass(float(mass_da[i]), charge),
+            charge=charge,
+            peptide=batch.peptides[i] if batch.peptides else vocab.decode(tokens[i]),
+            peak_lines=peak_lines[peak_end[i - 1] if i else 0 : peak_end[i]],
+        ))  # fmt: skip
     try:
         path.write_text(out.getvalue(), encoding="utf-8")
     except OSError as error:
         raise MgfError(f"{path}: cannot write: {error.strerror}") from None
+
+
+def mgf_block(
+    title: str,
+    precursor_mz: float,
+    charge: int,
+    peptide: str,
+    peak_lines: list[str],
+    params: list[tuple[str, object]] = (),  # noqa: B006 (never mutated)
+) -> str:
+    """One spectrum as MGF text: TITLE, PEPMASS (``repr`` of the m/z), CHARGE (``2+``), the
+    extra ``params`` (``SCANS``...), SEQ when ``peptide`` is not empty, the peak lines
+    (``"m/z intensity\\n"`` each), then ``END IONS`` and a blank line."""
+    head = [f"BEGIN IONS\nTITLE={title}\n", f"PEPMASS={precursor_mz!r}\n", f"CHARGE={charge}+\n"]
+    head += [f"{key}={value}\n" for key, value in params]
+    if peptide:
+        head.append(f"SEQ={peptide}\n")
+    return "".join([*head, *peak_lines, "END IONS\n\n"])
 
 
 # ----------------------------------------------------------------------------
@@ -367,7 +379,7 @@ def _parse_block(
     seq = str(params.get("seq") or "").strip()
     if seq:
         try:
-            residues = parse_peptide(seq)
+            residues = vocab.parse(seq)
         except PeptideError as error:
             raise _InvalidSpectrum(f"SEQ={seq}: {error}") from None
         peptide = "".join(residues)

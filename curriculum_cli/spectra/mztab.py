@@ -34,7 +34,7 @@ from pathlib import Path
 
 from curriculum_cli import __version__
 from curriculum_cli.errors import PepcurrError
-from curriculum_cli.spectra.chemistry import N_TERM_MASS_DA, residue_mass_da
+from curriculum_cli.spectra.chemistry import C_UNMODIFIED_MASS_DA
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
 #: Unimod accessions of the modifications pepcurr's chemistry names (unimod.org).
@@ -82,7 +82,7 @@ def peptide_score(log_probability: float, fits_precursor: bool) -> float:
 
 def plain_sequence(residues: tuple[str, ...] | list[str]) -> str:
     """The residue letters only: ``C[Carbamidomethyl]`` -> ``C``, N-terminal mods dropped."""
-    return "".join(r[0] for r in residues if r not in N_TERM_MASS_DA)
+    return "".join(r[0] for r in residues if not r.startswith("["))
 
 
 def proforma(residues: tuple[str, ...] | list[str]) -> str:
@@ -90,7 +90,12 @@ def proforma(residues: tuple[str, ...] | list[str]) -> str:
     return "".join(residues)
 
 
-def modifications(residues: tuple[str, ...] | list[str]) -> str:
+def _mod_name(token: str) -> str:
+    """``M[Oxidation]`` -> ``Oxidation``, ``[Acetyl]-`` -> ``Acetyl``."""
+    return token[1:-2] if token.startswith("[") else token[2:-1]
+
+
+def modifications(residues: tuple[str, ...] | list[str], vocab: Vocabulary) -> str:
     """mzTab's ``modifications`` as Casanovo writes them: ``4-Carbamidomethyl (C):UNIMOD:4``.
 
     Positions are 1-based (0 for the N-terminus), several joined by ``; ``;
@@ -99,37 +104,41 @@ def modifications(residues: tuple[str, ...] | list[str]) -> str:
     """
     parts, position = [], 0
     for residue in residues:
-        if residue in N_TERM_MASS_DA:
-            name, site, at = residue[1:-2], "N-term", 0
+        if residue.startswith("["):
+            site, at, delta_da = "N-term", 0, vocab.mass_da(residue)
         else:
             position += 1
             if "[" not in residue:
                 continue
-            name, site, at = residue[2:-1], residue[0], position
+            site, at = residue[0], position
+            delta_da = vocab.mass_da(residue) - (C_UNMODIFIED_MASS_DA if site == "C"
+                                                 else vocab.mass_da(site))  # fmt: skip
+        name = _mod_name(residue)
         if name in UNIMOD_ACCESSION:
             parts.append(f"{at}-{name} ({site}):UNIMOD:{UNIMOD_ACCESSION[name]}")
         else:
-            base_da = 0.0 if site == "N-term" else residue_mass_da(site)
-            parts.append(f"{at}-[{residue_mass_da(residue) - base_da:+.4f}]")
+            parts.append(f"{at}-[{delta_da:+.4f}]")
     return "; ".join(parts) or "null"
 
 
 def _modification_metadata(vocab: Vocabulary) -> list[tuple[str, str]]:
-    """``fixed_mod`` and ``variable_mod`` lines: C+57 is fixed, other modified tokens variable."""
+    """``fixed_mod`` and ``variable_mod`` lines: C+57 is fixed, the vocabulary's modified
+    tokens variable (a name without a Unimod accession here as ``CHEMMOD:+delta``, as
+    Casanovo writes it)."""
     lines = [
         ("fixed_mod[1]", "[UNIMOD, UNIMOD:4, Carbamidomethyl, ]"),
         ("fixed_mod[1]-site", "C"),
     ]
-    variable = [r for r in vocab.residues if "[" in r and r != "C[Carbamidomethyl]"]
-    if not variable:
+    if not vocab.modifications:
         return lines + [
             ("variable_mod[1]", "[MS, MS:1002454, No variable modifications searched, ]")
         ]
-    for number, residue in enumerate(variable, start=1):
-        name = residue[2:-1]
-        lines.append((f"variable_mod[{number}]",
-                      f"[UNIMOD, UNIMOD:{UNIMOD_ACCESSION[name]}, {name}, ]"))  # fmt: skip
-        lines.append((f"variable_mod[{number}]-site", residue[0]))
+    for number, mod in enumerate(vocab.modifications, start=1):
+        name = _mod_name(mod.token)
+        term = (f"[UNIMOD, UNIMOD:{UNIMOD_ACCESSION[name]}, {name}, ]" if name in UNIMOD_ACCESSION
+                else f"[CHEMMOD, CHEMMOD:{mod.delta_da:+.6f}, , ]")  # fmt: skip
+        lines.append((f"variable_mod[{number}]", term))
+        lines.append((f"variable_mod[{number}]-site", mod.site))
     return lines
 
 
@@ -166,7 +175,8 @@ def write_mztab(
             for psm_id, psm in enumerate(psms, start=1):
                 writer.writerow([
                     "PSM", plain_sequence(psm.residues), psm_id, "null", "null", "null", "null",
-                    software, repr(psm.score), modifications(psm.residues), "null", psm.charge,
+                    software, repr(psm.score), modifications(psm.residues, vocab), "null",
+                    psm.charge,
                     repr(psm.exp_mz), repr(psm.calc_mz), f"ms_run[1]:index={psm.spectrum_index}",
                     "null", "null", "null", "null",
                     ",".join(f"{score:.5f}" for score in psm.aa_scores), proforma(psm.residues),

@@ -5,17 +5,20 @@ spectra from a stage's settings, or a mix.
 uniformly, with replacement, from those whose peptides fit a stage's length
 range, with the run's seeded ``torch.Generator`` (so the checkpoint's generator
 state fixes the order). ``BatchSource`` makes each step's batch:
-``round(real_fraction * batch_size)`` real spectra, the rest synthetic.
+``round(real_fraction * batch_size)`` real spectra, the rest synthetic (from the
+curriculum's world when it has one: a batch of similar peak counts, ``simulator``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from curriculum_cli.curriculum.schema import Stage
 from curriculum_cli.errors import MgfError, RunError
 from curriculum_cli.spectra.batch import SpectrumBatch, concat_batches
 from curriculum_cli.spectra.store import DataFile, SpectrumStore, open_store
@@ -94,11 +97,14 @@ class BatchSource:
     run's one data generator (so the checkpoint's generator state fixes the order)."""
 
     def __init__(self, batch_size: int, vocab: Vocabulary, device: torch.device,
-                 real: RealSpectra | None):  # fmt: skip
+                 real: RealSpectra | None,
+                 settings: Callable[[Stage], SpectrumSettings] = SpectrumSettings.from_stage,
+                 ):  # fmt: skip
         self.batch_size = batch_size
         self.vocab = vocab
         self.device = device
         self.real = real
+        self.settings = settings  # a stage's generator settings (the run's world, residues)
 
     def check(self, stages) -> None:
         """A ``MgfError`` for a stage that asks for real spectra its length range lacks."""
@@ -119,7 +125,7 @@ class BatchSource:
                                   token_width=stage.max_length + 1)  # fmt: skip
             parts.append(dataclasses.replace(real, peptides=None, titles=None).to(self.device))
         if n_real < self.batch_size:
-            parts.append(generate_batch(SpectrumSettings.from_stage(stage),
-                                        self.batch_size - n_real, self.vocab, generator,
-                                        self.device))  # fmt: skip
+            parts.append(generate_batch(self.settings(stage), self.batch_size - n_real,
+                                        self.vocab, generator, self.device,
+                                        bucketed=True))  # fmt: skip
         return concat_batches(parts)

@@ -2,10 +2,14 @@
 
 A model validated on peptides it trained on looks better than it is, so
 Casanovo's maintainers advise sequence-disjoint validation. ``split_mgf``
-groups the spectra of one or more annotated MGF files by peptide, as the model
-sees it (canonical residues, modifications included, I counted as L), shuffles
-the peptides with a seeded generator and deals them out so that each split
-gets about its fraction of the *spectra*; no peptide lands in two splits.
+groups the spectra of one or more annotated MGF files by peptide, shuffles the
+groups with a seeded generator and deals them out so that each split gets about
+its fraction of the *spectra*; no group lands in two splits. By default a group
+is a *backbone*: the unmodified sequence, I counted as L (``chemistry.backbone``),
+so that a peptide and its modified forms (``HNSYTCEATHK`` and
+``HN[Deamidated]SYTCEATHK``), which share most of their fragment ladder, never
+straddle train and test. ``--group peptide`` keeps pepcurr 0.2's rule: the
+peptide as the model sees it (canonical residues, modifications included, I as L).
 
 Spectra are copied byte for byte (each ``BEGIN IONS`` ... ``END IONS`` block's
 own text, line endings included); a file's global parameters (lines before its
@@ -24,13 +28,22 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from enum import StrEnum
 from itertools import combinations
 from pathlib import Path
 
 from curriculum_cli.errors import MgfError, PeptideError
-from curriculum_cli.spectra.chemistry import parse_peptide
+from curriculum_cli.spectra.chemistry import backbone, parse_peptide
 
 SPLITS = ("train", "val", "test")
+
+
+class SplitGroup(StrEnum):
+    """What ``split_mgf`` keeps in one split: spectra of one ``backbone`` (the unmodified
+    sequence, I = L; the default) or of one ``peptide`` (modifications count, I = L)."""
+
+    backbone = "backbone"
+    peptide = "peptide"
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,7 @@ class _Entry:
     file: int  # index into the input paths
     start: int  # byte offset of its BEGIN IONS line
     end: int  # byte offset just past its END IONS line
-    key: str  # the peptide as the model sees it (canonical residues, I as L)
+    key: str  # its group: the backbone or the peptide (``peptide_key``)
 
 
 @dataclass(frozen=True)
@@ -55,10 +68,12 @@ class FileOverlap:
 
 @dataclass
 class SplitResult:
-    """What ``split_mgf`` wrote: per split its file, spectra and peptides; input overlaps."""
+    """What ``split_mgf`` wrote: per split its file, spectra and groups (``n_peptides``: backbones
+    or peptides, as ``group`` says); groups shared by input files."""
 
     out_dir: Path
     seed: int
+    group: SplitGroup
     fractions: dict[str, float]
     files: dict[str, Path | None]  # None: the split's fraction is 0, no file written
     n_spectra: dict[str, int]
@@ -68,12 +83,14 @@ class SplitResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def peptide_key(seq: str) -> str:
-    """A peptide as the model sees it: canonical residue names joined, I written as L.
-
-    ``PEPTIDEC`` and ``PEPTLDEC[+57.021]`` give one key (I = L; a bare ``C`` is
-    carbamidomethylated); ``PEPM`` and ``PEPM[Oxidation]`` give two.
+def peptide_key(seq: str, group: SplitGroup = SplitGroup.backbone) -> str:
+    """The group of a peptide: its backbone (``PEPM`` and ``[Acetyl]-PEPM[Oxidation]`` give
+    one key), or with ``SplitGroup.peptide`` canonical residue names joined (``PEPM`` and
+    ``PEPM[Oxidation]`` give two). Either way I is written as L, and ``PEPTIDEC`` and
+    ``PEPTLDEC[+57.021]`` give one key.
     """
+    if group is SplitGroup.backbone:
+        return backbone(seq)
     return "".join("L" if residue == "I" else residue for residue in parse_peptide(seq))
 
 
@@ -84,11 +101,13 @@ def split_mgf(
     test_fraction: float = 0.1,
     seed: int = 0,
     overwrite: bool = False,
+    group: SplitGroup = SplitGroup.backbone,
 ) -> SplitResult:
-    """Write ``out_dir/train.mgf``, ``val.mgf`` and ``test.mgf`` with no peptide in two of them.
+    """Write ``out_dir/train.mgf``, ``val.mgf`` and ``test.mgf`` with no backbone (``group``:
+    or peptide) in two of them.
 
     Every spectrum needs a SEQ (any spelling ``inspect`` reads). Fractions
-    are of spectra and are met approximately: peptides are dealt whole, each
+    are of spectra and are met approximately: groups are dealt whole, each
     to the split furthest below its target. The same files, fractions and
     ``seed`` give the same split. A split with fraction 0 gets no file.
     Problems raise ``MgfError`` naming the file, the spectrum's index and TITLE.
@@ -116,7 +135,7 @@ def split_mgf(
     entries: list[_Entry] = []
     headers: list[bytes] = []
     for index, path in enumerate(paths):
-        header, found = _scan(path, index)
+        header, found = _scan(path, index, SplitGroup(group))
         headers.append(header)
         entries += found
 
@@ -161,6 +180,7 @@ def split_mgf(
     return SplitResult(
         out_dir=out_dir,
         seed=seed,
+        group=SplitGroup(group),
         fractions=fractions,
         files={name: targets.get(name) for name in SPLITS},
         n_spectra=counts,
@@ -173,7 +193,7 @@ def split_mgf(
     )
 
 
-def _scan(path: Path, file_index: int) -> tuple[bytes, list[_Entry]]:
+def _scan(path: Path, file_index: int, group: SplitGroup) -> tuple[bytes, list[_Entry]]:
     """The global-parameter lines of an MGF file and one ``_Entry`` per spectrum block."""
     if not path.exists():
         raise MgfError(f"{path}: no such file")
@@ -206,7 +226,7 @@ def _scan(path: Path, file_index: int) -> tuple[bytes, list[_Entry]]:
                 if not seq:
                     raise MgfError(f"{where()}no SEQ; split needs annotated spectra")
                 try:
-                    key = peptide_key(seq)
+                    key = peptide_key(seq, group)
                 except PeptideError as error:
                     raise MgfError(f"{where()}SEQ={seq}: {error}") from None
                 entries.append(_Entry(file_index, start, offset + len(raw), key))

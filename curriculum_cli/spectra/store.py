@@ -93,7 +93,9 @@ def _build_key(mgf_path: Path, vocab: Vocabulary, peak_filter: PeakFilter, max_c
         "format": STORE_FORMAT,
         "source_size_bytes": stat.st_size,
         "source_mtime_ns": stat.st_mtime_ns,
-        "vocab": [list(vocab.residues), vocab.fold_il],
+        # a file's own token masses decide which token a mass-delta SEQ reads as
+        "vocab": [list(vocab.residues), vocab.fold_il]
+        + ([[list(pair) for pair in vocab.masses_da]] if vocab.masses_da else []),
         "peak_filter": {k: str(v) for k, v in dataclasses.asdict(peak_filter).items()},
         "max_charge": max_charge,
     }

@@ -9,6 +9,8 @@ The model of a spectrum (see ``docs/spectra-and-mgf.md``):
 - peptide length uniform in ``[min_length, max_length]``; residues tryptic by
   default (UniProtKB/Swiss-Prot composition inside, no K/R inside, ending in K
   or R) or uniform over the vocabulary's residues (``residue_distribution``);
+  unmodified: a vocabulary's modified and N-terminal tokens are never drawn here (a
+  curriculum's world draws them at its rates: ``simulator``);
 - precursor charge from ``charge_probs`` (default 2+: 70%, 3+: 30%);
   the precursor's neutral mass is exact (no error on it);
 - the b/y ladder of ``chemistry.peptide_fragment_ladder``: b and y ions at
@@ -38,8 +40,9 @@ from dataclasses import dataclass, fields
 import torch
 
 from curriculum_cli.curriculum.schema import NOISE_FIELDS
+from curriculum_cli.curriculum.world import World
 from curriculum_cli.errors import CurriculumError
-from curriculum_cli.spectra.batch import SpectrumBatch
+from curriculum_cli.spectra.batch import SpectrumBatch, concat_batches
 from curriculum_cli.spectra.chemistry import (
     MAX_PEAK_MZ,
     MIN_PEAK_MZ,
@@ -48,6 +51,7 @@ from curriculum_cli.spectra.chemistry import (
     peptide_fragment_ladder,
     peptide_mass_da,
 )
+from curriculum_cli.spectra.simulator import simulate_batch
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
 
 RESIDUE_DISTRIBUTIONS = tuple(ResidueDistribution)
@@ -80,6 +84,11 @@ class SpectrumSettings:
     ``mass_error_ppm`` the standard deviation of the fragment m/z error (ppm),
     ``intensity_variation`` the half-width of the uniform intensity factor (0-1).
     ``charge_probs`` holds ``(charge, probability)`` pairs summing to 1.
+
+    With a ``world`` (a curriculum's) the realistic simulator draws instead
+    (``simulator.simulate_batch``): the world's peptides and charges (``residue_distribution``
+    and ``charge_probs`` do not apply), the stage's lengths, and its noise fields as
+    strengths relative to the world's reference.
     """
 
     min_length: int
@@ -90,6 +99,7 @@ class SpectrumSettings:
     intensity_variation: float = 0.0
     residue_distribution: str = "tryptic"
     charge_probs: tuple[tuple[int, float], ...] = ((2, 0.7), (3, 0.3))
+    world: World | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -129,7 +139,7 @@ class SpectrumSettings:
 
         ``SpectrumSettings.from_stage(stage, noise_peaks=20)`` is the stage with
         20 noise peaks; ``noise_peaks=None`` keeps the stage's value (handy for
-        optional command-line options).
+        optional command-line options); ``world=curriculum.world`` its curriculum's world.
         """
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -141,9 +151,9 @@ class SpectrumSettings:
 
     @property
     def max_peaks(self) -> int:
-        """Peak slots of every batch: b and y at charges 1 and 2 at max_length, plus noise.
-
-        Fixed per settings, so every batch of a stage has the same shape.
+        """Peak slots of every batch of the plain generator: b and y at charges 1 and 2 at
+        max_length, plus noise. Fixed per settings, so every batch of a stage has the same
+        shape. (A world's batches have as many slots as their fullest spectrum.)
         """
         return 4 * (self.max_length - 1) + self.noise_peaks
 
@@ -154,6 +164,7 @@ def generate_batch(
     vocab: Vocabulary,
     generator: torch.Generator,
     device: torch.device | str = "cpu",
+    bucketed: bool = False,
 ) -> SpectrumBatch:
     """A batch of ``batch_size`` synthetic spectra with their target tokens, on ``device``.
 
@@ -161,7 +172,11 @@ def generate_batch(
     residue ids, ``<eos>`` after the last residue, ``<pad>`` after that. Peaks
     are ``[B, settings.max_peaks]``, m/z ascending, padding last (m/z 0,
     intensity 0, mask False). ``precursor_mass_da`` is the exact neutral mass.
+    With a world, ``simulator.simulate_batch`` makes the batch (``bucketed``: a
+    training batch of similar spectra; see there).
     """
+    if settings.world is not None:
+        return simulate_batch(settings, batch_size, vocab, generator, device, bucketed)
     device = torch.device(device)
     tables = _tables(settings, vocab, device)
     n, width, k = batch_size, settings.max_length, settings.noise_peaks
@@ -257,49 +272,37 @@ def generate_spectra(
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
         chunks.append(generate_batch(settings, size, vocab, generator, device))
-    if len(chunks) == 1:
-        return chunks[0]
-    return SpectrumBatch(
-        **{
-            name: torch.cat([getattr(chunk, name) for chunk in chunks])
-            for name in (
-                "mz",
-                "intensity",
-                "peak_mask",
-                "precursor_mass_da",
-                "precursor_charge",
-                "tokens",
-                "lengths",
-            )
-        }
-    )
+    return concat_batches(chunks)  # a world's chunks: padded to the widest
 
 
 def residue_weights(vocab: Vocabulary, distribution: str) -> tuple[list[float], list[float]]:
     """Probabilities of each of ``vocab.residues`` inside a peptide and as its last residue.
 
-    ``uniform``: every residue equally likely everywhere. ``tryptic``: inside, the
-    UniProtKB/Swiss-Prot composition (``chemistry.SWISS_PROT_RESIDUE_PERCENT``) without K and
-    R, renormalized; last, K or R in proportion to their Swiss-Prot frequencies (K 51.2%, R
-    48.8%). With I folded into L, L takes both frequencies; ``C[Carbamidomethyl]`` takes C's;
-    a modified residue (``M[Oxidation]``) takes its unmodified residue's frequency.
+    ``uniform``: every unmodified residue equally likely everywhere. ``tryptic``: inside,
+    the UniProtKB/Swiss-Prot composition (``chemistry.SWISS_PROT_RESIDUE_PERCENT``) without
+    K and R, renormalized; last, K or R in proportion to their Swiss-Prot frequencies (K
+    51.2%, R 48.8%). With I folded into L, L takes both frequencies; ``C[Carbamidomethyl]``
+    takes C's. A modified residue or an N-terminal modification (``vocab.modifications``)
+    is never drawn: synthetic peptides are unmodified.
     """
-    residues = vocab.residues
+    modified = {m.token for m in vocab.modifications}
+    residues = [r for r in vocab.residues if r not in modified]
     if distribution == "uniform":
-        even = [1.0 / len(residues)] * len(residues)
-        return even, even
+        return ([0.0 if r in modified else 1.0 / len(residues) for r in vocab.residues],) * 2
     if not any(r in TRYPTIC_C_TERMINAL for r in residues):
         raise CurriculumError("the tryptic residue distribution needs K or R in the vocabulary")
 
     def percent(residue: str) -> float:
+        if residue in modified:
+            return 0.0
         base = residue[0]
         value = SWISS_PROT_RESIDUE_PERCENT[base]
         if base == "L" and vocab.fold_il:
             value += SWISS_PROT_RESIDUE_PERCENT["I"]
         return value
 
-    inside = [0.0 if r in TRYPTIC_C_TERMINAL else percent(r) for r in residues]
-    last = [percent(r) if r in TRYPTIC_C_TERMINAL else 0.0 for r in residues]
+    inside = [0.0 if r in TRYPTIC_C_TERMINAL else percent(r) for r in vocab.residues]
+    last = [percent(r) if r in TRYPTIC_C_TERMINAL else 0.0 for r in vocab.residues]
     return [w / sum(inside) for w in inside], [w / sum(last) for w in last]
 
 

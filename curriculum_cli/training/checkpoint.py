@@ -21,6 +21,8 @@ import torch
 
 from curriculum_cli.errors import RunError
 from curriculum_cli.model.source import build_model
+from curriculum_cli.model.token_transfer import transfer_token_weights
+from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import RUN_FILE, InitFrom, RunConfig, read_run_config
 
 CHECKPOINT_FILE = "last.pt"
@@ -30,12 +32,13 @@ CKPT_MODEL = "model"
 CKPT_OPTIMIZER = "optimizer"
 CKPT_STEP = "step"
 CKPT_STAGE_INDEX = "stage_index"
-CKPT_STAGE_SCHEDULE = "stage_schedule"  # StageSchedule: actual stage starts, last gate values
+CKPT_STAGE_SCHEDULE = "stage_schedule"  # StageSchedule: actual stage starts, recent gate values
 CKPT_GENERATOR = "data_generator_state"
 CKPT_COUNTERS = "counters"  # skipped, consecutive_skipped, spikes, validations
 CKPT_RECENT_TERMS = "recent_loss_terms"  # (ce, spectrum, precursor) of recent applied steps
 CKPT_LOG_BYTES = "metrics_bytes"  # size of metrics.jsonl when the checkpoint was taken
 CKPT_RNG = "rng_states"  # per rank: torch's global generators ("cpu", and "cuda" on a GPU)
+CKPT_VOCAB = "vocab"  # the model's tokens (Vocabulary as plain data); absent before 0.3
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -75,12 +78,22 @@ def load_model(source: Path | str, device: str = "cpu") -> tuple[torch.nn.Module
     checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
     config = read_run_config(run_dir)
     model = build_model(config.model, config.architecture, config.vocab)
+    state = load_checkpoint(checkpoint)
+    if CKPT_VOCAB in state and state[CKPT_VOCAB] != vocab_record(config.vocab):
+        raise RunError(f"{checkpoint}: its vocabulary is not the one {run_dir / RUN_FILE} "
+                       "records (a checkpoint of another run?)")  # fmt: skip
     try:
-        model.load_state_dict(load_checkpoint(checkpoint)[CKPT_MODEL])
+        model.load_state_dict(state[CKPT_MODEL])
     except (KeyError, RuntimeError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise RunError(f"{checkpoint}: does not fit the run's model ({first_line})") from None
     return model.to(device).eval(), config
+
+
+def vocab_record(vocab: Vocabulary) -> dict:
+    """A vocabulary as the checkpoint holds it (plain data that ``weights_only`` loads)."""
+    return {"residues": list(vocab.residues), "fold_il": vocab.fold_il,
+            "masses_da": [list(pair) for pair in vocab.masses_da]}  # fmt: skip
 
 
 def checkpoint_path(source: Path | str) -> Path:
@@ -119,9 +132,10 @@ def init_source(source: Path | str) -> tuple[InitFrom, RunConfig]:
 def load_initial_weights(model: torch.nn.Module, config: RunConfig) -> None:
     """Load ``config.init_from``'s weights into a new run's ``model``.
 
-    A ``RunError`` names what differs when the checkpoint's run has another
-    vocabulary or model shape, or when the file changed since the run's
-    config recorded its SHA-256.
+    When the run's vocabulary is not the checkpoint's, the per-token weights move into it
+    (``token_transfer``). A ``RunError`` names what differs when the checkpoint's run has
+    another model shape, or when the file changed since the run's config recorded its
+    SHA-256.
     """
     init = config.init_from
     path = Path(init.path)
@@ -130,8 +144,6 @@ def load_initial_weights(model: torch.nn.Module, config: RunConfig) -> None:
         raise RunError(f"--init-from {path}: the checkpoint changed since this run recorded it")
     source = read_run_config(path.parent)
     where = f"--init-from {path}"
-    if source.vocab != config.vocab:
-        raise RunError(f"{where}: the vocabulary differs: {_vocab_difference(source, config)}")
     if (
         source.architecture is not None
         and config.architecture is not None
@@ -149,6 +161,8 @@ def load_initial_weights(model: torch.nn.Module, config: RunConfig) -> None:
         raise RunError(f"{where}: the model differs: {', '.join(fields)}; use --model "
                        f"{source.model} or leave --model out")  # fmt: skip
     weights = _load_bytes(path, data)[CKPT_MODEL]
+    if source.vocab != config.vocab:
+        weights = transfer_token_weights(weights, model, source.vocab, config.vocab, where)
     own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     extra = sorted(set(weights) - set(own))
@@ -162,20 +176,6 @@ def load_initial_weights(model: torch.nn.Module, config: RunConfig) -> None:
             raise RunError(f"{where}: the model differs: {name} is {list(tensor.shape)} there, "
                            f"{list(own[name].shape)} here")  # fmt: skip
     model.load_state_dict(weights)
-
-
-def _vocab_difference(source: RunConfig, config: RunConfig) -> str:
-    """What differs between two runs' vocabularies, in words."""
-    there, here = source.vocab, config.vocab
-    if there.fold_il != here.fold_il:
-        return f"fold_il is {there.fold_il} there, {here.fold_il} here"
-    only_there = [r for r in there.residues if r not in here.residues]
-    only_here = [r for r in here.residues if r not in there.residues]
-    if only_there or only_here:
-        parts = [f"only there: {', '.join(only_there)}" if only_there else "",
-                 f"only here: {', '.join(only_here)}" if only_here else ""]  # fmt: skip
-        return "; ".join(part for part in parts if part)
-    return "the same residues in another token order"
 
 
 def _read_bytes(path: Path) -> bytes:

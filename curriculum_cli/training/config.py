@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -63,6 +64,33 @@ Architecture = Annotated[
 transformer.d_model``)."""
 
 
+class VocabularyChange(BaseModel):
+    """The tokens of a fine-tuned run against its checkpoint's (``--init-from --vocab``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    kept: list[str] = Field(description="Tokens of both: their trained weights, unchanged.")
+    added: list[str] = Field(
+        description="Tokens only here: initialised from their unmodified residue (I from L); "
+        "N-terminal ones freshly (seeded by the run's seed)."
+    )
+    dropped: list[str] = Field(description="Tokens only in the checkpoint: their weights dropped.")
+
+    @classmethod
+    def between(cls, source: Vocabulary, target: Vocabulary) -> VocabularyChange:
+        kept, added, dropped = target.difference(source)
+        return cls(kept=kept, added=added, dropped=dropped)
+
+    def describe(self, source: str, target: str) -> str:
+        """One line for the console."""
+        added = f" ({', '.join(self.added)})" if self.added else ""
+        dropped = f" ({', '.join(self.dropped)})" if self.dropped else ""
+        counts = f"{len(self.kept)} tokens kept, {len(self.added)} added{added}"
+        return f"fine-tuning vocabulary {source} into {target}: {counts}, " + (
+            f"{len(self.dropped)} dropped{dropped}"
+        )
+
+
 class InitFrom(BaseModel):
     """Where a fine-tuned run's first weights came from (``train --init-from``)."""
 
@@ -71,6 +99,17 @@ class InitFrom(BaseModel):
     path: str = Field(description="The checkpoint file, as an absolute path.")
     checkpoint_sha256: str = Field(description="SHA-256 of the checkpoint file's bytes.")
     step: int = Field(ge=0, description="The step of the run the checkpoint was taken at.")
+    vocabulary: VocabularyChange | None = Field(
+        default=None, description="When the run's vocabulary is not the checkpoint's: how."
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unchanged_vocabulary(self, handler) -> dict[str, Any]:
+        """A fine-tune into the same vocabulary writes ``run.json`` as before."""
+        data = handler(self)
+        if self.vocabulary is None:
+            data.pop("vocabulary", None)
+        return data
 
 
 class RunConfig(BaseModel):

@@ -2,12 +2,15 @@
 
 Two runs are identical up to step ``P`` when everything but their curriculum
 is the same (seed included), their curricula have the same length (the
-learning-rate schedule depends on it) and the same first and last stage data
-(the validation sets), and at every step before ``P`` the same stage is in
-force: same position in the list, same name, data settings and loss weights
-(only ``steps`` may differ), and gradients are measured at the same steps
-(they are measured more densely near each run's own introductions, which
-ends a prefix a little before the first introduction that differs).
+learning-rate schedule depends on it), everything they log at a validation
+is the same (``validation.validation_plan``: the first and last stage data
+of the synthetic sets, the decoding length limit and the ``val_real`` length
+range, both of which follow the *whole* curriculum's lengths, middle stages
+included), and at every step before ``P`` the same stage is in force: same
+position in the list, same name, data settings and loss weights (only
+``steps`` may differ), and gradients are measured at the same steps (they are
+measured more densely near each run's own introductions, which ends a prefix
+a little before the first introduction that differs).
 ``current`` and ``revised`` share their first 8,000 nominal steps, for
 example. An accuracy-gated stage (``start_when``) starts at a time only the
 run knows, so a prefix stops at the earliest start of the first gated stage.
@@ -24,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from curriculum_cli.curriculum.schema import DATA_FIELDS
 from curriculum_cli.errors import RunError
 from curriculum_cli.training.config import (
     RUN_FILE,
@@ -34,6 +36,7 @@ from curriculum_cli.training.config import (
     run_json,
 )
 from curriculum_cli.training.gradients import measured_at
+from curriculum_cli.training.validation import validation_plan
 
 # Settings that may differ between two runs that share a prefix: what an arm is.
 _ARM_FIELDS = {"curriculum", "curriculum_source"}
@@ -60,13 +63,10 @@ def shared_prefix(a: RunConfig, b: RunConfig) -> int:
         if key not in _ARM_FIELDS and getattr(a, key) != getattr(b, key):
             return 0
     first, second = a.curriculum, b.curriculum
-    if first.total_steps != second.total_steps:
+    if first.world != second.world:  # the spectra of every step differ
         return 0
-    for index in (0, -1):  # the validation sets follow the first and the last stage
-        if any(
-            getattr(first.stages[index], f) != getattr(second.stages[index], f) for f in DATA_FIELDS
-        ):
-            return 0
+    if first.total_steps != second.total_steps or validation_plan(a) != validation_plan(b):
+        return 0
     return min(_same_stages(first, second), _same_measurements(a, b))
 
 

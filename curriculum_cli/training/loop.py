@@ -241,7 +241,8 @@ def _loop(
                 shards = len(run.generators)  # the loss is the mean over this rank's shards
                 terms = sharded_loss_terms(logits.float(), batch, run.masses,
                                            config.spectrum_sigma_da, shards,
-                                           step_weights(run.model, len(logits)))  # fmt: skip
+                                           step_weights(run.model, len(logits)),
+                                           run.n_terminal)  # fmt: skip
                 loss = total_loss(terms, weights)
                 if loss_hook is not None:
                     loss = loss_hook(run.step, loss)

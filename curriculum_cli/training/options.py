@@ -25,7 +25,7 @@ from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.devices import Device
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.spectra.chemistry import MAX_CHARGE, ResidueDistribution
-from curriculum_cli.spectra.vocabulary import Vocabulary
+from curriculum_cli.spectra.vocabulary import Vocabulary, load_vocabulary, vocabulary_label
 
 if TYPE_CHECKING:  # torch-heavy: imported where used, so the CLI can declare options cheaply
     from curriculum_cli.model.recursive import RecursiveConfig
@@ -141,7 +141,13 @@ class TrainOptions(BaseModel):
         "Fine-tune: start from this trained model's weights (fresh optimizer and schedule, "
         "step 0); --model defaults to its model.",
     )
-    vocab: Vocabulary | None = _option(None, "The model's vocabulary (default: standard).")
+    vocab: str | Vocabulary | None = _option(
+        "--vocab",
+        "The model's tokens: standard (19 residues, the default), casanovo (Casanovo 5's: plus "
+        "M oxidation, N/Q deamidation, 4 N-terminal modifications) or a YAML/JSON file "
+        "(docs/vocabulary.md). With --init-from: default the checkpoint's; another one is "
+        "fine-tuned into.",
+    )
 
     @classmethod
     def flag(cls, name: str) -> str:
@@ -169,7 +175,7 @@ class TrainOptions(BaseModel):
         words = []
         for name, value in self.given().items():
             flag = self.flag(name)
-            if flag is None or isinstance(value, Curriculum):
+            if flag is None or isinstance(value, Curriculum | Vocabulary):
                 raise PepcurrError(f"--plan: pepcurr train has no option for {name}")
             for item in value if isinstance(value, tuple) else [value]:
                 if item is True:
@@ -189,13 +195,32 @@ class RunData:
     val: tuple[DataFile, ...] = ()
 
 
-def index_run_data(options: TrainOptions, message: Callable[[str], None] | None = None) -> RunData:
-    """Index (or find indexed) the options' MGF files; ``message(text)`` hears which files are
-    indexed and how many spectra were skipped."""
+def run_vocabulary(options: TrainOptions) -> Vocabulary:
+    """The vocabulary a new run asks for: ``--vocab`` (a name, a file), else the
+    ``--init-from`` checkpoint's, else ``standard``."""
+    if isinstance(options.vocab, Vocabulary):
+        return options.vocab
+    if options.vocab is not None:
+        return load_vocabulary(options.vocab)
+    if options.init_from is not None:
+        from curriculum_cli.training.checkpoint import init_source
+
+        return init_source(options.init_from)[1].vocab
+    return Vocabulary.default()
+
+
+def index_run_data(
+    options: TrainOptions,
+    message: Callable[[str], None] | None = None,
+    vocab: Vocabulary | None = None,
+) -> RunData:
+    """Index (or find indexed) the options' MGF files with ``vocab`` (default: the options'
+    ``run_vocabulary``); ``message(text)`` hears which files are indexed and how many
+    spectra were skipped."""
     from curriculum_cli.spectra.store import index_files
 
     on_index = (lambda path: message(f"indexing {path} (once)")) if message else None
-    vocab = options.vocab or Vocabulary.default()
+    vocab = vocab or run_vocabulary(options)
     indexed = {}
     for key in ("train", "val"):
         paths = getattr(options, f"{key}_data")
@@ -222,22 +247,31 @@ def resolve_run_config(
     together (``torchrun``; one data shard each unless ``--data-shards``).
     ``--init-from`` (a run directory or a checkpoint) records the checkpoint and
     gives the run that model unless ``--model`` is given (then the shapes must
-    agree when it loads).
+    agree when it loads). A ``--vocab`` other than the checkpoint's is fine-tuned into
+    (``checkpoint.load_initial_weights``): ``run.json`` lists the tokens kept, added and
+    dropped, and ``message`` hears it in one line.
     """
     from curriculum_cli.training.checkpoint import init_source
+    from curriculum_cli.training.config import VocabularyChange
 
-    data = data if data is not None else index_run_data(options, message)
+    vocab = run_vocabulary(options)
+    data = data if data is not None else index_run_data(options, message, vocab)
     settings = options.given()
-    for name in ("train_data", "val_data", "store_dir", "init_from"):
+    for name in ("train_data", "val_data", "store_dir", "init_from", "vocab"):
         settings.pop(name, None)
     architecture = None
     if options.init_from is not None:
         settings["init_from"], source = init_source(options.init_from)
         if options.model is None:
             settings["model"], architecture = source.model, source.architecture
+        if source.vocab != vocab:
+            change = VocabularyChange.between(source.vocab, vocab)
+            settings["init_from"] = settings["init_from"].model_copy(update={"vocabulary": change})
+            if message:
+                message(change.describe(vocabulary_label(source.vocab), vocabulary_label(vocab)))
     return build_run_config(architecture=architecture, train_data=list(data.train),
-                            val_data=list(data.val), world_size=world_size,
-                            vocab=settings.pop("vocab", None), **settings)  # fmt: skip
+                            val_data=list(data.val), world_size=world_size, vocab=vocab,
+                            **settings)  # fmt: skip
 
 
 def build_run_config(
@@ -318,6 +352,8 @@ def resume_conflicts(stored: RunConfig, options: TrainOptions) -> list[str]:
         "init_from": stored.init_from.path if stored.init_from else None,
     }
     given = options.given()
+    if isinstance(given.get("vocab"), str):
+        given["vocab"] = load_vocabulary(given["vocab"])
     if given.get("init_from") is not None:
         from curriculum_cli.training.checkpoint import checkpoint_path
 
@@ -329,6 +365,8 @@ def resume_conflicts(stored: RunConfig, options: TrainOptions) -> list[str]:
         before = stored_of[key] if key in stored_of else getattr(stored, key)
         if value != before:
             shown = value.value if isinstance(value, StrEnum) else value
+            if isinstance(value, Vocabulary):
+                shown, before = vocabulary_label(value), vocabulary_label(before)
             warnings.append(
                 f"warning: ignoring {options.flag(key) or key} {shown}: the run was started with "
                 f"{before!r}, and --resume continues it with its own settings"

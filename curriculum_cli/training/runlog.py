@@ -145,13 +145,17 @@ class RunLog:
     config: RunConfig
     metrics: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    _events: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
 
     def events(self, kind: str) -> pd.DataFrame:
-        """The records of one event kind, in step order."""
+        """The records of one event kind, in step order (made once per kind: do not modify)."""
         frame = self.metrics
         if frame.empty or "event" not in frame:
             return frame
-        return frame[frame["event"] == kind].dropna(axis=1, how="all").reset_index(drop=True)
+        if kind not in self._events:
+            records = frame[frame["event"] == kind]
+            self._events[kind] = records.dropna(axis=1, how="all").reset_index(drop=True)
+        return self._events[kind]
 
     @property
     def status(self) -> str:

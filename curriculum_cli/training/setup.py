@@ -45,9 +45,11 @@ from curriculum_cli.training.checkpoint import (
     CKPT_STAGE_INDEX,
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
+    CKPT_VOCAB,
     load_checkpoint,
     load_initial_weights,
     save_checkpoint,
+    vocab_record,
 )
 from curriculum_cli.training.config import RUN_FILE, RunConfig, run_json
 from curriculum_cli.training.distributed import Distributed, check_world_size
@@ -62,7 +64,11 @@ from curriculum_cli.training.runlog import (
 )
 from curriculum_cli.training.stability import StabilityMonitor, StepOutcome
 from curriculum_cli.training.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
-from curriculum_cli.training.validation import make_validation_sets, validate
+from curriculum_cli.training.validation import (
+    make_validation_sets,
+    stage_spectrum_settings,
+    validate,
+)
 
 
 def data_seed(seed: int, shard: int) -> int:
@@ -114,6 +120,7 @@ class TrainingRun:
     generators: list[torch.Generator]
     batches: BatchSource  # a shard's batch: synthetic, real or a mix, drawn with one generator
     masses: torch.Tensor  # residue masses (Da) of the residue tokens, for the losses
+    n_terminal: torch.Tensor | None  # which residue tokens are N-terminal (None: none are)
     val_sets: dict
     monitor: StabilityMonitor
     schedule: StageSchedule  # the stage in force, gates resolved
@@ -179,7 +186,8 @@ class TrainingRun:
         results = {}
         if self.ranks.is_main:
             for split, val_batch in self.val_sets.items():
-                results[split] = validate(self.model, val_batch, self.config, self.masses, decode)
+                results[split] = validate(self.model, val_batch, self.config, self.masses, decode,
+                                          self.n_terminal)  # fmt: skip
                 self.log.write("val", self.step, split=split, **results[split])
         gates = self.ranks.broadcast(gate_metric_values(results) if self.ranks.is_main else None)
         self.schedule.record_validation(self.step, gates)
@@ -229,6 +237,7 @@ class TrainingRun:
             CKPT_COUNTERS: {**monitor["counters"], "validations": self.validations},
             CKPT_RECENT_TERMS: monitor["recent_terms"],
             CKPT_RNG: rng_states,
+            CKPT_VOCAB: vocab_record(self.config.vocab),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -300,7 +309,8 @@ def setup(
     real = None
     if config.train_data:
         real = load_real_spectra(config.train_data, config.vocab, MAX_CHARGE, config.skip_invalid)
-    batches = BatchSource(config.batch_size // config.data_shards, config.vocab, device, real)
+    batches = BatchSource(config.batch_size // config.data_shards, config.vocab, device, real,
+                          lambda stage: stage_spectrum_settings(config, stage))  # fmt: skip
     batches.check(config.curriculum.stages)
     val_sets = make_validation_sets(config, device)
     if not resume and config.init_from is not None:  # fine-tuning: a trained model's weights
@@ -321,6 +331,8 @@ def setup(
         config=config, run_dir=run_dir, device=device, ranks=ranks, model=model, forward=forward,
         params=params, optimizer=optimizer, generators=generators, batches=batches,
         masses=config.vocab.residue_masses(device=device)[2:],  # residue tokens only
+        n_terminal=(config.vocab.n_terminal_mask(device)[2:]
+                    if config.vocab.n_terminal_ids else None),
         val_sets=val_sets,
         monitor=StabilityMonitor(
             config.max_consecutive_skips, config.spike_factor, config.spike_window

@@ -19,7 +19,12 @@ import torch
 from curriculum_cli.errors import RunError
 from curriculum_cli.model.decoding import greedy_decode, parallel_decode, true_peptides
 from curriculum_cli.model.losses import refinement_loss_terms
-from curriculum_cli.model.metrics import aa_match_metrics, residue_accuracy, token_accuracy
+from curriculum_cli.model.metrics import (
+    aa_match_metrics,
+    accuracy_counts,
+    residue_accuracy,
+    token_accuracy,
+)
 from curriculum_cli.model.refinement import is_parallel, refinement_logits, step_weights
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import MAX_CHARGE
@@ -32,6 +37,63 @@ REAL_SPLIT = "val_real"
 """The validation set of real spectra (``--val-data``), validated beside the two above."""
 
 
+def split_stage(curriculum, split: str):
+    """The stage whose data settings a synthetic validation set follows: ``val_easy`` the
+    first stage, ``val_hard`` the last."""
+    if split not in VALIDATION_SPLITS:
+        raise ValueError(f"no synthetic validation split {split!r}; use {VALIDATION_SPLITS}")
+    return curriculum.stages[0] if split == VALIDATION_SPLITS[0] else curriculum.stages[-1]
+
+
+def stage_spectrum_settings(config: RunConfig, stage) -> SpectrumSettings:
+    """What a run's generator draws in ``stage``: the stage's data settings, the run's
+    residue distribution (plain generator) and the curriculum's world (if any)."""
+    return SpectrumSettings.from_stage(
+        stage, world=config.curriculum.world, residue_distribution=config.residue_distribution
+    )
+
+
+def synthetic_validation_set(
+    config: RunConfig, split: str, device, n: int | None = None, seed: int | None = None
+) -> SpectrumBatch:
+    """The run's synthetic validation set ``split`` (``val_size`` spectra from ``val_seed``
+    and the split's offset), or ``n`` spectra with its data settings drawn from ``seed``."""
+    offset = VALIDATION_SPLITS.index(split)
+    return generate_spectra(
+        stage_spectrum_settings(config, split_stage(config.curriculum, split)),
+        config.val_size if n is None else n,
+        config.vocab,
+        seed=config.val_seed + offset if seed is None else seed,
+        device=device,
+    )
+
+
+def decode_max_length(curriculum) -> int:
+    """Most residues a validation decodes: the curriculum's longest peptide (every stage)."""
+    return curriculum.max_length
+
+
+def real_length_range(curriculum) -> tuple[int, int]:
+    """Peptide lengths of ``val_real``: the curriculum's overall range (every stage)."""
+    return min(s.min_length for s in curriculum.stages), curriculum.max_length
+
+
+def validation_plan(config: RunConfig) -> dict:
+    """Everything in a run's config that what it logs at a validation depends on, besides
+    the model: the synthetic sets' data settings, the ``val_real`` length range (with
+    ``--val-data``) and the decoding length limit. Two runs with equal plans (and equal
+    measurement settings) validate alike; ``fork.shared_prefix`` relies on it."""
+    curriculum = config.curriculum
+    plan = {
+        split: stage_spectrum_settings(config, split_stage(curriculum, split))
+        for split in VALIDATION_SPLITS
+    }
+    plan["decode_max_length"] = decode_max_length(curriculum)
+    if config.val_data:
+        plan[REAL_SPLIT] = real_length_range(curriculum)
+    return plan
+
+
 def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
     """``val_easy`` (first stage's data settings), ``val_hard`` (last stage's), and
     ``val_real`` when the run has ``val_data``.
@@ -41,22 +103,10 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
     ``val_size`` spectra of the val files with peptides in the curriculum's length
     range, evenly spaced over each file's length-sorted store (no randomness).
     """
-    stages = config.curriculum.stages
-    sets = {
-        split: generate_spectra(
-            SpectrumSettings.from_stage(stage),
-            config.val_size,
-            config.vocab,
-            seed=config.val_seed + offset,
-            device=device,
-        )
-        for offset, (split, stage) in enumerate(
-            zip(VALIDATION_SPLITS, (stages[0], stages[-1]), strict=True)
-        )
-    }
+    sets = {split: synthetic_validation_set(config, split, device) for split in VALIDATION_SPLITS}
     if config.val_data:
         real = load_real_spectra(config.val_data, config.vocab, MAX_CHARGE, config.skip_invalid)
-        lengths = (min(s.min_length for s in stages), config.curriculum.max_length)
+        lengths = real_length_range(config.curriculum)
         if real.count(*lengths) == 0:
             raise RunError(
                 f"--val-data holds no spectrum of a peptide with {lengths[0]}-{lengths[1]} "
@@ -67,10 +117,11 @@ def make_validation_sets(config: RunConfig, device: torch.device) -> dict:
 
 
 @torch.no_grad()
-def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
+def validate(model, batch, config: RunConfig, masses, decode: bool, n_terminal=None) -> dict:
     """Loss terms, residue and token accuracy on one validation set (chunks of 256 spectra).
 
-    Each is a mean over spectra of the chunk's value weighted by its spectra.
+    Each is a mean over spectra of the chunk's value weighted by its spectra. ``masses``,
+    ``n_terminal``: the residue tokens' masses and N-terminal flags (``losses.loss_terms``).
     A model with several refinement steps also gets ``residue_accuracy_by_step``
     (a list, first step first; the last is ``residue_accuracy``).
     """
@@ -82,7 +133,8 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
         chunk = batch.select(slice(start, start + 256))
         steps = refinement_logits(model, chunk)
         weights = step_weights(model, len(steps))
-        terms = refinement_loss_terms(steps, chunk, masses, config.spectrum_sigma_da, weights)
+        terms = refinement_loss_terms(steps, chunk, masses, config.spectrum_sigma_da, weights,
+                                      n_terminal)  # fmt: skip
         values = {k: v.item() for k, v in terms.items()}
         values["residue_accuracy"] = residue_accuracy(steps[-1], chunk.tokens)
         values["token_accuracy"] = token_accuracy(steps[-1], chunk.tokens)
@@ -100,9 +152,23 @@ def validate(model, batch, config: RunConfig, masses, decode: bool) -> dict:
         result["residue_accuracy_by_step"] = [value / n_total for value in by_step]
     if decode:
         subset = batch.select(slice(0, config.decode_size))
-        result.update(decoded_metrics(model, subset, config.curriculum.max_length))
+        result.update(decoded_metrics(model, subset, decode_max_length(config.curriculum)))
     model.train()
     return result
+
+
+@torch.no_grad()
+def accuracy_per_spectrum(model, batch: SpectrumBatch) -> dict[str, list[int]]:
+    """``metrics.accuracy_counts`` of every spectrum of ``batch`` (chunks of 256, eval mode),
+    as lists of ints: what ``validate``'s accuracies are made of, spectrum by spectrum."""
+    model.eval()
+    counts: dict[str, list[int]] = {}
+    for start in range(0, len(batch), 256):
+        chunk = batch.select(slice(start, start + 256))
+        last = refinement_logits(model, chunk)[-1]  # a parallel model's last refinement step
+        for key, values in accuracy_counts(last, chunk.tokens).items():
+            counts.setdefault(key, []).extend(values.tolist())
+    return counts
 
 
 def decoded_metrics(model, batch: SpectrumBatch, max_length: int) -> dict[str, float]:
@@ -122,7 +188,8 @@ def decoded_metrics(model, batch: SpectrumBatch, max_length: int) -> dict[str, f
         predictions = parallel_decode(model, batch, max_length, mass_aware=False).predictions
     else:
         predictions = greedy_decode(model, batch, max_length)
-    scores = aa_match_metrics([p.peptide for p in predictions], true_peptides(batch, model.vocab))
+    scores = aa_match_metrics([p.peptide for p in predictions], true_peptides(batch, model.vocab),
+                              model.vocab.masses)  # fmt: skip
     errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
     scores["precursor_error_ppm_median"] = statistics.median(errors) if errors else math.nan
     return scores
