@@ -44,9 +44,7 @@ def main() -> None:
           f"{args.rounds} paired rounds of {args.steps} steps, medians over rounds")  # fmt: skip
     for stage_name, stage in STAGES.items():
         options = dict(stage=stage, device="cpu", batch_size=args.batch_size)
-        configs = {
-            m: stage_config(args.steps, args.window, model=m, **options) for m in models
-        }
+        configs = {m: stage_config(args.steps, args.window, model=m, **options) for m in models}
         ms = {model: [] for model in models}  # per round: median ms/step of its windows
         for _ in range(args.rounds):
             for model, config in configs.items():

@@ -22,7 +22,7 @@ from curriculum_cli.training.checkpoint import (
     load_model,
     save_checkpoint,
 )
-from curriculum_cli.training.fork import fork_run
+from curriculum_cli.training.fork import fork_run, shared_prefix
 from curriculum_cli.training.loop import train
 from curriculum_cli.training.options import build_run_config
 from curriculum_cli.training.runlog import METRICS_FILE
@@ -101,6 +101,7 @@ def test_every_refinement_step_is_in_the_loss_with_its_weight(refiner_run):
 
 def test_a_parallel_model_resumes_and_forks_bit_for_bit(refiner_run, tmp_path):
     config, other = refiner_config(), refiner_config(spectrum=0.5)  # they share steps 0-5
+    assert shared_prefix(config, other) == 6  # validation_plan: they validate alike
     stopped = tmp_path / "stopped"
     train(config, stopped, max_steps=5)
     fork_run(stopped, tmp_path / "forked", other)
@@ -191,6 +192,18 @@ def test_the_recursive_presets_follow_the_parallel_interface():
     check_model(core, "small", VOCAB)
 
 
+def test_a_recursive_model_moves_into_another_vocabulary():
+    from curriculum_cli.model.token_transfer import transfer_token_weights
+
+    casanovo = Vocabulary.named("casanovo")
+    trained, wider = build_model("s", SMALL_TRM, VOCAB), build_model("s", SMALL_TRM, casanovo)
+    old, new = trained.state_dict(), wider.state_dict()
+    assert set(wider.per_token_parameters()) == {n for n in new if new[n].shape != old[n].shape}
+    wider.load_state_dict(transfer_token_weights(old, wider, VOCAB, casanovo, "--init-from x"))
+    oxidised, methionine = casanovo.tokens.index("M[Oxidation]"), VOCAB.tokens.index("M")
+    assert torch.equal(wider.head.weight[oxidised], trained.head.weight[methionine])
+
+
 def test_a_small_recursive_model_trains_and_evaluates(tmp_path, mgf):
     config = build_run_config(two_stage_curriculum(4, 4), model="small-trm",
                               architecture=SMALL_TRM, device="cpu", batch_size=8, val_size=8,
@@ -203,3 +216,44 @@ def test_a_small_recursive_model_trains_and_evaluates(tmp_path, mgf):
     evaluated = evaluate_checkpoint(tmp_path / "run", mgf, beam_size=1, precursor_tol_ppm=None)
     assert evaluated.settings["decoding"] == "in one pass, arg-max (no precursor filter)"
     assert len(evaluated.predictions) == 10
+
+
+def test_compare_rescores_a_parallel_model_from_its_last_refinement_step(refiner_run):
+    from curriculum_cli.analysis.rescore import rescore_runs
+    from curriculum_cli.training.runlog import read_run
+
+    rescored = rescore_runs([read_run(refiner_run)], ["refiner"], "residue_accuracy_hard", 4)
+    logged = [r for r in records(refiner_run) if r["event"] == "val" and r["split"] == "val_hard"]
+    # its own set, re-scored per spectrum and pooled, is the logged last-step accuracy
+    assert rescored.values[str(refiner_run)]["own"] == pytest.approx(logged[-1]["residue_accuracy"])
+
+
+def test_a_recursive_model_trains_on_realistic_spectra_and_writes_n_terminal_tokens_first(
+    tmp_path, mgf
+):
+    """The calibrated world draws N-terminal modifications of the casanovo vocabulary; with a
+    head that prefers them everywhere, decoding still puts one first only, and mzTab says so."""
+    from pyteomics import mztab
+
+    casanovo = Vocabulary.named("casanovo")
+    small = RecursiveConfig(**{**SMALL_TRM.__dict__, "max_peptide_length": 20})
+    config = build_run_config("realistic-revised", scale=0.00004, model="small-trm",
+                              architecture=small, vocab=casanovo, device="cpu", batch_size=8,
+                              val_size=8, decode_size=4, val_every=3, log_every=3)  # fmt: skip
+    assert train(config, tmp_path / "run", max_steps=3).status == "stopped"
+    val = [r for r in records(tmp_path / "run") if r["event"] == "val"]
+    assert len(val) == 4 and all(len(r["residue_accuracy_by_step"]) == 2 for r in val)
+
+    checkpoint = tmp_path / "run" / CHECKPOINT_FILE
+    state = load_checkpoint(checkpoint)
+    state["model"]["head.bias"][list(casanovo.n_terminal_ids)] += 30.0  # the arg-max everywhere
+    save_checkpoint(checkpoint, state)
+    predicted = predict_checkpoint(tmp_path / "run", mgf, tmp_path / "p.mztab")
+    psms = mztab.MzTab(str(tmp_path / "p.mztab")).spectrum_match_table
+    assert len(psms) == predicted.n_predicted == 10
+    n_terminal = {casanovo.tokens[i] for i in casanovo.n_terminal_ids}
+    for proforma, scores in zip(psms["opt_ms_run[1]_proforma"], psms["opt_ms_run[1]_aa_scores"],
+                                strict=True):  # fmt: skip
+        tokens = casanovo.parse(proforma)
+        assert tokens[0] in n_terminal and not n_terminal & set(tokens[1:]), proforma
+        assert len(scores.split(",")) == len(tokens)

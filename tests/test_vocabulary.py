@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 from curriculum_cli.cli.app import app
 from curriculum_cli.errors import VocabularyError
-from curriculum_cli.model.decoding import beam_search, greedy_decode
+from curriculum_cli.model.decoding import beam_search, greedy_decode, parallel_decode
 from curriculum_cli.model.losses import precursor_loss, spectrum_loss
 from curriculum_cli.model.metrics import aa_match_metrics
+from curriculum_cli.model.recursive import RecursiveConfig, RecursivePeptideModel
 from curriculum_cli.model.transformer import EVIDENCE_FEATURES, ModelConfig, PeptideTransformer
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import H2O_MASS_DA, peptide_neutral_mass_da
@@ -28,7 +29,7 @@ from curriculum_cli.spectra.vocabulary import (
 )
 from curriculum_cli.training.config import RunConfig
 from tests.helpers import tiny_run_config
-from tests.test_decoding import ScriptedModel
+from tests.test_decoding import ScriptedModel, ScriptedParallelModel
 
 runner = CliRunner()
 CASANOVO = Vocabulary.named("casanovo")
@@ -189,6 +190,39 @@ def test_decoding_puts_an_n_terminal_token_first_only_and_a_residue_after_it():
         found = beam_search(model, fitted, beam_size=4, max_length=3)[0]
         assert found.peptide == precursor and found.fits_precursor, (precursor, found)
         assert all(t not in CASANOVO.n_terminal_ids for t in found.tokens[1:])
+
+
+def test_parallel_decoding_puts_an_n_terminal_token_first_only_and_a_residue_after_it():
+    acetyl_everywhere = {"[Acetyl]-": 9.0, "[Ammonia-loss]-": 8.0}
+    preferences = [{**acetyl_everywhere, "G": 1.0},
+                   {**acetyl_everywhere, "<eos>": 8.5, "G": 5.0},
+                   {**acetyl_everywhere, "G": 5.0}, {"<eos>": 9.0}]  # fmt: skip
+    model = ScriptedParallelModel(CASANOVO, preferences)
+    batch = _spectrum("[Acetyl]-GGG")
+    # the arg-max would be [Acetyl]- everywhere, and <eos> right after it
+    assert parallel_decode(model, batch, 3, mass_aware=False).predictions[0].peptide == (
+        "[Acetyl]-GG"
+    )
+    assert parallel_decode(model, batch, 1, mass_aware=False).predictions[0].peptide == "G"
+    for precursor in ("[Acetyl]-GG", "[Ammonia-loss]-GG", "GGG"):  # the repair's picks
+        mass_da = peptide_neutral_mass_da(precursor, CASANOVO.masses)
+        fitted = replace(batch, precursor_mass_da=torch.tensor([mass_da], dtype=torch.float32))
+        found = parallel_decode(model, fitted, 3).predictions[0]
+        assert found.peptide == precursor and found.fits_precursor, (precursor, found)
+    lone = replace(batch, precursor_mass_da=torch.tensor([H2O_MASS_DA + 42.010565]))
+    found = parallel_decode(model, lone, 3).predictions[0]  # nothing fits: [Acetyl]- alone won't
+    assert found.peptide == "[Acetyl]-GG" and not found.fits_precursor
+
+
+def test_a_recursive_model_reads_an_n_terminal_token_at_position_0_only():
+    model = RecursivePeptideModel(RecursiveConfig(d_model=8, n_heads=2, max_peptide_length=4),
+                                  CASANOVO)  # fmt: skip
+    answer = torch.full((1, 5, CASANOVO.size), -5.0)
+    answer[..., CASANOVO.tokens.index("[Acetyl]-")] = 9.0  # the arg-max everywhere
+    answer[..., CASANOVO.tokens.index("G")] = 5.0
+    acetyl, glycine = UNIMOD_DELTA_DA["Acetyl"], 57.021464
+    expected = [0.0] + [acetyl + i * glycine for i in range(4)]
+    assert model._prefix_masses(answer)[0].tolist() == pytest.approx(expected, abs=1e-4)
 
 
 def test_metrics_count_an_n_terminal_modification_as_its_own_token_of_its_delta():

@@ -422,7 +422,10 @@ def parallel_decode(
     - **the arg-max peptide**: the most probable residue at each position up to
       the first position ``L >= 1`` whose most probable token is ``<eos>``
       (``max_length`` when none is); its score is the mean log-probability of
-      those residues and of ``<eos>`` at ``L``, as greedy decoding scores;
+      those residues and of ``<eos>`` at ``L``, as greedy decoding scores. An
+      N-terminal modification token (``[Acetyl]-``) is a candidate at position 0
+      only, and then ``L >= 2`` (left out of the distribution elsewhere, as the
+      losses leave it out);
     - with ``mass_aware``, **the mass-aware repair** (``repair``): for each of
       the most probable lengths (the arg-max one, then the positions where
       ``<eos>`` is most probable), every combination of the ``top_k`` best
@@ -441,10 +444,11 @@ def parallel_decode(
     if last.shape[1] <= max_length:
         raise ValueError(f"the model returns {last.shape[1]} positions; decoding "
                          f"{max_length} residues needs {max_length + 1}")  # fmt: skip
-    never = torch.tensor([PAD_TOKEN], device=last.device)
-    log_probs = torch.log_softmax(last[:, : max_length + 1].index_fill(-1, never, -math.inf), -1)
+    n_terminal = torch.tensor(model.vocab.n_terminal_ids, dtype=torch.long, device=last.device)
+    log_probs = _parallel_log_probs(last[:, : max_length + 1], n_terminal, max_length)
     # 2) the arg-max peptide at each candidate length [B, N]: summed log-probability and mass
-    lengths = _candidate_lengths(log_probs, max_length, repair.lengths if mass_aware else 1)
+    lengths = _candidate_lengths(log_probs, max_length, repair.lengths if mass_aware else 1,
+                                 n_terminal)  # fmt: skip
     top_k = min(repair.top_k, log_probs.shape[-1] - len(SPECIAL_TOKENS)) if mass_aware else 1
     top_log_probs, top_tokens = log_probs[..., len(SPECIAL_TOKENS) :].topk(top_k, dim=-1)
     top_tokens = top_tokens + len(SPECIAL_TOKENS)  # [B, L + 1, k]
@@ -462,6 +466,9 @@ def parallel_decode(
             top_log_probs, top_tokens, masses, inside, base_sum, base_mass, repair.positions
         )
     # 4) the best-scoring peptide that fits; else the arg-max peptide at the first length
+    if len(n_terminal):  # an N-terminal token needs a residue after it
+        lone = _lone_n_terminal(top_tokens, chosen, grid, lengths, n_terminal)
+        sums = sums.masked_fill(lone, -math.inf)
     means = sums / (lengths + 1).unsqueeze(-1)
     _, _, fits = _precursor_fit(
         mass_da, batch.precursor_mass_da.double().view(-1, 1, 1), precursor_tol_ppm,
@@ -493,12 +500,30 @@ def parallel_decode(
     )
 
 
-def _candidate_lengths(log_probs: torch.Tensor, max_length: int, n_lengths: int) -> torch.Tensor:
+def _parallel_log_probs(
+    logits: torch.Tensor, n_terminal: torch.Tensor, max_length: int
+) -> torch.Tensor:
+    """Log-probabilities ``[B, L + 1, V]`` of the tokens each position may hold: never
+    ``<pad>``, an N-terminal token (``n_terminal``: their ids) only at position 0 and only
+    when a residue can follow it (``max_length >= 2``), as ``losses.residue_probabilities``
+    and ``_forbid`` rule."""
+    logits = logits.index_fill(-1, torch.tensor([PAD_TOKEN], device=logits.device), -math.inf)
+    if len(n_terminal):
+        first = 0 if max_length < 2 else 1
+        logits[:, first:].index_fill_(-1, n_terminal, -math.inf)
+    return torch.log_softmax(logits, -1)
+
+
+def _candidate_lengths(
+    log_probs: torch.Tensor, max_length: int, n_lengths: int, n_terminal: torch.Tensor
+) -> torch.Tensor:
     """``[B, N]`` peptide lengths to try: the arg-max one first (the first position from 1 on
-    whose most probable token is ``<eos>``; ``max_length`` if none), then the positions where
-    ``<eos>`` is most probable."""
+    whose most probable token is ``<eos>``, from 2 on after an N-terminal token; ``max_length``
+    if none), then the positions where ``<eos>`` is most probable."""
     ends = log_probs.argmax(dim=-1) == EOS_TOKEN
     ends[:, 0] = False  # at least one residue
+    if len(n_terminal):
+        ends[:, 1] &= ~torch.isin(log_probs[:, 0].argmax(dim=-1), n_terminal)
     ends[:, max_length] = True  # nothing but <eos> left
     first = ends.int().argmax(dim=1, keepdim=True)  # the first True
     others = min(n_lengths, max_length) - 1
@@ -508,6 +533,15 @@ def _candidate_lengths(log_probs: torch.Tensor, max_length: int, n_lengths: int)
     eos[:, 0] = -math.inf
     eos.scatter_(1, first, -math.inf)
     return torch.cat([first, eos.topk(others, dim=1).indices], dim=1)
+
+
+def _lone_n_terminal(top_tokens, chosen, grid, lengths, n_terminal) -> torch.Tensor:
+    """``[B, N, C]`` bool: the peptide of length ``n`` and combination ``c`` (``_repairs``'
+    ``chosen`` ``[B, N, m]`` and ``grid`` ``[C, m]``) is an N-terminal token alone."""
+    at_zero = (chosen == 0).unsqueeze(2)  # [B, N, 1, m]: position 0 is re-chosen
+    pick = (grid.view(1, 1, *grid.shape) * at_zero).sum(-1)  # [B, N, C]: its rank among top-k
+    first = top_tokens[:, 0].gather(1, pick.flatten(1)).view_as(pick)
+    return torch.isin(first, n_terminal) & (lengths < 2).unsqueeze(-1)
 
 
 def _repairs(top_log_probs, top_tokens, masses, inside, base_sum, base_mass, n_positions):

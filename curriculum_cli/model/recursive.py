@@ -34,7 +34,8 @@ the measurements behind the choices are in ``docs/models.md``.
   ``linear``: ``(s + 1) / sum``).
 - **Ion evidence** (``ion_evidence``): pepcurr's per-candidate b/y ion
   features (``transformer.CandidateEvidence``) at every position, from the
-  prefix masses of the current arg-max answer, recomputed every cycle. Exact
+  prefix masses of the current arg-max answer (an N-terminal modification
+  token at position 0 only, as decoding reads it), recomputed every cycle. Exact
   (hard) prefix masses are what make it work: the evidence is 20 ppm wide, and
   the expected masses of a soft answer miss it by Daltons. A cycle then fixes
   about one more position from the N-terminus, so ``supervision_steps *
@@ -149,6 +150,17 @@ class RecursivePeptideModel(nn.Module):
         self.register_buffer("initial_latent", 0.02 * torch.randn(self.canvas, d))
         self.register_buffer("initial_answer", torch.zeros(self.canvas, vocab.size))
         self.register_buffer("token_masses", vocab.residue_masses(), persistent=False)
+        self.register_buffer("n_terminal", vocab.n_terminal_mask(), persistent=False)
+
+    def per_token_parameters(self) -> dict[str, tuple[int, int]]:
+        """Parameters and buffers holding one slice per vocabulary token: name -> (dimension,
+        slice width); what ``token_transfer`` moves when a run fine-tunes into another
+        vocabulary."""
+        axes = {"answer_embedding.weight": (1, 1), "head.weight": (0, 1), "head.bias": (0, 1),
+                "initial_answer": (1, 1)}  # fmt: skip
+        if self.evidence is not None:
+            axes.update(self.evidence.per_token_parameters("evidence"))
+        return axes
 
     @property
     def step_weights(self) -> tuple[float, ...]:
@@ -197,11 +209,17 @@ class RecursivePeptideModel(nn.Module):
         return latent, logits if bias is None else logits + bias.float()
 
     def _prefix_masses(self, answer: torch.Tensor) -> torch.Tensor:
-        """Summed mass (Da, float32) of the arg-max residues before each position, ``[B, W]``.
+        """Summed mass (Da, float32) of the arg-max tokens before each position, ``[B, W]``.
 
-        Looked up in the mass table, never a product with probabilities: exact
-        masses, in float32 even under bf16 autocast. Special tokens weigh 0 Da.
+        Looked up in the vocabulary's mass table, never a product with
+        probabilities: exact masses, in float32 even under bf16 autocast.
+        Special tokens weigh 0 Da; an N-terminal modification counts at
+        position 0 only (its mass delta, in every later prefix), as decoding
+        reads the answer (``decoding.parallel_decode``).
         """
+        if self.vocab.n_terminal_ids:
+            later = answer[:, 1:].masked_fill(self.n_terminal, -torch.inf)
+            answer = torch.cat([answer[:, :1], later], dim=1)
         mass = self.token_masses[answer.argmax(dim=-1)]
         zero = mass.new_zeros(mass.shape[0], 1)
         return torch.cat([zero, torch.cumsum(mass[:, :-1], dim=-1)], dim=1)

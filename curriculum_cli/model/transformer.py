@@ -225,6 +225,14 @@ class CandidateEvidence(nn.Module):
             config.precursor_tolerance_ppm,
         )  # fmt: skip
 
+    def per_token_parameters(self, prefix: str) -> dict[str, tuple[int, int]]:
+        """Its parameters holding one slice per token, named under ``prefix`` (the
+        module's name in the model): ``per_token_parameters`` of a model that has it."""
+        return {
+            f"{prefix}.candidate_embedding": (0, 1),
+            f"{prefix}.to_input.weight": (1, len(EVIDENCE_FEATURES)),  # features per token
+        }
+
     def forward(
         self,
         prefix_mass_da: torch.Tensor,
@@ -344,8 +352,7 @@ class PeptideTransformer(nn.Module):
         """
         axes = {"token_embedding.weight": (0, 1), "head.weight": (0, 1), "head.bias": (0, 1)}
         if self.evidence is not None:
-            axes["evidence.candidate_embedding"] = (0, 1)
-            axes["evidence.to_input.weight"] = (1, len(EVIDENCE_FEATURES))  # features per token
+            axes.update(self.evidence.per_token_parameters("evidence"))
         return axes
 
     def encode(

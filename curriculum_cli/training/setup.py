@@ -364,12 +364,18 @@ def setup(
 
 def _check_model_fits_run(model: torch.nn.Module, config: RunConfig, ranks: Distributed) -> None:
     """A ``RunError`` when the model cannot train this run: a parallel model's canvas is
-    shorter than the curriculum's peptides, or (torchrun) a parameter gets no gradient."""
-    if is_parallel(model) and config.curriculum.max_length > model.max_peptide_length:
+    shorter than the curriculum's peptides, or (torchrun) a parameter gets no gradient.
+
+    A world's peptides of ``max_length`` residues may carry an N-terminal token on top
+    (``simulator``), when the vocabulary has such tokens: then the canvas needs one more.
+    """
+    extra = 1 if config.curriculum.world is not None and config.vocab.n_terminal_ids else 0
+    if is_parallel(model) and config.curriculum.max_length + extra > model.max_peptide_length:
+        plus = " plus an N-terminal token" if extra else ""
         raise RunError(
             f"--model {config.model}: a parallel model of at most {model.max_peptide_length} "
-            f"residues cannot train on the curriculum's peptides of up to "
-            f"{config.curriculum.max_length}"
+            f"tokens cannot train on the curriculum's peptides of up to "
+            f"{config.curriculum.max_length} residues{plus}"
         )
     if ranks.active:
         unused = parameters_without_gradient(model, config.vocab)
