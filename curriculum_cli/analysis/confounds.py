@@ -155,7 +155,7 @@ def _validation_differences(arms: dict[str, RunLog]) -> list[str]:
             + "; ".join(f"{g}: {easy} / {hard}" for g, (easy, hard) in data.items())
             + ")"
         )
-    limits = {group: decode_max_length(run.config.curriculum) for group, run in arms.items()}
+    limits = {group: decode_max_length(run.config) for group, run in arms.items()}
     if _differ(limits):
         lines.append(
             "validation differs: decoded peptides have at most the curriculum's longest "

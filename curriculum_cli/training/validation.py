@@ -68,9 +68,13 @@ def synthetic_validation_set(
     )
 
 
-def decode_max_length(curriculum) -> int:
-    """Most residues a validation decodes: the curriculum's longest peptide (every stage)."""
-    return curriculum.max_length
+def decode_max_length(config: RunConfig) -> int:
+    """Most tokens a validation decodes: the curriculum's longest peptide (every stage), and
+    one more when its world draws N-terminal modification tokens (the simulator puts one
+    before up to ``max_length`` residues)."""
+    curriculum = config.curriculum
+    n_terminal = curriculum.world is not None and bool(config.vocab.n_terminal_ids)
+    return curriculum.max_length + n_terminal
 
 
 def real_length_range(curriculum) -> tuple[int, int]:
@@ -88,7 +92,7 @@ def validation_plan(config: RunConfig) -> dict:
         split: stage_spectrum_settings(config, split_stage(curriculum, split))
         for split in VALIDATION_SPLITS
     }
-    plan["decode_max_length"] = decode_max_length(curriculum)
+    plan["decode_max_length"] = decode_max_length(config)
     if config.val_data:
         plan[REAL_SPLIT] = real_length_range(curriculum)
     return plan
@@ -152,7 +156,7 @@ def validate(model, batch, config: RunConfig, masses, decode: bool, n_terminal=N
         result["residue_accuracy_by_step"] = [value / n_total for value in by_step]
     if decode:
         subset = batch.select(slice(0, config.decode_size))
-        result.update(decoded_metrics(model, subset, decode_max_length(config.curriculum)))
+        result.update(decoded_metrics(model, subset, decode_max_length(config)))
     model.train()
     return result
 
