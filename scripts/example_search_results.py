@@ -1,7 +1,7 @@
 """Write the inputs of docs/your-data.md: spectra without SEQ and search results for them.
 
 No search engine runs here: the "search results" are the annotations of
-tests/data/massivekb_ms2pip_250.mgf re-expressed as a Sage results file
+data/massivekb_ms2pip_250.mgf re-expressed as a Sage results file
 (``results.sage.tsv``: mass-delta spelling, q-values, decoys), so that the walkthrough
 shows every step of ``pepcurr annotate`` on real spectra. Every 10th spectrum gets a
 decoy PSM (its reversed backbone) that outscores its target, every 12th target a
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pyteomics import mgf
 
-SOURCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "massivekb_ms2pip_250.mgf"
+SOURCE = Path(__file__).resolve().parents[1] / "data" / "massivekb_ms2pip_250.mgf"
 SAGE_COLUMNS = ("psm_id", "peptide", "proteins", "filename", "scannr", "rank", "label",
                 "expmass", "calcmass", "charge", "rt", "sage_discriminant_score",
                 "spectrum_q")  # fmt: skip

@@ -19,7 +19,7 @@ from curriculum_cli.cli.app import app
 from curriculum_cli.errors import PsmError
 from curriculum_cli.spectra.annotate import annotate_spectra
 from curriculum_cli.spectra.vocabulary import Vocabulary
-from tests.helpers import TEST_DATA
+from tests.helpers import HCD_MGF
 
 runner = CliRunner()
 CASANOVO = Vocabulary.named("casanovo")
@@ -29,7 +29,7 @@ N_KNOWN = 12
 @pytest.fixture(scope="module")
 def known() -> list[dict]:
     """The first spectra of the MassIVE-KB sample, with several modified peptides among them."""
-    with mgf.read(str(TEST_DATA / "massivekb_ms2pip_250.mgf"), use_index=False) as reader:
+    with mgf.read(str(HCD_MGF), use_index=False) as reader:
         spectra = [s for _, s in zip(range(60), reader, strict=False)]
     modified = [s for s in spectra if "[" in s["params"]["seq"].replace("C[Carbamidomethyl]", "")]
     plain = [s for s in spectra if s not in modified]

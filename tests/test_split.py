@@ -8,7 +8,7 @@ from curriculum_cli.cli.app import app
 from curriculum_cli.spectra.mgf import read_mgf
 from curriculum_cli.spectra.split import SplitGroup, peptide_key, split_mgf
 from curriculum_cli.spectra.vocabulary import Vocabulary
-from tests.helpers import SAMPLE_MGF, TEST_DATA
+from tests.helpers import HCD_MGF, SAMPLE_MGF
 
 runner = CliRunner()
 
@@ -99,7 +99,7 @@ def test_split_of_synthetic_and_real_files_keeps_each_backbone_in_one_part(tmp_p
     made = runner.invoke(app, ["spectra", "-c", "revised", "--stage", "stage_1_foundation", "-n",
                                "60", "-o", str(synthetic), "--vocab", "casanovo"])  # fmt: skip
     assert made.exit_code == 0, made.output
-    inputs = [synthetic, TEST_DATA / "massivekb_ms2pip_250.mgf", SAMPLE_MGF]
+    inputs = [synthetic, HCD_MGF, SAMPLE_MGF]
     result = runner.invoke(app, ["split", *map(str, inputs), "-o", str(tmp_path / "out"),
                                  "--val", "0.2", "--test", "0.2"])  # fmt: skip
     assert result.exit_code == 0, result.output

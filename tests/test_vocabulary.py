@@ -28,7 +28,7 @@ from curriculum_cli.spectra.vocabulary import (
     load_vocabulary,
 )
 from curriculum_cli.training.config import RunConfig
-from tests.helpers import tiny_run_config
+from tests.helpers import HCD_MGF, tiny_run_config
 from tests.test_decoding import ScriptedModel, ScriptedParallelModel
 
 runner = CliRunner()
@@ -110,7 +110,7 @@ def test_a_bad_vocabulary_file_names_every_problem_on_its_own_line(tmp_path):
                      "residues.[Foo]: not a token"):  # fmt: skip
         assert any(expected in line for line in lines), expected
     for arguments in (["--vocab", str(path)], ["--vocab", "casanova"]):
-        result = runner.invoke(app, ["inspect", "tests/data/massivekb_ms2pip_250.mgf",
+        result = runner.invoke(app, ["inspect", str(HCD_MGF),
                                      *arguments])  # fmt: skip
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert result.stderr.count("\n") == (6 if "bad" in arguments[1] else 1), result.stderr
@@ -246,9 +246,9 @@ def test_casanovo_run_on_both_real_files_gives_every_spectrum_a_target_and_round
     from pyteomics import mztab
 
     from curriculum_cli.training.checkpoint import CKPT_VOCAB, vocab_record
-    from tests.helpers import SAMPLE_MGF, TEST_DATA, TEST_MODEL_FACTORY
+    from tests.helpers import SAMPLE_MGF, TEST_MODEL_FACTORY
 
-    massivekb = TEST_DATA / "massivekb_ms2pip_250.mgf"
+    massivekb = HCD_MGF
     curriculum = tmp_path / "real.json"
     curriculum.write_text(json.dumps({"schema_version": 1, "name": "real", "stages": [
         {"name": "real", "steps": 3, "min_length": 7, "max_length": 28, "real_fraction": 1.0,
