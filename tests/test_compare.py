@@ -397,3 +397,20 @@ def test_confounds_of_gated_arms_are_read_from_their_logs(tmp_path):
     # as trained, to step 40: slow 0.2 * (33 + 31) / 2 = 6.4, fast 0.2 * 35 = 7
     assert "spectrum loss exposure (sum of weight x nominal steps as trained, mean over seeds): " \
         "slow 6; fast 7 (+9%)" in lines  # fmt: skip
+
+
+def test_a_table_written_to_a_file_keeps_long_arm_names_whole(tmp_path):
+    names = ("realistic-current-long", "realistic-revised-long")
+    dirs = [fabricate_run(tmp_path / f"{name}-s{seed}", named_curriculum(name, 100, 100), seed,
+                          {0: 0.1, 100: 0.5 + seed / 100})
+            for name in names for seed in (0, 1)]  # fmt: skip
+    comparison = compare_runs(dirs)
+    piped = Console(file=io.StringIO(), width=80)  # not a terminal: a log file or a pipe
+    render_comparison(piped, comparison)
+    lines = piped.file.getvalue().splitlines()
+    header = next(line for line in lines if names[0] in line)  # "(n=2)" on the line below
+    assert all(name in header for name in names) and "…" not in "".join(lines)
+    terminal = Console(file=io.StringIO(), width=80, force_terminal=True, record=True)
+    render_comparison(terminal, comparison)  # a terminal keeps its width: wider would wrap
+    header = next(line for line in terminal.export_text().splitlines() if "…" in line)
+    assert len(header) <= 80 and names[0] not in header
