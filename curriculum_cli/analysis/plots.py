@@ -160,7 +160,8 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
 _CURVE_PANELS = (
     ("validation residue accuracy", "residue accuracy",
      [("val", "residue_accuracy", "val_hard", "-", "hard"),
-      ("val", "residue_accuracy", "val_easy", "--", "easy")], False),
+      ("val", "residue_accuracy", "val_easy", "--", "easy"),
+      ("val", "residue_accuracy", "val_real", ":", "real")], False),
     ("training cross-entropy", "CE (nats)", [("train", "ce", None, "-", "CE")], False),
     ("training spectrum loss (unweighted)", "spectrum loss",
      [("train", "spectrum", None, "-", "spectrum")], False),
@@ -202,9 +203,10 @@ def _curve(log, event: str, column: str, split: str | None, scale: float):
 def plot_curves(comparison, path: Path) -> Path:
     """Training curves of compared runs against nominal step, saved as a PNG at ``path``.
 
-    Six panels: validation residue accuracy (hard solid, easy dashed), the three
-    training losses (a rolling mean of ``TRAIN_SMOOTHING_RECORDS`` records), the
-    measured gradient ratio and cosine of each auxiliary loss against CE. One
+    Six panels: validation residue accuracy (hard solid, easy dashed, real dotted
+    where the runs have ``--val-data``), the three training losses (a rolling
+    mean of ``TRAIN_SMOOTHING_RECORDS`` records), the measured gradient ratio
+    and cosine of each auxiliary loss against CE. One
     colour per group of seeds: its mean line and, with several seeds, a
     min-max band. Vertical lines in the group's colour mark where each
     auxiliary loss is introduced (dotted: spectrum, dash-dot: precursor), at
@@ -225,11 +227,12 @@ def plot_curves(comparison, path: Path) -> Path:
     runs = comparison.runs
     logs = {str(log.run_dir): log for log in comparison.logs}
     group_handles = []
+    drawn = set()  # (panel, legend) of the curves some run has: runs without val_real have none
     for number, group in enumerate(comparison.groups):
         colour = colours[number % len(colours)]
         members = runs[runs["group"] == group]
-        for ax, (_, _, curves, _) in zip(axes, _CURVE_PANELS, strict=True):
-            for event, column, split, linestyle, _ in curves:
+        for panel, (ax, (_, _, curves, _)) in enumerate(zip(axes, _CURVE_PANELS, strict=True)):
+            for event, column, split, linestyle, legend in curves:
                 series = [
                     _curve(logs[run_dir], event, column, split, scale)
                     for run_dir, scale in zip(members["run_dir"], members["scale"], strict=True)
@@ -237,6 +240,7 @@ def plot_curves(comparison, path: Path) -> Path:
                 series = [s for s in series if s is not None and len(s)]
                 if not series:
                     continue
+                drawn.add((panel, legend))
                 table = pd.concat(series, axis=1).sort_index()
                 ax.plot(table.index, table.mean(axis=1), color=colour, linestyle=linestyle,
                         linewidth=1.6)  # fmt: skip
@@ -255,7 +259,9 @@ def plot_curves(comparison, path: Path) -> Path:
         group_handles.append(
             Line2D([], [], color=colour, linewidth=3, label=f"{group} (n={len(members)})")
         )
-    for ax, (title, ylabel, curves, log_scale) in zip(axes, _CURVE_PANELS, strict=True):
+    for panel, (ax, (title, ylabel, curves, log_scale)) in enumerate(
+        zip(axes, _CURVE_PANELS, strict=True)
+    ):
         ax.set_title(title, fontsize="medium")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
@@ -265,10 +271,11 @@ def plot_curves(comparison, path: Path) -> Path:
             # plain numbers ("20", not "2 x 10^1"); minor ticks labelled over short ranges only
             ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
             ax.yaxis.set_minor_formatter(LogFormatter(minor_thresholds=(2, 0.5)))
-        if len(curves) > 1:
+        shown = [(style, label) for _, _, _, style, label in curves if (panel, label) in drawn]
+        if len(shown) > 1:
             ax.legend(
                 handles=[Line2D([], [], color="black", linestyle=style, label=label)
-                         for _, _, _, style, label in curves],
+                         for style, label in shown],
                 fontsize="small",
             )  # fmt: skip
     for ax in axes[3:]:
