@@ -554,8 +554,10 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
         console.print(table)
     else:
         narrower, console.width = console.width, width  # print() never goes wider than the console
-        console.print(table)
-        console.width = narrower
+        try:
+            console.print(table)
+        finally:
+            console.width = narrower
     if comparison.confounds:
         console.print(Text("What else differs between the arms:", style="bold"))
         for line in comparison.confounds:
