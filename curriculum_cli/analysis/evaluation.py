@@ -96,7 +96,7 @@ def evaluate_checkpoint(
     batch, read, predictions = decoded.read.batch, decoded.read, decoded.predictions
     true = list(batch.peptides)
     annotated = [i for i, peptide in enumerate(true) if peptide]
-    warnings = decoded.warnings + [f"skipped: {message}" for message in read.skipped]
+    warnings = decoded.report_warnings()
     if not annotated:
         warnings.append(f"{mgf_path}: no spectrum has a SEQ; nothing to score")
     metrics = aa_match_metrics([predictions[i].peptide for i in annotated],
@@ -170,7 +170,7 @@ def predict_checkpoint(
         n_spectra=len(predictions), n_skipped=decoded.read.n_skipped,
         n_predicted=sum(bool(p.peptide) for p in predictions),
         n_fit=sum(p.fits_precursor for p in predictions), settings=decoded.settings,
-        warnings=decoded.warnings + [f"skipped: {message}" for message in decoded.read.skipped],
+        warnings=decoded.report_warnings(),
     )  # fmt: skip
 
 
@@ -186,6 +186,10 @@ class _Decoded:
     residue_scores: list[list[float]] | None  # per residue probabilities (None: not computed)
     settings: dict
     warnings: list[str]  # about the decoding (a beam size a parallel model has no use for)
+
+    def report_warnings(self) -> list[str]:
+        """What evaluate and predict warn of: the decoding, then each spectrum skipped."""
+        return self.warnings + [f"skipped: {message}" for message in self.read.skipped]
 
 
 def _decode_mgf(

@@ -205,18 +205,27 @@ class _InvalidSpectrum(Exception):
     """A problem with one spectrum; ``read_mgf`` adds the file, index and title."""
 
 
-def _read_text(path: Path) -> str:
-    """The file's text, or an ``MgfError`` saying why it cannot be an MGF file."""
+def _require_file(path: Path) -> None:
+    """An ``MgfError`` unless ``path`` names a file that exists."""
     if not path.exists():
         raise MgfError(f"{path}: no such file")
     if path.is_dir():
         raise MgfError(f"{path}: is a directory, expected an MGF file")
+
+
+def _binary_file(path: Path) -> MgfError:
+    return MgfError(f"{path}: binary file (holds NUL bytes), not an MGF text file")
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, or an ``MgfError`` saying why it cannot be an MGF file."""
+    _require_file(path)
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise MgfError(f"{path}: cannot read: {error.strerror}") from None
     if b"\x00" in raw:
-        raise MgfError(f"{path}: binary file (holds NUL bytes), not an MGF text file")
+        raise _binary_file(path)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -277,7 +286,7 @@ def _decoded_lines(handle: BinaryIO, path: Path, digest) -> Iterator[str]:
     for raw in handle:
         digest.update(raw)
         if b"\x00" in raw:
-            raise MgfError(f"{path}: binary file (holds NUL bytes), not an MGF text file")
+            raise _binary_file(path)
         try:
             yield raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
@@ -299,10 +308,7 @@ def stream_training_spectra(
     file's bytes, so the caller gets its SHA-256 from the same pass.
     """
     path = Path(path)
-    if not path.exists():
-        raise MgfError(f"{path}: no such file")
-    if path.is_dir():
-        raise MgfError(f"{path}: is a directory, expected an MGF file")
+    _require_file(path)
     header_lines: list[str] = []
     header = None
     index = -1
