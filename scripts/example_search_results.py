@@ -12,8 +12,8 @@ q-value above 1%; the rest are targets at q = 0.001.
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 from pathlib import Path
 
 from pyteomics import mgf
@@ -59,4 +59,6 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path, help="Folder for spectra.mgf and results.sage.tsv.")
+    main(parser.parse_args().out_dir)
