@@ -51,6 +51,8 @@ def _records(run_dir: Path, out: Path) -> dict:
     text = (run_dir / "run.json").read_text()
     text = text.replace(str(out.resolve()), "<OUT>").replace(str(ROOT), "<ROOT>")
     config = json.loads(text)["config"]
+    for record in [*config.get("train_data", []), *config.get("val_data", [])]:
+        record["store"] = "<STORE>"  # its name hashes the MGF's absolute path (spectra/store.py)
     records = []
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         record = json.loads(line)
