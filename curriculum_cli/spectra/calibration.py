@@ -1,4 +1,4 @@
-"""``pepcurr calibrate``: a world fitted to annotated real spectra, as a curriculum.
+"""``pepcurr calibrate``: a world fitted to annotated real spectra.
 
 From the files' raw peaks (window 50-2500 m/z, the precursor removed at every charge,
 no intensity cut: the simulator applies pepcurr's ``PeakFilter`` itself), in order:
@@ -14,6 +14,7 @@ no intensity cut: the simulator applies pepcurr's ``PeakFilter`` itself), in ord
 
 Every figure comes with the number of spectra (or ions) behind it
 (``Calibration.report``). Only spectra of charge 2 to 4 are used (the simulator's).
+``curriculum.presets.calibrated_curriculum`` makes the world a one-stage curriculum.
 """
 
 from __future__ import annotations
@@ -27,24 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from curriculum_cli.curriculum.schema import MAX_PEPTIDE_LENGTH, MIN_PEPTIDE_LENGTH, Curriculum
-from curriculum_cli.curriculum.world import (
-    AMINO_ACIDS,
-    RELATIVE_MZ_BINS,
-    RELATIVE_MZ_MAX,
-    Correlation,
-    Errors,
-    Instrument,
-    IntensityModel,
-    Isotopes,
-    Modification,
-    Noise,
-    Reference,
-    Residues,
-    Source,
-    SpectrumTable,
-    World,
-)
 from curriculum_cli.errors import MgfError
 from curriculum_cli.spectra.chemistry import (
     C13_C12_DELTA_DA,
@@ -63,6 +46,23 @@ from curriculum_cli.spectra.fragments import (
 )
 from curriculum_cli.spectra.intensity_fit import IntensityFit, fit_intensities, ion_rows
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
+from curriculum_cli.spectra.world import (
+    AMINO_ACIDS,
+    RELATIVE_MZ_BINS,
+    RELATIVE_MZ_MAX,
+    Correlation,
+    Errors,
+    Instrument,
+    IntensityModel,
+    Isotopes,
+    Modification,
+    Noise,
+    Reference,
+    Residues,
+    Source,
+    SpectrumTable,
+    World,
+)
 
 WINDOW_FILTER = PeakFilter(max_peaks=None, min_intensity=0.0)
 """The m/z window and the precursor removal of ``PeakFilter``, without its intensity cuts."""
@@ -138,28 +138,6 @@ def calibrate(paths: list[Path], reference: Reference | None = None,
         instrument=instrument,
     )  # fmt: skip
     return Calibration(world, report)
-
-
-def calibrated_curriculum(calibration: Calibration, name: str) -> Curriculum:
-    """A one-stage curriculum of the world at full strength: the stage's noise fields are the
-    world's reference values, its lengths the spectra's (within pepcurr's 6-40)."""
-    world = calibration.world
-    shortest, longest = world.lengths
-    reference = world.reference
-    files = ", ".join(world.source.files)
-    stage = {
-        "name": "calibrated", "steps": 100_000,
-        "min_length": min(max(shortest, MIN_PEPTIDE_LENGTH), MAX_PEPTIDE_LENGTH),
-        "max_length": min(max(longest, MIN_PEPTIDE_LENGTH), MAX_PEPTIDE_LENGTH),
-        **reference.model_dump(),
-    }  # fmt: skip
-    return Curriculum.model_validate({
-        "name": name,
-        "description": f"Spectra like the {world.source.n_spectra} annotated spectra of "
-        f"{files} (pepcurr calibrate), at full strength: one stage, no auxiliary loss.",
-        "world": world.model_dump(),
-        "stages": [stage],
-    })  # fmt: skip
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:

@@ -29,13 +29,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from curriculum_cli.curriculum.world import (
-    COEFFICIENT_NAMES,
-    DERIVED_IONS,
-    INTERNAL_LENGTHS,
-    ION_GROUPS,
-    POSITION_BINS,
-)
 from curriculum_cli.spectra.chemistry import PROTON_MASS_DA
 from curriculum_cli.spectra.fragments import (
     BASIC,
@@ -43,6 +36,13 @@ from curriculum_cli.spectra.fragments import (
     AnnotatedSpectrum,
     match_peaks,
     theoretical_ions,
+)
+from curriculum_cli.spectra.world import (
+    COEFFICIENT_NAMES,
+    DERIVED_IONS,
+    INTERNAL_LENGTHS,
+    ION_GROUPS,
+    POSITION_BINS,
 )
 
 COLUMN = {name: index for index, name in enumerate(COEFFICIENT_NAMES)}

@@ -3,14 +3,14 @@
 ``simulate_batch`` draws a batch the way ``synthetic.generate_batch`` does (no Python
 loop over peptides or peaks, every random number from one ``torch.Generator``, the
 same seed giving the same batch bit for bit on the CPU), from the parameters that
-``pepcurr calibrate`` fitted (``curriculum.world``). For each spectrum, in order:
+``pepcurr calibrate`` fitted (``world``). For each spectrum, in order:
 
 1. a row of the world's spectrum table with a peptide length in the stage's range:
    precursor charge (2-4), length, headroom ``h`` (+ jitter) and noise count;
 2. the peptide: residues from the world's composition (K/R inside make missed
    cleavages), every modification the run's vocabulary holds at the world's rate
    (``DEFAULT_MODIFICATION_RATES`` when it lists none);
-3. ions, each with a mean log10 intensity ``mu`` (``curriculum.world``): b, y, a and
+3. ions, each with a mean log10 intensity ``mu`` (``world``): b, y, a and
    the neutral losses at charges 1 to min(z - 1, 3); immonium ions of the residues
    present; internal fragments of 2-6 residues; the precursor and its H2O/NH3 losses.
    Each forms with probability ``sigmoid(gamma + eta mu)`` and has ``log10 A = h + mu
@@ -42,14 +42,6 @@ from dataclasses import dataclass
 
 import torch
 
-from curriculum_cli.curriculum.world import (
-    EFFECT_LETTERS,
-    INTERNAL_LENGTHS,
-    POSITION_BINS,
-    RELATIVE_MZ_BINS,
-    RELATIVE_MZ_MAX,
-    World,
-)
 from curriculum_cli.errors import CurriculumError
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import (
@@ -64,6 +56,14 @@ from curriculum_cli.spectra.chemistry import (
 from curriculum_cli.spectra.fragments import BASIC, H2O_LOSERS, NH3_LOSERS, residue_letter
 from curriculum_cli.spectra.peaks import PeakFilter
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, Vocabulary
+from curriculum_cli.spectra.world import (
+    EFFECT_LETTERS,
+    INTERNAL_LENGTHS,
+    POSITION_BINS,
+    RELATIVE_MZ_BINS,
+    RELATIVE_MZ_MAX,
+    World,
+)
 
 DEFAULT_MODIFICATION_RATES = {"residue": 0.05, "n_term": 0.02}
 """Rates of a vocabulary's modification the world does not list: a modified residue on
