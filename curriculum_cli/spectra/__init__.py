@@ -3,6 +3,8 @@
 - ``chemistry``: masses (Da), peptide spellings, the b/y fragment ladder
 - ``vocabulary``: ``Vocabulary``, the model's tokens (``standard``, ``casanovo``, files),
   which are modified and of what
+- ``ions``: the table of ion families (b, y, a, neutral losses, immonium, internal,
+  precursor) and the fragment-charge rule, read by every module below that knows ions
 - ``stage_data``: ``StageData``, a curriculum stage's data settings (lengths, noise)
 - ``batch``: ``SpectrumBatch``, the one structure the model takes
 - ``synthetic``: the seeded, vectorized generator of a stage's spectra (the plain b/y

@@ -37,7 +37,6 @@ from curriculum_cli.spectra.chemistry import (
     averagine_ratios,
 )
 from curriculum_cli.spectra.fragments import (
-    FAMILY,
     AnnotatedSpectrum,
     annotate,
     match_peaks,
@@ -45,9 +44,11 @@ from curriculum_cli.spectra.fragments import (
     theoretical_ions,
 )
 from curriculum_cli.spectra.intensity_fit import IntensityFit, fit_intensities, ion_rows
+from curriculum_cli.spectra.ions import FAMILY
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
 from curriculum_cli.spectra.world import (
     AMINO_ACIDS,
+    PRECURSOR_CHARGES,
     RELATIVE_MZ_BINS,
     RELATIVE_MZ_MAX,
     Correlation,
@@ -67,9 +68,6 @@ from curriculum_cli.spectra.world import (
 WINDOW_FILTER = PeakFilter(max_peaks=None, min_intensity=0.0)
 """The m/z window and the precursor removal of ``PeakFilter``, without its intensity cuts."""
 
-CHARGES = (2, 3, 4)
-"""Precursor charges the simulator makes, so the ones calibrate fits on."""
-
 HEADROOM_JITTER_LOG10 = 0.1
 """SD of the jitter on a drawn spectrum's headroom (log10): rows are not copied exactly."""
 
@@ -87,7 +85,7 @@ def calibrate(paths: list[Path], reference: Reference | None = None,
     """Fit a world to the annotated spectra of ``paths`` (module docstring); ``max_iter``
     bounds the LBFGS iterations of the intensity fit."""
     raw = [s for path in paths for s in read_annotated_mgf(Path(path), PeakFilter.keep_all())]
-    kept = [s for s in raw if s.charge in CHARGES]
+    kept = [s for s in raw if s.charge in PRECURSOR_CHARGES]
     if not kept:
         raise MgfError(f"{', '.join(map(str, paths))}: no annotated spectrum of charge 2-4")
     windowed = [_filtered(s, WINDOW_FILTER) for s in kept]
