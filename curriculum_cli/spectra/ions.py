@@ -53,6 +53,13 @@ class IonFamily:
     priority: int  # a peak several ions explain is labelled with the lowest (mono first)
     charge_rule: str  # one of CHARGE_RULES
 
+    def __post_init__(self) -> None:
+        if self.group not in ION_GROUPS or self.charge_rule not in CHARGE_RULES:
+            raise ValueError(f"{self.name}: group must be one of {ION_GROUPS}, charge_rule one "
+                             f"of {CHARGE_RULES}")  # fmt: skip
+        if self.needs and self.series is None:
+            raise ValueError(f"{self.name}: only a series fragment can need residues")
+
     def charges(self, precursor_charge: int) -> range:
         """The charges this family's ions carry in a spectrum of ``precursor_charge``."""
         highest = {
