@@ -1,7 +1,7 @@
 """The package's layers: wings import only wings below them, and no module imports itself back.
 
 Order, lowest first (docs/architecture.md): the top-level ``errors`` and
-``devices``, then ``curriculum``, ``spectra``, ``model``, ``training``,
+``devices``, then ``spectra``, ``curriculum``, ``model``, ``training``,
 ``analysis``, ``cli``. Every ``import`` counts, those under ``TYPE_CHECKING``
 and inside functions too: a lower wing that needs a higher one is a wrong
 layout, whenever the import runs.
@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "curriculum_cli"
-WINGS = ("curriculum", "spectra", "model", "training", "analysis", "cli")
+WINGS = ("spectra", "curriculum", "model", "training", "analysis", "cli")
 
 
 def _module(path: Path) -> str:

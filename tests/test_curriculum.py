@@ -16,15 +16,9 @@ from curriculum_cli.curriculum.presets import (
     preset,
 )
 from curriculum_cli.curriculum.schedule import StageSchedule, gate_metric_values
-from curriculum_cli.curriculum.schema import (
-    GATE_METRICS,
-    MAX_PEPTIDE_LENGTH,
-    MIN_PEPTIDE_LENGTH,
-    Curriculum,
-    Stage,
-    StartWhen,
-)
+from curriculum_cli.curriculum.schema import GATE_METRICS, Curriculum, Stage, StartWhen
 from curriculum_cli.errors import CurriculumError
+from curriculum_cli.spectra.stage_data import MAX_PEPTIDE_LENGTH, MIN_PEPTIDE_LENGTH
 
 
 def test_noise_fields_and_weights_default_to_zero():

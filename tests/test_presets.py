@@ -19,8 +19,8 @@ from curriculum_cli.curriculum.presets import (
     phased_gated,
     preset,
 )
-from curriculum_cli.curriculum.schema import DATA_FIELDS
 from curriculum_cli.errors import CurriculumError
+from curriculum_cli.spectra.stage_data import DATA_FIELDS
 
 CURRICULA_DIR = Path(__file__).parents[1] / "curricula"
 

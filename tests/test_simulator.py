@@ -16,19 +16,15 @@ import torch
 
 from curriculum_cli.curriculum.presets import preset
 from curriculum_cli.curriculum.schema import Stage
-from curriculum_cli.curriculum.world import COEFFICIENT_NAMES
 from curriculum_cli.spectra.chemistry import PROTON_MASS_DA
-from curriculum_cli.spectra.fragments import (
-    FAMILY,
-    annotated_spectrum,
-    max_fragment_charge,
-    theoretical_ions,
-)
+from curriculum_cli.spectra.fragments import annotated_spectrum, theoretical_ions
 from curriculum_cli.spectra.intensity_fit import design_row
+from curriculum_cli.spectra.ions import FAMILY, max_fragment_charge
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
 from curriculum_cli.spectra.simulator import DEFAULT_MODIFICATION_RATES, simulate_batch
 from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, Vocabulary
+from curriculum_cli.spectra.world import COEFFICIENT_NAMES
 from tests.helpers import OXIDATION_VOCAB
 
 WORLD = preset("calibrated-hcd").world

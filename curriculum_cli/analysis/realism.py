@@ -29,13 +29,13 @@ from curriculum_cli.spectra.chemistry import (
     backbone,
 )
 from curriculum_cli.spectra.fragments import (
-    FAMILY,
     AnnotatedSpectrum,
     annotate,
     annotated_spectrum,
     match_peaks,
     read_annotated_mgf,
 )
+from curriculum_cli.spectra.ions import FAMILY, families_in
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
@@ -93,7 +93,7 @@ def spectrum_features(spectrum: AnnotatedSpectrum) -> dict[str, float]:
         partner, close = match_peaks(mz, mz + C13_C12_DELTA_DA / z)
         pair |= close & (intensity[partner] < intensity)
     defect = mz - np.round(mz / MASS_DEFECT_SLOPE) * MASS_DEFECT_SLOPE
-    losses = [FAMILY[f] for f in ("a", "b-H2O", "b-NH3", "y-H2O", "y-NH3")]
+    losses = [FAMILY[f.name] for f in families_in("derived")]  # a ions, neutral losses
     by_median = np.median(intensity[table]) if table.any() else 1e-3
     rest_median = np.median(intensity[~table]) if (~table).any() else 1e-3
     sites = np.zeros(max(spectrum.length - 1, 1), bool)

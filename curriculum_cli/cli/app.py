@@ -329,8 +329,8 @@ def calibrate(
     """Fit the realistic simulator to annotated real spectra; write a curriculum of that world."""
     from curriculum_cli.cli.render import render_calibration
     from curriculum_cli.curriculum.files import save_curriculum
+    from curriculum_cli.curriculum.presets import calibrated_curriculum
     from curriculum_cli.spectra.calibration import calibrate as fit_world
-    from curriculum_cli.spectra.calibration import calibrated_curriculum
 
     if output.is_dir():  # before a fit of tens of seconds
         raise PepcurrError(f"{output}: is a directory; give a file name")

@@ -3,7 +3,8 @@ gates that cannot act. ``pepcurr validate`` shows them; ``--strict`` makes them 
 
 from __future__ import annotations
 
-from curriculum_cli.curriculum.schema import LOSS_WEIGHT_FIELDS, NOISE_FIELDS, Curriculum
+from curriculum_cli.curriculum.schema import LOSS_WEIGHT_FIELDS, Curriculum
+from curriculum_cli.spectra.stage_data import NOISE_FIELDS
 
 SHORT_STAGE_FRACTION = 0.01
 """A stage shorter than this fraction of the total is flagged as suspicious."""

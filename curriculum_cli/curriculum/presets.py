@@ -30,11 +30,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curriculum_cli.curriculum.checks import curriculum_warnings
 from curriculum_cli.curriculum.files import read_curriculum_file
-from curriculum_cli.curriculum.schema import DATA_FIELDS, Curriculum, Stage, StartWhen
+from curriculum_cli.curriculum.schema import Curriculum, Stage, StartWhen
 from curriculum_cli.errors import CurriculumError
+from curriculum_cli.spectra.stage_data import DATA_FIELDS, MAX_PEPTIDE_LENGTH, MIN_PEPTIDE_LENGTH
+
+if TYPE_CHECKING:
+    from curriculum_cli.spectra.calibration import Calibration
 
 PRESET_NAMES = ("current", "revised", "conservative")
 """The step-based presets (``plot-schedule``'s default)."""
@@ -342,6 +347,29 @@ def _realistic_preset(name: str) -> Curriculum:
     data = {**arm.model_dump(), "name": name, "description": description,
             "world": world.model_dump()}  # fmt: skip
     return Curriculum.model_validate(data)
+
+
+def calibrated_curriculum(calibration: Calibration, name: str) -> Curriculum:
+    """What ``pepcurr calibrate`` writes: a one-stage curriculum of the calibration's world at
+    full strength: the stage's noise fields are the world's reference values, its lengths the
+    spectra's (within pepcurr's 6-40)."""
+    world = calibration.world
+    shortest, longest = world.lengths
+    reference = world.reference
+    files = ", ".join(world.source.files)
+    stage = {
+        "name": "calibrated", "steps": 100_000,
+        "min_length": min(max(shortest, MIN_PEPTIDE_LENGTH), MAX_PEPTIDE_LENGTH),
+        "max_length": min(max(longest, MIN_PEPTIDE_LENGTH), MAX_PEPTIDE_LENGTH),
+        **reference.model_dump(),
+    }  # fmt: skip
+    return Curriculum.model_validate({
+        "name": name,
+        "description": f"Spectra like the {world.source.n_spectra} annotated spectra of "
+        f"{files} (pepcurr calibrate), at full strength: one stage, no auxiliary loss.",
+        "world": world.model_dump(),
+        "stages": [stage],
+    })  # fmt: skip
 
 
 def from_options(

@@ -3,8 +3,10 @@ pepcurr asks of it.
 
 A curriculum is a list of stages run one after the other. Each stage says, for
 a number of optimizer steps, which peptide lengths the synthetic spectra have,
-how much noise they carry, and how strongly the two auxiliary mass-physics
-losses (spectrum loss and precursor loss) weigh next to cross-entropy.
+how much noise they carry (its ``spectra.stage_data.StageData``, the spectra wing's
+fields), and how strongly the two auxiliary mass-physics losses (spectrum loss and
+precursor loss) weigh next to cross-entropy. Its ``world`` (``spectra.world``) is
+the physics of realistic spectra.
 
 Step convention, used everywhere in pepcurr: a step is the 0-based index of an
 optimizer update. Stage ``k`` covers the half-open range
@@ -38,17 +40,12 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from curriculum_cli.curriculum.world import World
 from curriculum_cli.errors import CurriculumError
+from curriculum_cli.spectra.stage_data import StageData
+from curriculum_cli.spectra.world import World
 
 SCHEMA_VERSION = 1
 """The only curriculum file version this pepcurr reads and writes."""
-
-MIN_PEPTIDE_LENGTH = 6
-"""Shortest peptide (residues) the synthetic generator and the model support."""
-
-MAX_PEPTIDE_LENGTH = 40
-"""Longest peptide (residues): bounds the decoder's positions and the padded batch width."""
 
 MAX_STAGE_STEPS = 100_000_000
 """Upper bound on one stage's steps: far beyond any real run, it only catches typos."""
@@ -58,12 +55,6 @@ LOSS_WEIGHT_FIELDS = {"spectrum": "spectrum_loss_weight", "precursor": "precurso
 
 AUXILIARY_LOSSES = tuple(LOSS_WEIGHT_FIELDS)
 """The auxiliary losses, in the order logs, checkpoints and tables list them."""
-
-NOISE_FIELDS = ("noise_peaks", "peak_dropout", "mass_error_ppm", "intensity_variation")
-"""Stage fields that make spectra harder; a curriculum normally only raises them."""
-
-DATA_FIELDS = ("min_length", "max_length", *NOISE_FIELDS)
-"""Stage fields that say what spectra the stage trains on (the rest are its steps and weights)."""
 
 GATE_SPLITS = {"easy": "val_easy", "hard": "val_hard"}
 """Split suffix of a gate metric -> the validation set (``split`` of ``val`` records) it reads."""
@@ -149,8 +140,8 @@ class StartWhen(BaseModel):
         return f"{metric} >= {self.at_least:g} (at the latest {self.latest_step:,})"
 
 
-class Stage(BaseModel):
-    """One block of consecutive training steps with fixed data and loss settings."""
+class StageTiming(BaseModel):
+    """When a stage runs: its name, its steps and its gate (the first fields of a stage)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -171,43 +162,14 @@ class Stage(BaseModel):
         "the earliest start at which a metric reaches a threshold, or at latest_step. "
         "Absent: start when the previous stage has run its steps.",
     )
-    min_length: int = Field(
-        ge=MIN_PEPTIDE_LENGTH,
-        le=MAX_PEPTIDE_LENGTH,
-        description="Shortest synthetic peptide of the stage, in residues.",
-    )
-    max_length: int = Field(
-        ge=MIN_PEPTIDE_LENGTH,
-        le=MAX_PEPTIDE_LENGTH,
-        description="Longest synthetic peptide of the stage, in residues (inclusive).",
-    )
-    noise_peaks: int = Field(
-        default=0,
-        ge=0,
-        le=500,
-        description="Random noise peaks added to each spectrum (count).",
-    )
-    peak_dropout: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        allow_inf_nan=False,
-        description="Probability that each true fragment peak is removed (fraction, 0-1).",
-    )
-    mass_error_ppm: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=100.0,
-        allow_inf_nan=False,
-        description="Standard deviation of the m/z error added to each peak, in ppm.",
-    )
-    intensity_variation: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        allow_inf_nan=False,
-        description="Relative spread of peak intensities around their nominal value (0-1).",
-    )
+
+
+class Stage(StageData, StageTiming):
+    """One block of consecutive training steps with fixed data and loss settings: its timing
+    (``StageTiming``), the spectra it trains on (``spectra.stage_data.StageData``: lengths and
+    noise) and its loss weights. Pydantic puts the last base's fields first, so a stage's
+    fields (and its JSON) read timing, data, weights, as the file format has them."""
+
     spectrum_loss_weight: float = Field(
         default=0.0,
         ge=0.0,
@@ -246,17 +208,6 @@ class Stage(BaseModel):
         if "real_fraction" not in self.model_fields_set:
             data.pop("real_fraction", None)
         return data
-
-    @model_validator(mode="after")
-    def _lengths_in_order(self) -> Stage:
-        if self.min_length > self.max_length:
-            raise PydanticCustomError(
-                "length_order",
-                "min_length ({min_length}) is greater than max_length ({max_length}); "
-                "make min_length <= max_length",
-                {"min_length": self.min_length, "max_length": self.max_length},
-            )
-        return self
 
 
 class Curriculum(BaseModel):

@@ -1,4 +1,4 @@
-"""``pepcurr calibrate``: a world fitted to annotated real spectra, as a curriculum.
+"""``pepcurr calibrate``: a world fitted to annotated real spectra.
 
 From the files' raw peaks (window 50-2500 m/z, the precursor removed at every charge,
 no intensity cut: the simulator applies pepcurr's ``PeakFilter`` itself), in order:
@@ -14,6 +14,7 @@ no intensity cut: the simulator applies pepcurr's ``PeakFilter`` itself), in ord
 
 Every figure comes with the number of spectra (or ions) behind it
 (``Calibration.report``). Only spectra of charge 2 to 4 are used (the simulator's).
+``curriculum.presets.calibrated_curriculum`` makes the world a one-stage curriculum.
 """
 
 from __future__ import annotations
@@ -27,9 +28,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from curriculum_cli.curriculum.schema import MAX_PEPTIDE_LENGTH, MIN_PEPTIDE_LENGTH, Curriculum
-from curriculum_cli.curriculum.world import (
+from curriculum_cli.errors import MgfError
+from curriculum_cli.spectra.chemistry import (
+    C13_C12_DELTA_DA,
+    MASS_DEFECT_SLOPE,
+    PROTON_MASS_DA,
+    STANDARD_RESIDUES,
+    averagine_ratios,
+)
+from curriculum_cli.spectra.fragments import (
+    AnnotatedSpectrum,
+    annotate,
+    match_peaks,
+    read_annotated_mgf,
+    theoretical_ions,
+)
+from curriculum_cli.spectra.intensity_fit import IntensityFit, fit_intensities, ion_rows
+from curriculum_cli.spectra.ions import FAMILY
+from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
+from curriculum_cli.spectra.world import (
     AMINO_ACIDS,
+    PRECURSOR_CHARGES,
     RELATIVE_MZ_BINS,
     RELATIVE_MZ_MAX,
     Correlation,
@@ -45,30 +64,9 @@ from curriculum_cli.curriculum.world import (
     SpectrumTable,
     World,
 )
-from curriculum_cli.errors import MgfError
-from curriculum_cli.spectra.chemistry import (
-    C13_C12_DELTA_DA,
-    MASS_DEFECT_SLOPE,
-    PROTON_MASS_DA,
-    STANDARD_RESIDUES,
-    averagine_ratios,
-)
-from curriculum_cli.spectra.fragments import (
-    FAMILY,
-    AnnotatedSpectrum,
-    annotate,
-    match_peaks,
-    read_annotated_mgf,
-    theoretical_ions,
-)
-from curriculum_cli.spectra.intensity_fit import IntensityFit, fit_intensities, ion_rows
-from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
 
 WINDOW_FILTER = PeakFilter(max_peaks=None, min_intensity=0.0)
 """The m/z window and the precursor removal of ``PeakFilter``, without its intensity cuts."""
-
-CHARGES = (2, 3, 4)
-"""Precursor charges the simulator makes, so the ones calibrate fits on."""
 
 HEADROOM_JITTER_LOG10 = 0.1
 """SD of the jitter on a drawn spectrum's headroom (log10): rows are not copied exactly."""
@@ -87,7 +85,7 @@ def calibrate(paths: list[Path], reference: Reference | None = None,
     """Fit a world to the annotated spectra of ``paths`` (module docstring); ``max_iter``
     bounds the LBFGS iterations of the intensity fit."""
     raw = [s for path in paths for s in read_annotated_mgf(Path(path), PeakFilter.keep_all())]
-    kept = [s for s in raw if s.charge in CHARGES]
+    kept = [s for s in raw if s.charge in PRECURSOR_CHARGES]
     if not kept:
         raise MgfError(f"{', '.join(map(str, paths))}: no annotated spectrum of charge 2-4")
     windowed = [_filtered(s, WINDOW_FILTER) for s in kept]
@@ -138,28 +136,6 @@ def calibrate(paths: list[Path], reference: Reference | None = None,
         instrument=instrument,
     )  # fmt: skip
     return Calibration(world, report)
-
-
-def calibrated_curriculum(calibration: Calibration, name: str) -> Curriculum:
-    """A one-stage curriculum of the world at full strength: the stage's noise fields are the
-    world's reference values, its lengths the spectra's (within pepcurr's 6-40)."""
-    world = calibration.world
-    shortest, longest = world.lengths
-    reference = world.reference
-    files = ", ".join(world.source.files)
-    stage = {
-        "name": "calibrated", "steps": 100_000,
-        "min_length": min(max(shortest, MIN_PEPTIDE_LENGTH), MAX_PEPTIDE_LENGTH),
-        "max_length": min(max(longest, MIN_PEPTIDE_LENGTH), MAX_PEPTIDE_LENGTH),
-        **reference.model_dump(),
-    }  # fmt: skip
-    return Curriculum.model_validate({
-        "name": name,
-        "description": f"Spectra like the {world.source.n_spectra} annotated spectra of "
-        f"{files} (pepcurr calibrate), at full strength: one stage, no auxiliary loss.",
-        "world": world.model_dump(),
-        "stages": [stage],
-    })  # fmt: skip
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:

@@ -1,12 +1,12 @@
 """Every ion an annotated spectrum may show, and which of its peaks they explain.
 
 What ``calibration`` fits the simulator on and what ``analysis.realism`` measures
-with, on real and synthetic spectra alike (numpy, one spectrum at a time). Ion
-families (``FAMILIES``):
+with, on real and synthetic spectra alike (numpy, one spectrum at a time). The ion
+families are the rows of ``ions.ION_FAMILIES``:
 
 - ``b``, ``y`` and ``a`` (b - CO) ions, and the neutral losses ``b-H2O``, ``b-NH3``,
-  ``y-H2O``, ``y-NH3``, at charges 1 to ``max_fragment_charge`` (min(precursor charge
-  - 1, 3), at least 1). A fragment loses H2O only when it holds S, T, D or E, NH3
+  ``y-H2O``, ``y-NH3``, at charges 1 to ``ions.max_fragment_charge`` (min(precursor
+  charge - 1, 3), at least 1). A fragment loses H2O only when it holds S, T, D or E, NH3
   only when it holds R, K, N or Q (a deamidated N counts as D: ``residue_letter``);
 - ``immonium`` ions (residue - CO + proton) of the residues the peptide holds;
 - ``internal`` b-type and ``internal-a`` (a-type) fragments: residues ``start`` to
@@ -30,9 +30,7 @@ import numpy as np
 from curriculum_cli.errors import MgfError, PeptideError
 from curriculum_cli.spectra.chemistry import (
     C13_C12_DELTA_DA,
-    CO_MASS_DA,
     H2O_MASS_DA,
-    NH3_MASS_DA,
     PROTON_MASS_DA,
     RESIDUE_MASS_DA,
     STANDARD_MASSES,
@@ -40,31 +38,18 @@ from curriculum_cli.spectra.chemistry import (
     MassTable,
     parse_peptide,
 )
+from curriculum_cli.spectra.ions import FAMILY, ION_FAMILIES, families_in
 from curriculum_cli.spectra.mgf import read_mgf
 from curriculum_cli.spectra.peaks import PeakFilter
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
-FAMILIES = ("b", "y", "a", "b-H2O", "b-NH3", "y-H2O", "y-NH3", "immonium", "internal",
-            "internal-a", "precursor", "precursor-H2O", "precursor-NH3")  # fmt: skip
-FAMILY = {name: index for index, name in enumerate(FAMILIES)}
-
 TABLE_TOLERANCE_PPM = 20.0
 """An ion explains a peak within this many ppm of its m/z."""
 
-H2O_LOSERS = frozenset("STDE")
-NH3_LOSERS = frozenset("RKNQ")
 BASIC = frozenset("RKH")
+"""Basic residues: they hold protons (the mobile-proton effects of ``intensity_fit``)."""
 
-# When a peak matches several ions it is labelled with the lowest (monoisotopic first).
-_PRIORITY = {"b": 0, "y": 0, "a": 2, "b-H2O": 3, "b-NH3": 3, "y-H2O": 3, "y-NH3": 3,
-             "precursor": 4, "precursor-H2O": 4, "precursor-NH3": 4, "immonium": 5,
-             "internal": 6, "internal-a": 6}  # fmt: skip
 _SAME_MASS_DA = 0.01
-
-
-def max_fragment_charge(precursor_charge: int) -> int:
-    """Highest charge of a b/y fragment: min(precursor charge - 1, 3), at least 1."""
-    return max(1, min(precursor_charge - 1, 3))
 
 
 def residue_letter(name: str, mass_da: float) -> str:
@@ -143,7 +128,7 @@ def theoretical_ions(spectrum: AnnotatedSpectrum, isotopes: int = 2,
                      internal: bool = True) -> dict[str, np.ndarray]:  # fmt: skip
     """Every ion of ``spectrum``'s peptide as parallel arrays.
 
-    Keys: ``mz``; ``family`` (index into ``FAMILIES``); ``charge``; ``site`` (the
+    Keys: ``mz``; ``family`` (index into ``ions.FAMILIES``); ``charge``; ``site`` (the
     cleavage 0..L-2 of a b/y-derived ion, an internal fragment's first residue, an
     immonium ion's residue (its first occurrence), -1 for the precursor);
     ``span`` (residues in the fragment); ``isotope`` (0, 1, 2); ``mono`` (row of its
@@ -161,36 +146,33 @@ def theoretical_ions(spectrum: AnnotatedSpectrum, isotopes: int = 2,
         counts = np.cumsum(found)
         return (counts[::-1][1:] if reverse else counts[:-1]) > 0
 
-    rows: list[tuple[np.ndarray, str, int, np.ndarray, np.ndarray]] = []
-    charges = range(1, max_fragment_charge(precursor_charge) + 1)
-    b_span, y_span = site + 1, length - 1 - site
-    terminal = (
-        ("b", prefix, np.ones_like(site, bool), b_span),
-        ("y", suffix, np.ones_like(site, bool), y_span),
-        ("a", prefix - CO_MASS_DA, np.ones_like(site, bool), b_span),
-        ("b-H2O", prefix - H2O_MASS_DA, holds(H2O_LOSERS, False), b_span),
-        ("b-NH3", prefix - NH3_MASS_DA, holds(NH3_LOSERS, False), b_span),
-        ("y-H2O", suffix - H2O_MASS_DA, holds(H2O_LOSERS, True), y_span),
-        ("y-NH3", suffix - NH3_MASS_DA, holds(NH3_LOSERS, True), y_span),
-    )
-    for family, neutral, allowed, span in terminal:
-        for z in charges:
-            rows.append((neutral[allowed], family, z, site[allowed], span[allowed]))
+    # Each family's piece: (neutral mass, site, span) per ion, by series or group.
+    pieces: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {
+        "b": (prefix, site, site + 1),
+        "y": (suffix, site, length - 1 - site),
+        "precursor": (np.array([peptide]), np.array([-1]), np.array([length])),
+    }
     own, first = np.unique(np.round(spectrum.own_masses_da, 5), return_index=True)
-    rows.append((own - CO_MASS_DA, "immonium", 1, first, np.ones(len(own), int)))
+    pieces["immonium"] = (own, first, np.ones(len(own), int))
+    pieces["internal"] = None
     if internal and length >= 4:
         cumulative = np.r_[0.0, np.cumsum(masses)]
         starts, ends = np.triu_indices(length + 1, k=2)  # residues [start, end)
         inside = (starts >= 1) & (ends <= length - 1)
         starts, ends = starts[inside], ends[inside]
-        neutral = cumulative[ends] - cumulative[starts]
-        rows.append((neutral, "internal", 1, starts, ends - starts))
-        rows.append((neutral - CO_MASS_DA, "internal-a", 1, starts, ends - starts))
-    for family, loss in (("precursor", 0.0), ("precursor-H2O", H2O_MASS_DA),
-                         ("precursor-NH3", NH3_MASS_DA)):  # fmt: skip
-        for z in range(1, precursor_charge + 1):
-            rows.append((np.array([peptide - loss]), family, z, np.array([-1]),
-                         np.array([length])))  # fmt: skip
+        pieces["internal"] = (cumulative[ends] - cumulative[starts], starts, ends - starts)
+    rows: list[tuple[np.ndarray, str, int, np.ndarray, np.ndarray]] = []
+    for family in ION_FAMILIES:
+        piece = pieces[family.series or family.group]
+        if piece is None:  # no internal fragments asked for, or too short a peptide
+            continue
+        neutral, sites, spans = piece
+        allowed = np.ones(len(neutral), bool)
+        if family.needs:  # a series fragment holding one of the residues
+            allowed = holds(family.needs, reverse=family.series == "y")
+        for z in family.charges(precursor_charge):
+            rows.append((neutral[allowed] + family.shift_da, family.name, z, sites[allowed],
+                         spans[allowed]))  # fmt: skip
 
     neutral = np.concatenate([r[0] for r in rows])
     family = np.concatenate([np.full(len(r[0]), FAMILY[r[1]]) for r in rows])
@@ -245,7 +227,7 @@ def annotate(spectrum: AnnotatedSpectrum, tol_ppm: float = TABLE_TOLERANCE_PPM) 
     peak, found = match_peaks(spectrum.mz, ions["mz"], tol_ppm)
     ions["found"], ions["peak"] = found, peak
     n_peaks = len(spectrum.mz)
-    families = np.array([_PRIORITY[f] for f in FAMILIES])
+    families = np.array([family.priority for family in ION_FAMILIES])
     priority = families[ions["family"]] + 10 * (ions["isotope"] > 0)
     hits = np.nonzero(found)[0]
     best = np.full(n_peaks, 10**6)
@@ -256,7 +238,8 @@ def annotate(spectrum: AnnotatedSpectrum, tol_ppm: float = TABLE_TOLERANCE_PPM) 
     family[peak[winners]] = ions["family"][winners]
     isotope[peak[winners]] = ions["isotope"][winners]
     table_charge = 2 if spectrum.charge >= 3 else 1
-    is_by = np.isin(ions["family"], [FAMILY["b"], FAMILY["y"]]) & (ions["isotope"] == 0)
+    terminal = [FAMILY[family.name] for family in families_in("terminal")]
+    is_by = np.isin(ions["family"], terminal) & (ions["isotope"] == 0)
     table = is_by & (ions["charge"] <= table_charge) & found
     table_by = np.zeros(n_peaks, bool)
     table_by[peak[table]] = True

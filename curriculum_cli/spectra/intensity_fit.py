@@ -29,20 +29,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from curriculum_cli.curriculum.world import (
-    COEFFICIENT_NAMES,
-    DERIVED_IONS,
-    INTERNAL_LENGTHS,
-    ION_GROUPS,
-    POSITION_BINS,
-)
 from curriculum_cli.spectra.chemistry import PROTON_MASS_DA
-from curriculum_cli.spectra.fragments import (
-    BASIC,
+from curriculum_cli.spectra.fragments import BASIC, AnnotatedSpectrum, match_peaks, theoretical_ions
+from curriculum_cli.spectra.ions import (
     FAMILIES,
-    AnnotatedSpectrum,
-    match_peaks,
-    theoretical_ions,
+    FAMILY,
+    INTACT_PRECURSOR,
+    ION_FAMILY,
+    ION_GROUPS,
+    families_in,
+)
+from curriculum_cli.spectra.world import (
+    COEFFICIENT_NAMES,
+    INTERNAL_LENGTHS,
+    POSITION_BINS,
+    a_span_name,
+    basic_name,
+    derived_name,
+    effect_name,
+    immonium_name,
+    internal_length_name,
+    position_name,
+    series_name,
+    span_name,
 )
 
 COLUMN = {name: index for index, name in enumerate(COEFFICIENT_NAMES)}
@@ -50,8 +59,6 @@ COLUMN = {name: index for index, name in enumerate(COEFFICIENT_NAMES)}
 RIDGE = {"N:": 1.0, "C:": 1.0, "immonium:": 0.5, "nonmobile": 1.0}
 """L2 penalty per coefficient of these groups (log10 units^-2): residue effects seen on few
 bonds stay near 0 instead of fitting noise."""
-
-_PARENT = {"b": "b", "y": "y", "a": "b", "b-H2O": "b", "b-NH3": "b", "y-H2O": "y", "y-NH3": "y"}
 
 
 def not_mobile(letters: str, charge: int) -> bool:
@@ -65,22 +72,23 @@ def design_row(spectrum: AnnotatedSpectrum, letters: str, family: str, charge: i
     """``(coefficient index, value)`` pairs and the ion group of one ion; None for the intact
     precursor (the preprocessing removes it)."""
     length, precursor_charge = spectrum.length, spectrum.charge
+    row = ION_FAMILY[family]
     features: list[tuple[str, float]] = []
-    if family in _PARENT:
-        series = _PARENT[family]
-        name = f"series:{series}{charge}|{precursor_charge}"
+    if row.series:  # b, y and what derives from them
+        series = row.series
+        name = series_name(series, charge, precursor_charge)
         if name in COLUMN:
             features.append((name, 1.0))
         position = min(int(span / length * POSITION_BINS), POSITION_BINS - 1)
         if position > 0:
-            features.append((f"position:{series}{'1' if charge == 1 else '2+'}:{position}", 1.0))
+            features.append((position_name(series, charge, position), 1.0))
         if span <= 2:
-            features.append((f"span{span}:{series}", 1.0))
+            features.append((span_name(series, span), 1.0))
         if charge >= 2:
             fragment = letters[:span] if series == "b" else letters[length - span :]
-            features.append((f"basic:{series}2+", float(sum(fragment.count(c) for c in BASIC))))
+            features.append((basic_name(series), float(sum(fragment.count(c) for c in BASIC))))
         n_side, c_side = letters[site], letters[site + 1]
-        features += [(f"N:{n_side}", 1.0), (f"C:{c_side}", 1.0)]
+        features += [(effect_name("N", n_side), 1.0), (effect_name("C", c_side), 1.0)]
         if not_mobile(letters, precursor_charge):
             features.append(("nonmobile", 1.0))
             if n_side in "DE":
@@ -88,17 +96,15 @@ def design_row(spectrum: AnnotatedSpectrum, letters: str, family: str, charge: i
             if c_side == "P":
                 features.append(("nonmobile:C-P", 1.0))
         if family == "a" and span <= 2:
-            features.append((f"a:span{span}", 1.0))
-        if family in DERIVED_IONS:
-            features.append((f"derived:{family}", 1.0))
+            features.append((a_span_name(span), 1.0))
+        if row.group == "derived":
+            features.append((derived_name(family), 1.0))
             if charge >= 2:
-                features.append((f"derived2+:{family}", 1.0))
-        group = "derived" if family in DERIVED_IONS else "terminal"
-    elif family == "immonium":
-        features.append((f"immonium:{letters[site]}", 1.0))
-        group = "immonium"
-    elif family in ("internal", "internal-a"):
-        features.append((f"internal:len{min(span, INTERNAL_LENGTHS[-1])}", 1.0))
+                features.append((derived_name(family, two_plus=True), 1.0))
+    elif row.group == "immonium":
+        features.append((immonium_name(letters[site]), 1.0))
+    elif row.group == "internal":
+        features.append((internal_length_name(min(span, INTERNAL_LENGTHS[-1])), 1.0))
         if letters[site] == "P":
             features.append(("internal:P-first", 1.0))
         if letters[site + span] == "P":  # its second cleavage is N-terminal to a proline
@@ -108,13 +114,11 @@ def design_row(spectrum: AnnotatedSpectrum, letters: str, family: str, charge: i
         if family == "internal-a":
             features.append(("internal:a", 1.0))
         features += [(f"internal:mz{m}", 1.0) for m in (300, 600) if mz >= m]
-        group = "internal"
-    elif family in ("precursor-H2O", "precursor-NH3"):
+    elif row.group == "precursor" and family != INTACT_PRECURSOR:
         features.append(("precursor-loss", 1.0))
-        group = "precursor"
     else:
         return None
-    return [(COLUMN[name], value) for name, value in features], group
+    return [(COLUMN[name], value) for name, value in features], row.group
 
 
 @dataclass
@@ -139,8 +143,7 @@ def ion_rows(spectra: list[AnnotatedSpectrum], scan_min_mz: float, gap_da: float
     rows, values, spectrum_of, groups, ys, families, charges, sites = ([] for _ in range(8))
     for index, spectrum in enumerate(spectra):
         ions = theoretical_ions(spectrum, isotopes=0)
-        short = ~np.isin(ions["family"], [FAMILIES.index("internal"),
-                                          FAMILIES.index("internal-a")])  # fmt: skip
+        short = ~np.isin(ions["family"], [FAMILY[f.name] for f in families_in("internal")])
         keep = (short | (ions["span"] <= INTERNAL_LENGTHS[-1])) & (ions["mz"] <= window[1])
         keep &= ions["mz"] >= max(window[0], scan_min_mz)
         neutral = spectrum.precursor_mass_da

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from curriculum_cli.curriculum.schema import Stage
 from curriculum_cli.errors import MgfError, RunError
 from curriculum_cli.spectra.batch import SpectrumBatch, concat_batches
+from curriculum_cli.spectra.stage_data import StageData
 from curriculum_cli.spectra.store import DataFile, SpectrumStore, open_store
 from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_batch
 from curriculum_cli.spectra.vocabulary import Vocabulary
@@ -98,7 +98,7 @@ class BatchSource:
 
     def __init__(self, batch_size: int, vocab: Vocabulary, device: torch.device,
                  real: RealSpectra | None,
-                 settings: Callable[[Stage], SpectrumSettings] = SpectrumSettings.from_stage,
+                 settings: Callable[[StageData], SpectrumSettings] = SpectrumSettings.from_stage,
                  ):  # fmt: skip
         self.batch_size = batch_size
         self.vocab = vocab

@@ -3,15 +3,15 @@
 ``simulate_batch`` draws a batch the way ``synthetic.generate_batch`` does (no Python
 loop over peptides or peaks, every random number from one ``torch.Generator``, the
 same seed giving the same batch bit for bit on the CPU), from the parameters that
-``pepcurr calibrate`` fitted (``curriculum.world``). For each spectrum, in order:
+``pepcurr calibrate`` fitted (``world``). For each spectrum, in order:
 
 1. a row of the world's spectrum table with a peptide length in the stage's range:
    precursor charge (2-4), length, headroom ``h`` (+ jitter) and noise count;
 2. the peptide: residues from the world's composition (K/R inside make missed
    cleavages), every modification the run's vocabulary holds at the world's rate
    (``DEFAULT_MODIFICATION_RATES`` when it lists none);
-3. ions, each with a mean log10 intensity ``mu`` (``curriculum.world``): b, y, a and
-   the neutral losses at charges 1 to min(z - 1, 3); immonium ions of the residues
+3. ions, each with a mean log10 intensity ``mu`` (``world``): b, y, a and
+   the neutral losses at charges 1 to ``ions.max_fragment_charge``; immonium ions of the residues
    present; internal fragments of 2-6 residues; the precursor and its H2O/NH3 losses.
    Each forms with probability ``sigmoid(gamma + eta mu)`` and has ``log10 A = h + mu
    + r``, ``r`` a Weibull scatter, correlated between neighbouring b/y ions;
@@ -42,28 +42,44 @@ from dataclasses import dataclass
 
 import torch
 
-from curriculum_cli.curriculum.world import (
-    EFFECT_LETTERS,
-    INTERNAL_LENGTHS,
-    POSITION_BINS,
-    RELATIVE_MZ_BINS,
-    RELATIVE_MZ_MAX,
-    World,
-)
 from curriculum_cli.errors import CurriculumError
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import (
     C13_C12_DELTA_DA,
-    CO_MASS_DA,
     H2O_MASS_DA,
     MASS_DEFECT_SLOPE,
-    NH3_MASS_DA,
     PROTON_MASS_DA,
     averagine_ratios,
 )
-from curriculum_cli.spectra.fragments import BASIC, H2O_LOSERS, NH3_LOSERS, residue_letter
+from curriculum_cli.spectra.fragments import BASIC, residue_letter
+from curriculum_cli.spectra.ions import (
+    INTACT_PRECURSOR,
+    ION_FAMILY,
+    SERIES,
+    SERIES_FAMILIES,
+    families_in,
+    max_fragment_charge,
+)
 from curriculum_cli.spectra.peaks import PeakFilter
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, Vocabulary
+from curriculum_cli.spectra.world import (
+    EFFECT_LETTERS,
+    INTERNAL_LENGTHS,
+    POSITION_BINS,
+    PRECURSOR_CHARGES,
+    RELATIVE_MZ_BINS,
+    RELATIVE_MZ_MAX,
+    World,
+    a_span_name,
+    basic_name,
+    derived_name,
+    effect_name,
+    immonium_name,
+    internal_length_name,
+    position_name,
+    series_name,
+    span_name,
+)
 
 DEFAULT_MODIFICATION_RATES = {"residue": 0.05, "n_term": 0.02}
 """Rates of a vocabulary's modification the world does not list: a modified residue on
@@ -83,17 +99,19 @@ CANDIDATE_SLOTS = 200
 """Strongest peaks kept before the m/z errors, merging and the precursor removal (at
 most 50 of them can be removed or merged before ``PeakFilter`` keeps its 150)."""
 
-# Terminal ion families: (name, series 0 = b / 1 = y, mass shift (Da), loss: 0 none /
-# 1 H2O (needs S, T, D, E) / 2 NH3 (needs R, K, N, Q)).
-_FAMILIES = (
-    ("b", 0, 0.0, 0), ("a", 0, -CO_MASS_DA, 0), ("b-H2O", 0, -H2O_MASS_DA, 1),
-    ("b-NH3", 0, -NH3_MASS_DA, 2), ("y", 1, 0.0, 0), ("y-H2O", 1, -H2O_MASS_DA, 1),
-    ("y-NH3", 1, -NH3_MASS_DA, 2),
-)  # fmt: skip
-_BY = [index for index, (name, *_) in enumerate(_FAMILIES) if name in ("b", "y")]
+# The ion families of ``ions.ION_FAMILIES``, each group in the order of its slots.
+_TERMINAL = SERIES_FAMILIES  # b, a, b-H2O, b-NH3, y, y-H2O, y-NH3: [n, F, Z, S] slots
+_INTERNAL = families_in("internal")  # b-type, a-type
+_IMMONIUM = ION_FAMILY["immonium"]
+_PRECURSOR_LOSSES = tuple(f for f in families_in("precursor") if f.name != INTACT_PRECURSOR)
+_PRECURSOR_KINDS = len(_PRECURSOR_LOSSES) + 1  # the losses, then the intact precursor
+_MAX_PRECURSOR_CHARGE = max(PRECURSOR_CHARGES)
 _EULER_GAMMA = 0.5772156649015329
-# Columns of a token's chemistry (``_Tables.chemistry``)
-_H2O, _NH3, _BASIC, _PROLINE, _ACIDIC, _N_EFFECT, _C_EFFECT = range(7)
+# Columns of a token's chemistry (``_Tables.chemistry``): one per residue set a terminal family
+# needs (H2O losers, NH3 losers), then these
+_LOSS_SETS = tuple(dict.fromkeys(f.needs for f in _TERMINAL if f.needs))
+_BASIC, _PROLINE, _ACIDIC, _N_EFFECT, _C_EFFECT = range(len(_LOSS_SETS), len(_LOSS_SETS) + 5)
+_CHEMISTRY_COLUMNS = _C_EFFECT + 1
 
 
 @dataclass(frozen=True)
@@ -136,7 +154,7 @@ class _Tables:
     n_term_ids: torch.Tensor  # [J] N-terminal tokens
     n_term_cdf: torch.Tensor  # [V, J] cumulative rates given the first residue token
     mass_da: torch.Tensor  # [V] float64 (0 for specials, the delta for N-terminal tokens)
-    chemistry: torch.Tensor  # [V, 7] see the column constants above
+    chemistry: torch.Tensor  # [V, _CHEMISTRY_COLUMNS] see the column constants above
     immonium_mz: torch.Tensor  # [V]
     immonium_mu: torch.Tensor  # [V] (-inf: no immonium ion)
     series: torch.Tensor  # [F, Z, 5] series x fragment charge x precursor charge (-inf: none)
@@ -178,13 +196,14 @@ def simulate_batch(
     tables = _tables(settings.world, settings.min_length, settings.max_length, vocab, device)
     strength = Strength.of(settings)
     n, width = batch_size, tables.width
-    sites, charges, k = width - 1, tables.fragment_charges, len(_FAMILIES)
-    internal = (width - 2) * len(INTERNAL_LENGTHS)
+    sites, charges, k = width - 1, tables.fragment_charges, len(_TERMINAL)
+    internal = len(_INTERNAL) * (width - 2) * len(INTERNAL_LENGTHS)
+    precursor = _PRECURSOR_KINDS * _MAX_PRECURSOR_CHARGE
     symbols = tables.mass_da.shape[0]
     draw = {"generator": generator, "device": device}
     # Every random number of the batch in two draws, split by column blocks.
-    u_blocks = [2, 3 * width + 2, 2 * 2 * internal, 2 * symbols, 2 * 3 * 4, 5 * NOISE_SLOTS,
-                2 * charges * sites, 1]  # fmt: skip
+    u_blocks = [2, 3 * width + 2, 2 * internal, 2 * symbols, 2 * precursor, 5 * NOISE_SLOTS,
+                len(SERIES) * charges * sites, 1]  # fmt: skip
     z_blocks = [6 * sites, 2 * k * charges * sites, 2 * MONO_SLOTS, 2 * NOISE_SLOTS, 4,
                 CANDIDATE_SLOTS]  # fmt: skip
     u_row, u_peptide, u_internal, u_immonium, u_precursor, u_noise, u_dropout, u_iso = torch.rand(
@@ -202,7 +221,7 @@ def simulate_batch(
     masses[:, 0] += tables.mass_da[n_term]
     cumulative = torch.cumsum(masses, -1)
     peptide_mass = cumulative[:, -1] + H2O_MASS_DA  # float64
-    chemistry = tables.chemistry[residues]  # [n, W, 7]
+    chemistry = tables.chemistry[residues]  # [n, W, _CHEMISTRY_COLUMNS]
     *terminal, guaranteed = _terminal_ions(
         tables, strength, cumulative, peptide_mass, chemistry, length, charge, headroom,
         z_fields, z_terminal, u_dropout,
@@ -317,11 +336,12 @@ def _times(x: torch.Tensor, factor: float) -> torch.Tensor:
 
 def _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length, charge,
                    headroom, z_fields, z_terminal, u_dropout):  # fmt: skip
-    """b, y, a and neutral losses at fragment charges 1..Z: ``[n, F * Z * S]`` each."""
+    """b, y, a and neutral losses (``_TERMINAL``) at fragment charges 1..Z: ``[n, F * Z * S]``
+    each."""
     n, sites = cumulative.shape[0], tables.width - 1
-    k, charges = len(_FAMILIES), tables.fragment_charges
-    counts = torch.cumsum(chemistry[..., :3], 1)  # H2O losers, NH3 losers, basic: prefix counts
-    prefix = counts[:, :-1]  # [n, S, 3]
+    k, charges = len(_TERMINAL), tables.fragment_charges
+    counts = torch.cumsum(chemistry[..., : _BASIC + 1], 1)  # loss sets, basic: prefix counts
+    prefix = counts[:, :-1]  # [n, S, loss sets + 1]
     suffix = counts[:, -1:] - prefix
     site = tables.sites
     length_col = length.unsqueeze(-1)
@@ -346,9 +366,9 @@ def _terminal_ions(tables, strength, cumulative, peptide_mass, chemistry, length
           + (span_effect + bond.unsqueeze(1))[:, fs].unsqueeze(2)
           + (z >= 2) * basic[:, fs].unsqueeze(2) + tables.a_span.view(1, k, 1, sites))  # fmt: skip
     holds = torch.stack([
-        torch.stack([site_ok, prefix[..., _H2O] > 0, prefix[..., _NH3] > 0], 1),
-        torch.stack([site_ok, suffix[..., _H2O] > 0, suffix[..., _NH3] > 0], 1),
-    ], 1)  # [n, 2 series, 3 losses, S]  # fmt: skip
+        torch.stack([site_ok, *(piece[..., c] > 0 for c in range(len(_LOSS_SETS)))], 1)
+        for piece in (prefix, suffix)
+    ], 1)  # [n, 2 series, 1 + loss sets, S]: nothing needed, or a residue of each set  # fmt: skip
     possible = (holds[:, fs, tables.family_loss] & site_ok.unsqueeze(1)).unsqueeze(2)
     possible = possible & torch.isfinite(series)
     fragment = torch.stack([cumulative[:, :-1], peptide_mass.unsqueeze(-1) - cumulative[:, :-1]], 1)
@@ -407,9 +427,9 @@ def _internal_ions(tables, strength, cumulative, chemistry, length, headroom, u)
     has_basic = (basic[:, ends_c] - basic[:, starts].unsqueeze(-1)) > 0
     mu = tables.internal_length + s["internal_p_first"] * proline[:, 1 : width - 1].unsqueeze(-1)
     mu = mu + s["internal_p_after"] * proline[:, ends_c] + s["internal_basic"] * has_basic
-    neutral = torch.stack([neutral, neutral - CO_MASS_DA], 1)  # b-type, a-type
+    neutral = torch.stack([neutral + f.shift_da for f in _INTERNAL], 1)  # b-type, a-type
     mz = neutral + PROTON_MASS_DA
-    mu = torch.stack([mu, mu + s["internal_a"]], 1)
+    mu = torch.stack([mu + s["internal_a"] if f.name == "internal-a" else mu for f in _INTERNAL], 1)
     mu = mu + s["internal_mz300"] * (mz >= 300) + s["internal_mz600"] * (mz >= 600)
     u_level, u_formed = u.view(n, *mu.shape[1:], 2).unbind(-1)
     p_formed = torch.sigmoid(s["internal_gamma"] + s["internal_eta"] * mu)
@@ -435,23 +455,24 @@ def _immonium_ions(tables, strength, residues, headroom, u):
 
 
 def _precursor_ions(tables, strength, peptide_mass, charge, headroom, u):
-    """The precursor minus H2O and NH3, and intact, at charges 1-4 up to its own: ``[n, 12]``."""
-    n = peptide_mass.shape[0]
+    """The precursor minus H2O and NH3 (``_PRECURSOR_LOSSES``), and intact, at charges 1-4 up
+    to its own: ``[n, 12]``."""
+    n, charges, losses = peptide_mass.shape[0], _MAX_PRECURSOR_CHARGE, len(_PRECURSOR_LOSSES)
     s = tables.scalars
-    z = tables.ion_charge[:, -4:].view(1, 1, 4)
+    z = tables.ion_charge[:, -charges:].view(1, 1, charges)
     mass = peptide_mass.float().view(n, 1, 1)
-    neutral = torch.cat([mass - H2O_MASS_DA, mass - NH3_MASS_DA, mass], 1)  # [n, 3, 1]
+    neutral = torch.cat([mass + f.shift_da for f in _PRECURSOR_LOSSES] + [mass], 1)  # [n, 3, 1]
     mz = (neutral + z * PROTON_MASS_DA) / z  # [n, 3, 4]
-    u_level, u_formed = u.view(n, 2, 3, 4).unbind(1)
+    u_level, u_formed = u.view(n, 2, _PRECURSOR_KINDS, charges).unbind(1)
     mu = s["precursor_loss"]
     share = _formed_share(strength.noise)
-    formed_loss = u_formed[:, :2] < s["precursor_formed"] * share
+    formed_loss = u_formed[:, :losses] < s["precursor_formed"] * share
     r = _scaled(
         _weibull_log10(u_level, s["precursor_kappa"]), s["precursor_kappa"], strength.scatter
     )
-    loss_level = torch.where(formed_loss, headroom.view(n, 1, 1) + mu + r[:, :2], -math.inf)
-    intact = u_formed[:, 2:] < s["precursor_peak_rate"] * share
-    intact_level = torch.where(intact, s["precursor_peak_height"] + r[:, 2:], -math.inf)
+    loss_level = torch.where(formed_loss, headroom.view(n, 1, 1) + mu + r[:, :losses], -math.inf)
+    intact = u_formed[:, losses:] < s["precursor_peak_rate"] * share
+    intact_level = torch.where(intact, s["precursor_peak_height"] + r[:, losses:], -math.inf)
     level = torch.cat([loss_level, intact_level], 1)
     level = torch.where(z <= charge.view(n, 1, 1), level, -math.inf)
     return level.reshape(n, -1), mz.reshape(n, -1)
@@ -585,55 +606,185 @@ def _processed(tables, strength, level, mz, kept, observed_mass, charge, most, z
 @functools.lru_cache(maxsize=64)
 def _tables(world: World, min_length: int, max_length: int, vocab: Vocabulary,
             device: torch.device) -> _Tables:  # fmt: skip
-    f32 = {"device": device, "dtype": torch.float32}
+    """The constant tensors of a batch of ``world`` at ``min_length``-``max_length`` residues,
+    in named pieces: the table rows, the peptides, the tokens, the terminal families, the ion
+    slots and the world's single numbers."""
     rows = world.rows_between(min_length, max_length)
     rows.sort(key=lambda i: world.spectra.peaks[i])
-    table = world.spectra
-    width = max(table.length[i] for i in rows)
-    fragment_charges = max(max(1, min(table.charge[i] - 1, 3)) for i in rows)
-    buckets = [b for b in _split(len(rows), BUCKETS) if b[1] > b[0]]
-    coefficients = world.intensity.coefficients
+    width = max(world.spectra.length[i] for i in rows)
+    fragment_charges = max(max_fragment_charge(world.spectra.charge[i]) for i in rows)
     sites = width - 1
-    has_n_terms = any(m.n_terminal for m in vocab.modifications)
+    histogram = torch.tensor(world.noise.relative_mz_histogram, dtype=torch.float64)
+    coefficients = world.intensity.coefficients
+    f32 = {"device": device, "dtype": torch.float32}
+    return _Tables(
+        width=width,
+        fragment_charges=fragment_charges,
+        token_width=width + 1 + any(m.n_terminal for m in vocab.modifications),
+        **_row_fields(world, rows, device),
+        **_peptide_fields(world, vocab, device),
+        **_token_fields(coefficients, vocab, device),
+        **_terminal_fields(world, fragment_charges, sites, device),
+        internal_length=torch.tensor(
+            [coefficients[internal_length_name(k)] for k in INTERNAL_LENGTHS], **f32
+        ),
+        **_slot_fields(width, fragment_charges, vocab, device),
+        field_cholesky=_field_cholesky(world.correlation.length_scale_sites, sites).to(device),
+        relative_mz_cdf=_cdf((histogram / histogram.sum()).tolist(), device),
+        scalars=_scalars(world),
+    )
+
+
+def _row_fields(world: World, rows: list[int], device: torch.device) -> dict:
+    """``rows`` (the eligible rows of the spectrum table, sorted by peak count) as tensors, and
+    their ``BUCKETS``: ``rows``, ``bucket_cdf``, ``bucket_start``, ``bucket_size``."""
+    table = world.spectra
+    f32 = {"device": device, "dtype": torch.float32}
+    buckets = [b for b in _split(len(rows), BUCKETS) if b[1] > b[0]]
+    sizes = torch.tensor([end - start for start, end in buckets], dtype=torch.float64)
+    return {
+        "rows": {
+            "charge": torch.tensor([table.charge[i] for i in rows], device=device),
+            "length": torch.tensor([table.length[i] for i in rows], device=device),
+            "headroom": torch.tensor([table.headroom_log10[i] for i in rows], **f32),
+            "noise": torch.tensor([table.noise_peaks[i] for i in rows], **f32),
+            "peaks": torch.tensor([table.peaks[i] for i in rows], device=device),
+        },
+        "bucket_cdf": _cdf(sizes.tolist(), device),
+        "bucket_start": torch.tensor([start for start, _ in buckets], device=device),
+        "bucket_size": sizes.to(device=device, dtype=torch.float32),
+    }
+
+
+def _peptide_fields(world: World, vocab: Vocabulary, device: torch.device) -> dict:
+    """What a peptide is drawn from: ``residue_ids``, ``inner_cdf``, ``last_cdf``,
+    ``mod_target``, ``mod_cdf``, ``n_term_ids``, ``n_term_cdf``, ``mass_da``."""
     residue_ids, inner, last = _composition(world, vocab)
     mod_target, mod_cdf, n_term_ids, n_term_cdf = _modification_tables(world, vocab)
-    letters = _token_letters(vocab)
-    chemistry = [[0.0] * 7 for _ in range(vocab.size)]
+    return {
+        "residue_ids": torch.tensor(residue_ids, device=device),
+        "inner_cdf": _cdf(inner, device),
+        "last_cdf": _cdf(last, device),
+        "mod_target": mod_target.to(device),
+        "mod_cdf": mod_cdf.to(device),
+        "n_term_ids": n_term_ids.to(device),
+        "n_term_cdf": n_term_cdf.to(device),
+        "mass_da": vocab.residue_masses(device=device, dtype=torch.float64),
+    }
+
+
+def _token_fields(coefficients: dict[str, float], vocab: Vocabulary,
+                  device: torch.device) -> dict:  # fmt: skip
+    """Per token: ``chemistry`` (the ``_CHEMISTRY_COLUMNS``), ``immonium_mz``, ``immonium_mu``."""
+    f32 = {"device": device, "dtype": torch.float32}
+    chemistry = [[0.0] * _CHEMISTRY_COLUMNS for _ in range(vocab.size)]
     immonium_mz, immonium_mu = [0.0] * vocab.size, [-math.inf] * vocab.size
     masses = vocab.residue_masses(dtype=torch.float64).tolist()
-    for token_id, letter in letters.items():
-        chemistry[token_id] = [letter in H2O_LOSERS, letter in NH3_LOSERS, letter in BASIC,
-                               letter == "P", letter in "DE", coefficients[f"N:{letter}"],
-                               coefficients[f"C:{letter}"]]  # fmt: skip
-        immonium_mz[token_id] = masses[token_id] - CO_MASS_DA + PROTON_MASS_DA
-        immonium_mu[token_id] = coefficients[f"immonium:{letter}"]
-    series = torch.full((len(_FAMILIES), fragment_charges, 5), -math.inf)
-    for f, (name, which, _, _) in enumerate(_FAMILIES):
-        letter = "by"[which]
+    for token_id, letter in _token_letters(vocab).items():
+        chemistry[token_id] = [*(letter in needs for needs in _LOSS_SETS), letter in BASIC,
+                               letter == "P", letter in "DE",
+                               coefficients[effect_name("N", letter)],
+                               coefficients[effect_name("C", letter)]]  # fmt: skip
+        immonium_mz[token_id] = masses[token_id] + _IMMONIUM.shift_da + PROTON_MASS_DA
+        immonium_mu[token_id] = coefficients[immonium_name(letter)]
+    return {
+        "chemistry": torch.tensor(chemistry, **f32),
+        "immonium_mz": torch.tensor(immonium_mz, **f32),
+        "immonium_mu": torch.tensor(immonium_mu, **f32),
+    }
+
+
+def _terminal_fields(world: World, fragment_charges: int, sites: int,
+                     device: torch.device) -> dict:  # fmt: skip
+    """The terminal families' constants, ``_TERMINAL`` order: ``series``, ``position``,
+    ``position_index``, ``span``, ``basic``, ``a_span``, ``family_series``, ``family_shift``,
+    ``family_loss``, ``family_group``."""
+    f32 = {"device": device, "dtype": torch.float32}
+    coefficients, intensity = world.intensity.coefficients, world.intensity
+    series = torch.full((len(_TERMINAL), fragment_charges, _MAX_PRECURSOR_CHARGE + 1), -math.inf)
+    for f, family in enumerate(_TERMINAL):
+        own, own_2plus = derived_name(family.name), derived_name(family.name, two_plus=True)
         for z in range(1, fragment_charges + 1):
-            for precursor in (2, 3, 4):
-                if z <= max(1, min(precursor - 1, 3)):
-                    value = coefficients.get(f"series:{letter}{z}|{precursor}", 0.0)
-                    if name not in ("b", "y"):
-                        value += coefficients[f"derived:{name}"]
-                        value += coefficients[f"derived2+:{name}"] if z >= 2 else 0.0
+            for precursor in PRECURSOR_CHARGES:
+                if z <= max_fragment_charge(precursor):
+                    value = coefficients.get(series_name(family.series, z, precursor), 0.0)
+                    if family.group == "derived":  # its own coefficients, on top of the series'
+                        value += coefficients[own]
+                        value += coefficients[own_2plus] if z >= 2 else 0.0
                     series[f, z - 1, precursor] = value
-    position = torch.zeros(2, 2, POSITION_BINS)
-    for which, letter in enumerate("by"):
-        for charge_class, label in enumerate(("1", "2+")):
+    position = torch.zeros(len(SERIES), 2, POSITION_BINS)
+    for which, letter in enumerate(SERIES):
+        for charge_class in range(2):  # fragment charge 1, >= 2
             for k in range(1, POSITION_BINS):
-                position[which, charge_class, k] = coefficients[f"position:{letter}{label}:{k}"]
-    a_span = torch.zeros(len(_FAMILIES), max(sites, 2))
-    a_span[1, 0], a_span[1, 1] = coefficients["a:span1"], coefficients["a:span2"]
-    groups = ["terminal" if name in ("b", "y") else "derived" for name, *_ in _FAMILIES]
-    shape, gamma, eta = (world.intensity.shape, world.intensity.formed_logit,
-                         world.intensity.formed_slope)  # fmt: skip
-    histogram = torch.tensor(world.noise.relative_mz_histogram, dtype=torch.float64)
-    peak_filter = PeakFilter()
+                position[which, charge_class, k] = coefficients[
+                    position_name(letter, charge_class + 1, k)
+                ]
+    class_of_charge = [0, 1, 1][:fragment_charges]
+    which = [SERIES.index(family.series) for family in _TERMINAL]
+    position_index = torch.tensor([[[(w * 2 + c) * POSITION_BINS] for c in class_of_charge]
+                                   for w in which])  # fmt: skip
+    a_span = torch.zeros(len(_TERMINAL), max(sites, 2))
+    a_row = _TERMINAL.index(ION_FAMILY["a"])
+    a_span[a_row, 0], a_span[a_row, 1] = coefficients[a_span_name(1)], coefficients[a_span_name(2)]
+    groups = [family.group for family in _TERMINAL]
+    loss = [0 if not f.needs else 1 + _LOSS_SETS.index(f.needs) for f in _TERMINAL]
+    return {
+        "series": series.to(device),
+        "position": position.to(device),
+        "position_index": position_index.to(device),
+        "span": torch.tensor(
+            [[coefficients[span_name(letter, k)] for k in (1, 2)] for letter in SERIES], **f32
+        ),
+        "basic": torch.tensor([coefficients[basic_name(letter)] for letter in SERIES], **f32),
+        "a_span": a_span[:, :sites].to(device),
+        "family_series": torch.tensor(which, device=device),
+        "family_shift": torch.tensor([f.shift_da for f in _TERMINAL], **f32).view(-1, 1),
+        "family_loss": torch.tensor(loss, device=device),
+        "family_group": {
+            name: torch.tensor(values, **f32).view(-1, 1, 1)
+            for name, values in (
+                ("kappa", [intensity.shape[g] for g in groups]),
+                ("gamma", [intensity.formed_logit[g] for g in groups]),
+                ("eta", [intensity.formed_slope[g] for g in groups]),
+                ("by", [g == "terminal" for g in groups]),
+            )
+        },
+    }
+
+
+def _slot_fields(width: int, fragment_charges: int, vocab: Vocabulary,
+                 device: torch.device) -> dict:  # fmt: skip
+    """Where the ions sit: ``sites``, ``internal_starts``, ``internal_ends``,
+    ``fragment_charge``, ``ion_charge`` (of every ion slot: terminal, internal, immonium,
+    precursor), ``precursor_charge``."""
+    sites = width - 1
+    starts = torch.arange(1, width - 1)
+    fragment_charge = torch.arange(1, fragment_charges + 1, dtype=torch.float32)
+    precursor_charge = torch.arange(1, _MAX_PRECURSOR_CHARGE + 1, dtype=torch.float32)
+    ion_charge = torch.cat([
+        fragment_charge.view(1, -1, 1).expand(len(_TERMINAL), -1, sites).reshape(-1),
+        torch.ones(len(_INTERNAL) * len(starts) * len(INTERNAL_LENGTHS) + vocab.size),
+        precursor_charge.repeat(_PRECURSOR_KINDS),
+    ]).unsqueeze(0)  # fmt: skip
+    return {
+        "sites": torch.arange(sites, device=device),
+        "internal_starts": starts.to(device),
+        "internal_ends": (starts.view(-1, 1) + torch.tensor(INTERNAL_LENGTHS)).to(device),
+        "fragment_charge": fragment_charge.view(1, 1, -1, 1).to(device),
+        "ion_charge": ion_charge.to(device),
+        "precursor_charge": torch.arange(1, _MAX_PRECURSOR_CHARGE + 1, device=device),
+    }
+
+
+def _scalars(world: World) -> dict:
+    """The world's single numbers the ion functions read (``_Tables.scalars``), and pepcurr's
+    ``PeakFilter``'s."""
+    coefficients, intensity = world.intensity.coefficients, world.intensity
+    shape, gamma, eta = intensity.shape, intensity.formed_logit, intensity.formed_slope
     correlation, noise, errors = world.correlation, world.noise, world.errors
-    instrument = world.instrument
-    scalars = {
-        "jitter": table.jitter_log10,
+    instrument, peak_filter = world.instrument, PeakFilter()
+    return {
+        "jitter": world.spectra.jitter_log10,
         "nonmobile": coefficients["nonmobile"],
         "nonmobile_de": coefficients["nonmobile:N-DE"],
         "nonmobile_p": coefficients["nonmobile:C-P"],
@@ -668,74 +819,6 @@ def _tables(world: World, min_length: int, max_length: int, vocab: Vocabulary,
         "precursor_tol": peak_filter.remove_precursor_tol_da,
         "gap": instrument.precursor_gap_da, "merge_ppm": instrument.merge_ppm,
     }  # fmt: skip
-    row_tensors = {
-        "charge": torch.tensor([table.charge[i] for i in rows], device=device),
-        "length": torch.tensor([table.length[i] for i in rows], device=device),
-        "headroom": torch.tensor([table.headroom_log10[i] for i in rows], **f32),
-        "noise": torch.tensor([table.noise_peaks[i] for i in rows], **f32),
-        "peaks": torch.tensor([table.peaks[i] for i in rows], device=device),
-    }
-    sizes = torch.tensor([end - start for start, end in buckets], dtype=torch.float64)
-    starts = torch.arange(1, width - 1)
-    class_of_charge = [0, 1, 1][:fragment_charges]  # position coefficients: charge 1, >= 2
-    position_index = torch.tensor([[[(which * 2 + c) * POSITION_BINS] for c in class_of_charge]
-                                   for _, which, _, _ in _FAMILIES])  # fmt: skip
-    fragment_charge = torch.arange(1, fragment_charges + 1, dtype=torch.float32)
-    ion_charge = torch.cat([
-        fragment_charge.view(1, -1, 1).expand(len(_FAMILIES), -1, sites).reshape(-1),
-        torch.ones(2 * len(starts) * len(INTERNAL_LENGTHS) + vocab.size),
-        torch.arange(1, 5, dtype=torch.float32).repeat(3),
-    ]).unsqueeze(0)  # fmt: skip
-    fragment_charge = fragment_charge.view(1, 1, -1, 1)
-    return _Tables(
-        width=width,
-        fragment_charges=fragment_charges,
-        token_width=width + 1 + has_n_terms,
-        rows=row_tensors,
-        bucket_cdf=_cdf(sizes.tolist(), device),
-        bucket_start=torch.tensor([start for start, _ in buckets], device=device),
-        bucket_size=sizes.to(device=device, dtype=torch.float32),
-        residue_ids=torch.tensor(residue_ids, device=device),
-        inner_cdf=_cdf(inner, device),
-        last_cdf=_cdf(last, device),
-        mod_target=mod_target.to(device),
-        mod_cdf=mod_cdf.to(device),
-        n_term_ids=n_term_ids.to(device),
-        n_term_cdf=n_term_cdf.to(device),
-        mass_da=vocab.residue_masses(device=device, dtype=torch.float64),
-        chemistry=torch.tensor(chemistry, **f32),
-        immonium_mz=torch.tensor(immonium_mz, **f32),
-        immonium_mu=torch.tensor(immonium_mu, **f32),
-        series=series.to(device),
-        position=position.to(device),
-        span=torch.tensor(
-            [[coefficients[f"span{k}:{letter}"] for k in (1, 2)] for letter in "by"], **f32
-        ),  # fmt: skip
-        basic=torch.tensor([coefficients["basic:b2+"], coefficients["basic:y2+"]], **f32),
-        a_span=a_span[:, :sites].to(device),
-        family_series=torch.tensor([f[1] for f in _FAMILIES], device=device),
-        family_shift=torch.tensor([f[2] for f in _FAMILIES], **f32).view(-1, 1),
-        family_loss=torch.tensor([f[3] for f in _FAMILIES], device=device),
-        family_group={
-            "kappa": torch.tensor([shape[g] for g in groups], **f32).view(-1, 1, 1),
-            "gamma": torch.tensor([gamma[g] for g in groups], **f32).view(-1, 1, 1),
-            "eta": torch.tensor([eta[g] for g in groups], **f32).view(-1, 1, 1),
-            "by": torch.tensor([g == "terminal" for g in groups], **f32).view(-1, 1, 1),
-        },
-        internal_length=torch.tensor(
-            [coefficients[f"internal:len{k}"] for k in INTERNAL_LENGTHS], **f32
-        ),
-        sites=torch.arange(sites, device=device),
-        internal_starts=starts.to(device),
-        internal_ends=(starts.view(-1, 1) + torch.tensor(INTERNAL_LENGTHS)).to(device),
-        position_index=position_index.to(device),
-        fragment_charge=fragment_charge.to(device),
-        ion_charge=ion_charge.to(device),
-        precursor_charge=torch.arange(1, 5, device=device),
-        field_cholesky=_field_cholesky(correlation.length_scale_sites, sites).to(device),
-        relative_mz_cdf=_cdf((histogram / histogram.sum()).tolist(), device),
-        scalars=scalars,
-    )
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:

@@ -39,8 +39,6 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from curriculum_cli.curriculum.schema import NOISE_FIELDS
-from curriculum_cli.curriculum.world import World
 from curriculum_cli.errors import CurriculumError
 from curriculum_cli.spectra.batch import SpectrumBatch, concat_batches
 from curriculum_cli.spectra.chemistry import (
@@ -52,7 +50,9 @@ from curriculum_cli.spectra.chemistry import (
     peptide_mass_da,
 )
 from curriculum_cli.spectra.simulator import simulate_batch
+from curriculum_cli.spectra.stage_data import DATA_FIELDS, StageData
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, Vocabulary
+from curriculum_cli.spectra.world import World
 
 RESIDUE_DISTRIBUTIONS = tuple(ResidueDistribution)
 """Accepted values of ``SpectrumSettings.residue_distribution`` (the first is the default)."""
@@ -71,9 +71,6 @@ DOUBLY_CHARGED_FACTOR = 0.5
 NOISE_INTENSITY_RANGE = ION_INTENSITY_RANGE["b"]
 """Noise intensities are drawn exactly as b ions' are: a noise peak cannot be told from a b
 ion by its intensity at all, and overlaps the lower 56% of the y ions' range."""
-
-# The data settings a curriculum stage carries (the rest are its loss weights).
-_STAGE_FIELDS = ("min_length", "max_length", *NOISE_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -134,8 +131,9 @@ class SpectrumSettings:
             raise CurriculumError("spectrum settings: " + "; ".join(problems))
 
     @classmethod
-    def from_stage(cls, stage, **overrides) -> SpectrumSettings:
-        """Settings of a curriculum ``Stage``; keyword overrides that are not None win.
+    def from_stage(cls, stage: StageData, **overrides) -> SpectrumSettings:
+        """Settings of a stage's data (a curriculum ``Stage`` is one); keyword overrides that
+        are not None win.
 
         ``SpectrumSettings.from_stage(stage, noise_peaks=20)`` is the stage with
         20 noise peaks; ``noise_peaks=None`` keeps the stage's value (handy for
@@ -145,7 +143,7 @@ class SpectrumSettings:
         unknown = set(overrides) - known
         if unknown:
             raise TypeError(f"unknown spectrum settings: {', '.join(sorted(unknown))}")
-        values = {name: getattr(stage, name) for name in _STAGE_FIELDS}
+        values = {name: getattr(stage, name) for name in DATA_FIELDS}
         values.update({name: value for name, value in overrides.items() if value is not None})
         return cls(**values)
 

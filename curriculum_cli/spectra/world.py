@@ -25,6 +25,8 @@ import functools
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from curriculum_cli.spectra.ions import ION_GROUPS, SERIES, families_in, max_fragment_charge
+
 AMINO_ACIDS = tuple("ACDEFGHIKLMNPQRSTVWY")
 """The one-letter codes a world's residue tables are keyed by."""
 
@@ -32,18 +34,17 @@ EFFECT_LETTERS = tuple(a for a in AMINO_ACIDS if a != "I")
 """Residues with an intensity effect of their own: I takes L's (same mass, same chemistry
 as far as fragmentation goes)."""
 
-ION_GROUPS = ("terminal", "derived", "immonium", "internal", "precursor")
-"""Ion groups with a scatter shape and a formation probability of their own: b/y ions;
-a ions and neutral losses of b/y; immonium ions; internal fragments; precursor losses."""
-
-DERIVED_IONS = ("a", "b-H2O", "b-NH3", "y-H2O", "y-NH3")
-"""Ions derived from a b or y ion: the a ion (b - CO) and the neutral losses."""
-
 POSITION_BINS = 5
 """Bins of a fragment's length over the peptide's (0-0.2, ..., 0.8-1) with a coefficient."""
 
 INTERNAL_LENGTHS = (2, 3, 4, 5, 6)
 """Residues of the internal fragments the simulator makes (a coefficient each)."""
+
+PRECURSOR_CHARGES = (2, 3, 4)
+"""Precursor charges of a world's spectra: the ones the simulator makes and calibrate fits."""
+
+REFERENCE_ION = ("y", 1)
+"""Series and charge of the ions every intensity is relative to (y1+: no coefficient)."""
 
 RELATIVE_MZ_BINS = 24
 """Bins of the noise peaks' m/z over the precursor mass, evenly over 0-1.2."""
@@ -51,24 +52,76 @@ RELATIVE_MZ_BINS = 24
 RELATIVE_MZ_MAX = 1.2
 
 
+# The names of the coefficients that take parameters, one function per term (the fit and the
+# simulator look them up through these).
+
+
+def series_name(series: str, charge: int, precursor_charge: int) -> str:
+    """``series:b1|2``: the b (or y) ions at fragment charge 1 of 2+ precursors."""
+    return f"series:{series}{charge}|{precursor_charge}"
+
+
+def position_name(series: str, charge: int, position_bin: int) -> str:
+    """``position:y1:3``: a series fragment of charge 1 (``2+``: 2 or more) in length bin 3."""
+    return f"position:{series}{'1' if charge == 1 else '2+'}:{position_bin}"
+
+
+def span_name(series: str, span: int) -> str:
+    """``span1:b``: the b1 (or b2, y1, y2) ion."""
+    return f"span{span}:{series}"
+
+
+def basic_name(series: str) -> str:
+    """``basic:b2+``: per basic residue a series fragment of charge >= 2 holds."""
+    return f"basic:{series}2+"
+
+
+def derived_name(family: str, two_plus: bool = False) -> str:
+    """``derived:a``: a derived family against its b or y ion; ``derived2+:a`` on top at
+    charge >= 2 (``two_plus``)."""
+    return f"derived{'2+' if two_plus else ''}:{family}"
+
+
+def a_span_name(span: int) -> str:
+    """``a:span2``: the a2 (or a1) ion, on top of its family's coefficients."""
+    return f"a:span{span}"
+
+
+def effect_name(side: str, letter: str) -> str:
+    """``C:P``: the residue on the ``N``- or ``C``-terminal side of the cleaved bond."""
+    return f"{side}:{letter}"
+
+
+def immonium_name(letter: str) -> str:
+    """``immonium:F``: the immonium ion of a residue."""
+    return f"immonium:{letter}"
+
+
+def internal_length_name(residues: int) -> str:
+    """``internal:len3``: an internal fragment of 3 residues."""
+    return f"internal:len{residues}"
+
+
 def _coefficient_names() -> tuple[str, ...]:
     names = []
-    for series in ("b", "y"):  # y1+ is the reference: no coefficient
-        for charge in (1, 2, 3):
-            for precursor in (2, 3, 4):
-                if charge <= max(1, min(precursor - 1, 3)) and (series, charge) != ("y", 1):
-                    names.append(f"series:{series}{charge}|{precursor}")
-    for series in ("b", "y"):
-        for charges in ("1", "2+"):
-            names += [f"position:{series}{charges}:{k}" for k in range(1, POSITION_BINS)]
-        names += [f"span1:{series}", f"span2:{series}", f"basic:{series}2+"]
-    names += [f"derived:{ion}" for ion in DERIVED_IONS]
-    names += [f"derived2+:{ion}" for ion in DERIVED_IONS]
-    names += ["a:span1", "a:span2"]
-    names += [f"N:{a}" for a in EFFECT_LETTERS] + [f"C:{a}" for a in EFFECT_LETTERS]
+    highest = max_fragment_charge(max(PRECURSOR_CHARGES))
+    for series in SERIES:
+        for charge in range(1, highest + 1):
+            for precursor in PRECURSOR_CHARGES:
+                if charge <= max_fragment_charge(precursor) and (series, charge) != REFERENCE_ION:
+                    names.append(series_name(series, charge, precursor))
+    for series in SERIES:
+        for charge in (1, 2):  # the charge classes 1 and 2+
+            names += [position_name(series, charge, k) for k in range(1, POSITION_BINS)]
+        names += [span_name(series, 1), span_name(series, 2), basic_name(series)]
+    derived = [family.name for family in families_in("derived")]
+    names += [derived_name(family) for family in derived]
+    names += [derived_name(family, two_plus=True) for family in derived]
+    names += [a_span_name(1), a_span_name(2)]
+    names += [effect_name(side, a) for side in ("N", "C") for a in EFFECT_LETTERS]
     names += ["nonmobile", "nonmobile:N-DE", "nonmobile:C-P"]
-    names += [f"immonium:{a}" for a in EFFECT_LETTERS]
-    names += [f"internal:len{n}" for n in INTERNAL_LENGTHS]
+    names += [immonium_name(a) for a in EFFECT_LETTERS]
+    names += [internal_length_name(n) for n in INTERNAL_LENGTHS]
     names += ["internal:P-first", "internal:P-after", "internal:basic", "internal:a",
               "internal:mz300", "internal:mz600", "precursor-loss"]  # fmt: skip
     return tuple(names)
@@ -83,8 +136,9 @@ COEFFICIENT_NAMES = _coefficient_names()
   1-4; bin 0 is 0); ``y2+`` for charges 2 and 3;
 - ``span1:b``, ``span2:b``: the b1 and b2 ions; ``basic:b2+``: per R/K/H a b ion of
   charge >= 2 holds;
-- ``derived:a``, ``derived:b-H2O``, ...: an a ion or a neutral loss against its b or y
-  ion; ``derived2+:*`` on top at charge >= 2; ``a:span1``, ``a:span2``: the a1 and a2;
+- ``derived:a``, ``derived:b-H2O``, ...: an a ion or a neutral loss (each family of the
+  ``derived`` group of ``ions.ION_FAMILIES``) against its b or y ion; ``derived2+:*`` on top
+  at charge >= 2; ``a:span1``, ``a:span2``: the a1 and a2;
 - ``N:P``, ``C:P``: the residue on the N- or C-terminal side of the cleaved bond
   (``C:P`` is the proline effect);
 - ``nonmobile``, ``nonmobile:N-DE``, ``nonmobile:C-P``: a precursor whose charge is at
@@ -169,7 +223,7 @@ class SpectrumTable(_StrictModel):
                 "charge, length, headroom_log10, noise_peaks and peaks must be non-empty lists "
                 "of the same length (one entry per spectrum)"
             )
-        if min(self.charge) < 2 or max(self.charge) > 4:
+        if not set(self.charge) <= set(PRECURSOR_CHARGES):
             raise ValueError("charge: the simulator makes precursors of charge 2 to 4")
         if min(self.length) < 2 or min(self.noise_peaks) < 0 or min(self.peaks) < 0:
             raise ValueError("length must be >= 2, noise_peaks and peaks >= 0")
