@@ -462,14 +462,6 @@ def test_a_gate_over_three_validations_is_not_opened_by_one_lucky_validation():
         assert before + after == started, stop
 
 
-def test_a_checkpoint_from_before_gate_smoothing_resumes_alike():
-    gate = StartWhen(metric="residue_accuracy_easy", at_least=0.5, latest_step=30)
-    schedule = StageSchedule(three_stages(first_gate=gate))
-    old = {"starts": [0], "last_validation_step": 12, "last_values": {"residue_accuracy_easy": 0.6}}
-    schedule.load_state_dict(old)
-    assert schedule.advance(12).step == 12  # 0.6 at the validation at step 12 opens it
-
-
 def test_load_planned_rebuilds_the_starts_of_an_ungated_run():
     schedule = StageSchedule(three_stages())
     schedule.load_planned(1)

@@ -114,24 +114,20 @@ def last_end_record(run_dir: Path) -> dict | None:
     return ends[-1] if ends else None
 
 
-def truncate_log(path: Path, size: int) -> None:
-    """Cut a metrics file back to its first ``size`` bytes (its length at a checkpoint).
+def rewind_log(path: Path, step: int, size: int | None) -> None:
+    """Cut a metrics file back to a checkpoint taken at ``step``, on resume: records
+    written after it, including a half-written last line, are logged again by the resumed run.
 
-    Used on resume: records written after the checkpoint, including a
-    half-written last line, are logged again by the resumed run.
+    ``size``: the file's length in bytes when the checkpoint was taken; None for a
+    checkpoint of pepcurr 0.1, which did not record it: then the records of steps up to
+    ``step`` are kept, without ``end`` records.
     """
-    with open(path, "r+b") as handle:
-        handle.truncate(min(size, os.fstat(handle.fileno()).st_size))
-
-
-def truncate_records_after(path: Path, step: int, drop_events: tuple[str, ...] = ()) -> None:
-    """Keep only records with ``step <= step`` and not of ``drop_events``.
-
-    Used on resume from a checkpoint of pepcurr 0.1 (which did not record the
-    log's length): what was logged after it is logged again by the resumed run.
-    """
+    if size is not None:
+        with open(path, "r+b") as handle:
+            handle.truncate(min(int(size), os.fstat(handle.fileno()).st_size))
+        return
     records, _ = read_records(path)
-    kept = [r for r in records if r["step"] <= step and r["event"] not in drop_events]
+    kept = [r for r in records if r["step"] <= step and r["event"] != "end"]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
     os.replace(tmp, path)
