@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from curriculum_cli.analysis.compare import compare_runs
+from curriculum_cli.analysis.facts import run_facts
 from curriculum_cli.errors import PepcurrError, RunError, validation_problem_lines
 from curriculum_cli.model.source import preset_architectures
 from curriculum_cli.model.transformer import MODEL_PRESETS
@@ -22,6 +23,7 @@ from curriculum_cli.training.config import (
 )
 from curriculum_cli.training.loop import train
 from curriculum_cli.training.options import TrainOptions, build_run_config, resume_conflicts
+from curriculum_cli.training.runlog import read_run
 from tests.helpers import TEST_DATA
 
 LEGACY_RUN = TEST_DATA / "legacy-run-v0"
@@ -84,6 +86,13 @@ def test_a_run_of_the_older_flat_format_still_loads_compares_and_evaluates(tmp_p
     assert not model.training
     comparison = compare_runs([run])
     assert comparison.runs.iloc[0]["step"] == 20
+    # 0.1 logged token accuracy only: curves and steps to target read it for residue accuracy
+    log = read_run(run)
+    assert log.logged_as("residue_accuracy") == "token_accuracy"
+    hard = log.events("val")[log.events("val")["split"] == "val_hard"]
+    best = hard.loc[hard["token_accuracy"].idxmax()]
+    facts = run_facts(log, 20, "residue_accuracy_hard", float(best["token_accuracy"]))
+    assert 0 < facts["steps_to_target"] <= best["step"]
 
 
 @pytest.mark.parametrize(("preset", "kind"), [("tiny", "transformer"), ("trm-tiny", "recursive")])

@@ -153,6 +153,15 @@ class RunLog:
             self._events[kind] = records.dropna(axis=1, how="all").reset_index(drop=True)
         return self._events[kind]
 
+    def logged_as(self, field: str) -> str:
+        """The field of its records that holds ``field``: ``token_accuracy`` (``<eos>``
+        counted, the nearest there is) for ``residue_accuracy`` in a log of pepcurr 0.1,
+        which logged no residue accuracy; ``field`` itself otherwise. The one place that
+        knows the older records."""
+        if field == "residue_accuracy" and field not in self.metrics:
+            return "token_accuracy"
+        return field
+
     @property
     def status(self) -> str:
         """How the run last ended: ``finished``, ``interrupted``, ``stopped``, ``failed``, or
