@@ -7,14 +7,9 @@ import copy
 import pytest
 from pydantic import ValidationError
 
-from curriculum_cli.curriculum.checks import curriculum_warnings
-from curriculum_cli.curriculum.files import curriculum_json, save_curriculum
-from curriculum_cli.curriculum.presets import (
-    PRESET_NAMES,
-    check_curriculum,
-    load_curriculum,
-    preset,
-)
+from curriculum_cli.curriculum.checks import check_curriculum, curriculum_warnings
+from curriculum_cli.curriculum.files import curriculum_json, load_curriculum, save_curriculum
+from curriculum_cli.curriculum.presets import PRESET_NAMES, preset
 from curriculum_cli.curriculum.schedule import StageSchedule, gate_metric_values
 from curriculum_cli.curriculum.schema import (
     GATE_METRICS,

@@ -2,9 +2,10 @@
 
 - ``schema``: ``Curriculum``, ``Stage``, ``StartWhen`` (the JSON format, validated)
 - ``schedule``: ``StageSchedule``, the stage in force at each step with gates resolved
-- ``presets``: the design document's arms and the ``phased`` builders; ``load_curriculum``
-- ``files``: reading and writing curriculum files
-- ``checks``: legal but suspicious curricula (``pepcurr validate`` warnings)
+- ``presets``: the design document's arms and the ``phased`` builders
+- ``files``: reading and writing curriculum files; ``load_curriculum`` (a preset or a file)
+- ``checks``: a curriculum's errors and legal but suspicious values (``check_curriculum``,
+  ``pepcurr validate``)
 
 The lowest wing: it imports nothing of pepcurr but ``errors``.
 """
