@@ -7,9 +7,10 @@ docs/run-directory.md for the fields of each kind. Non-finite floats are
 written as ``null`` (JSON has no NaN).
 
 Reading tolerates exactly one kind of damage: a truncated last line, as left
-by a crash mid-write. Anything else unparseable is a ``RunError``. ``run.json``
-is read through ``config.read_run_config``, the checkpoint through
-``checkpoint``.
+by a crash mid-write. Anything else unparseable is a ``RunError``. Logs of
+pepcurr 0.1 have no ``residue_accuracy``: ``RunLog.logged_as`` names the field
+that stands in, for every reader. ``run.json`` is read through
+``config.read_run_config``, the checkpoint through ``checkpoint.read_checkpoint``.
 """
 
 from __future__ import annotations
