@@ -140,7 +140,7 @@ class RecursivePeptideModel(nn.Module):
         self.step_embedding = nn.Embedding(config.supervision_steps, d)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab.size)
-        self.evidence = CandidateEvidence.of(config, vocab) if config.ion_evidence else None
+        self.evidence = CandidateEvidence.of(config, d, vocab) if config.ion_evidence else None
         # Initial state: buffers, not parameters. The first cycle runs without gradient, so
         # a parameter there would never get one (and DDP refuses parameters without one).
         self.register_buffer("initial_latent", 0.02 * torch.randn(self.canvas, d))

@@ -229,11 +229,11 @@ class CandidateEvidence(nn.Module):
         self.to_bias = nn.Linear(hidden, 1)
 
     @classmethod
-    def of(cls, config: IonEvidenceConfig, vocab: Vocabulary) -> CandidateEvidence:
-        """The evidence module a model config (``ModelConfig`` or
-        ``recursive.RecursiveConfig``) asks for: its ion-evidence options at its ``d_model``."""
+    def of(cls, config: IonEvidenceConfig, d_model: int, vocab: Vocabulary) -> CandidateEvidence:
+        """The evidence module of a model config's ion-evidence options (``ModelConfig`` or
+        ``recursive.RecursiveConfig``), for a model of width ``d_model``."""
         return cls(
-            vocab, config.d_model, config.evidence_hidden, config.fragment_tolerance_ppm,
+            vocab, d_model, config.evidence_hidden, config.fragment_tolerance_ppm,
             config.precursor_tolerance_ppm,
         )  # fmt: skip
 
@@ -347,7 +347,7 @@ class PeptideTransformer(nn.Module):
         self.position_embedding = nn.Embedding(config.max_peptide_length + 2, d)
         self.register_buffer("token_masses", vocab.residue_masses(), persistent=False)
         self.prefix_proj = nn.Linear(2 * d, d) if config.mass_aware_decoder else None
-        self.evidence = CandidateEvidence.of(config, vocab) if config.ion_evidence else None
+        self.evidence = CandidateEvidence.of(config, d, vocab) if config.ion_evidence else None
         self.encoder = transformer_encoder(
             d, config.n_heads, config.dim_feedforward, config.dropout, config.n_encoder_layers
         )
