@@ -1,8 +1,8 @@
 """Typed errors that the CLI turns into one clear line and exit code 2.
 
 The library raises these (never ``SystemExit``) with a message that says what
-is wrong and, where possible, how to fix it. ``cli.main`` maps each one to a
-line on stderr; ``--debug`` shows the traceback instead.
+is wrong and, where possible, how to fix it. ``cli.boundary.ErrorBoundary``
+maps each one to a line on stderr; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from curriculum_cli.cli.app import app
-from curriculum_cli.curriculum.presets import load_curriculum, preset
+from curriculum_cli.curriculum.files import load_curriculum
+from curriculum_cli.curriculum.presets import preset
 from curriculum_cli.curriculum.schema import GATE_METRICS
 
 CURRICULA_DIR = Path(__file__).parents[1] / "curricula"

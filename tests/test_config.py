@@ -8,7 +8,9 @@ import shutil
 import pytest
 
 from curriculum_cli.analysis.compare import compare_runs
+from curriculum_cli.analysis.facts import run_facts
 from curriculum_cli.errors import PepcurrError, RunError, validation_problem_lines
+from curriculum_cli.model.source import preset_architectures
 from curriculum_cli.model.transformer import MODEL_PRESETS
 from curriculum_cli.training.checkpoint import load_model
 from curriculum_cli.training.config import (
@@ -19,10 +21,14 @@ from curriculum_cli.training.config import (
     read_run_config,
     run_json,
 )
+from curriculum_cli.training.loop import train
 from curriculum_cli.training.options import TrainOptions, build_run_config, resume_conflicts
+from curriculum_cli.training.runlog import read_run
 from tests.helpers import TEST_DATA
 
 LEGACY_RUN = TEST_DATA / "legacy-run-v0"
+#: run.json of each model kind as written before architectures named their kind
+RUNS_WITHOUT_KIND = {"tiny": TEST_DATA / "run-v2-tiny", "trm-tiny": TEST_DATA / "run-v2-trm-tiny"}
 
 
 def test_defaults_are_resolved_once_no_auto_sentinels_left():
@@ -80,6 +86,39 @@ def test_a_run_of_the_older_flat_format_still_loads_compares_and_evaluates(tmp_p
     assert not model.training
     comparison = compare_runs([run])
     assert comparison.runs.iloc[0]["step"] == 20
+    # 0.1 logged token accuracy only: curves and steps to target read it for residue accuracy
+    log = read_run(run)
+    assert log.logged_as("residue_accuracy") == "token_accuracy"
+    hard = log.events("val")[log.events("val")["split"] == "val_hard"]
+    best = hard.loc[hard["token_accuracy"].idxmax()]
+    facts = run_facts(log, 20, "residue_accuracy_hard", float(best["token_accuracy"]))
+    assert 0 < facts["steps_to_target"] <= best["step"]
+
+
+@pytest.mark.parametrize(("preset", "kind"), [("tiny", "transformer"), ("trm-tiny", "recursive")])
+def test_a_run_json_without_the_architecture_kind_reads_resumes_and_compares(
+    tmp_path, preset, kind
+):
+    old = RUNS_WITHOUT_KIND[preset]
+    assert "kind" not in json.loads((old / RUN_FILE).read_text())["config"]["architecture"]
+    config = read_run_config(old)
+    assert config.architecture == preset_architectures()[preset]
+    assert config.architecture.kind == kind
+    run = tmp_path / "run"
+    train(config, run, max_steps=4)
+    written = json.loads((run / RUN_FILE).read_text())["config"]
+    assert written["architecture"]["kind"] == kind and read_run_config(run) == config
+    shutil.copy(old / RUN_FILE, run / RUN_FILE)  # the old layout, resumed and compared
+    assert train(config, run, resume=True).status == "finished"
+    assert compare_runs([run]).runs.iloc[0]["step"] == config.total_steps
+
+
+def test_an_unknown_architecture_kind_is_named(tmp_path):
+    data = run_json(build_run_config("revised", scale=0.01), {})
+    data["config"]["architecture"]["kind"] = "rnn"
+    (tmp_path / RUN_FILE).write_text(json.dumps(data))
+    with pytest.raises(RunError, match="architecture: .*'rnn'.*'transformer', 'recursive'"):
+        read_run_config(tmp_path)
 
 
 def test_unknown_model_and_bad_scale_are_clear_errors():

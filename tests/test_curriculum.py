@@ -7,14 +7,9 @@ import copy
 import pytest
 from pydantic import ValidationError
 
-from curriculum_cli.curriculum.checks import curriculum_warnings
-from curriculum_cli.curriculum.files import curriculum_json, save_curriculum
-from curriculum_cli.curriculum.presets import (
-    PRESET_NAMES,
-    check_curriculum,
-    load_curriculum,
-    preset,
-)
+from curriculum_cli.curriculum.checks import check_curriculum, curriculum_warnings
+from curriculum_cli.curriculum.files import curriculum_json, load_curriculum, save_curriculum
+from curriculum_cli.curriculum.presets import PRESET_NAMES, preset
 from curriculum_cli.curriculum.schedule import StageSchedule, gate_metric_values
 from curriculum_cli.curriculum.schema import GATE_METRICS, Curriculum, Stage, StartWhen
 from curriculum_cli.errors import CurriculumError
@@ -454,14 +449,6 @@ def test_a_gate_over_three_validations_is_not_opened_by_one_lucky_validation():
         second.load_state_dict(copy.deepcopy(first.state_dict()))
         after = run_schedule(second, 35, validations, start=stop)
         assert before + after == started, stop
-
-
-def test_a_checkpoint_from_before_gate_smoothing_resumes_alike():
-    gate = StartWhen(metric="residue_accuracy_easy", at_least=0.5, latest_step=30)
-    schedule = StageSchedule(three_stages(first_gate=gate))
-    old = {"starts": [0], "last_validation_step": 12, "last_values": {"residue_accuracy_easy": 0.6}}
-    schedule.load_state_dict(old)
-    assert schedule.advance(12).step == 12  # 0.6 at the validation at step 12 opens it
 
 
 def test_load_planned_rebuilds_the_starts_of_an_ungated_run():

@@ -17,10 +17,14 @@ from curriculum_cli.curriculum.presets import preset
 from curriculum_cli.errors import RunError, TrainingError
 from curriculum_cli.training.checkpoint import (
     CHECKPOINT_FILE,
+    CKPT_LOG_BYTES,
     CKPT_MODEL,
+    CKPT_STAGE_INDEX,
     CKPT_STAGE_SCHEDULE,
+    CKPT_STEP,
     load_checkpoint,
     load_model,
+    read_checkpoint,
     save_checkpoint,
 )
 from curriculum_cli.training.config import RUN_FILE, read_run_config
@@ -388,6 +392,39 @@ def test_a_checkpoint_without_a_stage_schedule_still_resumes(tmp_path):
     assert comparable(read_jsonl(tmp_path / "old" / METRICS_FILE)) == comparable(
         read_jsonl(tmp_path / "straight" / METRICS_FILE)
     )
+
+
+def test_a_checkpoint_from_before_gate_smoothing_reads_as_its_last_values(tmp_path):
+    """It kept the last value of each gate metric: that value is the one recent value."""
+    from curriculum_cli.curriculum.schedule import StageSchedule
+
+    config = tiny_run_config(gated_curriculum())
+    old = {"starts": [0], "last_validation_step": 12, "last_values": {"residue_accuracy_easy": 0.6}}
+    save_checkpoint(tmp_path / CHECKPOINT_FILE,
+                    {CKPT_STEP: 12, CKPT_STAGE_INDEX: 0, CKPT_STAGE_SCHEDULE: old})  # fmt: skip
+    schedule = StageSchedule(config.curriculum)
+    schedule.load_state_dict(
+        read_checkpoint(tmp_path / CHECKPOINT_FILE, config)[CKPT_STAGE_SCHEDULE]
+    )
+    assert schedule.recent_values == {"residue_accuracy_easy": [0.6]}
+    assert schedule.last_validation_step == 12 and schedule.starts == [0]
+
+
+def test_a_checkpoint_without_the_log_length_resumes_with_the_log_cut_by_step(tmp_path):
+    """pepcurr 0.1 did not record the log's length: records after the checkpoint's step and
+    the end record go, and the resumed run logs them again."""
+    config = tiny_run_config(val_every=7, grad_every=6, checkpoint_every=5)
+    train(config, tmp_path / "straight")
+    train(config, tmp_path / "old", max_steps=12)
+    state = load_checkpoint(tmp_path / "old" / CHECKPOINT_FILE)
+    del state[CKPT_LOG_BYTES]
+    save_checkpoint(tmp_path / "old" / CHECKPOINT_FILE, state)
+    metrics = tmp_path / "old" / METRICS_FILE
+    with metrics.open("a") as handle:  # logged after the checkpoint, before a hard kill
+        handle.write(json.dumps({"event": "grad", "step": 13, "stage": "foundation"}) + "\n")
+    train(config, tmp_path / "old", resume=True)
+    straight = comparable(read_jsonl(tmp_path / "straight" / METRICS_FILE))
+    assert comparable(read_jsonl(metrics)) == straight
 
 
 def test_gradients_are_measured_densely_from_a_gated_introduction_on(latest_run):

@@ -173,7 +173,7 @@ def test_arms_whose_middle_stages_differ_fork_exactly_like_solo_runs(tmp_path, m
 
 def test_arms_of_different_worlds_share_no_prefix_and_the_world_is_a_confound(tmp_path):
     from curriculum_cli.analysis.confounds import confounds
-    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.curriculum.files import load_curriculum
     from curriculum_cli.training.runlog import read_run
     from tests.helpers import fabricate_run
 

@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 
 from curriculum_cli.curriculum.checks import curriculum_warnings
-from curriculum_cli.curriculum.files import curriculum_json
+from curriculum_cli.curriculum.files import curriculum_json, load_curriculum
 from curriculum_cli.curriculum.presets import (
     ALL_PRESET_NAMES,
     GATED_PRESETS,
     PRESET_NAMES,
     WORLD_PRESETS,
     from_options,
-    load_curriculum,
     phased,
     phased_gated,
     preset,

@@ -2,8 +2,11 @@
 
 - ``evaluation``: ``pepcurr evaluate`` and ``predict`` on MGF files
 - ``facts``: one run's values at a step; ``confounds``: what else differs between arms
-- ``stats``: distribution maths; ``verdict``: the rules of a verdict
+- ``stats``: distribution maths; ``verdict``: the rules of a verdict; ``power``: what an
+  A/B could have seen
 - ``compare``: runs grouped into arms, with a verdict; ``plots``: curves and schedules
+- ``rescore``: final checkpoints scored again, spectrum by spectrum (``compare --rescore``)
+- ``realism``: how far synthetic spectra are from real ones (``pepcurr realism``)
 - ``ab``: train every arm and seed, then compare
 
 Reads logs and checkpoints; ``ab`` alone starts training runs.

@@ -210,7 +210,7 @@ def _plan(curricula, out_dir, seeds, base_seed, scale, options: TrainOptions, at
     Returns the result so far (finished runs ``reused``), one list of segments
     per seed, each to be trained in order, and each run directory's options.
     """
-    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.curriculum.files import load_curriculum
 
     if len(curricula) < 2:
         raise PepcurrError("an A/B needs at least two curricula")

@@ -30,8 +30,8 @@ SMOOTHING_FRACTION = 0.02
 DEFAULT_METRIC = "residue_accuracy_hard"
 
 ACCURACY_FIELDS = ("residue_accuracy", "token_accuracy")
-"""The accuracy of a validation record, in order of preference: runs of pepcurr 0.1 logged
-token accuracy (which counts ``<eos>``) only."""
+"""The two accuracies of a validation record: over residues, and over tokens (``<eos>``
+counted); docs/metrics.md."""
 
 
 def split_of(metric: str) -> str:
@@ -86,13 +86,6 @@ def _float(record, column: str) -> float:
     if record is None or column not in record.index:
         return math.nan
     return as_float(record[column])
-
-
-def _accuracy_field(frame: pd.DataFrame, name: str) -> str:
-    """``residue_accuracy`` -> ``token_accuracy`` for runs that never logged residue accuracy."""
-    if name == "residue_accuracy" and (name not in frame or frame[name].isna().all()):
-        return "token_accuracy"
-    return name
 
 
 def introductions_logged(run: RunLog) -> dict[str, int | None]:
@@ -177,7 +170,7 @@ def run_facts(
     # Steps to target: first crossing, interpolated between the two validations around it.
     _, name = SERIES_METRICS[target_metric]
     series = per_split[split_of(target_metric)]
-    name = _accuracy_field(series, name)
+    name = run.logged_as(name)
     series = series[series["step"] <= at_step]
     crossing = None
     if name in series:
@@ -196,7 +189,7 @@ def run_facts(
 
     grad = run.events("grad")
     target_split = per_split[split_of(target_metric)]
-    accuracy_name = _accuracy_field(target_split, SERIES_METRICS[target_metric][1])
+    accuracy_name = run.logged_as(SERIES_METRICS[target_metric][1])
     half_window = max(1, round(WINDOW_FRACTION * curriculum.total_steps))
     for loss, introduced in introductions_logged(run).items():
         facts[f"{loss}_introduced"] = math.nan if introduced is None else introduced / scale

@@ -186,8 +186,7 @@ def _step_tick(step: float, _position: int) -> str:
 def _curve(log, event: str, column: str, split: str | None, scale: float):
     """One run's values of ``column`` against nominal step (a pandas Series), or None."""
     frame = log.events(event)
-    if column == "residue_accuracy" and column not in frame:
-        column = "token_accuracy"  # runs of pepcurr 0.1
+    column = log.logged_as(column)
     if frame.empty or column not in frame:
         return None
     if split is not None:

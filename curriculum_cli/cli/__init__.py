@@ -1,3 +1,4 @@
-"""The ``pepcurr`` command line: Typer commands (``app``), shared options (``options``) and
-rich rendering (``render``). Presentation only: every command calls one library function.
+"""The ``pepcurr`` command line: Typer commands (``app``), shared options (``options``), the
+error boundary (``boundary``: a library error as one line, exit 2) and rich rendering
+(``render``). Presentation only: every command calls one library function.
 """

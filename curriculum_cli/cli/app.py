@@ -182,7 +182,7 @@ def validate(
 ) -> None:
     """Check curricula: a summary of each valid one, field and reason for each invalid one."""
     from curriculum_cli.cli.render import render_curriculum_summary
-    from curriculum_cli.curriculum.presets import check_curriculum
+    from curriculum_cli.curriculum.checks import check_curriculum
 
     console = stdout_console()
     failed = False
@@ -213,7 +213,8 @@ def plot_schedule(
 ) -> None:
     """Show curricula on one step axis: when each loss turns on, how length and noise rise."""
     from curriculum_cli.cli.render import render_schedule
-    from curriculum_cli.curriculum.presets import PRESET_NAMES, load_curriculum
+    from curriculum_cli.curriculum.files import load_curriculum
+    from curriculum_cli.curriculum.presets import PRESET_NAMES
 
     curricula = [load_curriculum(source) for source in sources or PRESET_NAMES]
     console = stdout_console()
@@ -255,7 +256,7 @@ def spectra(
     """Write synthetic spectra of one curriculum stage as MGF (TITLE, PEPMASS, CHARGE, SEQ)."""
     from dataclasses import replace
 
-    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.curriculum.files import load_curriculum
     from curriculum_cli.spectra.mgf import write_mgf
     from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
     from curriculum_cli.spectra.vocabulary import load_vocabulary
@@ -361,7 +362,7 @@ def realism(
 
     from curriculum_cli.analysis.realism import realism as measure
     from curriculum_cli.cli.render import realism_data, render_realism
-    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.curriculum.files import load_curriculum
     from curriculum_cli.spectra.vocabulary import load_vocabulary
 
     chosen = load_curriculum(curriculum)

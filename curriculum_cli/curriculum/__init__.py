@@ -5,9 +5,10 @@
   spectra wing's
 - ``schedule``: ``StageSchedule``, the stage in force at each step with gates resolved
 - ``presets``: the design document's arms, the ``phased`` builders, ``calibrated_curriculum``
-  (what ``pepcurr calibrate`` writes); ``load_curriculum``
-- ``files``: reading and writing curriculum files
-- ``checks``: legal but suspicious curricula (``pepcurr validate`` warnings)
+  (what ``pepcurr calibrate`` writes)
+- ``files``: reading and writing curriculum files; ``load_curriculum`` (a preset or a file)
+- ``checks``: a curriculum's errors and legal but suspicious values (``check_curriculum``,
+  ``pepcurr validate``)
 
 Above the spectra wing: it imports ``spectra`` (a stage's data settings, the world, a
 calibration) and ``errors``, never models, training or analysis.

@@ -1,13 +1,39 @@
-"""Legal but suspicious curricula: values that go back down, stages too short to matter,
-gates that cannot act. ``pepcurr validate`` shows them; ``--strict`` makes them errors."""
+"""Checking a curriculum: its errors, and the legal but suspicious (values that go back down,
+stages too short to matter, gates that cannot act). ``pepcurr validate`` shows them
+(``check_curriculum``); ``--strict`` makes the warnings errors."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
+from curriculum_cli.curriculum.files import load_curriculum
 from curriculum_cli.curriculum.schema import LOSS_WEIGHT_FIELDS, Curriculum
+from curriculum_cli.errors import CurriculumError
 from curriculum_cli.spectra.stage_data import NOISE_FIELDS
 
 SHORT_STAGE_FRACTION = 0.01
 """A stage shorter than this fraction of the total is flagged as suspicious."""
+
+
+@dataclass(frozen=True)
+class CurriculumCheck:
+    """What ``pepcurr validate`` learns about one source: the curriculum or its errors."""
+
+    source: str
+    curriculum: Curriculum | None
+    errors: list[str]
+    warnings: list[str]
+
+
+def check_curriculum(source: str | Path) -> CurriculumCheck:
+    """Load ``source`` (``files.load_curriculum``) and collect its errors (one line each) or
+    its warnings."""
+    try:
+        curriculum = load_curriculum(source)
+    except CurriculumError as error:
+        return CurriculumCheck(str(source), None, str(error).splitlines(), [])
+    return CurriculumCheck(str(source), curriculum, [], curriculum_warnings(curriculum))
 
 
 def curriculum_warnings(curriculum: Curriculum) -> list[str]:

@@ -1,4 +1,5 @@
-"""Curriculum files: JSON in and out, every failure one line per problem naming the file."""
+"""Curriculum files: JSON in and out, every failure one line per problem naming the file;
+``load_curriculum``, the curriculum a ``--curriculum`` value names (a preset or a file)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from curriculum_cli.curriculum.presets import ALL_PRESET_NAMES, preset
 from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.errors import CurriculumError, validation_problem_lines
 
@@ -38,6 +40,22 @@ def save_curriculum(curriculum: Curriculum, path: Path, *, overwrite: bool = Fal
         path.write_text(curriculum_json(curriculum), encoding="utf-8")
     except OSError as error:
         raise CurriculumError(f"{path}: cannot write: {error.strerror}") from None
+
+
+def load_curriculum(source: str | Path) -> Curriculum:
+    """A curriculum from a preset name (``presets.ALL_PRESET_NAMES``) or a JSON file.
+
+    Every failure is a ``CurriculumError`` whose message starts with the file
+    name and says, one line per problem, what is wrong and where.
+    """
+    if isinstance(source, str) and source in ALL_PRESET_NAMES:
+        return preset(source)
+    path = Path(source)
+    if not path.exists():
+        raise CurriculumError(
+            f"{path}: no such file (and not a preset name: {', '.join(ALL_PRESET_NAMES)})"
+        )
+    return read_curriculum_file(path)
 
 
 def read_curriculum_file(path: Path) -> Curriculum:

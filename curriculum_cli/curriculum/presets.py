@@ -28,12 +28,10 @@ their stages, introductions and loss weights unchanged.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curriculum_cli.curriculum.checks import curriculum_warnings
-from curriculum_cli.curriculum.files import read_curriculum_file
 from curriculum_cli.curriculum.schema import Curriculum, Stage, StartWhen
 from curriculum_cli.errors import CurriculumError
 from curriculum_cli.spectra.stage_data import DATA_FIELDS, MAX_PEPTIDE_LENGTH, MIN_PEPTIDE_LENGTH
@@ -330,7 +328,9 @@ def preset(name: str) -> Curriculum:
 
 @functools.lru_cache(maxsize=4)
 def _world_preset(name: str) -> Curriculum:
-    return read_curriculum_file(_WORLDS_DIR / WORLD_PRESETS[name])
+    """A world shipped as package data: the curriculum file ``pepcurr calibrate`` wrote."""
+    path = _WORLDS_DIR / WORLD_PRESETS[name]
+    return Curriculum.model_validate(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _realistic_preset(name: str) -> Curriculum:
@@ -430,43 +430,3 @@ def from_options(
             f"name a curriculum to generate: one of {', '.join(ALL_PRESET_NAMES)}, or phased"
         )
     return preset(name)
-
-
-# ----------------------------------------------------------------------------
-# A curriculum from a name or a file
-# ----------------------------------------------------------------------------
-
-
-def load_curriculum(source: str | Path) -> Curriculum:
-    """A curriculum from a preset name (``ALL_PRESET_NAMES``) or a JSON file.
-
-    Every failure is a ``CurriculumError`` whose message starts with the file
-    name and says, one line per problem, what is wrong and where.
-    """
-    if isinstance(source, str) and source in ALL_PRESET_NAMES:
-        return preset(source)
-    path = Path(source)
-    if not path.exists():
-        raise CurriculumError(
-            f"{path}: no such file (and not a preset name: {', '.join(ALL_PRESET_NAMES)})"
-        )
-    return read_curriculum_file(path)
-
-
-@dataclass(frozen=True)
-class CurriculumCheck:
-    """What ``pepcurr validate`` learns about one source: the curriculum or its errors."""
-
-    source: str
-    curriculum: Curriculum | None
-    errors: list[str]
-    warnings: list[str]
-
-
-def check_curriculum(source: str | Path) -> CurriculumCheck:
-    """Load ``source`` and collect its errors (one line each) or its warnings."""
-    try:
-        curriculum = load_curriculum(source)
-    except CurriculumError as error:
-        return CurriculumCheck(str(source), None, str(error).splitlines(), [])
-    return CurriculumCheck(str(source), curriculum, [], curriculum_warnings(curriculum))

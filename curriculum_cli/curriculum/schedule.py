@@ -196,14 +196,12 @@ class StageSchedule:
         self.starts = starts
         last = int(state["last_validation_step"])
         self.last_validation_step = None if last < 0 else last
-        if "recent_values" in state:
-            recent = state["recent_values"]
-        else:  # a checkpoint from before gate smoothing kept the last value of each metric
-            recent = {metric: [value] for metric, value in state["last_values"].items()}
-        self.recent_values = {str(k): [float(v) for v in values] for k, values in recent.items()}
+        self.recent_values = {
+            str(k): [float(v) for v in values] for k, values in state["recent_values"].items()
+        }
 
     def load_planned(self, stage_index: int) -> None:
-        """The planned starts of stages ``0..stage_index`` (a checkpoint from before gates)."""
+        """The planned starts of stages ``0..stage_index``, as if no gate held any back."""
         self.starts = self.curriculum.stage_starts()[: stage_index + 1]
         self.last_validation_step = None
         self.recent_values = {}

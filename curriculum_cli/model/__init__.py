@@ -1,6 +1,7 @@
 """Models: the networks, the user's own models, the losses, decoding and metrics.
 
-- ``transformer``: pepcurr's encoder-decoder (``ModelConfig``, ``MODEL_PRESETS``)
+- ``transformer``: pepcurr's encoder-decoder (``ModelConfig``, ``MODEL_PRESETS``) and the ion
+  evidence both models read (``IonEvidenceConfig``, ``CandidateEvidence``)
 - ``recursive``: the recursive parallel model (``RecursiveConfig``, ``RECURSIVE_PRESETS``)
 - ``refinement``: autoregressive or parallel; a model's output as refinement steps and
   the weights of their losses

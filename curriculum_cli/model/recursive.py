@@ -55,6 +55,7 @@ from torch import nn
 
 from curriculum_cli.model.transformer import (
     CandidateEvidence,
+    IonEvidenceConfig,
     SinusoidalMassEncoder,
     encode_peaks,
     encode_precursor,
@@ -67,20 +68,19 @@ from curriculum_cli.spectra.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
-class RecursiveConfig:
+class RecursiveConfig(IonEvidenceConfig):
     """Dimensions and recursion of a ``RecursivePeptideModel`` (``run.json``'s ``architecture``).
 
+    ``kind`` tags the architecture in ``run.json`` (``training.config.Architecture``).
     ``supervision_steps``: answers returned and supervised (``S``); ``cycles``:
     cycles per step, all but the last without gradient (TRM's ``T``);
     ``latent_updates``: updates of ``z`` per cycle (TRM's ``n``);
     ``answer_update``: ``"head"`` (``y`` from ``z`` through the output head) or
-    ``"core"`` (through the core first). The ion-evidence fields are those of
-    ``transformer.ModelConfig``.
+    ``"core"`` (through the core first). The ion-evidence options are
+    ``transformer.IonEvidenceConfig``'s.
     """
 
-    # run.json holds it: an unknown key there is an error, not silently dropped
-    __pydantic_config__ = {"extra": "forbid"}
-
+    kind: Literal["recursive"] = "recursive"
     d_model: int = 128
     n_heads: int = 4
     dim_feedforward: int = 512
@@ -92,10 +92,6 @@ class RecursiveConfig:
     answer_update: Literal["head", "core"] = "head"
     dropout: float = 0.0
     max_peptide_length: int = 20
-    ion_evidence: bool = True
-    fragment_tolerance_ppm: float = 20.0
-    precursor_tolerance_ppm: float = 50.0
-    evidence_hidden: int = 32
 
 
 #: ``trm-tiny`` trains on a CPU (4 supervised steps of 5 cycles: 20 positions resolved, the
@@ -144,7 +140,7 @@ class RecursivePeptideModel(nn.Module):
         self.step_embedding = nn.Embedding(config.supervision_steps, d)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab.size)
-        self.evidence = CandidateEvidence.of(config, vocab) if config.ion_evidence else None
+        self.evidence = CandidateEvidence.of(config, d, vocab) if config.ion_evidence else None
         # Initial state: buffers, not parameters. The first cycle runs without gradient, so
         # a parameter there would never get one (and DDP refuses parameters without one).
         self.register_buffer("initial_latent", 0.02 * torch.randn(self.canvas, d))

@@ -4,7 +4,7 @@
 ``model.transformer`` and the recursive models of ``model.recursive``) or a
 factory: ``package.module:function`` (importable from the current
 environment) or ``path/to/file.py:function``. The factory is called as
-``function(vocab)`` with the run's ``chemistry.Vocabulary`` and returns a
+``function(vocab)`` with the run's ``vocabulary.Vocabulary`` and returns a
 ``torch.nn.Module`` that follows one of the two interfaces of
 ``docs/models.md``, as its ``decoding`` attribute says (``model.refinement``).
 

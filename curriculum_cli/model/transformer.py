@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -51,20 +52,35 @@ from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKE
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Transformer dimensions and decoder options. Dropout is 0 by default, as in Casanovo.
+class IonEvidenceConfig:
+    """Per-candidate b/y ion evidence (``CandidateEvidence``): the options both of pepcurr's
+    model kinds have, declared once (``ModelConfig`` and ``recursive.RecursiveConfig`` extend it).
 
-    ``ion_evidence``: per-candidate b/y ion evidence in the decoder (see the module
-    docstring); ``fragment_tolerance_ppm`` is the width (standard deviation, ppm of the
-    fragment m/z) of its Gaussian peak match, ``precursor_tolerance_ppm`` that of its
-    "completes the precursor mass" feature (ppm of the precursor's neutral mass),
-    ``evidence_hidden`` the width of its per-candidate network.
-    ``mass_aware_decoder``: sinusoidal b/y m/z of the decoded prefix in the decoder input.
+    ``ion_evidence``: the evidence on (see the module docstring); ``fragment_tolerance_ppm``
+    is the width (standard deviation, ppm of the fragment m/z) of its Gaussian peak match,
+    ``precursor_tolerance_ppm`` that of its "completes the precursor mass" feature (ppm of
+    the precursor's neutral mass), ``evidence_hidden`` the width of its per-candidate network.
     """
 
     # run.json holds it: an unknown key there is an error, not silently dropped
     __pydantic_config__ = {"extra": "forbid"}
 
+    ion_evidence: bool = True
+    fragment_tolerance_ppm: float = 20.0
+    precursor_tolerance_ppm: float = 50.0
+    evidence_hidden: int = 32
+
+
+@dataclass(frozen=True)
+class ModelConfig(IonEvidenceConfig):
+    """Transformer dimensions and decoder options. Dropout is 0 by default, as in Casanovo.
+
+    ``kind`` tags the architecture in ``run.json`` (``training.config.Architecture``).
+    The ion-evidence options are ``IonEvidenceConfig``'s. ``mass_aware_decoder``:
+    sinusoidal b/y m/z of the decoded prefix in the decoder input.
+    """
+
+    kind: Literal["transformer"] = "transformer"
     d_model: int = 128
     n_encoder_layers: int = 2
     n_decoder_layers: int = 2
@@ -73,10 +89,6 @@ class ModelConfig:
     dropout: float = 0.0
     max_peptide_length: int = 40
     mass_aware_decoder: bool = False
-    ion_evidence: bool = True
-    fragment_tolerance_ppm: float = 20.0
-    precursor_tolerance_ppm: float = 50.0
-    evidence_hidden: int = 32
 
 
 _TINY = dict(d_model=128, n_encoder_layers=2, n_decoder_layers=2, n_heads=4, dim_feedforward=512)
@@ -217,11 +229,11 @@ class CandidateEvidence(nn.Module):
         self.to_bias = nn.Linear(hidden, 1)
 
     @classmethod
-    def of(cls, config, vocab: Vocabulary) -> CandidateEvidence:
-        """The evidence module a model config asks for (``ModelConfig`` or
-        ``recursive.RecursiveConfig``: ``d_model``, ``evidence_hidden`` and the tolerances)."""
+    def of(cls, config: IonEvidenceConfig, d_model: int, vocab: Vocabulary) -> CandidateEvidence:
+        """The evidence module of a model config's ion-evidence options (``ModelConfig`` or
+        ``recursive.RecursiveConfig``), for a model of width ``d_model``."""
         return cls(
-            vocab, config.d_model, config.evidence_hidden, config.fragment_tolerance_ppm,
+            vocab, d_model, config.evidence_hidden, config.fragment_tolerance_ppm,
             config.precursor_tolerance_ppm,
         )  # fmt: skip
 
@@ -335,7 +347,7 @@ class PeptideTransformer(nn.Module):
         self.position_embedding = nn.Embedding(config.max_peptide_length + 2, d)
         self.register_buffer("token_masses", vocab.residue_masses(), persistent=False)
         self.prefix_proj = nn.Linear(2 * d, d) if config.mass_aware_decoder else None
-        self.evidence = CandidateEvidence.of(config, vocab) if config.ion_evidence else None
+        self.evidence = CandidateEvidence.of(config, d, vocab) if config.ion_evidence else None
         self.encoder = transformer_encoder(
             d, config.n_heads, config.dim_feedforward, config.dropout, config.n_encoder_layers
         )

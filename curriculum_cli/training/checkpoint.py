@@ -3,8 +3,9 @@
 ``last.pt`` is a plain dict of tensors and numbers (loadable with
 ``torch.load(weights_only=True)``), written atomically so that a crash
 mid-write leaves the previous one intact. Its keys are the constants below;
-the training run fills them (``setup.TrainingRun.state_dict``), ``load_model``
-(used by ``evaluate``) reads only the model's weights and the run's
+the training run fills them (``setup.TrainingRun.state_dict``) and restores
+them through ``read_checkpoint``, the one reader of older checkpoints;
+``load_model`` (used by ``evaluate``) reads the model's weights and the run's
 ``run.json``; ``init_source`` and
 ``load_initial_weights`` start a new run from another run's weights
 (``train --init-from``, fine-tuning).
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from curriculum_cli.curriculum.schedule import StageSchedule
 from curriculum_cli.errors import RunError
 from curriculum_cli.model.source import build_model
 from curriculum_cli.model.token_transfer import transfer_token_weights
@@ -38,7 +40,7 @@ CKPT_COUNTERS = "counters"  # skipped, consecutive_skipped, spikes, validations
 CKPT_RECENT_TERMS = "recent_loss_terms"  # (ce, spectrum, precursor) of recent applied steps
 CKPT_LOG_BYTES = "metrics_bytes"  # size of metrics.jsonl when the checkpoint was taken
 CKPT_RNG = "rng_states"  # per rank: torch's global generators ("cpu", and "cuda" on a GPU)
-CKPT_VOCAB = "vocab"  # the model's tokens (Vocabulary as plain data); absent before 0.3
+CKPT_VOCAB = "vocab"  # the model's tokens (Vocabulary as plain data)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -69,6 +71,41 @@ def load_checkpoint(path: Path) -> dict:
         raise RunError(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
 
 
+def read_checkpoint(path: Path, config: RunConfig) -> dict:
+    """The checkpoint of the run ``config`` describes, in the layout this pepcurr writes.
+
+    The one reader of older checkpoints (``load_checkpoint`` gives a file as stored):
+
+    - no ``stage_schedule`` (before gated stages): the stages up to ``stage_index``
+      started as planned (``StageSchedule.load_planned``);
+    - a schedule with ``last_values`` (before gate smoothing): each gate metric's last
+      value as its one recent value;
+    - no ``metrics_bytes`` (pepcurr 0.1): None, and ``runlog.rewind_log`` cuts the log
+      back by step instead;
+    - no ``rng_states`` (before they were saved): None, torch's global generators stay as
+      seeded (exact for a model that draws nothing at random, as every preset);
+    - no ``vocab`` (before 0.3, when a checkpoint's tokens were always its run's): the run's.
+    """
+    state = load_checkpoint(path)
+    schedule = state.get(CKPT_STAGE_SCHEDULE)
+    if schedule is None:
+        planned = StageSchedule(config.curriculum)
+        planned.load_planned(int(state[CKPT_STAGE_INDEX]))
+        schedule = planned.state_dict()
+    elif "last_values" in schedule:
+        schedule = {k: v for k, v in schedule.items() if k != "last_values"}
+        schedule["recent_values"] = {
+            metric: [value] for metric, value in state[CKPT_STAGE_SCHEDULE]["last_values"].items()
+        }
+    return {
+        **state,
+        CKPT_STAGE_SCHEDULE: schedule,
+        CKPT_LOG_BYTES: state.get(CKPT_LOG_BYTES),
+        CKPT_RNG: state.get(CKPT_RNG),
+        CKPT_VOCAB: state.get(CKPT_VOCAB, vocab_record(config.vocab)),
+    }
+
+
 def load_model(source: Path | str, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig]:
     """The trained model of a run directory (or of a checkpoint file in one), in eval mode."""
     source = Path(source)
@@ -78,8 +115,8 @@ def load_model(source: Path | str, device: str = "cpu") -> tuple[torch.nn.Module
     checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
     config = read_run_config(run_dir)
     model = build_model(config.model, config.architecture, config.vocab)
-    state = load_checkpoint(checkpoint)
-    if CKPT_VOCAB in state and state[CKPT_VOCAB] != vocab_record(config.vocab):
+    state = read_checkpoint(checkpoint, config)
+    if state[CKPT_VOCAB] != vocab_record(config.vocab):
         raise RunError(f"{checkpoint}: its vocabulary is not the one {run_dir / RUN_FILE} "
                        "records (a checkpoint of another run?)")  # fmt: skip
     try:

@@ -6,8 +6,9 @@ the training loop and written to ``run.json`` next to a separate provenance bloc
 (versions, device, threads). ``read_run_config`` is the one reader of
 ``run.json``: ``loop`` (resume), ``checkpoint`` (loading a model),
 ``compare`` and ``ab`` all go through it, and an unknown or mistyped key is an
-error naming the key. Runs written by pepcurr 0.1's flat format still load
-(see ``_from_format_1``).
+error naming the key. It alone knows the older layouts (pepcurr 0.1's flat
+format, architectures written before they named their ``kind``) and reads them
+as today's (``_current_layout``), so the others see one layout.
 
 The schema is documented for users in ``docs/run-directory.md``.
 """
@@ -21,9 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     ValidationError,
     model_serializer,
     model_validator,
@@ -48,20 +47,9 @@ MAX_DEFAULT_WARMUP_STEPS = 1_000
 """The default warm-up is 5% of the run, at most this many steps."""
 
 
-def _architecture_kind(value: Any) -> str:
-    """Which model an ``architecture`` describes: ``recursive`` (it has supervision steps)
-    or ``transformer``."""
-    if isinstance(value, dict):
-        return "recursive" if "supervision_steps" in value else "transformer"
-    return "recursive" if isinstance(value, RecursiveConfig) else "transformer"
-
-
-Architecture = Annotated[
-    Annotated[ModelConfig, Tag("transformer")] | Annotated[RecursiveConfig, Tag("recursive")],
-    Discriminator(_architecture_kind),
-]
-"""The dimensions of one of pepcurr's networks; an error names the kind (``architecture.
-transformer.d_model``)."""
+Architecture = Annotated[ModelConfig | RecursiveConfig, Field(discriminator="kind")]
+"""The dimensions of one of pepcurr's networks, told apart by their ``kind``; an error names
+the kind (``architecture.transformer.d_model``)."""
 
 
 class VocabularyChange(BaseModel):
@@ -225,7 +213,7 @@ AUTO_INTERVALS = ("val_every", "grad_every", "checkpoint_every")
 
 
 # ----------------------------------------------------------------------------
-# run.json: write, read (the one reader), and the older format
+# run.json: write, read (the one reader), and the older layouts
 # ----------------------------------------------------------------------------
 
 
@@ -258,12 +246,32 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
-    """The typed ``RunConfig`` of a run directory (either ``run.json`` format).
+    """The typed ``RunConfig`` of a run directory (any ``run.json`` layout, ``_current_layout``).
 
     Unknown, missing or mistyped keys are a ``RunError`` naming the key.
     """
     path = Path(run_dir) / RUN_FILE
-    data = read_run_json(run_dir)
+    config = _current_layout(read_run_json(run_dir), path)
+    try:
+        return RunConfig.model_validate_json(json.dumps(config), strict=True)
+    except ValidationError as error:
+        lines = validation_problem_lines(error, f"{path}: config")
+        raise RunError("\n".join(lines)) from None
+
+
+def read_provenance(run_dir: Path) -> dict[str, Any]:
+    """``run.json``'s provenance block (empty for format 1, which mixed it into the config)."""
+    provenance = read_run_json(run_dir).get("provenance", {})
+    return provenance if isinstance(provenance, dict) else {}
+
+
+def _current_layout(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The config of a parsed ``run.json`` in the layout this pepcurr writes.
+
+    The older layouts: format 1 (pepcurr 0.1: flat, no ``format`` marker,
+    ``_from_format_1``) and format 2 before architectures named their kind
+    (``_with_kind``). No other module knows them.
+    """
     if "format" in data:
         if data["format"] != RUN_FORMAT:
             raise RunError(
@@ -280,17 +288,18 @@ def read_run_config(run_dir: Path) -> RunConfig:
         raise RunError(f"{path}: not a pepcurr run (no 'format' and no 'curriculum')")
     if not isinstance(config, dict):
         raise RunError(f"{path}: 'config' is missing or not a JSON object")
-    try:
-        return RunConfig.model_validate_json(json.dumps(config), strict=True)
-    except ValidationError as error:
-        lines = validation_problem_lines(error, f"{path}: config")
-        raise RunError("\n".join(lines)) from None
+    return _with_kind(config)
 
 
-def read_provenance(run_dir: Path) -> dict[str, Any]:
-    """``run.json``'s provenance block (empty for format 1, which mixed it into the config)."""
-    provenance = read_run_json(run_dir).get("provenance", {})
-    return provenance if isinstance(provenance, dict) else {}
+def _with_kind(config: dict[str, Any]) -> dict[str, Any]:
+    """An ``architecture`` written before kinds were named, with its ``kind``: ``recursive``
+    when it has ``supervision_steps`` (only the recursive model has them), else
+    ``transformer``."""
+    architecture = config.get("architecture")
+    if not isinstance(architecture, dict) or "kind" in architecture:
+        return config
+    kind = "recursive" if "supervision_steps" in architecture else "transformer"
+    return {**config, "architecture": {"kind": kind, **architecture}}
 
 
 # Format 1 keys that were provenance or derived values, not settings.

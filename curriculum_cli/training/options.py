@@ -290,7 +290,7 @@ def build_run_config(
     ``POINTS_PER_RUN`` points per run; the warm-up 5% of the run (at most
     ``MAX_DEFAULT_WARMUP_STEPS``).
     """
-    from curriculum_cli.curriculum.presets import load_curriculum
+    from curriculum_cli.curriculum.files import load_curriculum
     from curriculum_cli.model.source import is_factory, preset_architectures
     from curriculum_cli.training.config import (
         AUTO_INTERVALS,

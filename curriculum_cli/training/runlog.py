@@ -7,9 +7,10 @@ docs/run-directory.md for the fields of each kind. Non-finite floats are
 written as ``null`` (JSON has no NaN).
 
 Reading tolerates exactly one kind of damage: a truncated last line, as left
-by a crash mid-write. Anything else unparseable is a ``RunError``. ``run.json``
-is read through ``config.read_run_config``, the checkpoint through
-``checkpoint``.
+by a crash mid-write. Anything else unparseable is a ``RunError``. Logs of
+pepcurr 0.1 have no ``residue_accuracy``: ``RunLog.logged_as`` names the field
+that stands in, for every reader. ``run.json`` is read through
+``config.read_run_config``, the checkpoint through ``checkpoint.read_checkpoint``.
 """
 
 from __future__ import annotations
@@ -114,24 +115,20 @@ def last_end_record(run_dir: Path) -> dict | None:
     return ends[-1] if ends else None
 
 
-def truncate_log(path: Path, size: int) -> None:
-    """Cut a metrics file back to its first ``size`` bytes (its length at a checkpoint).
+def rewind_log(path: Path, step: int, size: int | None) -> None:
+    """Cut a metrics file back to a checkpoint taken at ``step``, on resume: records
+    written after it, including a half-written last line, are logged again by the resumed run.
 
-    Used on resume: records written after the checkpoint, including a
-    half-written last line, are logged again by the resumed run.
+    ``size``: the file's length in bytes when the checkpoint was taken; None for a
+    checkpoint of pepcurr 0.1, which did not record it: then the records of steps up to
+    ``step`` are kept, without ``end`` records.
     """
-    with open(path, "r+b") as handle:
-        handle.truncate(min(size, os.fstat(handle.fileno()).st_size))
-
-
-def truncate_records_after(path: Path, step: int, drop_events: tuple[str, ...] = ()) -> None:
-    """Keep only records with ``step <= step`` and not of ``drop_events``.
-
-    Used on resume from a checkpoint of pepcurr 0.1 (which did not record the
-    log's length): what was logged after it is logged again by the resumed run.
-    """
+    if size is not None:
+        with open(path, "r+b") as handle:
+            handle.truncate(min(int(size), os.fstat(handle.fileno()).st_size))
+        return
     records, _ = read_records(path)
-    kept = [r for r in records if r["step"] <= step and r["event"] not in drop_events]
+    kept = [r for r in records if r["step"] <= step and r["event"] != "end"]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
     os.replace(tmp, path)
@@ -156,6 +153,15 @@ class RunLog:
             records = frame[frame["event"] == kind]
             self._events[kind] = records.dropna(axis=1, how="all").reset_index(drop=True)
         return self._events[kind]
+
+    def logged_as(self, field: str) -> str:
+        """The field of its records that holds ``field``: ``token_accuracy`` (``<eos>``
+        counted, the nearest there is) for ``residue_accuracy`` in a log of pepcurr 0.1,
+        which logged no residue accuracy; ``field`` itself otherwise. The one place that
+        knows the older records."""
+        if field == "residue_accuracy" and field not in self.metrics:
+            return "token_accuracy"
+        return field
 
     @property
     def status(self) -> str:

@@ -46,8 +46,8 @@ from curriculum_cli.training.checkpoint import (
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
     CKPT_VOCAB,
-    load_checkpoint,
     load_initial_weights,
+    read_checkpoint,
     save_checkpoint,
     vocab_record,
 )
@@ -58,8 +58,7 @@ from curriculum_cli.training.runlog import (
     METRICS_FILE,
     MetricsWriter,
     last_end_record,
-    truncate_log,
-    truncate_records_after,
+    rewind_log,
     write_json_atomic,
 )
 from curriculum_cli.training.stability import StabilityMonitor, StepOutcome
@@ -241,13 +240,8 @@ class TrainingRun:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a checkpoint (this rank's data shards).
-
-        A checkpoint from before gated stages has no schedule: its stages
-        started as planned, so the schedule is rebuilt from ``stage_index``. One
-        from before the global generators were saved leaves them as seeded (exact
-        for models that draw nothing at random, as every preset).
-        """
+        """Restore a checkpoint as ``checkpoint.read_checkpoint`` reads it (this rank's
+        data shards)."""
         self.model.load_state_dict(state[CKPT_MODEL])
         self.optimizer.load_state_dict(state[CKPT_OPTIMIZER])
         states = state[CKPT_GENERATOR]
@@ -261,12 +255,9 @@ class TrainingRun:
         self.monitor.load_state_dict(
             {"counters": counters, "recent_terms": state[CKPT_RECENT_TERMS]}
         )
-        if CKPT_STAGE_SCHEDULE in state:
-            self.schedule.load_state_dict(state[CKPT_STAGE_SCHEDULE])
-        else:
-            self.schedule.load_planned(int(state[CKPT_STAGE_INDEX]))
+        self.schedule.load_state_dict(state[CKPT_STAGE_SCHEDULE])
         self.step, self.validations = int(state[CKPT_STEP]), int(counters["validations"])
-        if CKPT_RNG in state:
+        if state[CKPT_RNG] is not None:  # None: saved before they were (left as seeded)
             rng = state[CKPT_RNG][self.ranks.rank]
             torch.set_rng_state(rng["cpu"])
             if self.device.type == "cuda" and "cuda" in rng:
@@ -340,13 +331,11 @@ def setup(
         schedule=StageSchedule(config.curriculum), log=_NoLog(),
     )  # fmt: skip
     if resume:
-        state = load_checkpoint(run.checkpoint_path)
+        state = read_checkpoint(run.checkpoint_path, config)
         run.load_state_dict(state)
         # What was logged after the checkpoint is logged again by the resumed run (rank 0 writes).
-        if ranks.is_main and CKPT_LOG_BYTES in state:
-            truncate_log(run_dir / METRICS_FILE, int(state[CKPT_LOG_BYTES]))
-        elif ranks.is_main:  # a checkpoint of pepcurr 0.1
-            truncate_records_after(run_dir / METRICS_FILE, run.step, drop_events=("end",))
+        if ranks.is_main:
+            rewind_log(run_dir / METRICS_FILE, run.step, state[CKPT_LOG_BYTES])
     if tensorboard:  # event files mirror metrics.jsonl (the source of truth); rank 0 only
         run.board = TensorBoardLog(
             run_dir / TENSORBOARD_DIR, purge_step=run.step + 1 if resume else None
