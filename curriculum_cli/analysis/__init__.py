@@ -2,9 +2,10 @@
 
 - ``evaluation``: ``pepcurr evaluate`` and ``predict`` on MGF files
 - ``facts``: one run's values at a step; ``confounds``: what else differs between arms
-- ``stats``: distribution maths; ``verdict``: the rules of a verdict
+- ``stats``: distribution maths; ``verdict``: the rules of a verdict, in order
 - ``compare``: runs grouped into arms, with a verdict; ``plots``: curves and schedules
 - ``ab``: train every arm and seed, then compare
+- ``plain``: results as plain JSON data (NaN as None)
 
 Reads logs and checkpoints; ``ab`` alone starts training runs.
 """

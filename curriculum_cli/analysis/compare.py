@@ -18,8 +18,8 @@ tested with never-reached seeds censored at a common horizon
 and with ``rescore`` the final checkpoints re-scored on a larger fixed set
 with the validation set's share of the noise (``rescore``).
 
-Presentation (rich table, JSON, CSV, Markdown, plot) is in ``render`` and
-``plots``; ``docs/ab-testing.md`` explains each row.
+Presentation (rich table, JSON, CSV, Markdown, plot) is in ``cli.render.comparison``
+and ``plots``; ``docs/ab-testing.md`` explains each row.
 """
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
 """The ``pepcurr`` command line: Typer commands (``app``), shared options (``options``) and
-rich rendering (``render``). Presentation only: every command calls one library function.
+rich rendering (``render``, one module per domain). Presentation only: every command calls
+one library function.
 """
