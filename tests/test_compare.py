@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from curriculum_cli.analysis.compare import compare_runs
-from curriculum_cli.cli.render import (
+from curriculum_cli.cli.render.comparison import (
     comparison_csv,
     comparison_json,
     comparison_markdown,

@@ -20,7 +20,7 @@ from curriculum_cli.analysis.realism import (
     spectrum_features,
 )
 from curriculum_cli.cli.app import app
-from curriculum_cli.cli.render import render_realism
+from curriculum_cli.cli.render.realism import render_realism
 from curriculum_cli.spectra.chemistry import (
     H2O_MASS_DA,
     PROTON_MASS_DA,

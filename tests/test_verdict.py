@@ -9,6 +9,7 @@ t(0.975, 8) = 2.3060041, t(0.8, 8) = 0.8888918, t(0.95, 8) = 1.8595480, t(0.9, 8
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -18,6 +19,7 @@ import statistics
 import pytest
 from typer.testing import CliRunner
 
+from curriculum_cli.analysis import verdict as verdict_module
 from curriculum_cli.analysis.power import (
     MAX_SEEDS,
     paired_sensitivity,
@@ -25,7 +27,7 @@ from curriculum_cli.analysis.power import (
     welch_sensitivity,
 )
 from curriculum_cli.analysis.stats import holm, welch_test
-from curriculum_cli.analysis.verdict import decide
+from curriculum_cli.analysis.verdict import RULES, VERDICT_KINDS, Rule, Ruling, decide, overall_kind
 from curriculum_cli.cli.app import app
 from tests.helpers import fabricate_run
 
@@ -266,6 +268,58 @@ def test_same_curriculum_is_rarely_called_different():
         assert verdict.kind in ("difference", "undecided")  # never equivalent: no margin
         differences += verdict.kind == "difference"
     assert differences / trials <= 0.075  # nominal 0.05, ~2 binomial sd margin
+
+
+# ----------------------------------------------------------------------------
+# The rules: one ordered list, applied in one place
+# ----------------------------------------------------------------------------
+
+
+def test_every_rule_gives_a_known_kind_and_every_kind_has_a_rule_and_a_sentence():
+    assert {rule.kind for rule in RULES} == set(VERDICT_KINDS)
+    assert list(verdict_module._SENTENCES) == list(VERDICT_KINDS)
+    assert [rule.holds.__name__ for rule in RULES] == [
+        "too_few_pairs", "identical_results", "significant_difference", "inside_the_margin",
+        "nothing_settles_it",
+    ]  # fmt: skip
+    # each rule's docstring opens with its place in the list, as docs/ab-testing.md numbers them
+    assert [rule.holds.__doc__.split(".")[0] for rule in RULES] == ["1", "2", "3", "4", "5"]
+
+
+def _fewer_than_eight_pairs(e, s):
+    """A stricter rule, as a new rule would be written: its condition and its reason."""
+    return Ruling(f"only {e.n_pairs} pairs; this rule wants 8") if e.n_pairs < 8 else None
+
+
+def test_decide_applies_the_rules_in_their_order_and_a_new_rule_is_one_function(monkeypatch):
+    arms = {"A": _arm(BASE), "B": _arm(_plus(BASE, CLEAR))}  # a difference by the shipped rules
+    stricter = Rule("undecided", _fewer_than_eight_pairs)
+    monkeypatch.setattr(verdict_module, "RULES", (*RULES[:2], stricter, *RULES[2:]))
+    (verdict,) = decide(arms, "higher")
+    assert verdict.kind == "undecided" and verdict.winner is None
+    assert verdict.reason == "only 6 pairs; this rule wants 8"
+    assert verdict.sentence.startswith(
+        "No verdict on metric for B against A: only 6 pairs; this rule wants 8; measured B "
+    )
+    assert verdict.p_value == 2 / 64  # it reads the tests, so they ran
+    monkeypatch.setattr(verdict_module, "RULES", (*RULES[:3], stricter, *RULES[3:]))
+    assert decide(arms, "higher")[0].kind == "difference"  # the difference rule comes first
+    # a rule that reads no test settles a comparison before the tests: none is run
+    monkeypatch.setattr(verdict_module, "RULES", (Rule("undecided", _fewer_than_eight_pairs,
+                                                       reads_tests=False), *RULES))  # fmt: skip
+    (verdict,) = decide(arms, "higher")
+    assert verdict.reason == "only 6 pairs; this rule wants 8"
+    assert math.isnan(verdict.p_value) and math.isnan(verdict.ci_low)
+    assert verdict.sensitivity is None
+
+
+def test_the_overall_kind_is_the_first_of_the_kinds_any_comparison_has():
+    (one,) = decide({"A": _arm(BASE), "B": _arm(_plus(BASE, CLEAR))}, "higher")
+    as_kind = {kind: dataclasses.replace(one, kind=kind) for kind in VERDICT_KINDS}
+    assert overall_kind([]) is None
+    assert overall_kind([as_kind["identical"], as_kind["equivalent"]]) == "equivalent"
+    assert overall_kind([as_kind["equivalent"], as_kind["undecided"]]) == "undecided"
+    assert overall_kind([as_kind["undecided"], as_kind["difference"]]) == "difference"
 
 
 # ----------------------------------------------------------------------------

@@ -18,8 +18,8 @@ tested with never-reached seeds censored at a common horizon
 and with ``rescore`` the final checkpoints re-scored on a larger fixed set
 with the validation set's share of the noise (``rescore``).
 
-Presentation (rich table, JSON, CSV, Markdown, plot) is in ``render`` and
-``plots``; ``docs/ab-testing.md`` explains each row.
+Presentation (rich table, JSON, CSV, Markdown, plot) is in ``cli.render.comparison``
+and ``plots``; ``docs/ab-testing.md`` explains each row.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from curriculum_cli.analysis.facts import (
 )
 from curriculum_cli.analysis.rescore import Rescore, check_rescore, rescore_runs
 from curriculum_cli.analysis.stats import censored_summary, restricted_steps
-from curriculum_cli.analysis.verdict import Verdict, decide
+from curriculum_cli.analysis.verdict import Verdict, decide, overall_kind
 from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.training.runlog import RunLog, read_run
@@ -168,6 +168,22 @@ class Comparison:
     def columns(self) -> list[str]:
         return self.groups if self.grouped else list(self.runs["label"])
 
+    @property
+    def overall_kind(self) -> str | None:
+        """The kind that heads the verdicts (``verdict.overall_kind``; None: one arm only)."""
+        return overall_kind(self.verdicts)
+
+    @property
+    def rescore_overall_kind(self) -> str | None:
+        """The kind that heads the re-scored verdicts (None without ``--rescore``)."""
+        return overall_kind(self.rescore_verdicts)
+
+    @property
+    def runs_per_group(self) -> dict[str, int]:
+        """How many runs each group holds, in the groups' order."""
+        sizes = self.runs.groupby("group", sort=False).size()
+        return {group: int(sizes[group]) for group in self.groups}
+
     def row(self, key: str) -> Row:
         return next(row for row in self.rows if row.key == key)
 
@@ -235,11 +251,45 @@ def compare_runs(
     than ``at``, runs of one arm that differ in a setting) are in
     ``Comparison.warnings``.
     """
-    import pandas as pd
-
     if not run_dirs:
         raise PepcurrError("give at least one run directory")
     target_metric = metric if metric in SERIES_METRICS else DEFAULT_METRIC
+    rows = _checked_rows(target_metric, target, metric, at, margin, rescore)
+    logs, warnings = _read_runs(run_dirs)
+    at = _nominal_step(logs, at, rescore)
+    rows = _rows_with_data(rows, logs, metric)
+    groups = _group_labels(logs)
+    found = rescore_runs(logs, groups, metric, rescore) if rescore is not None else None
+    if found is not None:
+        rows.append(Row("rescored", f"{metric} re-scored, {rescore:,} spectra", "higher",
+                        "fraction"))  # fmt: skip
+    runs, run_warnings = _facts_of_runs(logs, groups, at, target_metric, target, metric, found)
+    warnings += run_warnings + setting_warnings(logs, groups) + _shared_seed_warnings(runs)
+    group_order = list(dict.fromkeys(groups))
+    mean, std, count = _group_statistics(runs, rows, group_order)
+    horizon, censored = _steps_to_target(runs, group_order)
+    better = next(row for row in rows if row.key == metric).better
+    verdicts = _decide(runs, metric, better, margin, at, horizon)
+    rescore_verdicts = []
+    if found is not None:
+        rescore_verdicts = _decide(runs, "rescored", better, margin, None, None,
+                                   f"{metric} of the final checkpoints on {rescore:,} fixed "
+                                   "spectra")  # fmt: skip
+        warnings += _rescore_step_warnings(found, runs)
+    verdict = _sentences(verdicts, metric, at)
+    return Comparison(
+        at_nominal=at, metric=metric, target=target, rows=rows, runs=runs, groups=group_order,
+        mean=mean, std=std, count=count, verdicts=verdicts, verdict=verdict, margin=margin,
+        horizon=horizon, censored=censored, confounds=confounds(logs, groups, at),
+        rescore=found, rescore_verdicts=rescore_verdicts, warnings=warnings, logs=logs,
+    )  # fmt: skip
+
+
+def _checked_rows(
+    target_metric: str, target: float, metric: str, at: int | None, margin: float | None,
+    rescore: int | None,
+) -> list[Row]:  # fmt: skip
+    """The comparison's rows, once the options are known to be valid (else ``PepcurrError``)."""
     rows = _rows(target_metric, target, metric)
     scored = [row.key for row in rows if row.better is not None]
     if metric not in scored:
@@ -251,25 +301,38 @@ def compare_runs(
     check_margin(margin, metric)
     if rescore is not None:
         check_rescore(metric, rescore)
+    return rows
 
-    logs, warnings = _read_runs(run_dirs)
+
+def _nominal_step(logs: list[RunLog], at: int | None, rescore: int | None) -> int:
+    """The nominal step compared: ``at``, or the end of the longest run."""
     if rescore is not None and at is not None:
         _check_rescore_step(logs, at)
     if at is None:
         at = max(run.config.nominal_total_steps for run in logs)
-    if not any(has_real_validation(run) for run in logs):
-        if metric.endswith("_real"):
-            raise PepcurrError(
-                f"--metric {metric}: no run given has a val_real set (train with --val-data)"
-            )
-        rows = [row for row in rows if not row.key.endswith("_real")]
+    return at
 
-    groups = _group_labels(logs)
-    found = rescore_runs(logs, groups, metric, rescore) if rescore is not None else None
-    if found is not None:
-        rows.append(Row("rescored", f"{metric} re-scored, {rescore:,} spectra", "higher",
-                        "fraction"))  # fmt: skip
-    records = []
+
+def _rows_with_data(rows: list[Row], logs: list[RunLog], metric: str) -> list[Row]:
+    """The rows without the ``_real`` ones when no run has a val_real set."""
+    if any(has_real_validation(run) for run in logs):
+        return rows
+    if metric.endswith("_real"):
+        raise PepcurrError(
+            f"--metric {metric}: no run given has a val_real set (train with --val-data)"
+        )
+    return [row for row in rows if not row.key.endswith("_real")]
+
+
+def _facts_of_runs(
+    logs: list[RunLog], groups: list[str], at: int, target_metric: str, target: float,
+    metric: str, found: Rescore | None,
+) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
+    """One row per run: its facts at nominal step ``at``, its group and seed; and a warning
+    for each run that did not finish or ends before ``at``."""
+    import pandas as pd
+
+    records, warnings = [], []
     for run, group in zip(logs, groups, strict=True):
         scale = run.config.scale
         at_step = nominal_to_actual(at, scale)
@@ -291,12 +354,23 @@ def compare_runs(
         )  # fmt: skip
     runs = pd.DataFrame.from_records(records)
     runs["label"] = _unique(list(runs["label"]))
-    warnings += setting_warnings(logs, groups)
-    for group, members in runs.groupby("group", sort=False):
-        if members["seed"].duplicated().any():
-            warnings.append(f"{group}: several runs share a seed; they are not independent")
+    return runs, warnings
 
-    group_order = list(dict.fromkeys(groups))
+
+def _shared_seed_warnings(runs: pd.DataFrame) -> list[str]:
+    """A warning for each group in which several runs share a seed."""
+    return [
+        f"{group}: several runs share a seed; they are not independent"
+        for group, members in runs.groupby("group", sort=False)
+        if members["seed"].duplicated().any()
+    ]
+
+
+def _group_statistics(
+    runs: pd.DataFrame, rows: list[Row], group_order: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Mean, sample sd and count of each numeric row per group; each run's ``seeds`` becomes
+    its group's seeds."""
     numeric = [row.key for row in rows if row.kind != "text"]
     by_group = runs.groupby("group", sort=False)[numeric]
     mean = by_group.mean().T[group_order]
@@ -305,8 +379,16 @@ def compare_runs(
     for group in group_order:
         members = runs[runs["group"] == group]
         runs.loc[runs["group"] == group, "seeds"] = ", ".join(str(s) for s in members["seed"])
-    # Steps to target: every run was validated up to the horizon, so a seed that had not
-    # reached the target by then is censored there, the same for every run.
+    return mean, std, count
+
+
+def _steps_to_target(runs: pd.DataFrame, group_order: list[str]) -> tuple[float, dict[str, dict]]:
+    """The horizon (nominal) and, per group, steps to target with never-reached seeds
+    censored there.
+
+    Every run was validated up to the horizon, so a seed that had not reached the target
+    by then is censored there, the same for every run.
+    """
     horizon = float(min(runs["step"] / runs["scale"]))
     censored = {
         group: censored_summary(
@@ -315,25 +397,14 @@ def compare_runs(
         )
         for group in group_order
     }  # fmt: skip
+    return horizon, censored
 
-    row = next(row for row in rows if row.key == metric)
-    verdicts = _decide(runs, metric, row.better, margin, at, horizon)
+
+def _sentences(verdicts: list[Verdict], metric: str, at: int) -> str:
+    """The verdicts' sentences, or why there is none."""
     if verdicts:
-        verdict = " ".join(v.sentence for v in verdicts)
-    else:
-        verdict = f"One arm only: nothing to compare {metric} against at nominal step {at:,}."
-    rescore_verdicts = []
-    if found is not None:
-        rescore_verdicts = _decide(runs, "rescored", row.better, margin, None, None,
-                                   f"{metric} of the final checkpoints on {rescore:,} fixed "
-                                   "spectra")  # fmt: skip
-        warnings += _rescore_step_warnings(found, runs)
-    return Comparison(
-        at_nominal=at, metric=metric, target=target, rows=rows, runs=runs, groups=group_order,
-        mean=mean, std=std, count=count, verdicts=verdicts, verdict=verdict, margin=margin,
-        horizon=horizon, censored=censored, confounds=confounds(logs, groups, at),
-        rescore=found, rescore_verdicts=rescore_verdicts, warnings=warnings, logs=logs,
-    )  # fmt: skip
+        return " ".join(v.sentence for v in verdicts)
+    return f"One arm only: nothing to compare {metric} against at nominal step {at:,}."
 
 
 def check_margin(margin: float | None, metric: str) -> None:

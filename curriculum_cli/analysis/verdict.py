@@ -1,21 +1,25 @@
 """The verdict of an A/B: each arm against the baseline, as data and as a plain sentence.
 
-``decide`` applies the rules (``docs/ab-testing.md``): paired by seed when the
-arms share seeds (paired t interval, exact sign-flip test), Welch's unpaired
-test otherwise, Holm over several arms. A ``difference`` needs the test to
-reject and the interval to exclude 0; ``equivalent`` needs a declared margin
-and the ``1 - 2 alpha`` interval inside it (two one-sided tests); otherwise the
-verdict is ``undecided`` and says why and what would settle it. Beside each,
-what the comparison could have seen (``power``). The distribution maths are in
-``stats``.
+``decide`` measures each arm against the baseline (paired by seed when the arms share
+seeds: paired t interval, exact sign-flip test; Welch's unpaired test otherwise; Holm
+over several arms: ``Evidence``), then applies ``RULES``, an ordered list of small
+rules, each a function with its condition and its reason beside the kind it gives: the
+first that holds is the verdict, and the sentence is built from it. A ``difference``
+needs the test to reject and the interval to exclude 0; ``equivalent`` needs a declared
+margin and the ``1 - 2 alpha`` interval inside it (two one-sided tests); otherwise the
+verdict is ``undecided`` and says why and what would settle it (``docs/ab-testing.md``).
+A new rule is one function and its row in ``RULES``. Beside each verdict, what the
+comparison could have seen (``power``); ``overall_kind`` is the kind that heads several.
+The distribution maths are in ``stats``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from curriculum_cli.analysis.plain import plain
 from curriculum_cli.analysis.power import (
     MAX_SEEDS,
     Sensitivity,
@@ -37,8 +41,12 @@ from curriculum_cli.analysis.stats import (
 )
 
 MIN_PAIRS = 3
+"""Fewest seed pairs (Welch: runs in each arm) a verdict needs (``decide``'s ``min_pairs``)."""
 
-VERDICT_KINDS = ("difference", "equivalent", "identical", "undecided")
+VERDICT_KINDS = ("difference", "undecided", "equivalent", "identical")
+"""Every kind of verdict, in the order in which one heads several comparisons
+(``overall_kind``): any difference, else any undecided one, else equivalent, else
+identical. ``RULES`` give them; ``_SENTENCES`` words each."""
 
 
 @dataclass(frozen=True)
@@ -108,36 +116,92 @@ class Verdict:
 
     def to_dict(self) -> dict:
         """Plain JSON-able data: NaN and infinities become None."""
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def overall_kind(verdicts: Sequence[Verdict]) -> str | None:
+    """The kind that heads several comparisons: the first of ``VERDICT_KINDS`` any of them
+    has (None without a comparison)."""
+    kinds = {verdict.kind for verdict in verdicts}
+    return next((kind for kind in VERDICT_KINDS if kind in kinds), None)
+
+
+# ----------------------------------------------------------------------------
+# What the comparisons show: values, tests, the family's adjustment
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerdictSettings:
+    """What every comparison of one ``decide`` call shares (``decide``'s arguments)."""
+
+    baseline: str
+    k: int  # comparisons against the baseline
+    alpha: float
+    min_pairs: int
+    margin: float | None
+    better: str
+    metric: str
+    step: int | None
+    values_note: str
+    max_exact: int
+    samples: int
+    seed: int
 
 
 @dataclass
-class _Comparison:
-    """Working state of one arm against the baseline, before the verdict."""
+class Evidence:
+    """One arm against the baseline: the values compared and what the tests found.
+
+    ``decide`` fills it in three steps: the values compared (``_pair``: paired by seed
+    or not, what was left out), the tests (``_test``, only for a comparison that no rule
+    settled before them: see ``Rule.reads_tests``), then the family's Holm adjustment
+    and the figures the rules read (``_summarize``). The rules read it and change
+    nothing. NaN where a number could not be estimated.
+    """
 
     arm: str
     paired: bool
     arm_values: list[float]
-    base_values: list[float]
+    base_values: list[float]  # paired: in the order of shared_seeds
+    shared_seeds: list[Hashable]  # the seeds of the pairs ([] for Welch)
     dropped: int
     dropped_text: str
+    # _test
+    all_tied: bool = False  # every paired difference a tie (Welch: every run the same value)
+    differences: list[float] | None = None  # paired, ties snapped to 0
     t: TResult | None = None  # the 1 - alpha interval and test
     t_equivalence: TResult | None = None  # the 1 - 2 alpha / k interval
     flip: SignFlipResult | None = None
-    differences: list[float] | None = None  # paired, ties snapped to 0
     zero_spread: bool = False
-    p_value: float = math.nan
-    smallest_p: float = 1.0  # raw (unadjusted) floor; 1 when no test is run
-    kind: str | None = None  # decided before the test (too few runs, identical)
-    reason: str = ""
+    p_value: float = math.nan  # raw; 1 when every difference is a tie
+    smallest_p: float = 1.0  # the raw p's floor with these seeds; 1 when no test is run
+    # _summarize
+    p_adjusted: float = math.nan  # Holm over the comparisons against the baseline
+    smallest_p_adjusted: float = math.nan  # the floor after Holm
+    mean_arm: float = math.nan
+    mean_baseline: float = math.nan
+    mean_difference: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    equivalence_low: float = math.nan
+    equivalence_high: float = math.nan
+    inside_margin: bool | None = None  # the equivalence interval inside +-margin
+    excludes_zero: bool = False  # the interval, or zero spread of one sign
+    sensitivity: Sensitivity | None = None
+
+    @property
+    def tested(self) -> bool:
+        """Whether the t interval and test were computed."""
+        return self.t is not None
+
+    @property
+    def n_pairs(self) -> int | None:
+        return len(self.arm_values) if self.paired else None
+
+    @property
+    def n_tied(self) -> int:
+        return self.flip.n - self.flip.n_nonzero if self.flip else 0
 
 
 def _finite(values: Mapping[Hashable, float]) -> dict[Hashable, float]:
@@ -160,86 +224,288 @@ def _seed_list(seeds) -> str:
     return ", ".join(str(seed) for seed in sorted(seeds, key=str))
 
 
-def _prepare(
-    arm: str, baseline: str, arm_raw: Mapping, base_raw: Mapping, min_pairs: int
-) -> _Comparison:
+def _pair(arm: str, baseline: str, arm_raw: Mapping, base_raw: Mapping) -> Evidence:
+    """The values compared: paired by the seeds both arms have, else unpaired (Welch)."""
     arm_values, base_values = _finite(arm_raw), _finite(base_raw)
     missing = (len(arm_raw) - len(arm_values)) + (len(base_raw) - len(base_values))
     notes = []
     if missing:
         notes.append(f"{_plural(missing, 'run')} without a finite value left out")
     shared = [seed for seed in base_values if seed in arm_values]
-    if shared:
-        only_arm = [s for s in arm_values if s not in base_values]
-        only_base = [s for s in base_values if s not in arm_values]
-        unshared = len(only_arm) + len(only_base)
-        if unshared:
-            where = "; ".join(
-                f"seed{'s' if len(seeds) > 1 else ''} {_seed_list(seeds)} only in {name}"
-                for seeds, name in ((only_arm, arm), (only_base, baseline))
-                if seeds
-            )
-            notes.insert(0, f"{_plural(unshared, 'run')} without a shared seed dropped ({where})")
-        c = _Comparison(
-            arm, True, [arm_values[s] for s in shared], [base_values[s] for s in shared],
-            missing + unshared, "; ".join(notes),
-        )  # fmt: skip
-        if len(shared) < min_pairs:
-            c.kind = "undecided"
-            c.reason = (
-                f"only {_plural(len(shared), 'seed pair')} ({arm} and {baseline} share "
-                f"seed{'s' if len(shared) > 1 else ''} {_seed_list(shared)}); at least "
-                f"{min_pairs} are needed for a verdict"
-            )
-        return c
-    c = _Comparison(
-        arm, False, list(arm_values.values()), list(base_values.values()), missing,
-        "; ".join(notes),
+    if not shared:
+        return Evidence(arm, False, list(arm_values.values()), list(base_values.values()), [],
+                        missing, "; ".join(notes))  # fmt: skip
+    only_arm = [s for s in arm_values if s not in base_values]
+    only_base = [s for s in base_values if s not in arm_values]
+    unshared = len(only_arm) + len(only_base)
+    if unshared:
+        where = "; ".join(
+            f"seed{'s' if len(seeds) > 1 else ''} {_seed_list(seeds)} only in {name}"
+            for seeds, name in ((only_arm, arm), (only_base, baseline))
+            if seeds
+        )
+        notes.insert(0, f"{_plural(unshared, 'run')} without a shared seed dropped ({where})")
+    return Evidence(
+        arm, True, [arm_values[s] for s in shared], [base_values[s] for s in shared], shared,
+        missing + unshared, "; ".join(notes),
     )  # fmt: skip
-    short = [(name, len(v)) for name, v in ((arm, arm_values), (baseline, base_values))]
-    if any(count < min_pairs for _, count in short):
-        c.kind = "undecided"
-        c.reason = (
-            f"the arms share no seeds, and the unpaired (Welch) test needs at least "
-            f"{min_pairs} runs per arm; " + ", ".join(f"{n} has {k}" for n, k in short)
-        )
-    return c
 
 
-def _test(c: _Comparison, alpha: float, k: int, max_exact: int, samples: int, seed: int) -> None:
-    """Run the comparison's tests and intervals, or settle it early (identical results)."""
-    if c.kind is not None:
-        return
-    values = c.arm_values + c.base_values
+def _test(e: Evidence, s: VerdictSettings) -> None:
+    """The comparison's tests and intervals. None when every paired difference is a tie
+    (Welch: every run the same value): with nothing to flip the p-value is 1."""
+    values = e.arm_values + e.base_values
     scale = max(abs(v) for v in values)
-    confidence, equivalence = 1.0 - alpha, 1.0 - 2.0 * alpha / k
-    if c.paired:
-        c.differences = paired_differences(c.arm_values, c.base_values, scale)
-        if not any(c.differences):
-            c.kind = "identical"
-            c.reason = (
-                f"every paired difference is 0 (a tie: equal within the tie tolerance): the "
-                f"same value in each of the {len(c.differences)} seed pairs"
-            )
-            c.p_value, c.smallest_p = 1.0, 1.0
+    confidence, equivalence = 1.0 - s.alpha, 1.0 - 2.0 * s.alpha / s.k
+    if e.paired:
+        e.differences = paired_differences(e.arm_values, e.base_values, scale)
+        if not any(e.differences):
+            e.all_tied, e.p_value = True, 1.0
             return
-        c.zero_spread = spread_is_zero(c.differences, scale)
-        c.t = paired_t(c.differences, confidence, scale)
-        c.t_equivalence = paired_t(c.differences, equivalence, scale)
-        c.flip = sign_flip_p_value(
-            c.differences, scale=scale, max_exact=max_exact, samples=samples, seed=seed
+        e.zero_spread = spread_is_zero(e.differences, scale)
+        e.t = paired_t(e.differences, confidence, scale)
+        e.t_equivalence = paired_t(e.differences, equivalence, scale)
+        e.flip = sign_flip_p_value(
+            e.differences, scale=scale, max_exact=s.max_exact, samples=s.samples, seed=s.seed
         )
-        c.p_value, c.smallest_p = c.flip.p_value, c.flip.smallest_p
+        e.p_value, e.smallest_p = e.flip.p_value, e.flip.smallest_p
         return
     if spread_is_zero(values, scale):
-        c.kind = "identical"
-        c.reason = f"the same value in all {len(values)} runs of both arms"
-        c.p_value, c.smallest_p = 1.0, 1.0
+        e.all_tied, e.p_value = True, 1.0
         return
-    c.zero_spread = spread_is_zero(c.arm_values, scale) and spread_is_zero(c.base_values, scale)
-    c.t = welch_test(c.arm_values, c.base_values, confidence)
-    c.t_equivalence = welch_test(c.arm_values, c.base_values, equivalence)
-    c.p_value, c.smallest_p = c.t.p_value, 0.0
+    e.zero_spread = spread_is_zero(e.arm_values, scale) and spread_is_zero(e.base_values, scale)
+    e.t = welch_test(e.arm_values, e.base_values, confidence)
+    e.t_equivalence = welch_test(e.arm_values, e.base_values, equivalence)
+    e.p_value, e.smallest_p = e.t.p_value, 0.0
+
+
+def _summarize(evidence: list[Evidence], s: VerdictSettings) -> None:
+    """Holm over the comparisons against the baseline (one without a p-value counts as
+    p = 1), then each one's means, intervals and what it could have seen."""
+    adjusted = holm([e.p_value if math.isfinite(e.p_value) else 1.0 for e in evidence])
+    floor = min(e.smallest_p for e in evidence)
+    for e, p_adjusted in zip(evidence, adjusted, strict=True):
+        e.p_adjusted = p_adjusted
+        e.smallest_p_adjusted = max(e.smallest_p, s.k * floor)
+        e.mean_arm = sum(e.arm_values) / len(e.arm_values) if e.arm_values else math.nan
+        e.mean_baseline = sum(e.base_values) / len(e.base_values) if e.base_values else math.nan
+        if e.differences is not None:
+            e.mean_difference = sum(e.differences) / len(e.differences)
+        else:
+            e.mean_difference = e.mean_arm - e.mean_baseline
+        if e.t is not None:
+            e.ci_low, e.ci_high = e.t.ci_low, e.t.ci_high
+        if e.t_equivalence is not None:
+            e.equivalence_low, e.equivalence_high = e.t_equivalence.ci_low, e.t_equivalence.ci_high
+        if s.margin is not None and math.isfinite(e.equivalence_low):
+            e.inside_margin = -s.margin < e.equivalence_low and e.equivalence_high < s.margin
+        e.excludes_zero = (math.isfinite(e.ci_low) and (e.ci_low > 0 or e.ci_high < 0)) or (
+            e.paired and e.zero_spread and e.mean_difference != 0
+        )
+        e.sensitivity = _sensitivity(e, s) if e.tested else None
+
+
+def _sensitivity(e: Evidence, s: VerdictSettings) -> Sensitivity | None:
+    """What the comparison could have seen; None without a spread to base it on."""
+    if e.t is None or e.zero_spread:
+        return None
+    if e.paired:
+        n = len(e.differences)
+        mean = sum(e.differences) / n
+        sd = math.sqrt(sum((d - mean) ** 2 for d in e.differences) / (n - 1))
+        return paired_sensitivity(n, sd, s.alpha, s.k, s.margin)
+    sds = [
+        math.sqrt(sum((v - sum(vs) / len(vs)) ** 2 for v in vs) / (len(vs) - 1))
+        for vs in (e.arm_values, e.base_values)
+    ]
+    return welch_sensitivity(len(e.arm_values), len(e.base_values), *sds, s.alpha, s.k,
+                             s.margin)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------
+# The rules, in order
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ruling:
+    """What a rule says when it holds: why (``reason``), and the better arm of a difference."""
+
+    reason: str
+    winner: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the verdict: when ``holds`` returns a ``Ruling`` (its condition holds),
+    the verdict is ``kind`` with that ruling's reason.
+
+    ``reads_tests``: whether the condition reads the tests (``Evidence`` after
+    ``_test``). A rule that does not can settle a comparison before any test is run;
+    such a comparison counts as p = 1 in Holm's family.
+    """
+
+    kind: str
+    holds: Callable[[Evidence, VerdictSettings], Ruling | None]
+    reads_tests: bool = True
+
+
+def too_few_pairs(e: Evidence, s: VerdictSettings) -> Ruling | None:
+    """1. Fewer than ``min_pairs`` seed pairs (Welch: runs in either arm): ``undecided``,
+    saying how many there are and how many are needed."""
+    if e.paired:
+        n = len(e.shared_seeds)
+        if n >= s.min_pairs:
+            return None
+        return Ruling(
+            f"only {_plural(n, 'seed pair')} ({e.arm} and {s.baseline} share "
+            f"seed{'s' if n > 1 else ''} {_seed_list(e.shared_seeds)}); at least "
+            f"{s.min_pairs} are needed for a verdict"
+        )
+    counts = [(e.arm, len(e.arm_values)), (s.baseline, len(e.base_values))]
+    if all(count >= s.min_pairs for _, count in counts):
+        return None
+    return Ruling(
+        f"the arms share no seeds, and the unpaired (Welch) test needs at least "
+        f"{s.min_pairs} runs per arm; " + ", ".join(f"{n} has {k}" for n, k in counts)
+    )
+
+
+def identical_results(e: Evidence, s: VerdictSettings) -> Ruling | None:
+    """2. Every paired difference a tie (Welch: every run the same value): ``identical``
+    (e.g. the same curriculum under two names)."""
+    if not e.all_tied:
+        return None
+    if e.paired:
+        return Ruling(
+            f"every paired difference is 0 (a tie: equal within the tie tolerance): the "
+            f"same value in each of the {len(e.differences)} seed pairs"
+        )
+    runs = len(e.arm_values) + len(e.base_values)
+    return Ruling(f"the same value in all {runs} runs of both arms")
+
+
+def significant_difference(e: Evidence, s: VerdictSettings) -> Ruling | None:
+    """3. Holm-adjusted p < alpha *and* the 1 - alpha interval excludes 0: ``difference``,
+    won by the arm with the better mean by ``better``.
+
+    With zero spread (every pair differs by the same non-zero amount) there is no t
+    interval, but every difference has the same sign, and the exact test alone decides:
+    with 6 such pairs p = 2/64. The sign-flip test is exact under H0 as long as, within
+    a seed, the two arms' values are exchangeable (true for the same curriculum under
+    two names); requiring the t interval too only makes this rule more conservative. A
+    difference can also lie inside the margin (significant but smaller than what
+    matters): the sentence says so.
+    """
+    if not (e.p_adjusted < s.alpha and e.excludes_zero):
+        return None
+    higher = e.mean_difference > 0
+    winner = e.arm if higher == (s.better == "higher") else s.baseline
+    where = "every pair differs by the same amount" if e.zero_spread else (
+        "the interval excludes 0")  # fmt: skip
+    return Ruling(f"{_adjusted_p(e, s)} < {s.alpha:g} and {where}", winner)
+
+
+def inside_the_margin(e: Evidence, s: VerdictSettings) -> Ruling | None:
+    """4. A margin M, and the 1 - 2 alpha / k interval inside (-M, +M): ``equivalent``.
+
+    Schuirmann's two one-sided tests at level alpha: each one-sided t test of "the
+    difference is at least +M" / "at most -M" rejects at alpha exactly when that
+    interval's bound lies inside; k > 1 comparisons: Bonferroni.
+    """
+    if not e.inside_margin:
+        return None
+    return Ruling(
+        f"the {_percent(e.t_equivalence.confidence)} interval {e.equivalence_low:+.4g} to "
+        f"{e.equivalence_high:+.4g} lies inside it (two one-sided tests at the "
+        f"{_percent(s.alpha)} level)"
+    )
+
+
+def nothing_settles_it(e: Evidence, s: VerdictSettings) -> Ruling:
+    """5. Otherwise ``undecided``, with each reason that holds, and what would settle it.
+
+    Too few untied pairs for the exact test ever to reach alpha (2 / 2^n for n untied
+    pairs, after Holm k times the smallest such floor), or a p-value not below alpha
+    (said when the t interval excludes 0 all the same), or an interval that includes 0
+    despite p < alpha; and no margin declared, or an equivalence interval too wide for
+    it; then how many seeds would likely settle it (``power.Sensitivity.seeds_for_margin``).
+    """
+    reasons = []
+    ties = e.n_tied
+    interval = f"the {_percent(1 - s.alpha)} t interval"
+    if e.paired and e.smallest_p_adjusted >= s.alpha:
+        tied = f", {ties} of them tied," if ties else ""
+        holm_note = f" after Holm's correction over {s.k} comparisons" if s.k > 1 else ""
+        needed = _untied_needed(s.k, s.alpha, s.min_pairs)
+        reasons.append(
+            f"too few untied pairs: with {_plural(e.n_pairs, 'seed pair')}{tied} the smallest "
+            f"possible p-value{holm_note} is {e.smallest_p_adjusted:.4g}, not below "
+            f"{s.alpha:g}, whatever the difference; the exact test needs {needed} untied "
+            f"pairs (at least {needed + ties} seeds{' with ties like these' if ties else ''})"
+        )
+    elif e.zero_spread and not e.paired:
+        reasons.append(
+            "zero spread: every run within each arm has the same value, so no interval can "
+            "be estimated"
+        )
+    elif e.p_adjusted >= s.alpha:
+        also = f", though {interval} excludes 0" if e.excludes_zero else ""
+        reasons.append(f"{_adjusted_p(e, s)}, not below {s.alpha:g}{also}")
+    elif not e.excludes_zero:
+        reasons.append(f"{_adjusted_p(e, s)} but {interval} includes 0")
+    if s.margin is None:
+        reasons.append(
+            "no margin declared, so equivalence cannot be concluded (--margin: the smallest "
+            "difference that matters; with it pepcurr says how many seeds would settle this)"
+        )
+    elif not math.isfinite(e.equivalence_low):
+        reasons.append(f"no interval to hold against the margin ±{s.margin:.4g} (zero spread)")
+    else:
+        reasons.append(
+            f"CI too wide for the margin: the {_percent(e.t_equivalence.confidence)} interval "
+            f"{e.equivalence_low:+.4g} to {e.equivalence_high:+.4g} reaches beyond "
+            f"±{s.margin:.4g}"
+        )
+    if e.sensitivity is not None and s.margin is not None:
+        needed, n = e.sensitivity.seeds_for_margin, e.sensitivity.n
+        if needed > n:
+            reasons.append(
+                f"about {needed:,} seeds would likely settle it for this margin"
+                if needed <= MAX_SEEDS
+                else f"more than {MAX_SEEDS:,} seeds would be needed for this margin"
+            )
+        else:
+            reasons.append(
+                f"{n} seeds would usually settle this margin (about {needed} suffice), but the "
+                "measured difference lies near its edge"
+            )
+    return Ruling("; ".join(reasons))
+
+
+RULES = (
+    Rule("undecided", too_few_pairs, reads_tests=False),
+    Rule("identical", identical_results),
+    Rule("difference", significant_difference),
+    Rule("equivalent", inside_the_margin),
+    Rule("undecided", nothing_settles_it),
+)
+"""The verdict's rules, in order (``docs/ab-testing.md``): the first that holds gives the
+verdict's kind and reason, and the sentence is built from it; the last always holds. A new
+rule is one function and its row here."""
+
+
+def _first_rule(e: Evidence, s: VerdictSettings, *, tested: bool) -> tuple[Rule, Ruling] | None:
+    """The first of ``RULES`` that holds for ``e``, with its ruling. Before the tests
+    (``tested`` False) only the rules ahead of the first that reads them are tried, and
+    None means none of those holds."""
+    for rule in RULES:
+        if rule.reads_tests and not tested:
+            return None
+        ruling = rule.holds(e, s)
+        if ruling is not None:
+            return rule, ruling
+    raise ValueError("no verdict rule holds: the last of RULES must hold always")
 
 
 def _untied_needed(comparisons: int, alpha: float, min_pairs: int) -> int:
@@ -256,6 +522,15 @@ def _percent(fraction: float) -> str:
 
 def _format_p(p: float) -> str:
     return f"{p:.2g}" if p < 0.001 else f"{p:.3g}"
+
+
+def _adjusted_p(e: Evidence, s: VerdictSettings) -> str:
+    return f"{'Holm-adjusted ' if s.k > 1 else ''}p = {_format_p(e.p_adjusted)}"
+
+
+# ----------------------------------------------------------------------------
+# decide: the comparisons, the rules, the verdicts
+# ----------------------------------------------------------------------------
 
 
 def decide(
@@ -291,32 +566,9 @@ def decide(
     A paired difference within ``stats.TIE_TOLERANCE`` of the values' magnitude is a tie
     (exactly 0) everywhere.
 
-    Rule, in order:
-
-    1. fewer than ``min_pairs`` seed pairs (Welch: runs in either arm) -> ``undecided``,
-       saying how many there are and how many are needed;
-    2. every paired difference a tie (every run equal, for Welch) -> ``identical``;
-    3. Holm-adjusted p < alpha *and* the 1 - alpha interval excludes 0 -> ``difference``;
-       the winner is the arm with the better mean by ``better``. With zero spread (every
-       pair differs by the same non-zero amount) there is no t interval, but every
-       difference has the same sign, and the exact test alone decides: with 6 such
-       pairs p = 2/64;
-    4. a margin M, and the 1 - 2 alpha / k interval inside (-M, +M) -> ``equivalent``:
-       Schuirmann's two one-sided tests at level alpha (each one-sided t test of
-       "the difference is at least +M" / "at most -M" rejects at alpha exactly when that
-       interval's bound lies inside; k > 1 comparisons: Bonferroni);
-    5. otherwise ``undecided``, with each reason that holds: too few untied pairs for
-       the exact test ever to reach alpha (2 / 2^n for n untied pairs, after Holm k times
-       the smallest such floor), or a p-value not below alpha (said when the t interval
-       excludes 0 all the same), or an interval that includes 0 despite p < alpha; and
-       no margin declared, or an equivalence interval too wide for it; then how many
-       seeds would likely settle it (``power.Sensitivity.seeds_for_margin``).
-
-    A difference can also lie inside the margin (significant but smaller than what
-    matters): the verdict is ``difference`` and ``inside_margin`` says so. The
-    sign-flip test is exact under H0 as long as, within a seed, the two arms' values
-    are exchangeable (true for the same curriculum under two names); requiring the t
-    interval too only makes step 3 more conservative. With fewer than 2 arms, returns [].
+    The verdict is the first of ``RULES`` that holds (each rule's docstring states its
+    condition): too few pairs, identical, difference, equivalent, else undecided. With
+    fewer than 2 arms, returns [].
     """
     if better not in ("higher", "lower"):
         raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
@@ -329,249 +581,141 @@ def decide(
     names = list(arms)
     if len(names) < 2:
         return []
-    baseline = names[0]
-    k = len(names) - 1
-    comparisons = [
-        _prepare(arm, baseline, arms[arm], arms[baseline], min_pairs) for arm in names[1:]
-    ]
-    for c in comparisons:
-        _test(c, alpha, k, max_exact, samples, seed)
-    raw = [c.p_value if math.isfinite(c.p_value) else 1.0 for c in comparisons]
-    adjusted = holm(raw)
-    floor_all = min(c.smallest_p for c in comparisons)
-    settings = _Settings(baseline, k, alpha, min_pairs, margin, better, metric, step,
-                         values_note, max_exact, samples, seed)  # fmt: skip
+    s = VerdictSettings(names[0], len(names) - 1, alpha, min_pairs, margin, better, metric,
+                        step, values_note, max_exact, samples, seed)  # fmt: skip
+    evidence = [_pair(arm, s.baseline, arms[arm], arms[s.baseline]) for arm in names[1:]]
+    settled = [_first_rule(e, s, tested=False) for e in evidence]
+    for e, before_tests in zip(evidence, settled, strict=True):
+        if before_tests is None:
+            _test(e, s)
+    _summarize(evidence, s)
     return [
-        _verdict(c, p_adj, max(c.smallest_p, k * floor_all), settings)
-        for c, p_adj in zip(comparisons, adjusted, strict=True)
+        _verdict(e, *(before_tests or _first_rule(e, s, tested=True)), s)
+        for e, before_tests in zip(evidence, settled, strict=True)
     ]
 
 
-@dataclass(frozen=True)
-class _Settings:
-    """What every comparison of one ``decide`` call shares."""
+def _verdict(e: Evidence, rule: Rule, ruling: Ruling, s: VerdictSettings) -> Verdict:
+    """The verdict of ``rule`` on ``e``, with its sentence."""
+    nan = math.nan
+    test = _test_text(e, s)
+    sentence = _SENTENCES[rule.kind](e, s, ruling, test)
+    if e.sensitivity is not None:
+        sentence += " " + e.sensitivity.text()
+    shows_p = e.tested or e.all_tied  # every difference a tie: p = 1 without a test
+    return Verdict(
+        arm=e.arm, baseline=s.baseline, kind=rule.kind, winner=ruling.winner, test=test,
+        paired=e.paired, n_pairs=e.n_pairs, n_tied=e.n_tied, n_arm=len(e.arm_values),
+        n_baseline=len(e.base_values), dropped=e.dropped, mean_arm=e.mean_arm,
+        mean_baseline=e.mean_baseline, mean_difference=e.mean_difference, ci_low=e.ci_low,
+        ci_high=e.ci_high, confidence=1.0 - s.alpha, margin=s.margin,
+        equivalence_low=e.equivalence_low, equivalence_high=e.equivalence_high,
+        equivalence_confidence=1.0 - 2.0 * s.alpha / s.k, inside_margin=e.inside_margin,
+        p_value=e.p_value if shows_p else nan, p_adjusted=e.p_adjusted if shows_p else nan,
+        smallest_p=e.smallest_p_adjusted if e.tested else nan, alpha=s.alpha,
+        better=s.better, metric=s.metric, step=s.step, sensitivity=e.sensitivity,
+        reason=ruling.reason, sentence=sentence,
+    )  # fmt: skip
 
-    baseline: str
-    k: int
-    alpha: float
-    min_pairs: int
-    margin: float | None
-    better: str
-    metric: str
-    step: int | None
-    values_note: str
-    max_exact: int
-    samples: int
-    seed: int
+
+# ----------------------------------------------------------------------------
+# The sentence of each kind
+# ----------------------------------------------------------------------------
 
 
-def _test_text(c: _Comparison, s: _Settings) -> str:
-    if c.paired:
-        n_pairs = len(c.arm_values)
-        exact = c.flip.exact if c.flip else n_pairs <= s.max_exact
+def _test_text(e: Evidence, s: VerdictSettings) -> str:
+    """The test used, in words: paired or Welch, how many seeds, what was dropped, Holm."""
+    if e.paired:
+        exact = e.flip.exact if e.flip else e.n_pairs <= s.max_exact
         flip = (
             "exact sign-flip permutation test"
             if exact
             else f"Monte Carlo sign-flip permutation test ({s.samples:,} random sign patterns, "
             f"seed {s.seed})"
         )
-        test = f"paired t interval + {flip} over {_plural(n_pairs, 'seed pair')}"
+        test = f"paired t interval + {flip} over {_plural(e.n_pairs, 'seed pair')}"
     else:
         test = (
-            f"Welch t test (unpaired: the arms share no seeds) over {len(c.arm_values)} "
-            f"and {len(c.base_values)} runs"
+            f"Welch t test (unpaired: the arms share no seeds) over {len(e.arm_values)} "
+            f"and {len(e.base_values)} runs"
         )
     if s.values_note:
         test += f"; {s.values_note}"
-    if c.dropped_text:
-        test += f"; {c.dropped_text}"
+    if e.dropped_text:
+        test += f"; {e.dropped_text}"
     if s.k > 1:
         test += f"; Holm-corrected over {s.k} comparisons against {s.baseline}"
     return test
 
 
-def _sensitivity(c: _Comparison, s: _Settings) -> Sensitivity | None:
-    """What the comparison could have seen; None without a spread to base it on."""
-    if c.t is None or c.zero_spread:
-        return None
-    if c.paired:
-        n = len(c.differences)
-        mean = sum(c.differences) / n
-        sd = math.sqrt(sum((d - mean) ** 2 for d in c.differences) / (n - 1))
-        return paired_sensitivity(n, sd, s.alpha, s.k, s.margin)
-    sds = [
-        math.sqrt(sum((v - sum(vs) / len(vs)) ** 2 for v in vs) / (len(vs) - 1))
-        for vs in (c.arm_values, c.base_values)
-    ]
-    return welch_sensitivity(len(c.arm_values), len(c.base_values), *sds, s.alpha, s.k,
-                             s.margin)  # fmt: skip
+def _at(s: VerdictSettings) -> str:
+    return f"At step {s.step:,}, " if s.step is not None else ""
 
 
-def _undecided_reasons(
-    c: _Comparison, s: _Settings, p_adjusted: float, smallest_p: float, excludes_zero: bool,
-    sensitivity: Sensitivity | None,
-) -> str:  # fmt: skip
-    """Why neither a difference nor equivalence, and what would settle it."""
-    reasons = []
-    ties = c.flip.n - c.flip.n_nonzero if c.flip else 0
-    p_text = f"{'Holm-adjusted ' if s.k > 1 else ''}p = {_format_p(p_adjusted)}"
-    interval = f"the {_percent(1 - s.alpha)} t interval"
-    if c.paired and smallest_p >= s.alpha:
-        n_pairs = len(c.arm_values)
-        tied = f", {ties} of them tied," if ties else ""
-        holm_note = f" after Holm's correction over {s.k} comparisons" if s.k > 1 else ""
-        needed = _untied_needed(s.k, s.alpha, s.min_pairs)
-        reasons.append(
-            f"too few untied pairs: with {_plural(n_pairs, 'seed pair')}{tied} the smallest "
-            f"possible p-value{holm_note} is {smallest_p:.4g}, not below {s.alpha:g}, whatever "
-            f"the difference; the exact test needs {needed} untied pairs (at least "
-            f"{needed + ties} seeds{' with ties like these' if ties else ''})"
-        )
-    elif c.zero_spread and not c.paired:
-        reasons.append(
-            "zero spread: every run within each arm has the same value, so no interval can "
-            "be estimated"
-        )
-    elif p_adjusted >= s.alpha:
-        also = f", though {interval} excludes 0" if excludes_zero else ""
-        reasons.append(f"{p_text}, not below {s.alpha:g}{also}")
-    elif not excludes_zero:
-        reasons.append(f"{p_text} but {interval} includes 0")
-    if s.margin is None:
-        reasons.append(
-            "no margin declared, so equivalence cannot be concluded (--margin: the smallest "
-            "difference that matters; with it pepcurr says how many seeds would settle this)"
-        )
-    elif not math.isfinite(c.t_equivalence.ci_low if c.t_equivalence else math.nan):
-        reasons.append(f"no interval to hold against the margin ±{s.margin:.4g} (zero spread)")
+def _measured(e: Evidence, s: VerdictSettings, test: str) -> str:
+    """The figures behind the verdict: means, difference, intervals, p ('' without a test)."""
+    if not e.tested:
+        return ""
+    p_text = f"p = {_format_p(e.p_value)}" if math.isfinite(e.p_value) else "no p-value"
+    if s.k > 1:
+        p_text += f", Holm-adjusted {_format_p(e.p_adjusted)}"
+    if math.isfinite(e.ci_low):
+        ci = f"{_percent(1 - s.alpha)} CI {e.ci_low:+.4g} to {e.ci_high:+.4g}"
     else:
-        eq = c.t_equivalence
-        reasons.append(
-            f"CI too wide for the margin: the {_percent(eq.confidence)} interval "
-            f"{eq.ci_low:+.4g} to {eq.ci_high:+.4g} reaches beyond ±{s.margin:.4g}"
-        )
-    if sensitivity is not None and s.margin is not None:
-        needed = sensitivity.seeds_for_margin
-        n = sensitivity.n
-        if needed > n:
-            reasons.append(
-                f"about {needed:,} seeds would likely settle it for this margin"
-                if needed <= MAX_SEEDS
-                else f"more than {MAX_SEEDS:,} seeds would be needed for this margin"
-            )
-        else:
-            reasons.append(
-                f"{n} seeds would usually settle this margin (about {needed} suffice), but the "
-                "measured difference lies near its edge"
-            )
-    return "; ".join(reasons)
-
-
-def _verdict(c: _Comparison, p_adjusted: float, smallest_p: float, s: _Settings) -> Verdict:
-    nan = math.nan
-    confidence = 1.0 - s.alpha
-    mean_arm = sum(c.arm_values) / len(c.arm_values) if c.arm_values else nan
-    mean_base = sum(c.base_values) / len(c.base_values) if c.base_values else nan
-    if c.differences is not None:
-        difference = sum(c.differences) / len(c.differences)
-    else:
-        difference = mean_arm - mean_base
-    low = c.t.ci_low if c.t else nan
-    high = c.t.ci_high if c.t else nan
-    eq = c.t_equivalence
-    eq_low, eq_high = (eq.ci_low, eq.ci_high) if eq else (nan, nan)
-    tested = c.t is not None
-    n_pairs = len(c.arm_values) if c.paired else None
-    n_tied = c.flip.n - c.flip.n_nonzero if c.flip else 0
-    test = _test_text(c, s)
-    inside = None
-    if s.margin is not None and math.isfinite(eq_low):
-        inside = -s.margin < eq_low and eq_high < s.margin
-    excludes_zero = (math.isfinite(low) and (low > 0 or high < 0)) or (
-        c.paired and c.zero_spread and difference != 0
+        ci = "zero spread, no interval"
+    if s.margin is not None and math.isfinite(e.equivalence_low):
+        equivalence = _percent(1 - 2 * s.alpha / s.k)
+        ci += f", {equivalence} CI {e.equivalence_low:+.4g} to {e.equivalence_high:+.4g}"
+    return (
+        f"{e.arm} {e.mean_arm:.4g} vs {s.baseline} {e.mean_baseline:.4g} ({e.arm} - "
+        f"{s.baseline} = {e.mean_difference:+.4g}, {ci}; {p_text}; {test})"
     )
-    sensitivity = _sensitivity(c, s) if tested else None
-
-    kind, reason, winner = c.kind, c.reason, None
-    p_text = f"{'Holm-adjusted ' if s.k > 1 else ''}p = {_format_p(p_adjusted)}"
-    if kind is None and p_adjusted < s.alpha and excludes_zero:
-        kind = "difference"
-        winner = c.arm if (difference > 0) == (s.better == "higher") else s.baseline
-        where = "every pair differs by the same amount" if c.zero_spread else (
-            "the interval excludes 0")  # fmt: skip
-        reason = f"{p_text} < {s.alpha:g} and {where}"
-    elif kind is None and inside:
-        kind = "equivalent"
-        reason = (
-            f"the {_percent(eq.confidence)} interval {eq_low:+.4g} to {eq_high:+.4g} lies "
-            f"inside it (two one-sided tests at the {_percent(s.alpha)} level)"
-        )
-    elif kind is None:
-        kind = "undecided"
-        reason = _undecided_reasons(c, s, p_adjusted, smallest_p, excludes_zero, sensitivity)
-
-    sentence = _sentence(c, s, kind, winner, reason, test, (mean_arm, mean_base, difference),
-                         (low, high, eq_low, eq_high), p_adjusted, inside)  # fmt: skip
-    if sensitivity is not None:
-        sentence += " " + sensitivity.text()
-    shows_p = tested or kind == "identical"
-    return Verdict(
-        arm=c.arm, baseline=s.baseline, kind=kind, winner=winner, test=test, paired=c.paired,
-        n_pairs=n_pairs, n_tied=n_tied, n_arm=len(c.arm_values), n_baseline=len(c.base_values),
-        dropped=c.dropped, mean_arm=mean_arm, mean_baseline=mean_base,
-        mean_difference=difference, ci_low=low, ci_high=high, confidence=confidence,
-        margin=s.margin, equivalence_low=eq_low, equivalence_high=eq_high,
-        equivalence_confidence=1.0 - 2.0 * s.alpha / s.k, inside_margin=inside,
-        p_value=c.p_value if shows_p else nan, p_adjusted=p_adjusted if shows_p else nan,
-        smallest_p=smallest_p if tested else nan, alpha=s.alpha, better=s.better,
-        metric=s.metric, step=s.step, sensitivity=sensitivity, reason=reason,
-        sentence=sentence,
-    )  # fmt: skip
 
 
-def _sentence(c, s: _Settings, kind, winner, reason, test, means, intervals, p_adjusted,
-              inside) -> str:  # fmt: skip
-    """The plain-English verdict."""
-    mean_arm, mean_base, difference = means
-    low, high, eq_low, eq_high = intervals
-    at = f"At step {s.step:,}, " if s.step is not None else ""
-    no = "no" if at else "No"  # the sentence's first word, when it is not an arm's name
-    detail = ""
-    if c.t is not None:
-        p_text = f"p = {_format_p(c.p_value)}" if math.isfinite(c.p_value) else "no p-value"
-        if s.k > 1:
-            p_text += f", Holm-adjusted {_format_p(p_adjusted)}"
-        if math.isfinite(low):
-            ci = f"{_percent(1 - s.alpha)} CI {low:+.4g} to {high:+.4g}"
-        else:
-            ci = "zero spread, no interval"
-        if s.margin is not None and math.isfinite(eq_low):
-            ci += f", {_percent(1 - 2 * s.alpha / s.k)} CI {eq_low:+.4g} to {eq_high:+.4g}"
-        detail = (
-            f"{c.arm} {mean_arm:.4g} vs {s.baseline} {mean_base:.4g} ({c.arm} - {s.baseline} = "
-            f"{difference:+.4g}, {ci}; {p_text}; {test})"
-        )
-    if kind == "difference":
-        loser = s.baseline if winner == c.arm else c.arm
-        small = (
-            f", though by less than the margin ±{s.margin:.4g} (the "
-            f"{_percent(1 - 2 * s.alpha / s.k)} interval lies inside it)"
-            if inside
-            else ""
-        )
-        return (
-            f"{at}{winner} has a {s.better} {s.metric} than {loser}: {detail}. "
-            f"A difference at the {_percent(s.alpha)} level; {winner} is better{small}."
-        )
-    if kind == "equivalent":
-        return (
-            f"{at}{c.arm} and {s.baseline} are equivalent in {s.metric} within "
-            f"±{s.margin:.4g}: {reason}; {detail}."
-        )
-    if kind == "identical":
-        return (
-            f"{at}{c.arm} and {s.baseline} gave identical {s.metric}: {reason} "
-            f"(mean {mean_arm:.4g}; {test})."
-        )
-    measured = f"; measured {detail}" if detail else ""
-    return f"{at}{no} verdict on {s.metric} for {c.arm} against {s.baseline}: {reason}{measured}."
+def _difference_sentence(e: Evidence, s: VerdictSettings, ruling: Ruling, test: str) -> str:
+    winner = ruling.winner
+    loser = s.baseline if winner == e.arm else e.arm
+    small = (
+        f", though by less than the margin ±{s.margin:.4g} (the "
+        f"{_percent(1 - 2 * s.alpha / s.k)} interval lies inside it)"
+        if e.inside_margin
+        else ""
+    )
+    return (
+        f"{_at(s)}{winner} has a {s.better} {s.metric} than {loser}: "
+        f"{_measured(e, s, test)}. A difference at the {_percent(s.alpha)} level; {winner} is "
+        f"better{small}."
+    )
+
+
+def _equivalent_sentence(e: Evidence, s: VerdictSettings, ruling: Ruling, test: str) -> str:
+    return (
+        f"{_at(s)}{e.arm} and {s.baseline} are equivalent in {s.metric} within "
+        f"±{s.margin:.4g}: {ruling.reason}; {_measured(e, s, test)}."
+    )
+
+
+def _identical_sentence(e: Evidence, s: VerdictSettings, ruling: Ruling, test: str) -> str:
+    return (
+        f"{_at(s)}{e.arm} and {s.baseline} gave identical {s.metric}: {ruling.reason} "
+        f"(mean {e.mean_arm:.4g}; {test})."
+    )
+
+
+def _undecided_sentence(e: Evidence, s: VerdictSettings, ruling: Ruling, test: str) -> str:
+    no = "no" if s.step is not None else "No"  # the first word, when it is not an arm's name
+    measured = _measured(e, s, test)
+    measured = f"; measured {measured}" if measured else ""
+    return (
+        f"{_at(s)}{no} verdict on {s.metric} for {e.arm} against {s.baseline}: "
+        f"{ruling.reason}{measured}."
+    )
+
+
+_SENTENCES: dict[str, Callable[[Evidence, VerdictSettings, Ruling, str], str]] = {
+    "difference": _difference_sentence,
+    "undecided": _undecided_sentence,
+    "equivalent": _equivalent_sentence,
+    "identical": _identical_sentence,
+}
+"""The plain-English verdict of each of ``VERDICT_KINDS``, from the chosen rule's ruling."""

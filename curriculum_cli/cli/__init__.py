@@ -1,4 +1,5 @@
 """The ``pepcurr`` command line: Typer commands (``app``), shared options (``options``), the
 error boundary (``boundary``: a library error as one line, exit 2) and rich rendering
-(``render``). Presentation only: every command calls one library function.
+(``render``, one module per domain). Presentation only: every command calls one library
+function.
 """

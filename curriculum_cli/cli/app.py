@@ -154,7 +154,7 @@ def generate(
     phased --spectrum-at-accuracy A --precursor-at-accuracy B when the validation
     residue accuracy reaches A and B (docs/curriculum-format.md).
     """
-    from curriculum_cli.cli.render import render_preset_list
+    from curriculum_cli.cli.render.curricula import render_preset_list
     from curriculum_cli.curriculum.files import curriculum_json, save_curriculum
     from curriculum_cli.curriculum.presets import ALL_PRESET_NAMES, from_options, preset
 
@@ -181,7 +181,7 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
 ) -> None:
     """Check curricula: a summary of each valid one, field and reason for each invalid one."""
-    from curriculum_cli.cli.render import render_curriculum_summary
+    from curriculum_cli.cli.render.curricula import render_curriculum_summary
     from curriculum_cli.curriculum.checks import check_curriculum
 
     console = stdout_console()
@@ -212,7 +212,7 @@ def plot_schedule(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG to write.")] = None,
 ) -> None:
     """Show curricula on one step axis: when each loss turns on, how length and noise rise."""
-    from curriculum_cli.cli.render import render_schedule
+    from curriculum_cli.cli.render.curricula import render_schedule
     from curriculum_cli.curriculum.files import load_curriculum
     from curriculum_cli.curriculum.presets import PRESET_NAMES
 
@@ -303,7 +303,7 @@ def inspect_command(
     import json
     from dataclasses import asdict
 
-    from curriculum_cli.cli.render import render_inspect_report
+    from curriculum_cli.cli.render.spectra import render_inspect_report
     from curriculum_cli.spectra.inspection import inspect_mgf
     from curriculum_cli.spectra.peaks import PeakFilter
     from curriculum_cli.spectra.vocabulary import load_vocabulary
@@ -328,7 +328,7 @@ def calibrate(
     force: ForceOpt = False,
 ) -> None:
     """Fit the realistic simulator to annotated real spectra; write a curriculum of that world."""
-    from curriculum_cli.cli.render import render_calibration
+    from curriculum_cli.cli.render.realism import render_calibration
     from curriculum_cli.curriculum.files import save_curriculum
     from curriculum_cli.curriculum.presets import calibrated_curriculum
     from curriculum_cli.spectra.calibration import calibrate as fit_world
@@ -361,7 +361,7 @@ def realism(
     import json
 
     from curriculum_cli.analysis.realism import realism as measure
-    from curriculum_cli.cli.render import realism_data, render_realism
+    from curriculum_cli.cli.render.realism import realism_data, render_realism
     from curriculum_cli.curriculum.files import load_curriculum
     from curriculum_cli.spectra.vocabulary import load_vocabulary
 
@@ -395,7 +395,7 @@ def split(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Split annotated MGF into train/val/test with no backbone (or peptide) in two splits."""
-    from curriculum_cli.cli.render import render_split
+    from curriculum_cli.cli.render.spectra import render_split
     from curriculum_cli.spectra.split import split_mgf
 
     result = split_mgf(paths, out, val_fraction=val, test_fraction=test, seed=seed,
@@ -433,7 +433,7 @@ def annotate(
     force: ForceOpt = False,
 ) -> None:
     """Write annotated MGF from spectra and a search engine's PSMs (SEQ from the best PSM)."""
-    from curriculum_cli.cli.render import render_annotation
+    from curriculum_cli.cli.render.spectra import render_annotation
     from curriculum_cli.spectra.annotate import annotate_spectra
     from curriculum_cli.spectra.vocabulary import load_vocabulary
 
@@ -503,7 +503,7 @@ def train(
     N processes train one run data-parallel; --batch-size is then per process.
     """
     options = train_options(locals())
-    from curriculum_cli.cli.render import TrainingProgress, render_train_result
+    from curriculum_cli.cli.render.progress import TrainingProgress, render_train_result
     from curriculum_cli.devices import set_threads
     from curriculum_cli.training.distributed import Distributed
     from curriculum_cli.training.launch import run_training
@@ -526,7 +526,7 @@ def train(
 
 def _print_comparison(comparison, output_format: CompareFormat) -> None:
     """The table on stdout (machine formats: warnings on stderr, stdout stays parseable)."""
-    from curriculum_cli.cli.render import COMPARISON_FORMATS, render_comparison
+    from curriculum_cli.cli.render.comparison import COMPARISON_FORMATS, render_comparison
 
     if output_format is CompareFormat.table:
         render_comparison(stdout_console(), comparison)
@@ -555,7 +555,7 @@ def evaluate(
 ) -> None:
     """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
     from curriculum_cli.analysis.evaluation import evaluate_checkpoint
-    from curriculum_cli.cli.render import render_evaluation
+    from curriculum_cli.cli.render.evaluation import render_evaluation
     from curriculum_cli.devices import set_threads
 
     set_threads(threads)
@@ -588,7 +588,7 @@ def predict(
 ) -> None:
     """Decode MGF spectra (annotated or not) with a trained run and write mzTab."""
     from curriculum_cli.analysis.evaluation import predict_checkpoint
-    from curriculum_cli.cli.render import render_prediction
+    from curriculum_cli.cli.render.evaluation import render_prediction
     from curriculum_cli.devices import set_threads
 
     set_threads(threads)
@@ -694,7 +694,7 @@ def ab(
     """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
     options = train_options(locals())  # each run's curriculum, seed and scale are set per run
     from curriculum_cli.analysis.ab import plan_commands, run_ab
-    from curriculum_cli.cli.render import TrainingProgress
+    from curriculum_cli.cli.render.progress import TrainingProgress
     from curriculum_cli.devices import set_threads
 
     set_threads(None)  # runs trained here (one job) use the default, as the workers do
