@@ -206,7 +206,7 @@ def run_ab(spec: AbSpec, plot: Path | str | None = None, jobs: int = 1,
     if plan.steps_saved:
         saved = f"{plan.steps_saved:,} of {plan.steps_total:,}"
         _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several arms")
-    train_locally(plan, jobs, result, reporter)
+    train_locally(plan.chains, jobs, result, reporter, spec.options.device or DEFAULTS["device"])
     if result.interrupted:
         _tell(reporter, result, "interrupted; run the same command to resume")
         return result
@@ -337,17 +337,18 @@ def _write_plan(spec: AbSpec, names: list[str]) -> None:
 # ----------------------------------------------------------------------------
 
 
-def train_locally(plan: AbPlan, jobs: int, result: AbResult, reporter=None) -> None:
-    """Train the plan's chains on this machine, recording each run's action in ``result``.
+def train_locally(chains, jobs: int, result: AbResult, reporter=None,
+                  device: str = DEFAULTS["device"]) -> None:  # fmt: skip
+    """Train chains of segments (an ``AbPlan``'s, or several plans' together) on this
+    machine, recording each run's action in ``result``.
 
     ``jobs`` > 1 trains that many chains at once in worker processes, each with
-    one intra-op thread; ``jobs`` = 0 picks the number of CPU cores on a CPU, 1
-    on a GPU. A run's numbers depend on its thread count (float summation
-    order), not on which worker trains it.
+    one intra-op thread; ``jobs`` = 0 picks the number of CPU cores on a CPU
+    (``device``), 1 on a GPU. A run's numbers depend on its thread count (float
+    summation order), not on which worker trains it.
     """
-    chains = [list(chain) for chain in plan.chains]
+    chains = [list(chain) for chain in chains]
     if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
-        device = plan.spec.options.device or DEFAULTS["device"]
         jobs = (os.cpu_count() or 1) if resolve_device(device).type == "cpu" else 1
     if jobs > 1 and len(chains) > 1:
         _train_in_parallel(chains, jobs, result, reporter)

@@ -17,7 +17,6 @@ cheaply.
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,6 +117,8 @@ def evaluate_checkpoint(
     ``mztab``: also write them as mzTab (``mztab.write_mztab``). Output paths
     are checked before decoding, so a bad path fails fast.
     """
+    import statistics
+
     import pandas as pd
 
     decoding = decoding or DecodeSettings()
