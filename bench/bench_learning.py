@@ -38,7 +38,7 @@ import torch
 from curriculum_cli.curriculum.presets import preset
 from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.training.loop import train
-from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.resolve import build_run_config
 from curriculum_cli.training.runlog import read_run
 
 TARGETS = (0.40, 0.55, 0.70, 0.90)

@@ -38,7 +38,7 @@ NEIGHBOUR = (
 RUN = """
 import json, statistics, sys, tempfile
 from pathlib import Path
-from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.resolve import build_run_config
 from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.devices import set_threads
 from curriculum_cli.training.loop import train

@@ -17,6 +17,10 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
+DEVICE_HELP = "Where to run: auto (CUDA when torch sees a GPU, else the CPU), cpu or cuda."
+"""The ``--device`` help of every command that offers it."""
+
+
 def resolve_device(device: str):
     """``auto``, ``cpu`` or ``cuda`` as a ``torch.device``; a ``RunError`` when CUDA is missing."""
     import torch

@@ -12,7 +12,7 @@ from curriculum_cli.curriculum.schema import Curriculum, Stage, StartWhen
 from curriculum_cli.model.transformer import ModelConfig
 from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import RunConfig
-from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.resolve import build_run_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"

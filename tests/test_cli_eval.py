@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from curriculum_cli.analysis.ab import run_ab
+from curriculum_cli.analysis.ab import AbSpec, run_ab
 from curriculum_cli.cli.app import app
 from curriculum_cli.curriculum.files import save_curriculum
 from curriculum_cli.errors import RunError
-from curriculum_cli.training.options import TrainOptions
+from curriculum_cli.training.settings import TrainOptions
 from tests.helpers import AB_ARMS, SAMPLE_MGF, TEST_MODEL_FACTORY, named_curriculum
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -145,14 +145,14 @@ def test_run_ab_trains_missing_runs_and_resumes_stopped_ones(ab_runs, arm_files,
     late_options = AB_OPTIONS.model_copy(update={"curriculum": str(arm_files[0]), "seed": 0})
     stopped = run_training(out / "late-s0", late_options, max_steps=20)
     assert stopped.status == "stopped"
-    result = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
+    result = run_ab(AbSpec(arm_files, out, seeds=1, options=AB_OPTIONS))
     assert result.actions == {str(out / "late-s0"): "resumed", str(out / "early-s0"): "trained"}
     assert set(result.comparison.runs["step"]) == {40}
     # The resumed run equals the fixture's uninterrupted one (same settings, seed 0).
     resumed = result.comparison.runs.set_index("group").loc["late", "token_accuracy_hard"]
     reference = compare_values(ab_runs["late"][0])
     assert resumed == reference
-    again = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
+    again = run_ab(AbSpec(arm_files, out, seeds=1, options=AB_OPTIONS))
     assert set(again.actions.values()) == {"reused"}
 
 
@@ -166,7 +166,8 @@ def test_run_ab_refuses_a_directory_holding_another_run(ab_runs, arm_files, tmp_
     out = tmp_path / "ab"
     shutil.copytree(ab_runs["late"][0], out / "late-s0")
     with pytest.raises(RunError, match="holds a run with another lr"):
-        run_ab(arm_files, out, seeds=1, options=AB_OPTIONS.model_copy(update={"lr": 1e-3}))
+        options = AB_OPTIONS.model_copy(update={"lr": 1e-3})
+        run_ab(AbSpec(arm_files, out, seeds=1, options=options))
 
 
 def _records(run_dir) -> list[dict]:
@@ -186,7 +187,7 @@ def test_run_ab_trains_a_shared_prefix_once_and_forks_bit_identically(ab_runs, a
     from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
 
     out = tmp_path / "ab"
-    result = run_ab(arm_files, out, seeds=1, options=AB_OPTIONS)
+    result = run_ab(AbSpec(arm_files, out, seeds=1, options=AB_OPTIONS))
     # late and early share their first 10 steps (foundation stage); early continues from them
     assert result.actions == {str(out / "late-s0"): "trained",
                               str(out / "early-s0"): "forked at step 10"}  # fmt: skip

@@ -22,8 +22,9 @@ from curriculum_cli.training.config import (
     run_json,
 )
 from curriculum_cli.training.loop import train
-from curriculum_cli.training.options import TrainOptions, build_run_config, resume_conflicts
+from curriculum_cli.training.resolve import build_run_config, resume_conflicts
 from curriculum_cli.training.runlog import read_run
+from curriculum_cli.training.settings import TrainOptions
 from tests.helpers import TEST_DATA
 
 LEGACY_RUN = TEST_DATA / "legacy-run-v0"

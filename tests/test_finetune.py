@@ -17,8 +17,8 @@ from curriculum_cli.training.checkpoint import load_initial_weights
 from curriculum_cli.training.config import read_run_config
 from curriculum_cli.training.launch import run_training
 from curriculum_cli.training.loop import SilentReporter
-from curriculum_cli.training.options import TrainOptions
 from curriculum_cli.training.runlog import METRICS_FILE
+from curriculum_cli.training.settings import TrainOptions
 from tests.helpers import SAMPLE_MGF, TEST_MODEL_FACTORY, two_stage_curriculum
 
 runner = CliRunner()

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from curriculum_cli.training.fork import plan_segments, shared_prefix, steps_saved
-from curriculum_cli.training.options import TrainOptions, build_run_config
+from curriculum_cli.training.resolve import build_run_config
+from curriculum_cli.training.settings import TrainOptions
 from tests.helpers import TEST_MODEL_FACTORY, gated_curriculum
 
 
@@ -61,7 +62,7 @@ def test_gated_arms_fork_bit_identically(tmp_path, monkeypatch):
     import torch
 
     import curriculum_cli.analysis.plots
-    from curriculum_cli.analysis.ab import run_ab
+    from curriculum_cli.analysis.ab import AbSpec, run_ab
     from curriculum_cli.curriculum.files import save_curriculum
     from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, CKPT_MODEL, load_checkpoint
     from curriculum_cli.training.loop import train
@@ -75,8 +76,9 @@ def test_gated_arms_fork_bit_identically(tmp_path, monkeypatch):
         curriculum = gated_curriculum(at_least, 30).model_copy(update={"name": name})
         paths.append(tmp_path / f"{name}.json")
         save_curriculum(curriculum, paths[-1])
-    result = run_ab([str(p) for p in paths], tmp_path / "ab", seeds=1,
-                    options=TrainOptions(**options))  # fmt: skip
+    spec = AbSpec(arms=[str(p) for p in paths], out_dir=tmp_path / "ab", seeds=1,
+                  options=TrainOptions(**options))  # fmt: skip
+    result = run_ab(spec)
     assert result.actions[str(tmp_path / "ab" / "opens-s0")] == "forked at step 5"
 
     def records(run_dir) -> list[dict]:
@@ -110,13 +112,13 @@ def _three_stages(name: str, **middle):
 
 
 def test_arms_share_a_prefix_only_if_everything_they_log_in_it_is_the_same(tmp_path):
-    from curriculum_cli.training.options import resolve_run_config
+    from curriculum_cli.training.launch import read_run_inputs
+    from curriculum_cli.training.resolve import resolve_run_config
     from tests.helpers import SAMPLE_MGF
 
     def config(curriculum, **options):
-        return resolve_run_config(
-            TrainOptions(curriculum=curriculum, model=TEST_MODEL_FACTORY, **options)
-        )
+        asked = TrainOptions(curriculum=curriculum, model=TEST_MODEL_FACTORY, **options)
+        return resolve_run_config(asked, read_run_inputs(asked))
 
     quiet, noisy = _three_stages("quiet", noise_peaks=1), _three_stages("noisy", noise_peaks=3)
     assert shared_prefix(config(quiet), config(noisy)) == 6  # the first stage
@@ -134,10 +136,11 @@ def test_arms_whose_middle_stages_differ_fork_exactly_like_solo_runs(tmp_path, m
     prefix included, equals that of the arm trained alone (an arm whose middle stage changes
     what is logged is not forked at all: the test above)."""
     import curriculum_cli.analysis.plots
-    from curriculum_cli.analysis.ab import run_ab
+    from curriculum_cli.analysis.ab import AbSpec, run_ab
     from curriculum_cli.curriculum.files import save_curriculum
+    from curriculum_cli.training.launch import read_run_inputs
     from curriculum_cli.training.loop import train
-    from curriculum_cli.training.options import resolve_run_config
+    from curriculum_cli.training.resolve import resolve_run_config
     from tests.helpers import SAMPLE_MGF
 
     # the curves figure takes seconds to lay out and is not what this test is about
@@ -154,8 +157,9 @@ def test_arms_whose_middle_stages_differ_fork_exactly_like_solo_runs(tmp_path, m
     ):
         paths.append(tmp_path / f"{curriculum.name}.json")
         save_curriculum(curriculum, paths[-1])
-    result = run_ab([str(p) for p in paths], tmp_path / "ab", seeds=1,
-                    options=TrainOptions(**options))  # fmt: skip
+    spec = AbSpec(arms=[str(p) for p in paths], out_dir=tmp_path / "ab", seeds=1,
+                  options=TrainOptions(**options))  # fmt: skip
+    result = run_ab(spec)
     assert result.actions[str(tmp_path / "ab" / "noisy-s0")] == "forked at step 6"
 
     def records(run_dir) -> list[dict]:
@@ -164,7 +168,8 @@ def test_arms_whose_middle_stages_differ_fork_exactly_like_solo_runs(tmp_path, m
                 for r in map(json.loads, lines) if r["event"] != "resume"]  # fmt: skip
 
     solo = tmp_path / "noisy-solo"
-    train(resolve_run_config(TrainOptions(curriculum=str(paths[1]), seed=0, **options)), solo)
+    asked = TrainOptions(curriculum=str(paths[1]), seed=0, **options)
+    train(resolve_run_config(asked, read_run_inputs(asked)), solo)
     forked = records(tmp_path / "ab" / "noisy-s0")
     assert any(r["event"] == "val" and r["split"] == "val_real" and "peptide_recall" in r
                and r["step"] < 6 for r in forked)  # a decoded val_real in the prefix  # fmt: skip

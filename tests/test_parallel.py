@@ -9,7 +9,11 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from curriculum_cli.analysis.evaluation import evaluate_checkpoint, predict_checkpoint
+from curriculum_cli.analysis.evaluation import (
+    DecodeSettings,
+    evaluate_checkpoint,
+    predict_checkpoint,
+)
 from curriculum_cli.cli.app import app
 from curriculum_cli.errors import ModelError
 from curriculum_cli.model.recursive import RECURSIVE_PRESETS, RecursiveConfig
@@ -24,7 +28,7 @@ from curriculum_cli.training.checkpoint import (
 )
 from curriculum_cli.training.fork import fork_run, shared_prefix
 from curriculum_cli.training.loop import train
-from curriculum_cli.training.options import build_run_config
+from curriculum_cli.training.resolve import build_run_config
 from curriculum_cli.training.runlog import METRICS_FILE
 from curriculum_cli.training.validation import decoded_metrics, make_validation_sets
 from tests.helpers import SAMPLE_MGF, TEST_DATA, tiny_run_config, two_stage_curriculum
@@ -133,12 +137,14 @@ def test_evaluate_and_predict_decode_in_one_forward_pass_per_batch(refiner_run, 
 
     monkeypatch.setattr(evaluation, "DECODE_BATCH_SIZE", 4)  # 10 spectra: 3 batches
     with CountForwardPasses() as passes:
-        result = evaluate_checkpoint(refiner_run, mgf, beam_size=5)
+        result = evaluate_checkpoint(refiner_run, mgf, DecodeSettings(beam_size=5))
     assert passes.calls == 3 + 1  # the batches, and check_model's probe when loading
     assert result.n_spectra == 10 and result.settings["decoding"].startswith("in one pass, with")
     assert any("--beam-size 5 does not apply" in warning for warning in result.warnings)
     with CountForwardPasses() as passes:
-        predicted = predict_checkpoint(refiner_run, mgf, mgf.with_suffix(".mztab"), beam_size=1)
+        predicted = predict_checkpoint(
+            refiner_run, mgf, mgf.with_suffix(".mztab"), DecodeSettings(beam_size=1)
+        )
     assert passes.calls == 3 + 1 and not predicted.warnings
     psm_lines = [line for line in mgf.with_suffix(".mztab").read_text().splitlines()
                  if line.startswith("PSM\t")]  # fmt: skip
@@ -213,7 +219,9 @@ def test_a_small_recursive_model_trains_and_evaluates(tmp_path, mgf):
     last = [r for r in records(tmp_path / "run") if r["event"] == "val"][-1]
     assert len(last["residue_accuracy_by_step"]) == 2 and "aa_recall" in last
     assert any(r["event"] == "grad" for r in records(tmp_path / "run"))
-    evaluated = evaluate_checkpoint(tmp_path / "run", mgf, beam_size=1, precursor_tol_ppm=None)
+    evaluated = evaluate_checkpoint(
+        tmp_path / "run", mgf, DecodeSettings(beam_size=1, no_filter=True)
+    )
     assert evaluated.settings["decoding"] == "in one pass, arg-max (no precursor filter)"
     assert len(evaluated.predictions) == 10
 

@@ -1,13 +1,24 @@
 """``pepcurr ab``: train every curriculum x seed, then compare the arms.
 
+An A/B is one ``AbSpec``: its question (the arms, the metric, the step, the
+target, the margin) and how its runs train (seeds, scale, ``TrainOptions``),
+fixed before anything trains. Planning and running it are apart:
+
+- ``plan_ab``: every run's config and state, checked before the first run
+  starts (so a typo in the second arm does not surface after the first arm has
+  trained for ten minutes), the question recorded in ``OUT/ab.json``, and what
+  is left to train as chains of segments, one per seed (``fork``: a prefix the
+  arms share is trained once), independent of one another;
+- running a plan: ``run_ab`` trains its chains here (``train_locally``: on a CPU
+  several at once, one thread each; on a GPU one after another), then compares;
+  ``plan_commands`` prints each segment's ``pepcurr train`` command instead
+  (``segment_command``), for a scheduler.
+
 Run directories are ``OUT/<curriculum name>-s<seed>``. Re-running the same
 command is safe and cheap: a finished run is reused, an interrupted or
 stopped one is resumed from its checkpoint, and a directory holding a
 *different* run (any setting of ``run.json`` other than where the curriculum
-was read from) is an error rather than silently mixed in. All settings are
-checked before the first run starts, so a typo in the second arm does not
-surface after the first arm has trained for ten minutes. On a CPU several
-runs train at once, one thread each (``jobs``); on a GPU one after another.
+was read from) is an error rather than silently mixed in.
 """
 
 from __future__ import annotations
@@ -25,23 +36,104 @@ from curriculum_cli.analysis.compare import (
     compare_runs,
 )
 from curriculum_cli.analysis.facts import DEFAULT_METRIC
+from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.devices import resolve_device
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.training.checkpoint import CHECKPOINT_FILE
-from curriculum_cli.training.config import MEASUREMENT_FIELDS, RUN_FILE, RunConfig, read_run_config
+from curriculum_cli.training.config import RUN_FILE, RunConfig, read_run_config
 from curriculum_cli.training.fork import Segment, fork_run, plan_segments, steps_saved
-from curriculum_cli.training.options import TrainOptions, index_run_data, resolve_run_config
+from curriculum_cli.training.launch import read_run_inputs
+from curriculum_cli.training.resolve import resolve_run_config
 from curriculum_cli.training.runlog import (
     METRICS_FILE,
     last_end_record,
     read_records,
     write_json_atomic,
 )
+from curriculum_cli.training.settings import DEFAULTS, MEASUREMENT_FIELDS, TrainOptions
 
 # Settings a reused run may differ in: where the curriculum was read from, "auto"
 # against the device it resolved to, and what is measured when (not the trained weights;
 # compare shows differing validation settings).
 _MAY_DIFFER = {"curriculum_source", "device", *MEASUREMENT_FIELDS}
+
+PER_RUN_SETTINGS = ("curriculum", "seed", "scale")
+"""The settings an A/B gives each run (from its arms, its seeds and its scale), never its
+options."""
+
+PLAN_FILE = "ab.json"
+"""The A/B's question, written before any run trains: arms, seeds, scale, metric, step,
+target and margin."""
+
+
+@dataclass(frozen=True)
+class AbSpec:
+    """One A/B: what it asks and how its runs train; checked when it is made.
+
+    ``arms``: two or more curricula (preset names, JSON paths, or ``Curriculum``
+    objects, which ``--plan`` cannot write as commands), the first the baseline
+    of the verdict. Every arm trains with the seeds ``base_seed .. base_seed +
+    seeds - 1`` at ``scale`` (None: 1), with ``options`` (``PER_RUN_SETTINGS``
+    left unset: the A/B sets them per run), in ``out_dir``. ``at``, ``metric``,
+    ``target`` and ``margin`` go to ``compare_runs`` and are recorded in
+    ``OUT/ab.json`` before anything trains: a later A/B on the same ``out_dir``
+    with another metric or step is refused (decide the question before seeing
+    the answer; ``compare`` stays free for exploring).
+    """
+
+    arms: tuple[str | Curriculum, ...]
+    out_dir: Path
+    seeds: int = 2
+    base_seed: int = 0
+    scale: float | None = None
+    options: TrainOptions = field(default_factory=TrainOptions)
+    at: int | None = None
+    metric: str = DEFAULT_METRIC
+    target: float = DEFAULT_TARGET
+    margin: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arms", tuple(self.arms))
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if len(self.arms) < 2:
+            raise PepcurrError("an A/B needs at least two curricula")
+        if self.seeds < 1:
+            raise PepcurrError(f"--seeds must be >= 1, got {self.seeds}")
+        check_margin(self.margin, self.metric)
+        per_run = [name for name in PER_RUN_SETTINGS if name in self.options.given()]
+        if per_run:
+            raise PepcurrError(f"an A/B sets {', '.join(per_run)} per run: give its arms, "
+                               "seeds and scale instead of options")  # fmt: skip
+
+    @property
+    def seed_values(self) -> range:
+        return range(self.base_seed, self.base_seed + self.seeds)
+
+    def run_options(self, arm: str | Curriculum, seed: int) -> TrainOptions:
+        """The options of the run of ``arm`` with ``seed``."""
+        return self.options.model_copy(update={"curriculum": arm, "seed": seed,
+                                               "scale": self.scale})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AbPlan:
+    """What an A/B trains, decided before anything trains (``plan_ab``).
+
+    ``run_dirs``: every run, arm after arm (as ``compare`` reads them);
+    ``chains``: what is left to train, lists of segments each trained in order
+    (one per seed, one per interrupted run), independent of one another;
+    ``run_options``: each run directory's options; ``reused``: runs finished
+    already; ``steps_saved`` of ``steps_total``: steps shared prefixes train
+    once for several arms.
+    """
+
+    spec: AbSpec
+    run_dirs: tuple[Path, ...]
+    chains: tuple[tuple[Segment, ...], ...]
+    run_options: dict[Path, TrainOptions]
+    reused: tuple[Path, ...]
+    steps_saved: int
+    steps_total: int
 
 
 @dataclass
@@ -62,11 +154,6 @@ class AbResult:
     steps_saved: int = 0
     steps_total: int = 0
     messages: list[str] = field(default_factory=list)
-
-
-PLAN_FILE = "ab.json"
-"""The A/B's question, written before any run trains: arms, seeds, scale, metric, step,
-target and margin."""
 
 
 def _arm_names(curricula) -> list[str]:
@@ -102,94 +189,54 @@ def _state(run_dir: Path, asked: RunConfig) -> str:
     return "resume"
 
 
-def run_ab(
-    curricula: list[str],
-    out_dir: Path | str,
-    seeds: int = 2,
-    base_seed: int = 0,
-    scale: float | None = None,
-    options: TrainOptions | None = None,
-    at: int | None = None,
-    metric: str = DEFAULT_METRIC,
-    target: float = DEFAULT_TARGET,
-    margin: float | None = None,
-    plot: Path | str | None = None,
-    reporter=None,
-    jobs: int = 1,
-) -> AbResult:
-    """Train each curriculum with seeds ``base_seed .. base_seed + seeds - 1``, then compare.
+def run_ab(spec: AbSpec, plot: Path | str | None = None, jobs: int = 1,
+           reporter=None) -> AbResult:  # fmt: skip
+    """Train every arm of ``spec`` with every seed here (``train_locally``), then compare.
 
-    ``curricula``: two or more preset names or JSON paths, as ``train`` takes
-    them; the first is the baseline of the verdict. ``options``: the ``train``
-    options of every run (their curriculum, seed and scale are set per run).
-    ``at``/``metric``/``target``
-    go to ``compare_runs`` and are recorded in ``OUT/ab.json`` before anything
-    trains: a later ``ab`` on the same ``--out`` with another metric or step is
-    refused (decide the question before seeing the answer; ``compare`` stays
-    free for exploring). ``plot`` (default ``OUT/curves.png``) receives the
-    curves. ``reporter`` (the training loop's ``Reporter``) shows progress.
-
-    Runs of one seed that share a prefix (``fork``) train it once. ``jobs`` > 1
-    trains that many seeds at once in worker processes, each with one
-    intra-op thread; ``jobs`` = 0 picks the number of CPU cores on a CPU, 1 on a
-    GPU. A run's numbers depend on its thread count (float summation order),
-    not on which worker trains it.
+    ``plot`` (default ``OUT/curves.png``) receives the curves; ``reporter``
+    (the training loop's ``Reporter``) shows progress. ``jobs``: chains trained
+    at once (``train_locally``).
     """
-    options = options or TrainOptions()
-    result, work, _ = _plan(curricula, out_dir, seeds, base_seed, scale, options, at, metric,
-                            target, margin, reporter)  # fmt: skip
-    if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
-        on_cpu = resolve_device(options.device or "auto").type == "cpu"
-        jobs = (os.cpu_count() or 1) if on_cpu else 1
-    if jobs > 1 and len(work) > 1:
-        _train_in_parallel(work, jobs, result, reporter)
-    else:
-        for segments in work:
-            _record(result, reporter, _train_segments(segments, reporter=reporter))
-            if result.interrupted:
-                break
+    plan = plan_ab(spec, reporter.message if reporter else None)
+    result = AbResult(run_dirs=list(plan.run_dirs), actions={}, steps_saved=plan.steps_saved,
+                      steps_total=plan.steps_total)  # fmt: skip
+    for run_dir in plan.reused:
+        result.actions[str(run_dir)] = "reused"
+        _tell(reporter, result, f"{run_dir.name}: finished already, reused")
+    if plan.steps_saved:
+        saved = f"{plan.steps_saved:,} of {plan.steps_total:,}"
+        _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several arms")
+    train_locally(plan.chains, jobs, result, reporter, spec.options.device or DEFAULTS["device"])
     if result.interrupted:
         _tell(reporter, result, "interrupted; run the same command to resume")
         return result
 
-    result.comparison = compare_runs(result.run_dirs, at=at, metric=metric, target=target,
-                                     margin=margin)  # fmt: skip
+    result.comparison = compare_runs(result.run_dirs, at=spec.at, metric=spec.metric,
+                                     target=spec.target, margin=spec.margin)  # fmt: skip
     from curriculum_cli.analysis.plots import plot_curves
 
-    plot = Path(plot) if plot else Path(out_dir) / "curves.png"
+    plot = Path(plot) if plot else spec.out_dir / "curves.png"
     result.plot = plot_curves(result.comparison, plot)
     return result
 
 
-def plan_commands(
-    curricula: list[str],
-    out_dir: Path | str,
-    seeds: int = 2,
-    base_seed: int = 0,
-    scale: float | None = None,
-    options: TrainOptions | None = None,
-    at: int | None = None,
-    metric: str = DEFAULT_METRIC,
-    target: float = DEFAULT_TARGET,
-    margin: float | None = None,
-) -> list[str]:
+def plan_commands(spec: AbSpec) -> list[str]:
     """``pepcurr ab --plan``: the shell command of every training segment ``run_ab`` would run.
 
     In an order that runs them one after another (a shared prefix, then the
-    runs forked from it, then the prefix's own run trained on); the segments
-    of different seeds do not depend on each other. Finished runs are left out.
+    runs forked from it, then the prefix's own run trained on); the chains of
+    different seeds do not depend on each other. Finished runs are left out.
     ``OUT/ab.json`` is written as by ``run_ab``; ``run_ab`` (or ``compare``) on
     the same ``out_dir`` gathers the runs once the commands have run.
     """
-    options = options or TrainOptions()
-    options.command_words()  # an option the command line cannot give fails before planning
-    _, work, run_options = _plan(curricula, out_dir, seeds, base_seed, scale, options, at,
-                                 metric, target, margin)  # fmt: skip
-    return [_command(segment, run_options[segment.run_dir]) for segments in work
-            for segment in segments]  # fmt: skip
+    for arm in spec.arms:  # an option the command line cannot give fails before planning
+        spec.run_options(arm, spec.base_seed).command_words()
+    plan = plan_ab(spec)
+    return [segment_command(segment, plan.run_options[segment.run_dir])
+            for chain in plan.chains for segment in chain]  # fmt: skip
 
 
-def _command(segment: Segment, options: TrainOptions) -> str:
+def segment_command(segment: Segment, options: TrainOptions) -> str:
     """The ``pepcurr train`` line of one segment (``shlex``-quoted); ``options``: its run's."""
     words = ["pepcurr", "train", "--out", str(segment.run_dir)]
     if segment.start != 0 and segment.copy_from is None:  # the run's own checkpoint
@@ -203,78 +250,69 @@ def _command(segment: Segment, options: TrainOptions) -> str:
     return shlex.join(words)
 
 
-def _plan(curricula, out_dir, seeds, base_seed, scale, options: TrainOptions, at, metric,
-          target, margin, reporter=None) -> tuple[AbResult, list[list[Segment]], dict]:  # fmt: skip
-    """Every run's config and state, checked before anything trains; the segments to train.
+def plan_ab(spec: AbSpec, message=None) -> AbPlan:
+    """Every run's config and state, checked before anything trains; what is left to train.
 
-    Returns the result so far (finished runs ``reused``), one list of segments
-    per seed, each to be trained in order, and each run directory's options.
+    Reads what the options point at once for every run (``launch.read_run_inputs``:
+    ``message(text)`` hears the data files indexed) and records the question
+    in ``OUT/ab.json`` (``_write_plan``).
     """
     from curriculum_cli.curriculum.files import load_curriculum
 
-    if len(curricula) < 2:
-        raise PepcurrError("an A/B needs at least two curricula")
-    if seeds < 1:
-        raise PepcurrError(f"--seeds must be >= 1, got {seeds}")
-    check_margin(margin, metric)
-    out_dir = Path(out_dir)
+    out_dir = spec.out_dir
     if out_dir.exists() and not out_dir.is_dir():
         raise PepcurrError(f"{out_dir}: exists and is not a directory")
-    names = _arm_names([load_curriculum(source) for source in curricula])
-    data = index_run_data(options, reporter.message if reporter else None)
+    loaded = [arm if isinstance(arm, Curriculum) else load_curriculum(arm) for arm in spec.arms]
+    names = _arm_names(loaded)
+    inputs = read_run_inputs(spec.options, message)
 
-    # Every run's config and state, checked before anything trains.
     planned: dict[int, list[tuple[Path, RunConfig, str]]] = {}
     run_options: dict[Path, TrainOptions] = {}
-    for seed in range(base_seed, base_seed + seeds):
-        for source, name in zip(curricula, names, strict=True):
+    for seed in spec.seed_values:
+        for arm, name in zip(spec.arms, names, strict=True):
             run_dir = out_dir / f"{name}-s{seed}"
-            run_options[run_dir] = options.model_copy(
-                update={"curriculum": source, "seed": seed, "scale": scale}
-            )
-            config = resolve_run_config(run_options[run_dir], data)
+            run_options[run_dir] = spec.run_options(arm, seed)
+            config = resolve_run_config(run_options[run_dir], inputs)
             planned.setdefault(seed, []).append((run_dir, config, _state(run_dir, config)))
-    _write_plan(out_dir, names, curricula, list(planned), scale, metric, at, target, margin)
+    _write_plan(spec, names)
 
-    run_dirs = [run_dir for _, name in zip(curricula, names, strict=True)
-                for seed in planned for run_dir in [out_dir / f"{name}-s{seed}"]]  # fmt: skip
-    result = AbResult(run_dirs=run_dirs, actions={})
-    work: list[list[Segment]] = []  # one list of segments per seed, trained in order
+    chains: list[tuple[Segment, ...]] = []
+    reused: list[Path] = []
+    saved = total = 0
     for runs in planned.values():
         new = [(run_dir, config) for run_dir, config, state in runs if state == "new"]
         segments = plan_segments(new)
-        result.steps_saved += steps_saved(segments)
+        saved += steps_saved(segments)
         for run_dir, config, state in runs:
-            result.steps_total += config.total_steps
+            total += config.total_steps
             if state == "finished":
-                result.actions[str(run_dir)] = "reused"
-                _tell(reporter, result, f"{run_dir.name}: finished already, reused")
+                reused.append(run_dir)
             elif state == "resume":
-                work.append([Segment(run_dir, config, start=-1, stop=None)])
+                chains.append((Segment(run_dir, config, start=-1, stop=None),))
         if segments:
-            work.append(segments)
-    if result.steps_saved:
-        saved = f"{result.steps_saved:,} of {result.steps_total:,}"
-        _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several arms")
-    return result, work, run_options
+            chains.append(tuple(segments))
+    run_dirs = tuple(out_dir / f"{name}-s{seed}" for name in names for seed in planned)
+    return AbPlan(spec=spec, run_dirs=run_dirs, chains=tuple(chains), run_options=run_options,
+                  reused=tuple(reused), steps_saved=saved, steps_total=total)  # fmt: skip
 
 
-def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, target,
-                margin) -> None:  # fmt: skip
+def _write_plan(spec: AbSpec, names: list[str]) -> None:
     """Record the A/B's question in ``OUT/ab.json``; refuse another question for the same runs.
 
     ``margin`` None (none declared) is recorded as such: a margin added later is another
     question too (a file from before margins existed holds none)."""
+    arms = [arm.name if isinstance(arm, Curriculum) else str(arm) for arm in spec.arms]
     plan = {
-        "arms": dict(zip(names, [str(c) for c in curricula], strict=True)),
+        "arms": dict(zip(names, arms, strict=True)),
         "baseline": names[0],
-        "seeds": seeds,
-        "scale": scale,
-        "metric": metric,
-        "at_nominal_step": at,
-        "target": target,
-        "margin": margin,
+        "seeds": list(spec.seed_values),
+        "scale": spec.scale,
+        "metric": spec.metric,
+        "at_nominal_step": spec.at,
+        "target": spec.target,
+        "margin": spec.margin,
     }
+    out_dir = spec.out_dir
     path = out_dir / PLAN_FILE
     if path.is_file():
         try:
@@ -292,6 +330,33 @@ def _write_plan(out_dir: Path, names, curricula, seeds, scale, metric, at, targe
             )
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, plan)
+
+
+# ----------------------------------------------------------------------------
+# Running a plan here: the chains in this process or in worker processes
+# ----------------------------------------------------------------------------
+
+
+def train_locally(chains, jobs: int, result: AbResult, reporter=None,
+                  device: str = DEFAULTS["device"]) -> None:  # fmt: skip
+    """Train chains of segments (an ``AbPlan``'s, or several plans' together) on this
+    machine, recording each run's action in ``result``.
+
+    ``jobs`` > 1 trains that many chains at once in worker processes, each with
+    one intra-op thread; ``jobs`` = 0 picks the number of CPU cores on a CPU
+    (``device``), 1 on a GPU. A run's numbers depend on its thread count (float
+    summation order), not on which worker trains it.
+    """
+    chains = [list(chain) for chain in chains]
+    if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
+        jobs = (os.cpu_count() or 1) if resolve_device(device).type == "cpu" else 1
+    if jobs > 1 and len(chains) > 1:
+        _train_in_parallel(chains, jobs, result, reporter)
+        return
+    for segments in chains:
+        _record(result, reporter, _train_segments(segments, reporter=reporter))
+        if result.interrupted:
+            break
 
 
 def _train_segments(segments: list[Segment], reporter=None, threads: int = 0) -> list[tuple]:

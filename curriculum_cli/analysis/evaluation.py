@@ -8,36 +8,74 @@ forward pass per batch, with the mass-aware repair in place of beam search:
 predictions with the Casanovo-compatible metrics (``metrics.aa_match_metrics``)
 against each spectrum's ``SEQ``. Spectra without ``SEQ`` are decoded but not
 scored. ``pepcurr predict`` decodes spectra without SEQ the same way and writes
-mzTab (``mztab``), as ``evaluate --mztab`` does too.
+mzTab (``mztab``), as ``evaluate --mztab`` does too. Both decode as one
+``DecodeSettings`` says, whose fields are also their command-line options.
+Torch is imported where a model is decoded, so the CLI can declare the options
+cheaply.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from curriculum_cli.devices import DEVICE_HELP, Device
 from curriculum_cli.errors import PepcurrError
-from curriculum_cli.model.decoding import (
-    DEFAULT_PRECURSOR_TOL_PPM,
-    MassRepair,
-    Prediction,
-    beam_search,
-    parallel_decode,
-    residue_probabilities,
-)
-from curriculum_cli.model.metrics import aa_match_metrics
+from curriculum_cli.model.metrics import DEFAULT_PRECURSOR_TOL_PPM, aa_match_metrics
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from curriculum_cli.model.decoding import MassRepair, Prediction
     from curriculum_cli.spectra.mgf import MgfReadResult
     from curriculum_cli.spectra.vocabulary import Vocabulary
 
 DECODE_BATCH_SIZE = 64
 """Spectra decoded at once (each with ``beam_size`` beams)."""
+
+
+class DecodeSettings(BaseModel):
+    """How ``evaluate`` and ``predict`` decode: each setting declared once, here (the
+    command line's options are these fields: their flag, help, bounds and default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    beam_size: int = Field(
+        5, ge=1, description="Beams per spectrum (1: greedy, with the precursor filter).",
+        json_schema_extra={"flag": "--beam-size"},
+    )  # fmt: skip
+    precursor_tol_ppm: float = Field(
+        DEFAULT_PRECURSOR_TOL_PPM, gt=0, allow_inf_nan=False,
+        description="Precursor mass tolerance of the beam filter (ppm).",
+        json_schema_extra={"flag": "--precursor-tol-ppm"},
+    )  # fmt: skip
+    no_filter: bool = Field(
+        False, description="Turn the precursor-mass filter off.",
+        json_schema_extra={"flag": "--no-filter"},
+    )  # fmt: skip
+    max_isotope: int = Field(
+        1, ge=0, description="Accept isotope offsets 0..N (13C peaks; Casanovo's range is 0-1).",
+        json_schema_extra={"flag": "--max-isotope"},
+    )  # fmt: skip
+    max_length: int | None = Field(
+        None, ge=1, description="Most residues per peptide.",
+        json_schema_extra={"flag": "--max-length", "shown_default": "the model's"},
+    )  # fmt: skip
+    device: Device = Field(Device.auto, description=DEVICE_HELP,
+                           json_schema_extra={"flag": "--device"})  # fmt: skip
+    skip_invalid: bool = Field(
+        False, description="Skip unreadable spectra instead of stopping.",
+        json_schema_extra={"flag": "--skip-invalid"},
+    )  # fmt: skip
+
+    @property
+    def filter_tol_ppm(self) -> float | None:
+        """The precursor filter's tolerance (ppm); None: no filter."""
+        return None if self.no_filter else self.precursor_tol_ppm
 
 
 @dataclass
@@ -67,32 +105,25 @@ class EvaluationResult:
 def evaluate_checkpoint(
     source: Path | str,
     mgf_path: Path | str,
-    beam_size: int = 5,
-    precursor_tol_ppm: float | None = DEFAULT_PRECURSOR_TOL_PPM,
-    max_isotope: int = 1,
-    max_length: int | None = None,
-    device: str = "cpu",
-    skip_invalid: bool = False,
+    decoding: DecodeSettings | None = None,
     predictions_csv: Path | str | None = None,
     mztab: Path | str | None = None,
 ) -> EvaluationResult:
     """Decode the spectra of ``mgf_path`` with the model of ``source`` and score them.
 
-    ``source``: a run directory or a checkpoint file in one. ``beam_size``:
-    beams per spectrum (1: greedy with the filter). ``precursor_tol_ppm``: the
-    mass filter's tolerance (None: no filter). ``max_isotope``: isotope offsets
-    ``0..max_isotope`` are accepted (Casanovo's default range is 0-1).
-    ``max_length``: most residues per peptide (default: the model's limit).
+    ``source``: a run directory or a checkpoint file in one; ``decoding``: how
+    (default: ``DecodeSettings()``).
     ``predictions_csv``: also write the per-spectrum predictions there;
     ``mztab``: also write them as mzTab (``mztab.write_mztab``). Output paths
     are checked before decoding, so a bad path fails fast.
     """
+    import statistics
+
     import pandas as pd
 
-    decoded = _decode_mgf(
-        source, mgf_path, beam_size, precursor_tol_ppm, max_isotope, max_length, device,
-        skip_invalid, outputs=(predictions_csv, mztab), residue_scores=mztab is not None,
-    )  # fmt: skip
+    decoding = decoding or DecodeSettings()
+    outputs = (predictions_csv, mztab)
+    decoded = _decode_mgf(source, mgf_path, decoding, outputs, residue_scores=mztab is not None)
     batch, read, predictions = decoded.read.batch, decoded.read, decoded.predictions
     true = list(batch.peptides)
     annotated = [i for i, peptide in enumerate(true) if peptide]
@@ -148,21 +179,14 @@ def predict_checkpoint(
     source: Path | str,
     mgf_path: Path | str,
     mztab: Path | str,
-    beam_size: int = 5,
-    precursor_tol_ppm: float | None = DEFAULT_PRECURSOR_TOL_PPM,
-    max_isotope: int = 1,
-    max_length: int | None = None,
-    device: str = "cpu",
-    skip_invalid: bool = False,
+    decoding: DecodeSettings | None = None,
 ) -> PredictionResult:
     """``pepcurr predict``: decode the spectra of an MGF file (SEQ not needed) into mzTab.
 
-    The options are ``evaluate_checkpoint``'s; a SEQ, where present, is read but not used.
+    ``decoding`` as for ``evaluate_checkpoint``; a SEQ, where present, is read but not used.
     """
-    decoded = _decode_mgf(
-        source, mgf_path, beam_size, precursor_tol_ppm, max_isotope, max_length, device,
-        skip_invalid, outputs=(mztab,), residue_scores=True,
-    )  # fmt: skip
+    decoded = _decode_mgf(source, mgf_path, decoding or DecodeSettings(), outputs=(mztab,),
+                          residue_scores=True)  # fmt: skip
     _write_mztab(decoded, mztab)
     predictions = decoded.predictions
     return PredictionResult(
@@ -193,35 +217,33 @@ class _Decoded:
 
 
 def _decode_mgf(
-    source, mgf_path, beam_size, precursor_tol_ppm, max_isotope, max_length, device,
-    skip_invalid, outputs, residue_scores,
-) -> _Decoded:  # fmt: skip
-    """Check the options, load the model, read the MGF file, decode every spectrum (beam
+    source, mgf_path, decoding: DecodeSettings, outputs, residue_scores: bool
+) -> _Decoded:
+    """Check the paths, load the model, read the MGF file, decode every spectrum (beam
     search, or a parallel model's one pass)."""
     from curriculum_cli.devices import resolve_device
+    from curriculum_cli.model.decoding import (
+        MassRepair,
+        beam_search,
+        parallel_decode,
+        residue_probabilities,
+    )
     from curriculum_cli.model.refinement import is_parallel
     from curriculum_cli.spectra.mgf import read_mgf
     from curriculum_cli.training.checkpoint import load_model
 
-    if beam_size < 1:
-        raise PepcurrError(f"--beam-size must be >= 1, got {beam_size}")
-    if max_isotope < 0:
-        raise PepcurrError(f"--max-isotope must be >= 0, got {max_isotope}")
-    if precursor_tol_ppm is not None and not precursor_tol_ppm > 0:
-        raise PepcurrError(f"--precursor-tol-ppm must be > 0, got {precursor_tol_ppm}")
+    beam_size, precursor_tol_ppm = decoding.beam_size, decoding.filter_tol_ppm
     if not Path(source).exists():
         raise PepcurrError(f"{source}: no such run directory or checkpoint")
     for output in outputs:
         if output is not None and not Path(output).parent.is_dir():
             raise PepcurrError(f"{output}: its directory does not exist")
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(decoding.device)
     model, config = load_model(source, device=str(torch_device))
-    max_length = max_length or model.max_peptide_length
-    if max_length < 1:
-        raise PepcurrError(f"--max-length must be >= 1, got {max_length}")
-    read = read_mgf(mgf_path, config.vocab, skip_invalid=skip_invalid)
+    max_length = decoding.max_length or model.max_peptide_length
+    read = read_mgf(mgf_path, config.vocab, skip_invalid=decoding.skip_invalid)
     batch = read.batch
-    isotope_offsets = tuple(range(max_isotope + 1))
+    isotope_offsets = tuple(range(decoding.max_isotope + 1))
 
     parallel = is_parallel(model)
     repair = MassRepair() if precursor_tol_ppm is not None else None

@@ -3,7 +3,8 @@
 Every command is a skin over a library function that tests call directly.
 Errors raised by the library become one line on stderr and exit code 2 at one
 boundary (``boundary.ErrorBoundary``); options shared by several commands are
-declared once (``options``). Heavy imports (torch, matplotlib, pandas) happen
+declared once (``typer_options``; a run's and a decoding's from the fields of
+``TrainOptions`` and ``DecodeSettings``). Heavy imports (torch, matplotlib, pandas) happen
 inside the commands, so ``pepcurr --help`` stays instant.
 """
 
@@ -15,6 +16,7 @@ from typing import Annotated
 import typer
 
 from curriculum_cli import __version__
+from curriculum_cli.analysis.evaluation import DecodeSettings
 from curriculum_cli.cli.boundary import (
     ErrorBoundary,
     debug,
@@ -23,58 +25,32 @@ from curriculum_cli.cli.boundary import (
     stderr_console,
     stdout_console,
 )
-from curriculum_cli.cli.options import (
+from curriculum_cli.cli.typer_options import (
     AtOpt,
-    BatchSizeOpt,
-    BeamSizeOpt,
-    CheckpointEveryOpt,
     CompareFormat,
     CurriculumArgs,
     CurriculumOpt,
-    CurriculumTrainOpt,
-    DataShardsOpt,
-    DecodeEveryOpt,
-    DecodeSizeOpt,
-    DeviceOpt,
     ForceOpt,
     FormatOpt,
-    GradEveryOpt,
-    InitFromOpt,
-    LogEveryOpt,
-    LrOpt,
     MarginOpt,
-    MaxIsotopeOpt,
-    MaxLengthOpt,
     MetricOpt,
-    ModelOpt,
     MztabOpt,
-    NoFilterOpt,
     OutFileOpt,
     PlotOpt,
-    PrecursorTolOpt,
     QuietOpt,
     RealismFormat,
     ResiduesOpt,
     ScaleOpt,
     SeedOpt,
-    SkipInvalidDataOpt,
-    SkipInvalidOpt,
     SourceArg,
-    StoreOpt,
     TargetOpt,
     ThreadsOpt,
-    TrainDataOpt,
-    TrainSeedOpt,
-    TrainVocabOpt,
-    ValDataOpt,
-    ValEveryOpt,
-    ValSizeOpt,
     VocabOpt,
-    train_options,
+    options_from,
 )
-from curriculum_cli.devices import Device
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.spectra.split import SplitGroup
+from curriculum_cli.training.settings import TrainOptions
 
 app = typer.Typer(
     cls=ErrorBoundary,
@@ -447,34 +423,19 @@ def annotate(
 # ----------------------------------------------------------------------------
 
 
+RUN_SETTINGS_PANEL = "Run settings"
+AB_RUN_SETTINGS_PANEL = "Settings of every run"
+AB_PER_RUN = ("curriculum", "seed", "scale")  # ab.PER_RUN_SETTINGS: set from arms, seeds, scale
+
+
 @app.command()
+@options_from(TrainOptions, panel=RUN_SETTINGS_PANEL)
 def train(
-    curriculum: CurriculumTrainOpt = None,
+    options: TrainOptions,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
         "runs/run"
     ),
-    scale: ScaleOpt = None,
-    seed: TrainSeedOpt = None,
-    device: DeviceOpt = None,
-    model: ModelOpt = None,
-    residue_distribution: ResiduesOpt = None,
     threads: ThreadsOpt = None,
-    batch_size: BatchSizeOpt = None,
-    data_shards: DataShardsOpt = None,
-    lr: LrOpt = None,
-    val_every: ValEveryOpt = None,
-    grad_every: GradEveryOpt = None,
-    val_size: ValSizeOpt = None,
-    decode_size: DecodeSizeOpt = None,
-    decode_every: DecodeEveryOpt = None,
-    log_every: LogEveryOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    train_data: TrainDataOpt = None,
-    val_data: ValDataOpt = None,
-    skip_invalid: SkipInvalidDataOpt = False,
-    store_dir: StoreOpt = None,
-    init_from: InitFromOpt = None,
-    vocab: TrainVocabOpt = None,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step with a checkpoint.")
     ] = None,
@@ -492,7 +453,7 @@ def train(
         typer.Option(
             "--tensorboard",
             help="Also write TensorBoard event files to RUN_DIR/tensorboard "
-            "(pip install 'pepcurr[tensorboard]').",
+            "(pip install 'pepcurr\\[tensorboard]').",
         ),
     ] = False,
     quiet: QuietOpt = False,
@@ -502,7 +463,6 @@ def train(
     Under torchrun (torchrun --nproc-per-node N -m curriculum_cli train ...) the
     N processes train one run data-parallel; --batch-size is then per process.
     """
-    options = train_options(locals())
     from curriculum_cli.cli.render.progress import TrainingProgress, render_train_result
     from curriculum_cli.devices import set_threads
     from curriculum_cli.training.distributed import Distributed
@@ -536,22 +496,20 @@ def _print_comparison(comparison, output_format: CompareFormat) -> None:
         print_note(f"warning: {warning}")
 
 
+DECODING_PANEL = "Decoding"
+
+
 @app.command()
+@options_from(DecodeSettings, panel=DECODING_PANEL)
 def evaluate(
     source: SourceArg,
     mgf: Annotated[Path, typer.Option("--mgf", help="Annotated MGF spectra (SEQ=...).")],
+    decoding: DecodeSettings,
     predictions: Annotated[
         Path | None, typer.Option(help="Write per-spectrum predictions to this CSV.")
     ] = None,
     mztab: MztabOpt = None,
-    beam_size: BeamSizeOpt = 5,
-    precursor_tol_ppm: PrecursorTolOpt = 50.0,
-    no_filter: NoFilterOpt = False,
-    max_isotope: MaxIsotopeOpt = 1,
-    max_length: MaxLengthOpt = None,
-    device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
-    skip_invalid: SkipInvalidOpt = False,
 ) -> None:
     """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
     from curriculum_cli.analysis.evaluation import evaluate_checkpoint
@@ -559,12 +517,7 @@ def evaluate(
     from curriculum_cli.devices import set_threads
 
     set_threads(threads)
-    result = evaluate_checkpoint(
-        source, mgf, beam_size=beam_size,
-        precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
-        max_length=max_length, device=device.value, skip_invalid=skip_invalid,
-        predictions_csv=predictions, mztab=mztab,
-    )  # fmt: skip
+    result = evaluate_checkpoint(source, mgf, decoding, predictions_csv=predictions, mztab=mztab)
     console = stdout_console()
     render_evaluation(console, result)
     for path in (predictions, mztab):
@@ -573,18 +526,13 @@ def evaluate(
 
 
 @app.command()
+@options_from(DecodeSettings, panel=DECODING_PANEL)
 def predict(
     source: SourceArg,
     mgf: Annotated[Path, typer.Option("--mgf", help="MGF spectra (SEQ not needed).")],
     mztab: Annotated[Path, typer.Option(help="mzTab 1.0 file to write (as Casanovo does).")],
-    beam_size: BeamSizeOpt = 5,
-    precursor_tol_ppm: PrecursorTolOpt = 50.0,
-    no_filter: NoFilterOpt = False,
-    max_isotope: MaxIsotopeOpt = 1,
-    max_length: MaxLengthOpt = None,
-    device: DeviceOpt = Device.auto,
+    decoding: DecodeSettings,
     threads: ThreadsOpt = None,
-    skip_invalid: SkipInvalidOpt = False,
 ) -> None:
     """Decode MGF spectra (annotated or not) with a trained run and write mzTab."""
     from curriculum_cli.analysis.evaluation import predict_checkpoint
@@ -592,11 +540,7 @@ def predict(
     from curriculum_cli.devices import set_threads
 
     set_threads(threads)
-    result = predict_checkpoint(
-        source, mgf, mztab, beam_size=beam_size,
-        precursor_tol_ppm=None if no_filter else precursor_tol_ppm, max_isotope=max_isotope,
-        max_length=max_length, device=device.value, skip_invalid=skip_invalid,
-    )  # fmt: skip
+    result = predict_checkpoint(source, mgf, mztab, decoding)
     render_prediction(stdout_console(), result)
 
 
@@ -637,11 +581,13 @@ def compare(
 
 
 @app.command()
+@options_from(TrainOptions, panel=AB_RUN_SETTINGS_PANEL, exclude=AB_PER_RUN)
 def ab(
     curricula: Annotated[
         list[str],
         typer.Argument(metavar="CURRICULUM", help="Two or more curriculum JSON files or presets."),
     ],
+    options: TrainOptions,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per curriculum.")] = 2,
     base_seed: Annotated[int, typer.Option(help="First seed (then +1, +2, ...).")] = 0,
     scale: ScaleOpt = None,
@@ -656,25 +602,6 @@ def ab(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Curves PNG (default: OUT/curves.png).")
     ] = None,
-    model: ModelOpt = None,
-    residue_distribution: ResiduesOpt = None,
-    batch_size: BatchSizeOpt = None,
-    data_shards: DataShardsOpt = None,
-    lr: LrOpt = None,
-    device: DeviceOpt = None,
-    val_every: ValEveryOpt = None,
-    grad_every: GradEveryOpt = None,
-    val_size: ValSizeOpt = None,
-    decode_size: DecodeSizeOpt = None,
-    decode_every: DecodeEveryOpt = None,
-    log_every: LogEveryOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    train_data: TrainDataOpt = None,
-    val_data: ValDataOpt = None,
-    skip_invalid: SkipInvalidDataOpt = False,
-    store_dir: StoreOpt = None,
-    init_from: InitFromOpt = None,
-    vocab: TrainVocabOpt = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -692,25 +619,21 @@ def ab(
     quiet: QuietOpt = False,
 ) -> None:
     """Train each curriculum x seed (reusing finished runs, resuming interrupted ones), compare."""
-    options = train_options(locals())  # each run's curriculum, seed and scale are set per run
-    from curriculum_cli.analysis.ab import plan_commands, run_ab
+    from curriculum_cli.analysis.ab import AbSpec, plan_commands, run_ab
     from curriculum_cli.cli.render.progress import TrainingProgress
     from curriculum_cli.devices import set_threads
 
+    spec = AbSpec(arms=tuple(curricula), out_dir=out, seeds=seeds, base_seed=base_seed,
+                  scale=scale, options=options, at=at, metric=metric, target=target,
+                  margin=margin)  # fmt: skip
     set_threads(None)  # runs trained here (one job) use the default, as the workers do
     if plan:
-        commands = plan_commands(curricula, out, seeds=seeds, base_seed=base_seed, scale=scale,
-                                 options=options, at=at, metric=metric, target=target,
-                                 margin=margin)  # fmt: skip
-        typer.echo("\n".join(commands))
+        typer.echo("\n".join(plan_commands(spec)))
         return
     # Progress goes to stderr when stdout carries JSON, CSV or Markdown.
     progress_console = stdout_console() if output_format is CompareFormat.table else None
-    result = run_ab(
-        curricula, out, seeds=seeds, base_seed=base_seed, scale=scale, options=options, at=at,
-        metric=metric, target=target, margin=margin, plot=plot, jobs=jobs,
-        reporter=TrainingProgress(progress_console or stderr_console(), quiet=quiet),
-    )  # fmt: skip
+    reporter = TrainingProgress(progress_console or stderr_console(), quiet=quiet)
+    result = run_ab(spec, plot=plot, jobs=jobs, reporter=reporter)
     if result.interrupted:
         raise typer.Exit(130)
     _print_comparison(result.comparison, output_format)

@@ -42,14 +42,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from curriculum_cli.model.metrics import C13_C12_DELTA_DA, mass_error_ppm
+from curriculum_cli.model.metrics import C13_C12_DELTA_DA, DEFAULT_PRECURSOR_TOL_PPM, mass_error_ppm
 from curriculum_cli.model.refinement import as_steps
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import H2O_MASS_DA
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, Vocabulary
-
-DEFAULT_PRECURSOR_TOL_PPM = 50.0
-"""Precursor mass tolerance (ppm) for a peptide to "fit" its spectrum (Casanovo's default)."""
 
 
 @dataclass(frozen=True)

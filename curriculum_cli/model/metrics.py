@@ -40,6 +40,9 @@ from curriculum_cli.spectra.vocabulary import PAD_TOKEN, SPECIAL_TOKENS
 if TYPE_CHECKING:
     import torch
 
+DEFAULT_PRECURSOR_TOL_PPM = 50.0
+"""Precursor mass tolerance (ppm) for a peptide to "fit" its spectrum (Casanovo's default)."""
+
 CUM_MASS_THRESHOLD_DA = 0.5
 """Two prefixes (or suffixes) are aligned when their masses differ by less than this (Da)."""
 

@@ -1,7 +1,8 @@
 """A training run: its configuration, set-up, the loop, and what it leaves on disk.
 
-- ``options``: ``TrainOptions`` -> ``RunConfig``; ``config``: ``RunConfig`` and ``run.json``
-- ``launch``: ``pepcurr train`` (a new run, a fork, a resume)
+- ``settings``: every run setting declared once, and ``TrainOptions`` (what was asked)
+- ``resolve``: ``TrainOptions`` -> ``RunConfig``; ``config``: ``RunConfig`` and ``run.json``
+- ``launch``: ``pepcurr train`` (a new run, a fork, a resume), reading what options point at
 - ``setup``: everything before the first step; ``loop``: ``train``, the training loop
 - ``validation``: validation sets and what is measured on them
 - ``checkpoint``, ``runlog`` (``metrics.jsonl``), ``runlock``, ``tensorboard_log``

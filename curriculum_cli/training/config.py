@@ -1,6 +1,6 @@
 """The run configuration: everything that determines a training run, typed and resolved once.
 
-``RunConfig`` is built once from the command line (``options.resolve_run_config``), with
+``RunConfig`` is built once from the command line (``resolve.resolve_run_config``), with
 every default and interval resolved (no "0 means auto" left), then passed to
 the training loop and written to ``run.json`` next to a separate provenance block
 (versions, device, threads). ``read_run_config`` is the one reader of
@@ -35,16 +35,16 @@ from curriculum_cli.model.recursive import RecursiveConfig
 from curriculum_cli.model.transformer import ModelConfig
 from curriculum_cli.spectra.store import DataFile
 from curriculum_cli.spectra.vocabulary import Vocabulary
+from curriculum_cli.training.settings import (
+    AUTO_INTERVALS,
+    MAX_DEFAULT_WARMUP_STEPS,
+    POINTS_PER_RUN,
+    run_field,
+)
 
 RUN_FILE = "run.json"
 RUN_FORMAT = "pepcurr-run/2"
 """The ``format`` of ``run.json`` this pepcurr writes. Format 1 (pepcurr 0.1) had no marker."""
-
-POINTS_PER_RUN = 50
-"""Validations, gradient measurements and checkpoints a run makes by default."""
-
-MAX_DEFAULT_WARMUP_STEPS = 1_000
-"""The default warm-up is 5% of the run, at most this many steps."""
 
 
 Architecture = Annotated[ModelConfig | RecursiveConfig, Field(discriminator="kind")]
@@ -108,67 +108,49 @@ class RunConfig(BaseModel):
     an explicit ``architecture``, or a user factory (``model.source``);
     ``architecture`` holds the dimensions of pepcurr's transformer
     (``ModelConfig``) or recursive model (``RecursiveConfig``), None for a
-    factory. Step intervals are resolved numbers of optimizer steps.
+    factory. Step intervals are resolved numbers of optimizer steps. Each setting's
+    help, bounds and default are declared once, in ``settings.RUN_SETTINGS``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    curriculum: Curriculum
+    curriculum: Curriculum = run_field("curriculum")
     curriculum_source: str = Field(description="Preset name or JSON path the curriculum came from.")
-    scale: float = Field(gt=0, allow_inf_nan=False, description="Factor applied to stage steps.")
-    model: str = Field(
-        min_length=1, description="Model preset name, a label, or a MODULE:FUNCTION factory."
-    )
+    scale: float = run_field("scale")
+    model: str = run_field("model")
     architecture: Architecture | None = Field(
         description="Dimensions of pepcurr's transformer or recursive model; None when a "
         "factory builds the model."
     )
-    vocab: Vocabulary
-    residue_distribution: Literal["tryptic", "uniform"] = Field(
-        description="Synthetic peptides: tryptic (Swiss-Prot residue frequencies, ending in K "
-        "or R) or uniform over the residues."
-    )
-    seed: int = Field(ge=0, description="Training seed: model initialisation and data stream.")
-    val_seed: int = Field(ge=0, description="Seed of the validation sets (same for every run).")
-    device: Device
-    batch_size: int = Field(ge=1, description="Spectra per optimizer step (over all ranks).")
-    data_shards: int = Field(
-        default=1,
-        ge=1,
-        description="Independent data streams the batch is drawn from, batch_size / data_shards "
-        "spectra each (stream k seeded by seed and k); the loss is the mean over shards.",
-    )
-    world_size: int = Field(
-        default=1, ge=1, description="Processes (torchrun ranks) that train the run together."
-    )
-    lr: float = Field(gt=0, allow_inf_nan=False, description="Peak learning rate (AdamW).")
-    weight_decay: float = Field(ge=0, allow_inf_nan=False)
-    warmup_steps: int = Field(ge=1, description="Linear warm-up steps.")
-    min_lr_fraction: float = Field(ge=0, le=1, description="Cosine floor, fraction of lr.")
-    grad_clip: float = Field(gt=0, allow_inf_nan=False, description="Gradient-norm clip.")
-    spectrum_sigma_da: float = Field(gt=0, description="Spectrum-loss kernel width (Da).")
-    val_every: int = Field(ge=1, description="Steps between validations.")
-    val_size: int = Field(ge=1, description="Spectra per validation set.")
-    decode_every: int = Field(ge=1, description="Decoded metrics at every N-th validation.")
-    decode_size: int = Field(ge=1, description="Spectra decoded per validation set.")
-    grad_every: int = Field(ge=1, description="Steps between gradient measurements.")
-    log_every: int = Field(ge=1, description="Steps between train records (device reads).")
-    checkpoint_every: int = Field(ge=1, description="Steps between checkpoints.")
-    max_consecutive_skips: int = Field(ge=1, description="Non-finite steps in a row that stop.")
-    spike_factor: float = Field(gt=1, description="A loss above this x the recent median spikes.")
-    spike_window: int = Field(ge=20, description="Applied steps the spike median looks back.")
-    init_from: InitFrom | None = Field(
-        default=None, description="Fine-tuning: the checkpoint whose weights the run starts from."
-    )
-    train_data: list[DataFile] = Field(
-        default_factory=list, description="Annotated MGF files real training spectra come from."
-    )
-    val_data: list[DataFile] = Field(
-        default_factory=list, description="Annotated MGF files of the val_real validation set."
-    )
-    skip_invalid: bool = Field(
-        default=False, description="Invalid spectra of train_data/val_data skipped, not errors."
-    )
+    vocab: Vocabulary = run_field("vocab")
+    residue_distribution: Literal["tryptic", "uniform"] = run_field("residue_distribution")
+    seed: int = run_field("seed")
+    val_seed: int = run_field("val_seed")
+    device: Device = run_field("device")
+    batch_size: int = run_field("batch_size")
+    # the defaults below: what a run.json written before the setting existed stands for
+    data_shards: int = run_field("data_shards", default=1)
+    world_size: int = run_field("world_size", default=1)
+    lr: float = run_field("lr")
+    weight_decay: float = run_field("weight_decay")
+    warmup_steps: int = run_field("warmup_steps")
+    min_lr_fraction: float = run_field("min_lr_fraction")
+    grad_clip: float = run_field("grad_clip")
+    spectrum_sigma_da: float = run_field("spectrum_sigma_da")
+    val_every: int = run_field("val_every")
+    val_size: int = run_field("val_size")
+    decode_every: int = run_field("decode_every")
+    decode_size: int = run_field("decode_size")
+    grad_every: int = run_field("grad_every")
+    log_every: int = run_field("log_every")
+    checkpoint_every: int = run_field("checkpoint_every")
+    max_consecutive_skips: int = run_field("max_consecutive_skips")
+    spike_factor: float = run_field("spike_factor")
+    spike_window: int = run_field("spike_window")
+    init_from: InitFrom | None = run_field("init_from", default=None)
+    train_data: list[DataFile] = run_field("train_data", default_factory=list)
+    val_data: list[DataFile] = run_field("val_data", default_factory=list)
+    skip_invalid: bool = run_field("skip_invalid", default=False)
 
     @model_validator(mode="after")
     def _decoded_spectra_are_validation_spectra(self) -> RunConfig:
@@ -201,15 +183,6 @@ class RunConfig(BaseModel):
     def nominal_total_steps(self) -> int:
         """The curriculum's length before scaling (what ``compare --at`` counts in)."""
         return round(self.total_steps / self.scale)
-
-
-MEASUREMENT_FIELDS = (
-    "val_every", "val_size", "decode_every", "decode_size", "grad_every", "log_every",
-    "checkpoint_every",
-)  # fmt: skip
-"""Settings that change what is measured and when, never the trained weights."""
-
-AUTO_INTERVALS = ("val_every", "grad_every", "checkpoint_every")
 
 
 # ----------------------------------------------------------------------------

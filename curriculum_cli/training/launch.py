@@ -1,6 +1,8 @@
 """``pepcurr train``: a new run from options, a run forked from a shared prefix, or a resume.
 
-A new run's ``RunConfig`` comes from ``options.resolve_run_config``; a resumed
+A new run first reads what its options point at (``read_run_inputs``: the
+``--init-from`` checkpoint, the vocabulary, the data files indexed into stores);
+its ``RunConfig`` then comes from ``resolve.resolve_run_config``. A resumed
 run keeps its own (options that disagree are reported and ignored). Under
 ``torchrun`` every process calls ``run_training``: ``--batch-size`` is per
 process (the run's batch is that times the world size), rank 0 indexes the
@@ -9,19 +11,64 @@ data files and copies a forked run's directory, the others use them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from curriculum_cli.devices import resolve_device
-from curriculum_cli.training.config import read_run_config
+from curriculum_cli.spectra.chemistry import MAX_CHARGE
+from curriculum_cli.spectra.vocabulary import Vocabulary, vocabulary_label
+from curriculum_cli.training.checkpoint import init_source
+from curriculum_cli.training.config import VocabularyChange, read_run_config
 from curriculum_cli.training.distributed import Distributed
 from curriculum_cli.training.fork import fork_run
 from curriculum_cli.training.loop import Reporter, SilentReporter, TrainResult, train
-from curriculum_cli.training.options import (
-    DEFAULTS,
-    TrainOptions,
+from curriculum_cli.training.resolve import (
+    RunData,
+    RunInputs,
     resolve_run_config,
     resume_conflicts,
+    run_vocabulary,
 )
+from curriculum_cli.training.settings import DEFAULTS, TrainOptions
+
+
+def read_run_inputs(
+    options: TrainOptions, message: Callable[[str], None] | None = None
+) -> RunInputs:
+    """Read what a new run's options point at, once: the ``--init-from`` checkpoint (its
+    record and its run's config), the vocabulary, the data files (``index_run_data``).
+
+    ``message(text)`` hears which files are indexed, how many spectra were
+    skipped, and how a ``--vocab`` other than the checkpoint's is fine-tuned into.
+    """
+    init = init_source(options.init_from) if options.init_from is not None else None
+    vocab = run_vocabulary(options, init[1] if init else None)
+    data = index_run_data(options, vocab, message)
+    if init is not None and init[1].vocab != vocab and message:
+        change = VocabularyChange.between(init[1].vocab, vocab)
+        message(change.describe(vocabulary_label(init[1].vocab), vocabulary_label(vocab)))
+    return RunInputs(vocab=vocab, init=init, data=data)
+
+
+def index_run_data(
+    options: TrainOptions, vocab: Vocabulary, message: Callable[[str], None] | None = None
+) -> RunData:
+    """Index (or find indexed) the options' MGF files with ``vocab``; ``message(text)``
+    hears which files are indexed and how many spectra were skipped."""
+    from curriculum_cli.spectra.store import index_files
+
+    on_index = (lambda path: message(f"indexing {path} (once)")) if message else None
+    indexed = {}
+    for key in ("train", "val"):
+        paths = getattr(options, f"{key}_data")
+        records = index_files(paths, vocab, MAX_CHARGE, options.skip_invalid, options.store_dir,
+                              on_index) if paths else []  # fmt: skip
+        for record in records:
+            if record.n_skipped and message:
+                message(f"warning: {record.path}: {record.n_skipped} invalid spectra skipped "
+                        f"(--skip-invalid), {record.n_spectra} used")  # fmt: skip
+        indexed[key] = tuple(records)
+    return RunData(**indexed)
 
 
 def run_training(
@@ -53,9 +100,11 @@ def run_training(
         per_rank = options.batch_size or DEFAULTS["batch_size"]
         options = options.model_copy(update={"batch_size": per_rank * ranks.world_size})
         # rank 0 indexes --train-data/--val-data; the others use its stores
-        ranks.init(ranks.device(resolve_device(str(options.device or "auto"))))
+        ranks.init(ranks.device(resolve_device(str(options.device or DEFAULTS["device"]))))
     config = ranks.on_main(
-        lambda: resolve_run_config(options, message=reporter.message, world_size=ranks.world_size)
+        lambda: resolve_run_config(
+            options, read_run_inputs(options, reporter.message), world_size=ranks.world_size
+        )
     )
     if fork_from is not None:
         ranks.init(ranks.device(resolve_device(config.device)))  # train() keeps this group
