@@ -29,9 +29,9 @@ import torch
 from timing import loop_steps_per_second, stage_config
 
 from curriculum_cli.devices import resolve_device
+from curriculum_cli.model.factory import build_model
 from curriculum_cli.model.losses import refinement_loss_terms, total_loss
 from curriculum_cli.model.refinement import refinement_logits, step_weights
-from curriculum_cli.model.source import build_model
 from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_batch
 from curriculum_cli.training.config import RunConfig
 

@@ -21,7 +21,7 @@ import statistics
 import torch
 from timing import loop_steps_per_second, stage_config
 
-from curriculum_cli.model.source import preset_architectures
+from curriculum_cli.model.factory import preset_architectures
 
 STAGES = {"first": 0, "last": -1}
 

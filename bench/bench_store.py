@@ -69,8 +69,8 @@ def train_one(mgf: Path, store: Path, batches: int, steps: int) -> dict:
     from curriculum_cli.curriculum.presets import preset
     from curriculum_cli.model.losses import loss_terms, total_loss
     from curriculum_cli.model.transformer import MODEL_PRESETS, PeptideTransformer
+    from curriculum_cli.spectra.batch_source import RealSpectra
     from curriculum_cli.spectra.chemistry import MAX_CHARGE
-    from curriculum_cli.spectra.sampling import RealSpectra
     from curriculum_cli.spectra.store import open_store
     from curriculum_cli.spectra.vocabulary import Vocabulary
 

@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from curriculum_cli.analysis.compare import compare_runs
-from curriculum_cli.analysis.facts import run_facts
+from curriculum_cli.analysis.run_values import run_facts
 from curriculum_cli.errors import PepcurrError, RunError, validation_problem_lines
-from curriculum_cli.model.source import preset_architectures
+from curriculum_cli.model.factory import preset_architectures
 from curriculum_cli.model.transformer import MODEL_PRESETS
 from curriculum_cli.training.checkpoint import load_model
 from curriculum_cli.training.config import (

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from curriculum_cli.cli.app import app
 from curriculum_cli.errors import RunError
-from curriculum_cli.model.source import build_model
+from curriculum_cli.model.factory import build_model
 from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.checkpoint import load_initial_weights
 from curriculum_cli.training.config import read_run_config

@@ -16,8 +16,8 @@ from curriculum_cli.analysis.evaluation import (
 )
 from curriculum_cli.cli.app import app
 from curriculum_cli.errors import ModelError
+from curriculum_cli.model.factory import build_model, check_model, parameters_without_gradient
 from curriculum_cli.model.recursive import RECURSIVE_PRESETS, RecursiveConfig
-from curriculum_cli.model.source import build_model, check_model, parameters_without_gradient
 from curriculum_cli.spectra.vocabulary import PAD_TOKEN, Vocabulary
 from curriculum_cli.training.checkpoint import (
     CHECKPOINT_FILE,

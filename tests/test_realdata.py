@@ -16,9 +16,9 @@ from curriculum_cli.analysis.compare import compare_runs
 from curriculum_cli.cli.app import app
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.spectra import store as store_module
+from curriculum_cli.spectra.batch_source import RealSpectra
 from curriculum_cli.spectra.chemistry import MAX_CHARGE
 from curriculum_cli.spectra.mgf import read_mgf
-from curriculum_cli.spectra.sampling import RealSpectra
 from curriculum_cli.spectra.store import default_store_path, open_store
 from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import RUN_FILE, read_run_config

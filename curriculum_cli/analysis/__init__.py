@@ -1,7 +1,7 @@
 """Reading finished runs: evaluation, comparison, statistics, A/B tests and plots.
 
 - ``evaluation``: ``pepcurr evaluate`` and ``predict`` on MGF files
-- ``facts``: one run's values at a step; ``confounds``: what else differs between arms
+- ``run_values``: one run's values at a step; ``confounds``: what else differs between arms
 - ``stats``: distribution maths; ``verdict``: the rules of a verdict, in order; ``power``:
   what an A/B could have seen
 - ``compare``: runs grouped into arms, with a verdict; ``plots``: curves and schedules

@@ -35,7 +35,7 @@ from curriculum_cli.analysis.compare import (
     check_margin,
     compare_runs,
 )
-from curriculum_cli.analysis.facts import DEFAULT_METRIC
+from curriculum_cli.analysis.run_values import DEFAULT_METRIC
 from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.devices import resolve_device
 from curriculum_cli.errors import PepcurrError, RunError

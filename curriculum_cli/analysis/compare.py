@@ -2,7 +2,7 @@
 
 ``compare_runs`` reads run directories (``run.json`` and ``metrics.jsonl``
 through ``runlog.read_run``), never the training loop; each run's values at
-the nominal step ``--at`` are its ``facts``. Runs of the same
+the nominal step ``--at`` are its ``run_values``. Runs of the same
 curriculum (the same stages after scaling) with different seeds form a group
 (an *arm*); each row gets the arm's mean and standard deviation over seeds.
 
@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curriculum_cli.analysis.confounds import confounds, setting_warnings
-from curriculum_cli.analysis.facts import (
+from curriculum_cli.analysis.rescore import Rescore, check_rescore, rescore_runs
+from curriculum_cli.analysis.run_values import (
     DEFAULT_METRIC,
     SERIES_METRICS,
     SPLITS,
@@ -41,7 +42,6 @@ from curriculum_cli.analysis.facts import (
     run_facts,
     split_of,
 )
-from curriculum_cli.analysis.rescore import Rescore, check_rescore, rescore_runs
 from curriculum_cli.analysis.stats import censored_summary, restricted_steps
 from curriculum_cli.analysis.verdict import Verdict, decide, overall_kind
 from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES

@@ -17,7 +17,7 @@ import json
 import statistics
 from pathlib import Path
 
-from curriculum_cli.analysis.facts import introductions_logged, stage_starts_logged
+from curriculum_cli.analysis.run_values import introductions_logged, stage_starts_logged
 from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
 from curriculum_cli.training.config import RunConfig
 from curriculum_cli.training.runlog import RunLog

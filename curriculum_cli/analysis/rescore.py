@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curriculum_cli.analysis.facts import SPLITS
+from curriculum_cli.analysis.run_values import SPLITS
 from curriculum_cli.errors import PepcurrError, RunError
 from curriculum_cli.spectra.stage_data import DATA_FIELDS
 from curriculum_cli.training.runlog import RunLog, write_json_atomic

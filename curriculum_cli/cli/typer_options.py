@@ -69,11 +69,11 @@ VocabOpt = Annotated[
 
 def _model_spec(value: str | None) -> str | None:
     """A ``--model`` value checked at parse time: a preset name or MODULE:FUNCTION."""
-    from curriculum_cli.model.source import is_factory
+    from curriculum_cli.model.factory import is_factory
 
     if value is None or is_factory(value):
         return value
-    from curriculum_cli.model.source import preset_architectures
+    from curriculum_cli.model.factory import preset_architectures
 
     presets = preset_architectures()
     if value not in presets:

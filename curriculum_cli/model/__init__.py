@@ -5,7 +5,7 @@
 - ``recursive``: the recursive parallel model (``RecursiveConfig``, ``RECURSIVE_PRESETS``)
 - ``refinement``: autoregressive or parallel; a model's output as refinement steps and
   the weights of their losses
-- ``source``: which network a run trains: a preset or a user factory (``build_model``)
+- ``factory``: which network a run trains: a preset or a user factory (``build_model``)
 - ``token_transfer``: a trained model's per-token weights moved into another vocabulary
 - ``losses``: cross-entropy, spectrum and precursor loss (per refinement step)
 - ``decoding``: greedy decoding, mass-filtered beam search, one-pass parallel decoding

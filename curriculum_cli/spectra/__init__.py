@@ -17,7 +17,7 @@
 - ``mgf``, ``mztab``: files in and out; ``inspection``: the ``pepcurr inspect`` report;
   ``annotate``: annotated MGF from spectra and a search engine's PSMs
 - ``split``: backbone-disjoint train/val/test files
-- ``store``: indexed real spectra on disk; ``sampling``: a training step's batch
+- ``store``: indexed real spectra on disk; ``batch_source``: a training step's batch
 
 The lowest wing above ``errors`` and ``devices``: it knows nothing of curricula, models,
 training or analysis (a curriculum's ``Stage`` is a ``StageData``, its ``world`` a

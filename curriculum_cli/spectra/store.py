@@ -14,7 +14,7 @@ resumed run draws the same rows.
 A store is valid for its source while the MGF file's size and modification
 time, the vocabulary, the peak filter and the charge limit are the ones it was
 built with; otherwise it is rebuilt. ``DataFile`` is what ``run.json`` records of
-a store's source; ``sampling`` draws training batches from stores. Users'
+a store's source; ``batch_source`` draws training batches from stores. Users'
 documentation: ``docs/real-data.md``.
 """
 

@@ -22,7 +22,7 @@ import torch
 
 from curriculum_cli.curriculum.schedule import StageSchedule
 from curriculum_cli.errors import RunError
-from curriculum_cli.model.source import build_model
+from curriculum_cli.model.factory import build_model
 from curriculum_cli.model.token_transfer import transfer_token_weights
 from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import RUN_FILE, InitFrom, RunConfig, read_run_config

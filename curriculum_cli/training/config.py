@@ -105,7 +105,7 @@ class RunConfig(BaseModel):
 
     ``curriculum`` is the curriculum as trained (already scaled by ``scale``).
     ``model`` names the model: a preset (``tiny``, ``trm-tiny``...), the label of
-    an explicit ``architecture``, or a user factory (``model.source``);
+    an explicit ``architecture``, or a user factory (``model.factory``);
     ``architecture`` holds the dimensions of pepcurr's transformer
     (``ModelConfig``) or recursive model (``RecursiveConfig``), None for a
     factory. Step intervals are resolved numbers of optimizer steps. Each setting's

@@ -3,7 +3,7 @@
 ``train`` sets up (``setup``: run directory, model, optimizer, data generator,
 validation sets, resume) and then runs one ``while`` loop that reads top to
 bottom like nanoGPT's ``train.py``: the curriculum's stage at this step gives
-the data settings and the loss weights; the batch source (``spectra.sampling``) draws
+the data settings and the loss weights; the batch source (``spectra.batch_source``) draws
 the batch: synthetic spectra generated on the device, real spectra from the
 ``--train-data`` stores, or a mix (the stage's ``real_fraction``); the model's
 prediction (teacher-forced, or a parallel model's refinement steps, each

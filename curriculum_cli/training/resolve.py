@@ -117,13 +117,13 @@ def build_run_config(
 
     ``curriculum`` is a preset name, a JSON path or a ``Curriculum``; it is
     scaled by ``scale``. ``model`` is a preset name or a factory
-    (``model.source``); tests may pass an explicit ``architecture`` (a
+    (``model.factory``); tests may pass an explicit ``architecture`` (a
     ``ModelConfig`` or ``RecursiveConfig``; then ``model`` is only its label).
     Intervals left out become ``POINTS_PER_RUN`` points per run; the warm-up 5%
     of the run (at most ``MAX_DEFAULT_WARMUP_STEPS``).
     """
     from curriculum_cli.curriculum.files import load_curriculum
-    from curriculum_cli.model.source import is_factory, preset_architectures
+    from curriculum_cli.model.factory import is_factory, preset_architectures
 
     given = {key: value for key, value in settings.items() if value is not None}
     unknown = set(given) - set(RunConfig.model_fields)

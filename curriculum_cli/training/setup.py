@@ -24,15 +24,15 @@ from curriculum_cli import __version__
 from curriculum_cli.curriculum.schedule import StageSchedule, gate_metric_values
 from curriculum_cli.devices import resolve_device
 from curriculum_cli.errors import RunError, TrainingError
-from curriculum_cli.model.refinement import is_parallel, refinement_logits
-from curriculum_cli.model.source import (
+from curriculum_cli.model.factory import (
     build_model,
     factory_provenance,
     is_factory,
     parameters_without_gradient,
 )
+from curriculum_cli.model.refinement import is_parallel, refinement_logits
+from curriculum_cli.spectra.batch_source import BatchSource, load_real_spectra
 from curriculum_cli.spectra.chemistry import MAX_CHARGE
-from curriculum_cli.spectra.sampling import BatchSource, load_real_spectra
 from curriculum_cli.training.checkpoint import (
     CHECKPOINT_FILE,
     CKPT_COUNTERS,

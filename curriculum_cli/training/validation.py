@@ -27,8 +27,8 @@ from curriculum_cli.model.metrics import (
 )
 from curriculum_cli.model.refinement import is_parallel, refinement_logits, step_weights
 from curriculum_cli.spectra.batch import SpectrumBatch
+from curriculum_cli.spectra.batch_source import load_real_spectra
 from curriculum_cli.spectra.chemistry import MAX_CHARGE
-from curriculum_cli.spectra.sampling import load_real_spectra
 from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
 from curriculum_cli.training.config import RunConfig
 
