@@ -14,9 +14,9 @@ from curriculum_cli.curriculum.factors import (
     sweep_arms,
     with_levels,
 )
-from curriculum_cli.curriculum.presets import load_curriculum
-from curriculum_cli.curriculum.schema import DATA_FIELDS
+from curriculum_cli.curriculum.files import load_curriculum
 from curriculum_cli.errors import CurriculumError
+from curriculum_cli.spectra.stage_data import DATA_FIELDS
 
 BASE = "realistic-current"
 
