@@ -156,11 +156,16 @@ def test_evaluate_and_predict_decode_in_one_forward_pass_per_batch(refiner_run, 
     assert passes.calls == 1 and 0 <= scores["aa_recall"] <= 1
 
 
-def test_evaluate_says_that_a_beam_size_does_not_apply(refiner_run, mgf):
-    result = CliRunner().invoke(app, ["evaluate", str(refiner_run), "--mgf", str(mgf)])
+def test_evaluate_says_that_a_beam_size_does_not_apply_only_when_one_is_given(refiner_run, mgf):
+    result = CliRunner().invoke(app, ["evaluate", str(refiner_run), "--mgf", str(mgf),
+                                      "--beam-size", "5"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "warning: --beam-size 5 does not apply to" in result.output
     assert "decoded in one pass, with the mass-aware repair" in result.output
+    for command in (["evaluate"], ["predict", "--mztab", str(mgf.with_suffix(".mztab"))]):
+        quiet = CliRunner().invoke(app, [*command, str(refiner_run), "--mgf", str(mgf)])
+        assert quiet.exit_code == 0, quiet.output
+        assert "beam" not in quiet.output, quiet.output  # not given: nothing to warn of
 
 
 @pytest.mark.parametrize(

@@ -37,16 +37,22 @@ if TYPE_CHECKING:
 DECODE_BATCH_SIZE = 64
 """Spectra decoded at once (each with ``beam_size`` beams)."""
 
+DEFAULT_BEAM_SIZE = 5
+"""Beams per spectrum of an autoregressive model when ``--beam-size`` is not given."""
+
 
 class DecodeSettings(BaseModel):
     """How ``evaluate`` and ``predict`` decode: each setting declared once, here (the
-    command line's options are these fields: their flag, help, bounds and default)."""
+    command line's options are these fields: their flag, help, bounds and default).
+
+    ``beam_size`` None is "not given": ``DEFAULT_BEAM_SIZE`` beams for an
+    autoregressive model, and no warning for a parallel one, which has no beams."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    beam_size: int = Field(
-        5, ge=1, description="Beams per spectrum (1: greedy, with the precursor filter).",
-        json_schema_extra={"flag": "--beam-size"},
+    beam_size: int | None = Field(
+        None, ge=1, description="Beams per spectrum (1: greedy, with the precursor filter).",
+        json_schema_extra={"flag": "--beam-size", "shown_default": str(DEFAULT_BEAM_SIZE)},
     )  # fmt: skip
     precursor_tol_ppm: float = Field(
         DEFAULT_PRECURSOR_TOL_PPM, gt=0, allow_inf_nan=False,
@@ -71,6 +77,11 @@ class DecodeSettings(BaseModel):
         False, description="Skip unreadable spectra instead of stopping.",
         json_schema_extra={"flag": "--skip-invalid"},
     )  # fmt: skip
+
+    @property
+    def beams(self) -> int:
+        """Beams per spectrum: ``beam_size``, or ``DEFAULT_BEAM_SIZE`` when not given."""
+        return DEFAULT_BEAM_SIZE if self.beam_size is None else self.beam_size
 
     @property
     def filter_tol_ppm(self) -> float | None:
@@ -108,11 +119,13 @@ def evaluate_checkpoint(
     decoding: DecodeSettings | None = None,
     predictions_csv: Path | str | None = None,
     mztab: Path | str | None = None,
+    allow_changed_model: bool = False,
 ) -> EvaluationResult:
     """Decode the spectra of ``mgf_path`` with the model of ``source`` and score them.
 
     ``source``: a run directory or a checkpoint file in one; ``decoding``: how
-    (default: ``DecodeSettings()``).
+    (default: ``DecodeSettings()``); ``allow_changed_model``: a factory's file may have
+    changed since the run recorded it (``checkpoint.build_run_model``).
     ``predictions_csv``: also write the per-spectrum predictions there;
     ``mztab``: also write them as mzTab (``mztab.write_mztab``). Output paths
     are checked before decoding, so a bad path fails fast.
@@ -123,7 +136,8 @@ def evaluate_checkpoint(
 
     decoding = decoding or DecodeSettings()
     outputs = (predictions_csv, mztab)
-    decoded = _decode_mgf(source, mgf_path, decoding, outputs, residue_scores=mztab is not None)
+    decoded = _decode_mgf(source, mgf_path, decoding, outputs, residue_scores=mztab is not None,
+                          allow_changed_model=allow_changed_model)  # fmt: skip
     batch, read, predictions = decoded.read.batch, decoded.read, decoded.predictions
     true = list(batch.peptides)
     annotated = [i for i, peptide in enumerate(true) if peptide]
@@ -180,13 +194,16 @@ def predict_checkpoint(
     mgf_path: Path | str,
     mztab: Path | str,
     decoding: DecodeSettings | None = None,
+    allow_changed_model: bool = False,
 ) -> PredictionResult:
     """``pepcurr predict``: decode the spectra of an MGF file (SEQ not needed) into mzTab.
 
-    ``decoding`` as for ``evaluate_checkpoint``; a SEQ, where present, is read but not used.
+    ``decoding`` and ``allow_changed_model`` as for ``evaluate_checkpoint``; a SEQ, where
+    present, is read but not used.
     """
     decoded = _decode_mgf(source, mgf_path, decoding or DecodeSettings(), outputs=(mztab,),
-                          residue_scores=True)  # fmt: skip
+                          residue_scores=True,
+                          allow_changed_model=allow_changed_model)  # fmt: skip
     _write_mztab(decoded, mztab)
     predictions = decoded.predictions
     return PredictionResult(
@@ -217,8 +234,9 @@ class _Decoded:
 
 
 def _decode_mgf(
-    source, mgf_path, decoding: DecodeSettings, outputs, residue_scores: bool
-) -> _Decoded:
+    source, mgf_path, decoding: DecodeSettings, outputs, residue_scores: bool,
+    allow_changed_model: bool = False,
+) -> _Decoded:  # fmt: skip
     """Check the paths, load the model, read the MGF file, decode every spectrum (beam
     search, or a parallel model's one pass)."""
     from curriculum_cli.devices import resolve_device
@@ -232,14 +250,14 @@ def _decode_mgf(
     from curriculum_cli.spectra.mgf import read_mgf
     from curriculum_cli.training.checkpoint import load_model
 
-    beam_size, precursor_tol_ppm = decoding.beam_size, decoding.filter_tol_ppm
+    beam_size, precursor_tol_ppm = decoding.beams, decoding.filter_tol_ppm
     if not Path(source).exists():
         raise PepcurrError(f"{source}: no such run directory or checkpoint")
     for output in outputs:
         if output is not None and not Path(output).parent.is_dir():
             raise PepcurrError(f"{output}: its directory does not exist")
     torch_device = resolve_device(decoding.device)
-    model, config = load_model(source, device=str(torch_device))
+    model, config = load_model(source, str(torch_device), allow_changed_model)
     max_length = decoding.max_length or model.max_peptide_length
     read = read_mgf(mgf_path, config.vocab, skip_invalid=decoding.skip_invalid)
     batch = read.batch
@@ -271,7 +289,7 @@ def _decode_mgf(
     warnings = []
     if parallel:
         settings = {"decoding": _parallel_decoding(repair)}
-        if beam_size > 1:
+        if decoding.beam_size is not None and decoding.beam_size > 1:  # given, and not 1
             warnings.append(f"--beam-size {beam_size} does not apply to {config.model}, a "
                             f"parallel model: it is decoded {settings['decoding']} instead "
                             "(docs/models.md)")  # fmt: skip
