@@ -26,6 +26,7 @@ from curriculum_cli.cli.boundary import (
     stdout_console,
 )
 from curriculum_cli.cli.typer_options import (
+    AllowChangedModelOpt,
     AtOpt,
     CompareFormat,
     CurriculumArgs,
@@ -456,6 +457,7 @@ def train(
             "(pip install 'pepcurr\\[tensorboard]').",
         ),
     ] = False,
+    allow_changed_model: AllowChangedModelOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a model on synthetic and/or real annotated spectra, following a curriculum.
@@ -472,7 +474,8 @@ def train(
     set_threads(threads)
     reporter = TrainingProgress(console, quiet=quiet)
     result = run_training(out, options, resume=resume, max_steps=max_steps, reporter=reporter,
-                          tensorboard=tensorboard, fork_from=fork_from)  # fmt: skip
+                          tensorboard=tensorboard, fork_from=fork_from,
+                          allow_changed_model=allow_changed_model)  # fmt: skip
     if Distributed.from_env().is_main:  # under torchrun: rank 0 reports
         render_train_result(console, result)
     if result.status == "interrupted":
@@ -510,6 +513,7 @@ def evaluate(
     ] = None,
     mztab: MztabOpt = None,
     threads: ThreadsOpt = None,
+    allow_changed_model: AllowChangedModelOpt = False,
 ) -> None:
     """Decode annotated MGF spectra with a trained run: AA precision/recall, peptide recall."""
     from curriculum_cli.analysis.evaluation import evaluate_checkpoint
@@ -517,7 +521,8 @@ def evaluate(
     from curriculum_cli.devices import set_threads
 
     set_threads(threads)
-    result = evaluate_checkpoint(source, mgf, decoding, predictions_csv=predictions, mztab=mztab)
+    result = evaluate_checkpoint(source, mgf, decoding, predictions_csv=predictions, mztab=mztab,
+                                 allow_changed_model=allow_changed_model)  # fmt: skip
     console = stdout_console()
     render_evaluation(console, result)
     for path in (predictions, mztab):
@@ -533,6 +538,7 @@ def predict(
     mztab: Annotated[Path, typer.Option(help="mzTab 1.0 file to write (as Casanovo does).")],
     decoding: DecodeSettings,
     threads: ThreadsOpt = None,
+    allow_changed_model: AllowChangedModelOpt = False,
 ) -> None:
     """Decode MGF spectra (annotated or not) with a trained run and write mzTab."""
     from curriculum_cli.analysis.evaluation import predict_checkpoint
@@ -540,7 +546,7 @@ def predict(
     from curriculum_cli.devices import set_threads
 
     set_threads(threads)
-    result = predict_checkpoint(source, mgf, mztab, decoding)
+    result = predict_checkpoint(source, mgf, mztab, decoding, allow_changed_model)
     render_prediction(stdout_console(), result)
 
 

@@ -234,3 +234,11 @@ SourceArg = Annotated[
 MztabOpt = Annotated[
     Path | None, typer.Option(help="Write the predictions as mzTab 1.0 (as Casanovo does).")
 ]
+AllowChangedModelOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-changed-model",
+        help="Use a --model factory file even though it changed since the run recorded its "
+        "SHA-256 (the checkpoint's weights may no longer fit it).",
+    ),
+]

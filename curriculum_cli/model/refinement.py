@@ -105,9 +105,7 @@ def as_steps(output, width: int | None = None) -> torch.Tensor:
     import torch
 
     if isinstance(output, list | tuple):
-        if not output or not all(isinstance(step, torch.Tensor) for step in output):
-            raise ModelError("the model's forward() returned a list that is not of tensors")
-        output = torch.stack(list(output))
+        output = _stacked(output)
     if not isinstance(output, torch.Tensor) or output.dim() not in (3, 4):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ModelError(
@@ -122,6 +120,29 @@ def as_steps(output, width: int | None = None) -> torch.Tensor:
             )
         steps = steps[:, :, :width]
     return steps
+
+
+def _stacked(output: list | tuple) -> torch.Tensor:
+    """A list of refinement steps ``[B, W, V]`` as one tensor ``[S, B, W, V]``; a
+    ``ModelError`` naming what else it holds (pepTRM's own model returns
+    ``(logits, latent)``: a tuple that is not a list of steps)."""
+    import torch
+
+    kind = type(output).__name__
+    if not output or not all(isinstance(step, torch.Tensor) for step in output):
+        held = ", ".join(type(step).__name__ for step in output) or "nothing"
+        raise ModelError(f"the model's forward() returned a {kind} of {held}: a list of "
+                         "refinement steps must hold tensors [B, W, V] alone")  # fmt: skip
+    shapes = [tuple(step.shape) for step in output]
+    if len(set(shapes)) > 1 or len(shapes[0]) != 3:
+        listed = ", ".join(str(list(shape)) for shape in shapes)
+        raise ModelError(
+            f"the model's forward() returned a {kind} of tensors {listed}, not refinement steps "
+            "of one shape [B, W, V]; return the logits alone ([S, B, W, V] or a list of S "
+            "[B, W, V]): a model that returns (logits, latent) needs a forward() that returns "
+            "only its logits (docs/models.md)"
+        )
+    return torch.stack(list(output))
 
 
 def refinement_logits(model, batch, forward=None) -> torch.Tensor:

@@ -6,7 +6,8 @@ mid-write leaves the previous one intact. Its keys are the constants below;
 the training run fills them (``setup.TrainingRun.state_dict``) and restores
 them through ``read_checkpoint``, the one reader of older checkpoints;
 ``load_model`` (used by ``evaluate``) reads the model's weights and the run's
-``run.json``; ``init_source`` and
+``run.json``, and ``build_run_model`` builds a trained run's model again (its
+factory file checked); ``init_source`` and
 ``load_initial_weights`` start a new run from another run's weights
 (``train --init-from``, fine-tuning).
 """
@@ -22,10 +23,16 @@ import torch
 
 from curriculum_cli.curriculum.schedule import StageSchedule
 from curriculum_cli.errors import RunError
-from curriculum_cli.model.factory import build_model
+from curriculum_cli.model.factory import build_model, recorded_factory
 from curriculum_cli.model.token_transfer import transfer_token_weights
 from curriculum_cli.spectra.vocabulary import Vocabulary
-from curriculum_cli.training.config import RUN_FILE, InitFrom, RunConfig, read_run_config
+from curriculum_cli.training.config import (
+    RUN_FILE,
+    InitFrom,
+    RunConfig,
+    read_provenance,
+    read_run_config,
+)
 
 CHECKPOINT_FILE = "last.pt"
 
@@ -106,15 +113,37 @@ def read_checkpoint(path: Path, config: RunConfig) -> dict:
     }
 
 
-def load_model(source: Path | str, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig]:
-    """The trained model of a run directory (or of a checkpoint file in one), in eval mode."""
+def build_run_model(
+    config: RunConfig, run_dir: Path, allow_changed_model: bool = False
+) -> torch.nn.Module:
+    """A freshly initialised model of the run in ``run_dir`` (``config``: its ``run.json``),
+    to load its checkpoint into: the one place a trained run's model is built again
+    (``--resume``, ``--fork-from``, ``ab``, ``evaluate``, ``predict``, ``compare --rescore``).
+
+    A factory comes from the file the run recorded, checked against its SHA-256
+    (``factory.recorded_factory``: a ``ModelError`` when it changed, unless
+    ``allow_changed_model``); its errors name the run, not a ``--model`` never given.
+    """
+    where = str(run_dir)
+    spec = recorded_factory(config.model, read_provenance(run_dir), where, allow_changed_model)
+    return build_model(spec, config.architecture, config.vocab, where=f"{where}: model {spec}")
+
+
+def load_model(
+    source: Path | str, device: str = "cpu", allow_changed_model: bool = False
+) -> tuple[torch.nn.Module, RunConfig]:
+    """The trained model of a run directory (or of a checkpoint file in one), in eval mode.
+
+    ``allow_changed_model``: build a factory's model from its file even when the file
+    changed since the run recorded it (``build_run_model``).
+    """
     source = Path(source)
     if not source.exists():
         raise RunError(f"{source}: no such run directory or checkpoint")
     run_dir = source if source.is_dir() else source.parent
     checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
     config = read_run_config(run_dir)
-    model = build_model(config.model, config.architecture, config.vocab)
+    model = build_run_model(config, run_dir, allow_changed_model)
     state = read_checkpoint(checkpoint, config)
     if state[CKPT_VOCAB] != vocab_record(config.vocab):
         raise RunError(f"{checkpoint}: its vocabulary is not the one {run_dir / RUN_FILE} "

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curriculum_cli.devices import resolve_device
+from curriculum_cli.model.factory import recorded_factory
 from curriculum_cli.spectra.chemistry import MAX_CHARGE
 from curriculum_cli.spectra.vocabulary import Vocabulary, vocabulary_label
 from curriculum_cli.training.checkpoint import init_source
-from curriculum_cli.training.config import VocabularyChange, read_run_config
+from curriculum_cli.training.config import VocabularyChange, read_provenance, read_run_config
 from curriculum_cli.training.distributed import Distributed
 from curriculum_cli.training.fork import fork_run
 from curriculum_cli.training.loop import Reporter, SilentReporter, TrainResult, train
@@ -79,12 +80,14 @@ def run_training(
     reporter: Reporter | None = None,
     tensorboard: bool = False,
     fork_from: Path | str | None = None,
+    allow_changed_model: bool = False,
 ) -> TrainResult:
     """Train a new run in ``run_dir`` as ``options`` ask, or continue it (``resume``).
 
     ``fork_from``: a run stopped within the steps it shares with this one
     (``fork.shared_prefix``, as ``ab --plan`` prints it); this run starts as a
-    copy of it and trains on from its checkpoint.
+    copy of it and trains on from its checkpoint. ``allow_changed_model``: a resumed
+    or forked run's factory file may have changed since the run recorded it.
     """
     reporter = reporter or SilentReporter()
     run_dir = Path(run_dir)
@@ -95,7 +98,7 @@ def run_training(
         for warning in resume_conflicts(read_run_config(run_dir), options):
             reporter.message(warning)
         return train(None, run_dir, resume=True, max_steps=max_steps, reporter=reporter,
-                     tensorboard=tensorboard)  # fmt: skip
+                     tensorboard=tensorboard, allow_changed_model=allow_changed_model)  # fmt: skip
     if ranks.active:
         per_rank = options.batch_size or DEFAULTS["batch_size"]
         options = options.model_copy(update={"batch_size": per_rank * ranks.world_size})
@@ -107,7 +110,11 @@ def run_training(
         )
     )
     if fork_from is not None:
+        # a changed model file is refused before the copy, which would then hold a run
+        recorded_factory(config.model, read_provenance(Path(fork_from)), str(fork_from),
+                         allow_changed_model)  # fmt: skip
         ranks.init(ranks.device(resolve_device(config.device)))  # train() keeps this group
         ranks.on_main(lambda: fork_run(Path(fork_from), run_dir, config))
     return train(config, run_dir, resume=fork_from is not None, max_steps=max_steps,
-                 reporter=reporter, tensorboard=tensorboard)  # fmt: skip
+                 reporter=reporter, tensorboard=tensorboard,
+                 allow_changed_model=allow_changed_model)  # fmt: skip

@@ -166,13 +166,16 @@ def train(
     reporter: Reporter | None = None,
     loss_hook: LossHook | None = None,
     tensorboard: bool = False,
+    allow_changed_model: bool = False,
 ) -> TrainResult:
     """Train (or resume) a run to the end of its curriculum, or to ``max_steps``.
 
     ``max_steps`` stops after that step with a checkpoint, as if interrupted;
     ``resume`` then continues (with the run's own ``run.json``, not
     ``config``). ``tensorboard``: also write every log record to TensorBoard
-    event files (``tensorboard_log``). Returns a summary; everything else is in
+    event files (``tensorboard_log``). ``allow_changed_model``: resume a factory's
+    model from its file even when the file changed since the run recorded it
+    (``checkpoint.build_run_model``). Returns a summary; everything else is in
     the run directory. Under ``torchrun`` every rank calls this; rank 0 alone
     writes (``distributed``), and holds the run directory's lock (``runlock``).
     """
@@ -191,7 +194,8 @@ def train(
             config = read_run_config(run_dir)
             if not (run_dir / CHECKPOINT_FILE).is_file():
                 raise RunError(f"{run_dir}: no {CHECKPOINT_FILE} to resume from")
-        run = setup(config, run_dir, ranks, lock, resume, tensorboard and ranks.is_main)
+        run = setup(config, run_dir, ranks, lock, resume, tensorboard and ranks.is_main,
+                    allow_changed_model)  # fmt: skip
         return _loop(run, max_steps, reporter, loss_hook)
     finally:
         lock.release()

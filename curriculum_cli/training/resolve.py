@@ -123,13 +123,14 @@ def build_run_config(
     of the run (at most ``MAX_DEFAULT_WARMUP_STEPS``).
     """
     from curriculum_cli.curriculum.files import load_curriculum
-    from curriculum_cli.model.factory import is_factory, preset_architectures
+    from curriculum_cli.model.factory import is_factory, preset_architectures, resolved_factory
 
     given = {key: value for key, value in settings.items() if value is not None}
     unknown = set(given) - set(RunConfig.model_fields)
     if unknown:
         raise TypeError(f"unknown run settings: {', '.join(sorted(unknown))}")
     settings = {**DEFAULTS, **given}
+    settings["model"] = resolved_factory(settings["model"])  # a factory's file, absolute
     source = curriculum if curriculum is not None else DEFAULTS["curriculum"]
     loaded = source if isinstance(source, Curriculum) else load_curriculum(source)
     scale = float(settings["scale"])
@@ -178,6 +179,10 @@ def resume_conflicts(stored: RunConfig, options: TrainOptions) -> list[str]:
         "init_from": stored.init_from.path if stored.init_from else None,
     }
     given = options.given()
+    if given.get("model") is not None:
+        from curriculum_cli.model.factory import resolved_factory
+
+        given["model"] = resolved_factory(given["model"])  # as the run recorded it
     if isinstance(given.get("vocab"), str):
         given["vocab"] = load_vocabulary(given["vocab"])
     if given.get("init_from") is not None:

@@ -46,6 +46,7 @@ from curriculum_cli.training.checkpoint import (
     CKPT_STAGE_SCHEDULE,
     CKPT_STEP,
     CKPT_VOCAB,
+    build_run_model,
     load_initial_weights,
     read_checkpoint,
     save_checkpoint,
@@ -276,17 +277,23 @@ def setup(
     lock: RunLock,
     resume: bool,
     tensorboard: bool,
+    allow_changed_model: bool = False,
 ) -> TrainingRun:
     """Everything the loop needs, for a new run (``run.json`` written) or a resumed one.
 
     A bad device or model fails before anything is written; a second process
-    on the same run directory stops at the lock.
+    on the same run directory stops at the lock. A resumed run's factory file must
+    be the one it recorded, unless ``allow_changed_model``
+    (``checkpoint.build_run_model``).
     """
     check_world_size(config.world_size, ranks.world_size, run_dir)
     device = ranks.device(resolve_device(config.device))
 
     torch.manual_seed(config.seed)  # model initialisation
-    model = build_model(config.model, config.architecture, config.vocab).to(device)
+    if resume:  # a run's own model (a fork's too): its factory file as the run recorded it
+        model = build_run_model(config, run_dir, allow_changed_model).to(device)
+    else:
+        model = build_model(config.model, config.architecture, config.vocab).to(device)
     _check_model_fits_run(model, config, ranks)
     params = [p for p in model.parameters() if p.requires_grad]
     # fused: the kernel can skip a non-finite step on the device (see loop's docstring)

@@ -93,3 +93,27 @@ class _DropoutGRU(TinyGRU):
 
 def tiny_gru_dropout(vocab):
     return _DropoutGRU(vocab)
+
+
+class _Heads(nn.Module):
+    """A layer that insists on a width divisible by its heads, as attention layers do."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        assert width % heads == 0
+        self.project = nn.Linear(width, width)
+
+
+def heads_do_not_divide(vocab):
+    """Raises inside the factory: a bare ``assert`` of the user's own (no message)."""
+    return _Heads(width=70, heads=8)
+
+
+def needs_a_config(vocab, config):
+    """Takes two arguments; pepcurr calls a factory with one."""
+    return TinyGRU(vocab)
+
+
+def factory(vocab):
+    """Named like an emoji code (``:factory:``): its messages must still read as written."""
+    raise ValueError("no weights for this vocabulary")

@@ -78,3 +78,16 @@ class _Unused(TinyRefiner):
 
 def unused_parameter(vocab):
     return _Unused(vocab)
+
+
+class _WithLatent(TinyRefiner):
+    """Returns ``(logits of every step [S, B, W, V], latent [B, W, D])``, as a recursive
+    model's own forward often does."""
+
+    def forward(self, batch):
+        steps = torch.stack(super().forward(batch))
+        return steps, torch.zeros(len(batch), self.max_peptide_length + 1, 32)
+
+
+def with_latent(vocab):
+    return _WithLatent(vocab)
