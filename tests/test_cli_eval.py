@@ -14,6 +14,7 @@ from curriculum_cli.analysis.ab import AbSpec, run_ab
 from curriculum_cli.cli.app import app
 from curriculum_cli.curriculum.files import save_curriculum
 from curriculum_cli.errors import RunError
+from curriculum_cli.training.runlog import TIMING_FIELDS
 from curriculum_cli.training.settings import TrainOptions
 from tests.helpers import AB_ARMS, SAMPLE_MGF, TEST_MODEL_FACTORY, named_curriculum
 
@@ -175,7 +176,7 @@ def _records(run_dir) -> list[dict]:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     return [
-        {k: v for k, v in r.items() if k not in ("steps_per_s", "elapsed_s")}
+        {k: v for k, v in r.items() if k not in TIMING_FIELDS}
         for r in records
         if r["event"] != "resume"
     ]

@@ -25,6 +25,7 @@ from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, load_model
 from curriculum_cli.training.config import RunConfig
 from curriculum_cli.training.loop import train
 from curriculum_cli.training.runlock import LOCK_FILE
+from curriculum_cli.training.runlog import TIMING_FIELDS
 from tests.helpers import tiny_run_config
 
 
@@ -61,7 +62,7 @@ def _curve(run_dir) -> dict[tuple, dict]:
         if record["event"] in ("train", "val", "grad", "stage"):
             key = (record["event"], record["step"], record.get("split"))
             assert key not in curve, f"{key} logged twice"
-            skip = ("steps_per_s", "residue_accuracy", "token_accuracy")  # timing, rank 0's share
+            skip = (*TIMING_FIELDS, "residue_accuracy", "token_accuracy")  # rank 0's share
             curve[key] = {k: v for k, v in record.items() if isinstance(v, float) and k not in skip}
     return curve
 

@@ -29,10 +29,8 @@ from curriculum_cli.training.checkpoint import (
 )
 from curriculum_cli.training.config import RUN_FILE, read_run_config
 from curriculum_cli.training.loop import train
-from curriculum_cli.training.runlog import METRICS_FILE, read_run
+from curriculum_cli.training.runlog import METRICS_FILE, TIMING_FIELDS, read_run
 from tests.helpers import REPO_ROOT, gated_curriculum, tiny_run_config, two_stage_curriculum
-
-TIMING_FIELDS = {"steps_per_s", "elapsed_s"}
 
 
 def comparable(records: list[dict]) -> list[dict]:
@@ -111,6 +109,19 @@ def test_load_model_gives_an_eval_model(revised_run):
     config, _, run_dir = revised_run
     model, loaded = load_model(run_dir)
     assert not model.training and loaded == config
+
+
+def test_steps_per_s_is_training_speed_and_wall_s_the_time_with_validation(tmp_path):
+    """A validation of 1,024 spectra every 2 steps costs far more than the 2 steps: it is set
+    aside from ``steps_per_s``, and ``wall_s`` (seconds since the run started) counts it."""
+    config = tiny_run_config(two_stage_curriculum(4, 4), val_size=1024, val_every=2,
+                             log_every=2, grad_every=100, checkpoint_every=100)  # fmt: skip
+    train(config, tmp_path / "run")
+    logged = read_run(tmp_path / "run").events("train")
+    assert list(logged["step"]) == [2, 4, 6, 8] and logged["wall_s"].is_monotonic_increasing
+    # each later window: 2 steps, then a validation; wall-clock speed from wall_s
+    wall_rate = 2 / logged["wall_s"].diff().iloc[1:]
+    assert (logged["steps_per_s"].iloc[1:] > 3 * wall_rate).all(), logged
 
 
 def test_auxiliary_loss_changes_nothing_before_its_introduction(tmp_path):

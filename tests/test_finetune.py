@@ -17,7 +17,7 @@ from curriculum_cli.training.checkpoint import load_initial_weights
 from curriculum_cli.training.config import read_run_config
 from curriculum_cli.training.launch import run_training
 from curriculum_cli.training.loop import SilentReporter
-from curriculum_cli.training.runlog import METRICS_FILE
+from curriculum_cli.training.runlog import METRICS_FILE, TIMING_FIELDS
 from curriculum_cli.training.settings import TrainOptions
 from tests.helpers import SAMPLE_MGF, TEST_MODEL_FACTORY, two_stage_curriculum
 
@@ -31,7 +31,7 @@ OPTIONS = TrainOptions(curriculum=two_stage_curriculum(3, 3), device="cpu", batc
 
 def _records(run_dir) -> list[dict]:
     lines = (run_dir / METRICS_FILE).read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_s", "elapsed_s")}
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_FIELDS}
             for line in lines if '"resume"' not in line]  # fmt: skip
 
 

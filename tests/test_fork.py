@@ -7,6 +7,7 @@ from pathlib import Path
 
 from curriculum_cli.training.fork import plan_segments, shared_prefix, steps_saved
 from curriculum_cli.training.resolve import build_run_config
+from curriculum_cli.training.runlog import TIMING_FIELDS
 from curriculum_cli.training.settings import TrainOptions
 from tests.helpers import TEST_MODEL_FACTORY, gated_curriculum
 
@@ -84,7 +85,7 @@ def test_gated_arms_fork_bit_identically(tmp_path, monkeypatch):
     def records(run_dir) -> list[dict]:
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
         return [
-            {k: v for k, v in r.items() if k not in ("steps_per_s", "elapsed_s")}
+            {k: v for k, v in r.items() if k not in TIMING_FIELDS}
             for r in map(json.loads, lines)
             if r["event"] != "resume"
         ]
@@ -164,7 +165,7 @@ def test_arms_whose_middle_stages_differ_fork_exactly_like_solo_runs(tmp_path, m
 
     def records(run_dir) -> list[dict]:
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-        return [{k: v for k, v in r.items() if k not in ("steps_per_s", "elapsed_s")}
+        return [{k: v for k, v in r.items() if k not in TIMING_FIELDS}
                 for r in map(json.loads, lines) if r["event"] != "resume"]  # fmt: skip
 
     solo = tmp_path / "noisy-solo"

@@ -41,7 +41,8 @@ VOCAB = Vocabulary.default()
 def refiner_config(spectrum: float = 0.2, **overrides):
     """12 steps of the user's parallel model: CE for 6, then both auxiliary losses."""
     settings = dict(model=REFINER, val_every=4, grad_every=4, checkpoint_every=4, log_every=2)
-    return tiny_run_config(two_stage_curriculum(6, 6, spectrum=spectrum), **settings, **overrides)
+    return tiny_run_config(two_stage_curriculum(6, 6, spectrum=spectrum),
+                           **{**settings, **overrides})  # fmt: skip
 
 
 def records(run_dir) -> list[dict]:
@@ -101,6 +102,28 @@ def test_every_refinement_step_is_in_the_loss_with_its_weight(refiner_run):
     assert abs(expected - ce[2]) > 1e-3  # the last step alone would be another number
     assert len(first["residue_accuracy_by_step"]) == 3
     assert first["residue_accuracy_by_step"][-1] == first["residue_accuracy"]
+    assert first["ce_by_step"] == pytest.approx(ce, rel=1e-6)  # each step's own, as logged
+
+
+def test_records_hold_each_refinement_steps_own_loss_terms(refiner_run, tmp_path):
+    """``<term>_by_step`` in train and val records: combined with the model's step weights
+    they give the logged term; a step the model does not weight for a term has None."""
+    weights = (1 / 6, 2 / 6, 3 / 6)
+    logged = [r for r in records(refiner_run) if r["event"] in ("train", "val")]
+    assert {r["event"] for r in logged} == {"train", "val"}
+    for record in logged:
+        for name in ("ce", "spectrum", "precursor"):
+            by_step = record[f"{name}_by_step"]
+            combined = sum(w * v for w, v in zip(weights, by_step, strict=True))
+            assert combined == pytest.approx(record[name], rel=1e-5), (record, name)
+    config = refiner_config(model=f"{TEST_DATA / 'parallel_model.py'}:aux_on_last_step")
+    train(config, tmp_path / "run", max_steps=4)
+    for record in records(tmp_path / "run"):
+        if record["event"] in ("train", "val"):
+            assert None not in record["ce_by_step"]
+            assert record["spectrum_by_step"][:2] == [None, None]  # weight 0: not computed
+            assert record["spectrum_by_step"][2] == pytest.approx(record["spectrum"], rel=1e-6)
+            assert record["precursor_by_step"][2] == pytest.approx(record["precursor"], rel=1e-6)
 
 
 def test_a_parallel_model_resumes_and_forks_bit_for_bit(refiner_run, tmp_path):
@@ -130,6 +153,7 @@ def test_a_model_with_dropout_resumes_bit_for_bit(tmp_path):
     train(config, tmp_path / "resumed", max_steps=5)
     train(config, tmp_path / "resumed", resume=True)
     assert records(tmp_path / "resumed") == records(tmp_path / "straight")
+    assert not any("ce_by_step" in r for r in records(tmp_path / "straight"))  # one step
 
 
 def test_evaluate_and_predict_decode_in_one_forward_pass_per_batch(refiner_run, mgf, monkeypatch):

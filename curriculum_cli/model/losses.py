@@ -186,6 +186,11 @@ def loss_terms(
                                  SINGLE_STEP, n_terminal)  # fmt: skip
 
 
+StepTerms = dict[str, list[torch.Tensor | None]]
+"""Each loss term of each refinement step, first step first, detached (for the log); None
+where the step's weight for that term is 0 (not computed)."""
+
+
 def refinement_loss_terms(
     steps: torch.Tensor,
     batch: SpectrumBatch,
@@ -202,21 +207,45 @@ def refinement_loss_terms(
     autoregressive model) gives ``loss_terms`` of its logits. ``n_terminal``: as in
     ``loss_terms``.
     """
+    return refinement_step_terms(steps, batch, residue_masses_da, sigma_da, weights,
+                                 n_terminal)[0]  # fmt: skip
+
+
+def refinement_step_terms(
+    steps: torch.Tensor,
+    batch: SpectrumBatch,
+    residue_masses_da: torch.Tensor,
+    sigma_da: float,
+    weights: StepWeights,
+    n_terminal: torch.Tensor | None = None,
+) -> tuple[dict[str, torch.Tensor], StepTerms]:
+    """``refinement_loss_terms``, and each step's own unweighted terms (``StepTerms``) beside.
+
+    The combined terms are made exactly as ``refinement_loss_terms`` makes them (the
+    per-step values are detached copies: they add nothing to the graph).
+    """
     terms: dict[str, torch.Tensor] = {}
+    by_step: StepTerms = {name: [] for name in ("ce", *AUXILIARY_LOSSES)}
 
     def add(name: str, weight: float, value: torch.Tensor) -> None:
         terms[name] = weight * value if name not in terms else terms[name] + weight * value
+        by_step[name].append(value.detach())
 
     for step, (ce_weight, aux_weight) in enumerate(zip(weights.ce, weights.aux, strict=True)):
         logits = steps[step]
         if ce_weight > 0:
             add("ce", ce_weight, cross_entropy_loss(logits, batch.tokens))
+        else:
+            by_step["ce"].append(None)
         if aux_weight > 0:
             probs = residue_probabilities(logits, n_terminal)
             spectrum = spectrum_loss(probs, residue_masses_da, batch, sigma_da, n_terminal)
             add("spectrum", aux_weight, spectrum)
             add("precursor", aux_weight, precursor_loss(probs, residue_masses_da, batch))
-    return {name: terms[name] for name in ("ce", *AUXILIARY_LOSSES)}
+        else:
+            by_step["spectrum"].append(None)
+            by_step["precursor"].append(None)
+    return {name: terms[name] for name in ("ce", *AUXILIARY_LOSSES)}, by_step
 
 
 def sharded_loss_terms(
@@ -227,21 +256,22 @@ def sharded_loss_terms(
     shards: int,
     weights: StepWeights,
     n_terminal: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
-    """``refinement_loss_terms`` of each of ``shards`` equal slices of the batch, averaged.
+) -> tuple[dict[str, torch.Tensor], StepTerms]:
+    """``refinement_step_terms`` of each of ``shards`` equal slices of the batch, averaged.
 
     A batch drawn as several data shards (one per rank under torchrun) is
     scored as the ranks score it: each term per shard, then the mean, so one
     process with every shard and data-parallel ranks with one shard each
     follow the same loss (cross-entropy is a mean over tokens, and shards hold
-    different numbers of tokens). ``steps``: ``[S, B, T, V]``.
+    different numbers of tokens). ``steps``: ``[S, B, T, V]``. Returns the combined
+    terms and each step's own (``StepTerms``, the mean over shards too).
     """
     if shards == 1:
-        return refinement_loss_terms(steps, batch, residue_masses_da, sigma_da, weights,
+        return refinement_step_terms(steps, batch, residue_masses_da, sigma_da, weights,
                                      n_terminal)  # fmt: skip
     size = len(batch) // shards
     per_shard = [
-        refinement_loss_terms(
+        refinement_step_terms(
             steps[:, i * size : (i + 1) * size],
             batch.select(slice(i * size, (i + 1) * size)),
             residue_masses_da,
@@ -251,7 +281,14 @@ def sharded_loss_terms(
         )  # fmt: skip
         for i in range(shards)
     ]
-    return {name: torch.stack([t[name] for t in per_shard]).mean() for name in per_shard[0]}
+    combined = {name: torch.stack([t[name] for t, _ in per_shard]).mean()
+                for name in per_shard[0][0]}  # fmt: skip
+    by_step = {
+        name: [None if values[0] is None else torch.stack(values).mean()
+               for values in zip(*(s[name] for _, s in per_shard), strict=True)]
+        for name in per_shard[0][1]
+    }  # fmt: skip
+    return combined, by_step
 
 
 def total_loss(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:

@@ -11,11 +11,15 @@ weighted: ``model.refinement``) gives CE, spectrum and precursor loss; every
 ``grad_every`` steps the gradient of each loss is measured separately; the
 update is applied unless the loss or gradient is not finite; at logging steps
 the step values are read from the device, the stability rules applied
-(``stability``), and a ``train`` record written; validation runs on two fixed
-sets (three with ``--val-data``); ``last.pt`` is written atomically.
+(``stability``), and a ``train`` record written (a model with several refinement
+steps adds each step's own terms, ``by_step_fields``); validation runs on two fixed
+sets (three with ``--val-data``); ``last.pt`` is written atomically. A record's
+``steps_per_s`` is the speed of training alone: the time of validations, gradient
+measurements and checkpoints is set aside (``wall_s`` is the wall-clock time).
 
 Device reads (``.item()``, ``.tolist()``: a CPU-GPU sync point) happen only
-at logging, validation, gradient-measurement and checkpoint steps. A
+at logging, validation, gradient-measurement and checkpoint steps (the clock of
+the time set aside waits for the device there too, ``_synced_clock``). A
 non-finite step is skipped on the device: the fused AdamW kernel receives a
 ``found_inf`` flag (the mechanism of torch's ``GradScaler``) and leaves the
 weights and its own state untouched. The skip is therefore counted, and a
@@ -59,7 +63,7 @@ import torch
 
 from curriculum_cli.curriculum.schema import AUXILIARY_LOSSES
 from curriculum_cli.errors import RunError
-from curriculum_cli.model.losses import sharded_loss_terms, total_loss
+from curriculum_cli.model.losses import StepTerms, sharded_loss_terms, total_loss
 from curriculum_cli.model.metrics import residue_accuracy, token_accuracy
 from curriculum_cli.model.refinement import step_weights
 from curriculum_cli.spectra.batch import concat_batches
@@ -202,6 +206,32 @@ def train(
         ranks.close()
 
 
+def by_step_fields(
+    step_terms: StepTerms, average: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> dict[str, list[float | None]]:
+    """A record's ``<term>_by_step`` fields: each refinement step's own unweighted loss term,
+    first step first, None where the step's weight for it is 0 (not computed); ``average``
+    (data-parallel ranks: the mean over ranks) is applied to them first. One device read."""
+    present = [(name, i) for name in LOSS_TERMS
+               for i, value in enumerate(step_terms[name]) if value is not None]  # fmt: skip
+    stacked = torch.stack([step_terms[name][i].float() for name, i in present])
+    values = (stacked if average is None else average(stacked)).tolist()
+    fields: dict[str, list[float | None]] = {
+        f"{name}_by_step": [None] * len(step_terms[name]) for name in LOSS_TERMS
+    }
+    for (name, i), value in zip(present, values, strict=True):
+        fields[f"{name}_by_step"][i] = value
+    return fields
+
+
+def _synced_clock(device: torch.device) -> float:
+    """``time.perf_counter()`` once the device has done the work queued so far (a sync on a
+    GPU), so that a section timed from here is charged its own work only."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def _loop(
     run: TrainingRun, max_steps: int | None, reporter: Reporter, loss_hook: LossHook | None
 ) -> TrainResult:
@@ -221,7 +251,8 @@ def _loop(
         with _StopRequest() as stop:
             if run.step == 0:
                 final_val = run.validate()
-            window_start, window_steps = time.perf_counter(), 0
+            # steps_per_s: training alone; validation, gradients and checkpoints are set aside
+            window_start, window_steps, window_aside_s = time.perf_counter(), 0, 0.0
             while run.step < stop_at:
                 # --- the curriculum at this step: data settings and loss weights
                 new_stage = run.schedule.advance(run.step)  # the next stage, if it starts here
@@ -243,10 +274,10 @@ def _loop(
                 with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     logits = run.logits(batch)  # [S, B, T, V]: S = 1 unless refinement steps
                 shards = len(run.generators)  # the loss is the mean over this rank's shards
-                terms = sharded_loss_terms(logits.float(), batch, run.masses,
-                                           config.spectrum_sigma_da, shards,
-                                           step_weights(run.model, len(logits)),
-                                           run.n_terminal)  # fmt: skip
+                terms, step_terms = sharded_loss_terms(logits.float(), batch, run.masses,
+                                                       config.spectrum_sigma_da, shards,
+                                                       step_weights(run.model, len(logits)),
+                                                       run.n_terminal)  # fmt: skip
                 loss = total_loss(terms, weights)
                 if loss_hook is not None:
                     loss = loss_hook(run.step, loss)
@@ -258,8 +289,10 @@ def _loop(
                 # --- gradient strength of each loss, measured before the update
                 measure = measured_at(run.step, config.grad_every, introductions, total_steps)
                 if measure and bool(torch.isfinite(run_values[1:]).all()):
+                    aside_from = _synced_clock(run.device)
                     measured = measure_gradients(terms, run.params, weights, run.ranks.mean)
                     run.log.write("grad", run.step, stage=stage.name, **measured)
+                    window_aside_s += time.perf_counter() - aside_from
 
                 # --- backward and update; a non-finite step is skipped on the device
                 optimizer.zero_grad(set_to_none=True)
@@ -280,23 +313,30 @@ def _loop(
                     last = run.read_pending()
                     run.stop_if_unstable()
                     now = time.perf_counter()
+                    training_s = now - window_start - window_aside_s
                     record = run.log.write(
                         "train", step, stage=stage.name, loss=last.loss,
                         **dict(zip(LOSS_TERMS, last.terms, strict=True)),
+                        **(by_step_fields(step_terms, run.ranks.mean) if len(logits) > 1 else {}),
                         **{f"w_{name}": w for name, w in weights.items()},
                         residue_accuracy=residue_accuracy(logits[-1].detach(), batch.tokens),
                         token_accuracy=token_accuracy(logits[-1].detach(), batch.tokens),
                         lr=lr, grad_norm=last.grad_norm, skipped=monitor.skipped,
                         spikes=monitor.spikes,
-                        steps_per_s=window_steps / max(now - window_start, 1e-9),
+                        steps_per_s=window_steps / max(training_s, 1e-9),
+                        wall_s=now - started,
                     )  # fmt: skip
-                    window_start, window_steps = now, 0
+                    window_start, window_steps, window_aside_s = now, 0, 0.0
                     reporter.update(step, record)
                 if step % config.val_every == 0 or step == total_steps:
+                    aside_from = _synced_clock(run.device)
                     final_val = run.validate()
+                    window_aside_s += time.perf_counter() - aside_from
                 stopping = run.stop_agreed(stop.requested)
                 if step % config.checkpoint_every == 0 or step == stop_at or stopping:
+                    aside_from = _synced_clock(run.device)
                     run.checkpoint()
+                    window_aside_s += time.perf_counter() - aside_from
                 if stopping:
                     status = "interrupted"
                     break

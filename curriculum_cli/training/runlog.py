@@ -31,8 +31,15 @@ if TYPE_CHECKING:
 
 METRICS_FILE = "metrics.jsonl"
 
+TIMING_FIELDS = ("steps_per_s", "wall_s", "elapsed_s")
+"""The fields of records that measure time (docs/run-directory.md): they differ between two
+runs whose every other field is the same (a resumed run and an uninterrupted one)."""
+
 
 def _finite_or_none(value):
+    """A record's value as JSON holds it: a non-finite float (in a list too) as None."""
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

@@ -18,7 +18,7 @@ import torch
 
 from curriculum_cli.errors import RunError
 from curriculum_cli.model.decoding import greedy_decode, parallel_decode, true_peptides
-from curriculum_cli.model.losses import refinement_loss_terms
+from curriculum_cli.model.losses import refinement_step_terms
 from curriculum_cli.model.metrics import (
     aa_match_metrics,
     accuracy_counts,
@@ -126,39 +126,48 @@ def validate(model, batch, config: RunConfig, masses, decode: bool, n_terminal=N
 
     Each is a mean over spectra of the chunk's value weighted by its spectra. ``masses``,
     ``n_terminal``: the residue tokens' masses and N-terminal flags (``losses.loss_terms``).
-    A model with several refinement steps also gets ``residue_accuracy_by_step``
-    (a list, first step first; the last is ``residue_accuracy``).
+    A model with several refinement steps also gets, as lists (first step first), each
+    step's own ``ce_by_step``, ``spectrum_by_step``, ``precursor_by_step`` (None at a step
+    whose weight for it is 0) and ``residue_accuracy_by_step`` (the last is
+    ``residue_accuracy``).
     """
     model.eval()
     sums: dict[str, float] = {}
-    by_step = None
+    by_step_sums: dict[str, list[float | None]] = {}
     n_total = len(batch)
     for start in range(0, n_total, 256):
         chunk = batch.select(slice(start, start + 256))
         steps = refinement_logits(model, chunk)
         weights = step_weights(model, len(steps))
-        terms = refinement_loss_terms(steps, chunk, masses, config.spectrum_sigma_da, weights,
-                                      n_terminal)  # fmt: skip
+        terms, step_terms = refinement_step_terms(steps, chunk, masses, config.spectrum_sigma_da,
+                                                  weights, n_terminal)  # fmt: skip
         values = {k: v.item() for k, v in terms.items()}
         values["residue_accuracy"] = residue_accuracy(steps[-1], chunk.tokens)
         values["token_accuracy"] = token_accuracy(steps[-1], chunk.tokens)
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value * len(chunk)
         if len(steps) > 1:
-            accuracies = [residue_accuracy(step, chunk.tokens) * len(chunk) for step in steps]
-            by_step = (
-                accuracies
-                if by_step is None
-                else [a + b for a, b in zip(by_step, accuracies, strict=True)]
-            )
+            by_step = {name: [None if v is None else v.item() for v in step_values]
+                       for name, step_values in step_terms.items()}  # fmt: skip
+            by_step["residue_accuracy"] = [residue_accuracy(step, chunk.tokens) for step in steps]
+            for name, step_values in by_step.items():
+                weighted = [None if v is None else v * len(chunk) for v in step_values]
+                by_step_sums[name] = _summed(by_step_sums.get(name), weighted)
     result = {key: value / n_total for key, value in sums.items()}
-    if by_step is not None:
-        result["residue_accuracy_by_step"] = [value / n_total for value in by_step]
+    for name, values in by_step_sums.items():
+        result[f"{name}_by_step"] = [None if v is None else v / n_total for v in values]
     if decode:
         subset = batch.select(slice(0, config.decode_size))
         result.update(decoded_metrics(model, subset, decode_max_length(config)))
     model.train()
     return result
+
+
+def _summed(before: list[float | None] | None, more: list[float | None]) -> list[float | None]:
+    """Two lists of per-step sums added up, step by step (None: a step never computed)."""
+    if before is None:
+        return more
+    return [None if a is None else a + b for a, b in zip(before, more, strict=True)]
 
 
 @torch.no_grad()

@@ -91,3 +91,13 @@ class _WithLatent(TinyRefiner):
 
 def with_latent(vocab):
     return _WithLatent(vocab)
+
+
+class _AuxOnLast(TinyRefiner):
+    """Spectrum and precursor losses on the last refinement step only (pepTRM's scheme)."""
+
+    aux_step_weights = (0.0, 0.0, 1.0)
+
+
+def aux_on_last_step(vocab):
+    return _AuxOnLast(vocab)
