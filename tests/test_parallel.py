@@ -294,3 +294,26 @@ def test_a_recursive_model_trains_on_realistic_spectra_and_writes_n_terminal_tok
         tokens = casanovo.parse(proforma)
         assert tokens[0] in n_terminal and not n_terminal & set(tokens[1:]), proforma
         assert len(scores.split(",")) == len(tokens)
+
+
+def test_compare_shows_each_refinement_step_on_request(refiner_run, tmp_path):
+    from curriculum_cli.analysis.compare import compare_runs
+
+    last = [r for r in records(refiner_run) if r["event"] == "val" and r["split"] == "val_hard"][-1]
+    plain = compare_runs([refiner_run])
+    assert not any("step1" in row.key for row in plain.rows)
+    found = compare_runs([refiner_run], per_step=True)
+    run = found.runs.iloc[0]
+    for k in range(3):
+        assert run[f"val_ce_hard_step{k + 1}"] == pytest.approx(last["ce_by_step"][k])
+        accuracy = run[f"residue_accuracy_hard_step{k + 1}"]
+        assert accuracy == pytest.approx(last["residue_accuracy_by_step"][k])
+    assert f"val_ce_hard_step{4}" not in run
+    table = CliRunner().invoke(app, ["compare", str(refiner_run), "--per-step"])
+    assert table.exit_code == 0 and "val CE, hard, refinement step 3" in table.output
+    assert "refinement step" not in CliRunner().invoke(app, ["compare", str(refiner_run)]).output
+    one_step = tiny_run_config(two_stage_curriculum(2, 2), val_every=2, log_every=2)
+    train(one_step, tmp_path / "one")
+    alone = compare_runs([tmp_path / "one"], per_step=True)
+    assert any("--per-step: no run given logged values per refinement step" in w
+               for w in alone.warnings)  # fmt: skip

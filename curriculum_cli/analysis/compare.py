@@ -39,6 +39,8 @@ from curriculum_cli.analysis.run_values import (
     as_float,
     has_real_validation,
     nominal_to_actual,
+    per_step_facts,
+    refinement_steps_logged,
     run_facts,
     split_of,
 )
@@ -115,6 +117,24 @@ def _rows(target_metric: str, target: float, metric: str) -> list[Row]:
             Row(f"{loss}_cosine_then", f"  grad cosine {loss}·CE, window mean", None, "cosine"),
             Row(f"{loss}_cosine_sd_then", "  grad cosine, sd within window", None, "ratio"),
         ]
+    return rows
+
+
+def _per_step_rows(steps: int) -> list[Row]:
+    """``compare --per-step``: each refinement step's own values (``run_values.per_step_facts``),
+    step after step."""
+    rows = []
+    for k in range(1, steps + 1):
+        step = f"refinement step {k}"
+        rows += [
+            Row(f"residue_accuracy_hard_step{k}", f"val residue accuracy, hard, {step}", "higher",
+                "fraction"),
+            Row(f"val_ce_hard_step{k}", f"val CE, hard, {step}", "lower", "loss"),
+            Row(f"val_spectrum_hard_step{k}", f"val spectrum loss, hard, {step}", "lower", "loss"),
+            Row(f"val_precursor_hard_step{k}", f"val precursor loss, hard, {step}", "lower",
+                "loss"),
+            Row(f"train_ce_step{k}", f"train CE (smoothed), {step}", "lower", "loss"),
+        ]  # fmt: skip
     return rows
 
 
@@ -236,6 +256,7 @@ def compare_runs(
     target: float = DEFAULT_TARGET,
     margin: float | None = None,
     rescore: int | None = None,
+    per_step: bool = False,
 ) -> Comparison:
     """Read runs and compare them at nominal step ``at`` (default: the end of the longest run).
 
@@ -245,7 +266,8 @@ def compare_runs(
     (else ``residue_accuracy_hard``). The first arm given is the baseline. ``margin``:
     the smallest difference that matters, in the metric's unit (for an ``equivalent``
     verdict). ``rescore``: re-score the final checkpoints on this many fixed spectra
-    (``rescore.rescore_runs``; refused with an ``at`` before the runs' end).
+    (``rescore.rescore_runs``; refused with an ``at`` before the runs' end). ``per_step``:
+    also each refinement step's own values of models with several (``_per_step_rows``).
     Raises ``RunError`` for a missing or corrupt run and ``PepcurrError`` for
     a bad option; softer problems (a truncated last log line, a run shorter
     than ``at``, runs of one arm that differ in a setting) are in
@@ -258,12 +280,18 @@ def compare_runs(
     logs, warnings = _read_runs(run_dirs)
     at = _nominal_step(logs, at, rescore)
     rows = _rows_with_data(rows, logs, metric)
+    steps = max((refinement_steps_logged(run) for run in logs), default=0) if per_step else 0
+    if per_step and not steps:
+        warnings.append("--per-step: no run given logged values per refinement step (a model "
+                        "of one step, or a log from before they were logged)")  # fmt: skip
+    rows += _per_step_rows(steps)
     groups = _group_labels(logs)
     found = rescore_runs(logs, groups, metric, rescore) if rescore is not None else None
     if found is not None:
         rows.append(Row("rescored", f"{metric} re-scored, {rescore:,} spectra", "higher",
                         "fraction"))  # fmt: skip
-    runs, run_warnings = _facts_of_runs(logs, groups, at, target_metric, target, metric, found)
+    runs, run_warnings = _facts_of_runs(logs, groups, at, target_metric, target, metric, found,
+                                        steps)  # fmt: skip
     warnings += run_warnings + setting_warnings(logs, groups) + _shared_seed_warnings(runs)
     group_order = list(dict.fromkeys(groups))
     mean, std, count = _group_statistics(runs, rows, group_order)
@@ -326,9 +354,10 @@ def _rows_with_data(rows: list[Row], logs: list[RunLog], metric: str) -> list[Ro
 
 def _facts_of_runs(
     logs: list[RunLog], groups: list[str], at: int, target_metric: str, target: float,
-    metric: str, found: Rescore | None,
+    metric: str, found: Rescore | None, steps: int = 0,
 ) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
-    """One row per run: its facts at nominal step ``at``, its group and seed; and a warning
+    """One row per run: its facts at nominal step ``at``, its group and seed (and with
+    ``steps`` > 0 its values per refinement step, NaN where it has none); and a warning
     for each run that did not finish or ends before ``at``."""
     import pandas as pd
 
@@ -345,6 +374,9 @@ def _facts_of_runs(
                 f"(step {at_step:,} at scale {scale:g}); its values are from its last records"
             )
         facts = run_facts(run, at_step, target_metric, target, metric)
+        if steps:
+            own = per_step_facts(run, at_step)
+            facts.update({row.key: own.get(row.key, math.nan) for row in _per_step_rows(steps)})
         if found is not None:
             facts["rescored"] = found.values[str(run.run_dir)]["fixed"]
         seed = run.config.seed

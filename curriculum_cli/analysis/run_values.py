@@ -116,6 +116,58 @@ def stage_starts_logged(run: RunLog) -> list[int]:
     return [int(step) for step in starts.sort_values("stage_index")["step"]]
 
 
+def _recent_train(run: RunLog, at_step: int) -> pd.DataFrame:
+    """The ``train`` records that smoothed training values average: the last
+    ``SMOOTHING_FRACTION`` of the run's steps up to ``at_step`` (at least the last one)."""
+    train = run.events("train")
+    if not len(train):
+        return train
+    window = max(1, round(SMOOTHING_FRACTION * run.config.curriculum.total_steps))
+    recent = train[(train["step"] <= at_step) & (train["step"] > at_step - window)]
+    if recent.empty:  # fewer train records than the window: the last one before STEP
+        recent = train[train["step"] <= at_step].tail(1)
+    return recent
+
+
+BY_STEP_FIELDS = ("ce", "spectrum", "precursor", "residue_accuracy")
+"""The fields of which the records of a model with several refinement steps hold one value
+per step (``<field>_by_step``, docs/run-directory.md)."""
+
+
+def refinement_steps_logged(run: RunLog) -> int:
+    """How many refinement steps a run's ``val`` records give values of (0: none, a model of
+    one step)."""
+    val = run.events("val")
+    lengths = [len(value) for name in BY_STEP_FIELDS if f"{name}_by_step" in val
+               for value in val[f"{name}_by_step"] if isinstance(value, list)]  # fmt: skip
+    return max(lengths, default=0)
+
+
+def per_step_facts(run: RunLog, at_step: int) -> dict[str, float]:
+    """Each refinement step's own values at actual step ``at_step`` (``compare --per-step``):
+    ``val_<term>_hard_step<k>`` and ``residue_accuracy_hard_step<k>`` of the last validation
+    of ``val_hard`` at or before it, ``train_ce_step<k>`` smoothed as ``train_ce``; ``k``
+    from 1. NaN where a record has none; empty for a model of one step."""
+    steps = refinement_steps_logged(run)
+    val = run.events("val")
+    hard = _last_at_or_before(val[val["split"] == SPLITS["hard"]], at_step) if steps else None
+    recent = _recent_train(run, at_step)
+
+    def at(record, field: str, k: int) -> float:
+        value = record.get(f"{field}_by_step") if record is not None else None
+        return as_float(value[k]) if isinstance(value, list) and k < len(value) else math.nan
+
+    facts = {}
+    for k in range(steps):
+        for name in ("ce", *AUXILIARY_LOSSES):
+            facts[f"val_{name}_hard_step{k + 1}"] = at(hard, name, k)
+        facts[f"residue_accuracy_hard_step{k + 1}"] = at(hard, "residue_accuracy", k)
+        train_values = [at(row, "ce", k) for _, row in recent.iterrows()]
+        finite = [v for v in train_values if math.isfinite(v)]
+        facts[f"train_ce_step{k + 1}"] = sum(finite) / len(finite) if finite else math.nan
+    return facts
+
+
 def run_facts(
     run: RunLog, at_step: int, target_metric: str, target: float, metric: str = DEFAULT_METRIC
 ) -> dict:
@@ -155,13 +207,7 @@ def run_facts(
         frame = run.events(event)
         facts[column] = int((frame["step"] <= at_step).sum()) if len(frame) else 0
 
-    train = run.events("train")
-    window = max(1, round(SMOOTHING_FRACTION * curriculum.total_steps))
-    recent = train
-    if len(train):
-        recent = train[(train["step"] <= at_step) & (train["step"] > at_step - window)]
-        if recent.empty:  # fewer train records than the window: the last one before STEP
-            recent = train[train["step"] <= at_step].tail(1)
+    recent = _recent_train(run, at_step)
     for loss in ("ce", *AUXILIARY_LOSSES):
         facts[f"train_{loss}"] = (
             float(recent[loss].mean()) if loss in recent and len(recent) else math.nan

@@ -570,6 +570,14 @@ def compare(
             "of the noise. Written beside each run; needs --at at the end.",
         ),
     ] = None,
+    per_step: Annotated[
+        bool,
+        typer.Option(
+            "--per-step",
+            help="Also each refinement step's own values (accuracy, losses) of models with "
+            "several steps, such as trm-tiny.",
+        ),
+    ] = False,
     output_format: FormatOpt = CompareFormat.table,
     plot: PlotOpt = None,
 ) -> None:
@@ -577,7 +585,7 @@ def compare(
     from curriculum_cli.analysis.compare import compare_runs
 
     comparison = compare_runs(runs, at=at, metric=metric, target=target, margin=margin,
-                              rescore=rescore)  # fmt: skip
+                              rescore=rescore, per_step=per_step)  # fmt: skip
     _print_comparison(comparison, output_format)
     if plot is not None:
         from curriculum_cli.analysis.plots import plot_curves
