@@ -34,8 +34,11 @@ environment) or ``path/to/file.py:function``. The factory is called as
 Both have the attributes ``vocab`` (the vocabulary it was given) and
 ``max_peptide_length`` (most residues it can decode). The training loop,
 losses, gradient measurement, checkpoints, resume, ``evaluate`` and
-``compare`` then work on it unchanged; ``run.json`` records the factory
-string, and its provenance the file's SHA-256 for the path form.
+``compare`` then work on it unchanged. Every error of the factory or its model
+is a ``ModelError`` (one line: the factory's own message, and where it was
+raised). ``run.json`` records the factory with its file's path made absolute
+(``resolved_factory``), and its provenance the file's SHA-256; a trained run's
+model is built again from that file, checked (``recorded_factory``).
 """
 
 from __future__ import annotations
