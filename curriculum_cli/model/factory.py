@@ -118,13 +118,15 @@ def recorded_factory(spec: str, provenance: dict, run: str, allow_changed: bool 
     if not path.is_file():
         raise ModelError(f"{run}: its model file {path} is gone (the run was trained with "
                          f"the factory {spec})")  # fmt: skip
-    sha256 = provenance.get("model_file_sha256")
-    if sha256 and not allow_changed and _sha256(path) != sha256:
-        raise ModelError(
-            f"{run}: the model file {path} changed since the run recorded it (SHA-256 "
-            f"{sha256[:12]}... then, {_sha256(path)[:12]}... now); restore it, or pass "
-            "--allow-changed-model to use it as it is"
-        )
+    recorded_sha256 = provenance.get("model_file_sha256")
+    if recorded_sha256 and not allow_changed:
+        now = _sha256(path)
+        if now != recorded_sha256:
+            raise ModelError(
+                f"{run}: the model file {path} changed since the run recorded it (SHA-256 "
+                f"{recorded_sha256[:12]}... then, {now[:12]}... now); restore it, or pass "
+                "--allow-changed-model to use it as it is"
+            )
     return f"{path}:{spec.rpartition(':')[2]}"
 
 
@@ -181,9 +183,8 @@ def _call_factory(factory, where: str, vocab: Vocabulary):
         raise ModelError(f"{where}: {name}(vocab) fails: {_one_line(error)}") from None
 
 
-_LIBRARY_DIRS = tuple(str(Path(module.__file__).parent) for module in (importlib, sys.modules[
-    __name__.partition(".")[0]]))  # fmt: skip
-"""Python's own import machinery and pepcurr: not where a user's error is."""
+_LIBRARY_DIRS = (str(Path(importlib.__file__).parent), str(Path(__file__).parents[1]))
+"""Python's import machinery and pepcurr itself: not where a user's error is."""
 
 
 def _one_line(error: BaseException) -> str:
@@ -197,7 +198,7 @@ def _one_line(error: BaseException) -> str:
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not frame.filename.startswith(("<", *_LIBRARY_DIRS, *_torch_dirs()))]  # fmt: skip
     lines = str(error).strip().splitlines()
-    text = lines[0] if lines else (frames[-1].line or "" if frames else "")
+    text = lines[0] if lines else ((frames[-1].line or "") if frames else "")
     if len(text) > 200:
         text = text[:197] + "..."
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
