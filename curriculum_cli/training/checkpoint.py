@@ -26,6 +26,7 @@ from curriculum_cli.model.factory import build_model
 from curriculum_cli.model.token_transfer import transfer_token_weights
 from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import RUN_FILE, InitFrom, RunConfig, read_run_config
+from curriculum_cli.training.storage import naming
 
 CHECKPOINT_FILE = "last.pt"
 
@@ -51,7 +52,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as handle:
+        with naming(tmp), open(tmp, "wb") as handle:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -69,6 +70,17 @@ def load_checkpoint(path: Path) -> dict:
         raise RunError(f"{path}: no checkpoint") from None
     except Exception as error:  # torch raises many kinds for a damaged file
         raise RunError(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
+
+
+def checkpoint_step(run_dir: Path | str) -> int | None:
+    """The step of a run directory's checkpoint; None when it has none, or an unreadable one."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return int(load_checkpoint(path)[CKPT_STEP])
+    except (RunError, KeyError, TypeError, ValueError):
+        return None
 
 
 def read_checkpoint(path: Path, config: RunConfig) -> dict:
