@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,13 +117,27 @@ def _parse_record(line: str | bytes) -> dict:
 def last_end_record(run_dir: Path) -> dict | None:
     """The last ``end`` record of a run directory (how the run last stopped), or None.
 
-    None when the run has no metrics file yet or never stopped cleanly.
+    None when the run has no metrics file yet or never stopped cleanly. A damaged line
+    is skipped: a resume repairs the log (``rewind_log``).
     """
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return None
-    ends = [r for r in read_records(path)[0] if r["event"] == "end"]
+    ends = [record for _, record in _whole_records(path.read_bytes()) if record["event"] == "end"]
     return ends[-1] if ends else None
+
+
+def _whole_records(data: bytes) -> Iterator[tuple[bytes, dict]]:
+    """Each line of a metrics file that is a whole record, with its bytes; a line that is none
+    (half-written, NUL bytes where a crash left them, garbage) is skipped."""
+    for line in data.splitlines(keepends=True):
+        line = line.lstrip(b"\0")  # a crash may leave NUL bytes where a write did not land
+        if not line.endswith(b"\n"):
+            continue
+        try:
+            yield line, _parse_record(line)
+        except ValueError:  # UnicodeDecodeError and json's errors too
+            continue
 
 
 def rewind_log(path: Path, step: int, size: int | None) -> None:
@@ -140,14 +154,7 @@ def rewind_log(path: Path, step: int, size: int | None) -> None:
     path = Path(path)
     data = path.read_bytes()
     kept, length = [], 0
-    for line in data.splitlines(keepends=True):
-        line = line.lstrip(b"\0")  # a crash may leave NUL bytes where a write did not land
-        try:
-            record = _parse_record(line) if line.endswith(b"\n") else None
-        except (ValueError, UnicodeDecodeError):
-            record = None
-        if record is None:
-            continue
+    for line, record in _whole_records(data):
         if size is not None and (length + len(line) > size or record["step"] > step):
             break
         if size is None and (record["step"] > step or record["event"] == "end"):
