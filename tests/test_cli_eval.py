@@ -88,6 +88,25 @@ def test_bad_input_is_one_line_and_exit_2(ab_runs, small_mgf, tmp_path, argument
     assert message in line
 
 
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        ("foo", "unknown --metric 'foo'; choose one of: residue_accuracy_easy"),
+        ("residue_accuracy_real", "--metric residue_accuracy_real: no run has a val_real set"),
+    ],
+)
+def test_ab_checks_its_metric_before_it_records_the_question_or_trains(
+    arm_files, tmp_path, metric, message
+):
+    out = tmp_path / "ab"
+    words = AB_OPTIONS.command_words()
+    assert message in one_error_line(invoke("ab", *arm_files, "--out", out, "--metric", metric,
+                                            *words))  # fmt: skip
+    assert not out.exists()  # nothing trained, and no ab.json to hold the wrong question
+    planned = invoke("ab", *arm_files, "--out", out, *words, "--plan")
+    assert planned.exit_code == 0, planned.output
+
+
 def test_compare_prints_each_format(ab_runs, tmp_path):
     runs = [run for group in ab_runs.values() for run in group]
     table = invoke("compare", *runs, "--at", "30", "--plot", tmp_path / "curves.png")

@@ -422,7 +422,8 @@ def train_locally(chains, jobs: int, result: AbResult, reporter=None,
 def _train_segments(segments: list[Segment], reporter=None,
                     stop: StopRequest | None = None) -> list[tuple]:  # fmt: skip
     """Train segments in order; ``(run_dir, action, TrainResult)`` of each finished or
-    interrupted run. ``stop`` (in a worker: its own): asked before each segment starts.
+    interrupted run. ``stop`` (in a worker: its own): asked before each segment starts;
+    the runs a stop leaves untrained are ``interrupted`` too (``_left_by_stop``).
 
     A run's file that cannot be written (``storage``) is a ``StorageError``.
     """
@@ -431,8 +432,9 @@ def _train_segments(segments: list[Segment], reporter=None,
     stop = stop if stop is not None else worker_stop_request()
     done = []
     forked_at: dict[Path, int] = {}
-    for segment in segments:
+    for index, segment in enumerate(segments):
         if stop is not None and stop.requested:
+            done += _left_by_stop(segments[index:])
             break
         run_dir, config = segment.run_dir, segment.config
         try:
@@ -460,6 +462,20 @@ def _train_segments(segments: list[Segment], reporter=None,
                 action = f"forked at step {forked_at[run_dir]:,}"
             done.append((run_dir, action, trained))
     return done
+
+
+def _left_by_stop(segments: list[Segment]) -> list[tuple]:
+    """``(run_dir, "interrupted", TrainResult)`` of each run of segments a stop left untrained,
+    at the step its log ends (0: not started)."""
+    from curriculum_cli.training.loop import TrainResult
+
+    left = {}
+    for segment in segments:
+        end = last_end_record(segment.run_dir)
+        step = end["step"] if end is not None else 0
+        left[segment.run_dir] = TrainResult(segment.run_dir, "interrupted", step,
+                                            segment.config.total_steps)  # fmt: skip
+    return [(run_dir, "interrupted", trained) for run_dir, trained in left.items()]
 
 
 def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, reporter) -> None:
@@ -525,7 +541,8 @@ def _record(result: AbResult, reporter, done: list[tuple]) -> None:
     for run_dir, action, trained in done:
         if action == "interrupted":
             result.interrupted = True
-            _tell(reporter, result, f"{run_dir.name}: interrupted at step {trained.step}")
+            where = f"interrupted at step {trained.step}" if trained.step else "not started"
+            _tell(reporter, result, f"{run_dir.name}: {where}")
             continue
         result.actions[str(run_dir)] = action
         _tell(reporter, result, f"{run_dir.name}: {action}, {trained.status} at step "
