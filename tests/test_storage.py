@@ -174,3 +174,10 @@ def test_a_resumed_run_repairs_its_log_wherever_it_is_damaged(straight, tmp_path
     assert train(config(), run_dir, resume=True).status == "finished"
     assert comparable(read_jsonl(log)) == straight
     assert read_run(run_dir).warnings == []  # compare reads it as any other run
+
+
+def test_an_out_directory_that_may_not_be_written_is_one_line_before_anything_trains(arm_files):
+    out = NO_CREATION / "ab"  # sysfs refuses the directory, even for root
+    arguments = ["ab", *map(str, arm_files), "--out", str(out), *AB_OPTIONS.command_words()]
+    line = one_error_line(CliRunner().invoke(app, arguments))
+    assert str(NO_CREATION) in line and "nothing was trained yet" in line

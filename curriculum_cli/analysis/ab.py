@@ -27,6 +27,8 @@ import json
 import os
 import shlex
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,10 +313,12 @@ def plan_ab(spec: AbSpec, message=None, lock: RunLock | None = None) -> AbPlan:
             config = resolve_run_config(run_options[run_dir], inputs)
             configs.setdefault(seed, []).append((run_dir, config))
     if lock is not None:
-        _hold_out_dir(lock, out_dir)
+        with _writing(out_dir):
+            _hold_out_dir(lock, out_dir)
     planned = {seed: [(run_dir, config, _state(run_dir, config)) for run_dir, config in runs]
                for seed, runs in configs.items()}  # fmt: skip
-    _write_plan(spec, names)
+    with _writing(out_dir):
+        _write_plan(spec, names)
 
     chains: list[tuple[Segment, ...]] = []
     reused: list[Path] = []
@@ -334,6 +338,18 @@ def plan_ab(spec: AbSpec, message=None, lock: RunLock | None = None) -> AbPlan:
     run_dirs = tuple(out_dir / f"{name}-s{seed}" for name in names for seed in planned)
     return AbPlan(spec=spec, run_dirs=run_dirs, chains=tuple(chains), run_options=run_options,
                   reused=tuple(reused), steps_saved=saved, steps_total=total)  # fmt: skip
+
+
+@contextmanager
+def _writing(out_dir: Path) -> Iterator[None]:
+    """Planning writes ``OUT`` (its lock, ``ab.json``): a full disk or a directory that may
+    not be written is one ``StorageError``, before anything trains."""
+    try:
+        yield
+    except OSError as error:
+        if not is_storage_problem(error):
+            raise
+        raise storage_error(error, out_dir, None) from error
 
 
 def _hold_out_dir(lock: RunLock, out_dir: Path) -> None:
