@@ -111,6 +111,7 @@ def _start_worker(threads: int, parent: int) -> None:
     global _worker_stop
     set_threads(threads)
     _worker_stop = StopRequest(escalate=False).__enter__()  # left only when the process ends
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent (submit)
     threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent",
                      daemon=True).start()  # fmt: skip
 
@@ -172,8 +173,17 @@ class WorkerPool:
         return self
 
     def submit(self, function: Callable, *args) -> Future:
-        """Run ``function(*args)`` in a worker (both picklable: a module's function)."""
-        future = self._executor.submit(_run_task, function, args)
+        """Run ``function(*args)`` in a worker (both picklable: a module's function).
+
+        A worker starts here, with SIGINT and SIGTERM blocked (a child inherits the mask)
+        until its stop request listens: a stop while it starts waits for it, rather than
+        kill it half-started with a traceback.
+        """
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            future = self._executor.submit(_run_task, function, args)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self._futures.append(future)
         return future
 
