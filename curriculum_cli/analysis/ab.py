@@ -471,6 +471,7 @@ def _train_segments(segments: list[Segment], reporter=None,
         trained = train(config, run_dir, resume=resume, max_steps=segment.stop, reporter=reporter)
         if trained.status == "interrupted":
             done.append((run_dir, "interrupted", trained))
+            done += _left_by_stop([s for s in segments[index + 1 :] if s.run_dir != run_dir])
             break
         if segment.stop is None:
             action = "resumed" if segment.start < 0 else "trained"
