@@ -518,7 +518,8 @@ def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, r
                                                         for s in futures[f]})))  # fmt: skip
 
         for future in pool.finished(futures, on_wait=progress):
-            if future.cancelled():
+            if future.cancelled():  # a stop came before it started
+                _record(result, reporter, _left_by_stop(futures[future]))
                 continue
             try:
                 _record(result, reporter, future.result())
