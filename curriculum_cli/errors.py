@@ -42,6 +42,25 @@ class RunError(PepcurrError):
     """A run directory, checkpoint or metrics log is missing, corrupt or inconsistent."""
 
 
+class StorageError(RunError):
+    """A file could not be written (a full disk, a quota, a file that may not be written);
+    what was written before stays usable.
+
+    ``what``: the problem, the file and what is intact; ``fix``: what to do first;
+    ``resume_flag``: go on with ``--resume`` (``train``), else by running the same
+    command again (``ab``, or nothing to resume). Pickled whole, so that a worker
+    process's error reaches its parent as the same one line.
+    """
+
+    def __init__(self, what: str, fix: str, resume_flag: bool = False):
+        self.what, self.fix, self.resume_flag = what, fix, resume_flag
+        again = "run it again with --resume" if resume_flag else "run the same command again"
+        super().__init__(f"{what}: {fix}, then {again}")
+
+    def __reduce__(self):
+        return type(self), (self.what, self.fix, self.resume_flag)
+
+
 class TrainingError(PepcurrError):
     """Training cannot go on (e.g. too many non-finite steps in a row)."""
 

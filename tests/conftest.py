@@ -81,6 +81,19 @@ def write_file(tmp_path):
 # ----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def arm_files(tmp_path) -> list[Path]:
+    """The ``ab_runs`` arms as curriculum JSON files: ``[late.json, early.json]``."""
+    from curriculum_cli.curriculum.files import save_curriculum
+
+    paths = []
+    for name, (first, second) in AB_ARMS.items():
+        path = tmp_path / f"{name}.json"
+        save_curriculum(named_curriculum(name, first, second), path)
+        paths.append(path)
+    return paths
+
+
 @pytest.fixture(scope="session")
 def ab_runs(tmp_path_factory) -> dict[str, list[Path]]:
     """Two curricula x seeds 0 and 1: four real 40-step runs of the test model (a few seconds)."""

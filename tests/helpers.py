@@ -13,6 +13,7 @@ from curriculum_cli.model.transformer import ModelConfig
 from curriculum_cli.spectra.vocabulary import Vocabulary
 from curriculum_cli.training.config import RunConfig
 from curriculum_cli.training.resolve import build_run_config
+from curriculum_cli.training.settings import TrainOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"
@@ -138,6 +139,21 @@ def named_curriculum(name: str, foundation_steps: int, second_steps: int) -> Cur
 
 #: Two A/B arms of 40 steps: both auxiliary losses on at step 20 ("late") or 10 ("early").
 AB_ARMS = {"late": (20, 20), "early": (10, 30)}
+
+#: run_ab options that reproduce the ``ab_runs`` fixture's settings (tiny_run_config);
+#: ``AB_OPTIONS.command_words()`` are its flags.
+AB_OPTIONS = TrainOptions(model=TEST_MODEL_FACTORY, batch_size=8, lr=2e-3, device="cpu",
+                          val_every=10, grad_every=10, val_size=16, decode_size=4,
+                          decode_every=2, log_every=5, checkpoint_every=10)  # fmt: skip
+
+
+def one_error_line(result) -> str:
+    """The one ``error: ...`` line on stderr of a command that exits 2 (a ``CliRunner`` result)."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
 
 
 def fabricate_run(

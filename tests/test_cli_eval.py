@@ -15,31 +15,20 @@ from curriculum_cli.cli.app import app
 from curriculum_cli.curriculum.files import save_curriculum
 from curriculum_cli.errors import RunError
 from curriculum_cli.training.runlog import TIMING_FIELDS
-from curriculum_cli.training.settings import TrainOptions
-from tests.helpers import AB_ARMS, SAMPLE_MGF, TEST_MODEL_FACTORY, named_curriculum
+from tests.helpers import (
+    AB_OPTIONS,
+    SAMPLE_MGF,
+    TEST_MODEL_FACTORY,
+    named_curriculum,
+    one_error_line,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
 
-#: run_ab options that reproduce the ``ab_runs`` fixture's settings (tiny_run_config).
-AB_OPTIONS = TrainOptions(model=TEST_MODEL_FACTORY, batch_size=8, lr=2e-3, device="cpu",
-                          val_every=10, grad_every=10, val_size=16, decode_size=4,
-                          decode_every=2, log_every=5, checkpoint_every=10)  # fmt: skip
-
 
 def invoke(*arguments):
     return runner.invoke(app, [str(argument) for argument in arguments])
-
-
-@pytest.fixture
-def arm_files(tmp_path):
-    """The ``ab_runs`` arms as curriculum JSON files: ``[late.json, early.json]``."""
-    paths = []
-    for name, (first, second) in AB_ARMS.items():
-        path = tmp_path / f"{name}.json"
-        save_curriculum(named_curriculum(name, first, second), path)
-        paths.append(path)
-    return paths
 
 
 @pytest.fixture
@@ -50,14 +39,6 @@ def small_mgf(tmp_path):
     path = tmp_path / "six.mgf"
     path.write_text("END IONS".join(blocks) + "END IONS\n")
     return path
-
-
-def _one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_evaluate_decodes_real_spectra_and_writes_predictions(ab_runs, small_mgf, tmp_path):
@@ -104,8 +85,27 @@ def test_evaluate_reads_a_checkpoint_path_too(ab_runs, small_mgf):
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(ab_runs, small_mgf, tmp_path, arguments, message):
     values = {"tmp": tmp_path, "mgf": small_mgf, "run": ab_runs["late"][0]}
-    line = _one_error_line(invoke(*[argument.format(**values) for argument in arguments]))
+    line = one_error_line(invoke(*[argument.format(**values) for argument in arguments]))
     assert message in line
+
+
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        ("foo", "unknown --metric 'foo'; choose one of: residue_accuracy_easy"),
+        ("residue_accuracy_real", "--metric residue_accuracy_real: no run has a val_real set"),
+    ],
+)
+def test_ab_checks_its_metric_before_it_records_the_question_or_trains(
+    arm_files, tmp_path, metric, message
+):
+    out = tmp_path / "ab"
+    words = AB_OPTIONS.command_words()
+    assert message in one_error_line(invoke("ab", *arm_files, "--out", out, "--metric", metric,
+                                            *words))  # fmt: skip
+    assert not out.exists()  # nothing trained, and no ab.json to hold the wrong question
+    planned = invoke("ab", *arm_files, "--out", out, *words, "--plan")
+    assert planned.exit_code == 0, planned.output
 
 
 def test_compare_prints_each_format(ab_runs, tmp_path):
@@ -212,13 +212,13 @@ def test_ab_refuses_to_change_its_question_after_planning(ab_runs, arm_files, tm
     changed = invoke("ab", *arm_files, "--out", out, "--model", TEST_MODEL_FACTORY,
                      "--batch-size", "8", "--lr", "0.002",
                      "--metric", "peptide_recall_hard")  # fmt: skip
-    line = _one_error_line(changed)
+    line = one_error_line(changed)
     assert "was planned with metric 'val_ce_hard'" in line
     assert json.loads((out / "ab.json").read_text())["margin"] is None
     margin = invoke("ab", *arm_files, "--out", out, "--model", TEST_MODEL_FACTORY,
                     "--batch-size", "8", "--lr", "0.002", "--metric", "val_ce_hard",
                     "--margin", "0.01", "--plan")  # fmt: skip
-    assert "was planned with margin None" in _one_error_line(margin)
+    assert "was planned with margin None" in one_error_line(margin)
 
 
 def test_ab_plan_prints_commands_that_reproduce_ab(tmp_path, monkeypatch):

@@ -26,24 +26,29 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from curriculum_cli.analysis.compare import (
     DEFAULT_TARGET,
     Comparison,
-    check_margin,
+    check_question,
     compare_runs,
 )
 from curriculum_cli.analysis.run_values import DEFAULT_METRIC
 from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.devices import resolve_device
-from curriculum_cli.errors import PepcurrError, RunError
-from curriculum_cli.training.checkpoint import CHECKPOINT_FILE
+from curriculum_cli.errors import PepcurrError, RunError, StorageError
+from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, checkpoint_step
 from curriculum_cli.training.config import RUN_FILE, RunConfig, read_run_config
 from curriculum_cli.training.fork import Segment, fork_run, plan_segments, steps_saved
 from curriculum_cli.training.launch import read_run_inputs
 from curriculum_cli.training.resolve import resolve_run_config
+from curriculum_cli.training.runlock import RunLock
+from curriculum_cli.training.runlock import holder as lock_holder
 from curriculum_cli.training.runlog import (
     METRICS_FILE,
     last_end_record,
@@ -51,6 +56,9 @@ from curriculum_cli.training.runlog import (
     write_json_atomic,
 )
 from curriculum_cli.training.settings import DEFAULTS, MEASUREMENT_FIELDS, TrainOptions
+from curriculum_cli.training.storage import is_storage_problem, storage_error
+from curriculum_cli.training.workers import StopRequest, WorkerPool
+from curriculum_cli.training.workers import stop_request as worker_stop_request
 
 # Settings a reused run may differ in: where the curriculum was read from, "auto"
 # against the device it resolved to, and what is measured when (not the trained weights;
@@ -65,6 +73,9 @@ PLAN_FILE = "ab.json"
 """The A/B's question, written before any run trains: arms, seeds, scale, metric, step,
 target and margin."""
 
+AB_LOCK_FILE = "ab.lock"
+"""``OUT``'s lock (``runlock``), held by the ``ab`` that plans and trains there."""
+
 
 @dataclass(frozen=True)
 class AbSpec:
@@ -75,10 +86,12 @@ class AbSpec:
     of the verdict. Every arm trains with the seeds ``base_seed .. base_seed +
     seeds - 1`` at ``scale`` (None: 1), with ``options`` (``PER_RUN_SETTINGS``
     left unset: the A/B sets them per run), in ``out_dir``. ``at``, ``metric``,
-    ``target`` and ``margin`` go to ``compare_runs`` and are recorded in
-    ``OUT/ab.json`` before anything trains: a later A/B on the same ``out_dir``
-    with another metric or step is refused (decide the question before seeing
-    the answer; ``compare`` stays free for exploring).
+    ``target`` and ``margin`` go to ``compare_runs``, are checked as it checks
+    them (``metric``: a row of the comparison of the runs this A/B logs; a
+    ``_real`` one needs ``--val-data``) and are recorded in ``OUT/ab.json``
+    before anything trains: a later A/B on the same ``out_dir`` with another
+    metric or step is refused (decide the question before seeing the answer;
+    ``compare`` stays free for exploring).
     """
 
     arms: tuple[str | Curriculum, ...]
@@ -99,7 +112,8 @@ class AbSpec:
             raise PepcurrError("an A/B needs at least two curricula")
         if self.seeds < 1:
             raise PepcurrError(f"--seeds must be >= 1, got {self.seeds}")
-        check_margin(self.margin, self.metric)
+        check_question(self.metric, self.target, self.at, self.margin,
+                       real_validation=bool(self.options.val_data))  # fmt: skip
         per_run = [name for name in PER_RUN_SETTINGS if name in self.options.given()]
         if per_run:
             raise PepcurrError(f"an A/B sets {', '.join(per_run)} per run: give its arms, "
@@ -142,8 +156,9 @@ class AbResult:
 
     ``actions``: run directory -> ``trained``, ``forked at step N`` (continued
     from a shared prefix), ``resumed`` or ``reused``; ``steps_saved``: steps
-    not trained thanks to shared prefixes; ``interrupted`` when Ctrl-C stopped
-    a run (re-run the same command to resume).
+    not trained thanks to shared prefixes; ``interrupted`` when Ctrl-C or SIGTERM
+    stopped a run (re-run the same command to resume), ``stop_signal`` the signal
+    (None for a run stopped by a signal to it alone).
     """
 
     run_dirs: list[Path]
@@ -151,6 +166,7 @@ class AbResult:
     comparison: Comparison | None = None
     plot: Path | None = None
     interrupted: bool = False
+    stop_signal: int | None = None
     steps_saved: int = 0
     steps_total: int = 0
     messages: list[str] = field(default_factory=list)
@@ -164,7 +180,14 @@ def _arm_names(curricula) -> list[str]:
 
 
 def _state(run_dir: Path, asked: RunConfig) -> str:
-    """``new``, ``finished`` or ``resume``; a ``RunError`` if the directory holds another run."""
+    """``new``, ``finished`` or ``resume``; a ``RunError`` if the directory holds another run
+    or another process trains it."""
+    training = lock_holder(run_dir)
+    if training is not None:
+        raise RunError(
+            f"{run_dir} is being trained by another process (pid {training}); wait for it to "
+            "finish or stop it, or use another --out"
+        )
     if not (run_dir / RUN_FILE).is_file():
         return "new"
     stored = read_run_config(run_dir)
@@ -197,18 +220,25 @@ def run_ab(spec: AbSpec, plot: Path | str | None = None, jobs: int = 1,
     (the training loop's ``Reporter``) shows progress. ``jobs``: chains trained
     at once (``train_locally``).
     """
-    plan = plan_ab(spec, reporter.message if reporter else None)
-    result = AbResult(run_dirs=list(plan.run_dirs), actions={}, steps_saved=plan.steps_saved,
-                      steps_total=plan.steps_total)  # fmt: skip
-    for run_dir in plan.reused:
-        result.actions[str(run_dir)] = "reused"
-        _tell(reporter, result, f"{run_dir.name}: finished already, reused")
-    if plan.steps_saved:
-        saved = f"{plan.steps_saved:,} of {plan.steps_total:,}"
-        _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several arms")
-    train_locally(plan.chains, jobs, result, reporter, spec.options.device or DEFAULTS["device"])
+    lock = RunLock(spec.out_dir, AB_LOCK_FILE)
+    try:
+        plan = plan_ab(spec, reporter.message if reporter else None, lock)
+        result = AbResult(run_dirs=list(plan.run_dirs), actions={},
+                          steps_saved=plan.steps_saved, steps_total=plan.steps_total)  # fmt: skip
+        for run_dir in plan.reused:
+            result.actions[str(run_dir)] = "reused"
+            _tell(reporter, result, f"{run_dir.name}: finished already, reused")
+        if plan.steps_saved:
+            saved = f"{plan.steps_saved:,} of {plan.steps_total:,}"
+            _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several "
+                                    "arms")  # fmt: skip
+        device = spec.options.device or DEFAULTS["device"]
+        train_locally(plan.chains, jobs, result, reporter, device)
+    finally:
+        lock.release()
     if result.interrupted:
-        _tell(reporter, result, "interrupted; run the same command to resume")
+        by = f" by {signal.Signals(result.stop_signal).name}" if result.stop_signal else ""
+        _tell(reporter, result, f"interrupted{by}; run the same command to resume")
         return result
 
     result.comparison = compare_runs(result.run_dirs, at=spec.at, metric=spec.metric,
@@ -231,7 +261,11 @@ def plan_commands(spec: AbSpec) -> list[str]:
     """
     for arm in spec.arms:  # an option the command line cannot give fails before planning
         spec.run_options(arm, spec.base_seed).command_words()
-    plan = plan_ab(spec)
+    lock = RunLock(spec.out_dir, AB_LOCK_FILE)
+    try:
+        plan = plan_ab(spec, lock=lock)
+    finally:
+        lock.release()
     return [segment_command(segment, plan.run_options[segment.run_dir])
             for chain in plan.chains for segment in chain]  # fmt: skip
 
@@ -250,12 +284,16 @@ def segment_command(segment: Segment, options: TrainOptions) -> str:
     return shlex.join(words)
 
 
-def plan_ab(spec: AbSpec, message=None) -> AbPlan:
+def plan_ab(spec: AbSpec, message=None, lock: RunLock | None = None) -> AbPlan:
     """Every run's config and state, checked before anything trains; what is left to train.
 
     Reads what the options point at once for every run (``launch.read_run_inputs``:
     ``message(text)`` hears the data files indexed) and records the question
-    in ``OUT/ab.json`` (``_write_plan``).
+    in ``OUT/ab.json`` (``_write_plan``). ``lock``: ``OUT``'s (``AB_LOCK_FILE``),
+    taken once every run's config is resolved and before any run directory is
+    read, and left held (``run_ab`` holds it until its runs have trained): another
+    ``ab`` holding it is refused as a whole, as is a run directory that another
+    process trains (its ``train.lock`` held), before anything is written.
     """
     from curriculum_cli.curriculum.files import load_curriculum
 
@@ -266,15 +304,21 @@ def plan_ab(spec: AbSpec, message=None) -> AbPlan:
     names = _arm_names(loaded)
     inputs = read_run_inputs(spec.options, message)
 
-    planned: dict[int, list[tuple[Path, RunConfig, str]]] = {}
     run_options: dict[Path, TrainOptions] = {}
+    configs: dict[int, list[tuple[Path, RunConfig]]] = {}
     for seed in spec.seed_values:
         for arm, name in zip(spec.arms, names, strict=True):
             run_dir = out_dir / f"{name}-s{seed}"
             run_options[run_dir] = spec.run_options(arm, seed)
             config = resolve_run_config(run_options[run_dir], inputs)
-            planned.setdefault(seed, []).append((run_dir, config, _state(run_dir, config)))
-    _write_plan(spec, names)
+            configs.setdefault(seed, []).append((run_dir, config))
+    if lock is not None:
+        with _writing(out_dir):
+            _hold_out_dir(lock, out_dir)
+    planned = {seed: [(run_dir, config, _state(run_dir, config)) for run_dir, config in runs]
+               for seed, runs in configs.items()}  # fmt: skip
+    with _writing(out_dir):
+        _write_plan(spec, names)
 
     chains: list[tuple[Segment, ...]] = []
     reused: list[Path] = []
@@ -294,6 +338,28 @@ def plan_ab(spec: AbSpec, message=None) -> AbPlan:
     run_dirs = tuple(out_dir / f"{name}-s{seed}" for name in names for seed in planned)
     return AbPlan(spec=spec, run_dirs=run_dirs, chains=tuple(chains), run_options=run_options,
                   reused=tuple(reused), steps_saved=saved, steps_total=total)  # fmt: skip
+
+
+@contextmanager
+def _writing(out_dir: Path) -> Iterator[None]:
+    """Planning writes ``OUT`` (its lock, ``ab.json``): a full disk or a directory that may
+    not be written is one ``StorageError``, before anything trains."""
+    try:
+        yield
+    except OSError as error:
+        if not is_storage_problem(error):
+            raise
+        raise storage_error(error, out_dir, None) from error
+
+
+def _hold_out_dir(lock: RunLock, out_dir: Path) -> None:
+    """Take ``OUT``'s lock, or one ``RunError`` naming the ``ab`` that holds it."""
+    holder = lock.try_acquire()
+    if holder is not None:
+        raise RunError(
+            f"another pepcurr ab (pid {holder}) is training in {out_dir}; wait for it to finish "
+            "or stop it, or use another --out"
+        )
 
 
 def _write_plan(spec: AbSpec, names: list[str]) -> None:
@@ -342,40 +408,59 @@ def train_locally(chains, jobs: int, result: AbResult, reporter=None,
     """Train chains of segments (an ``AbPlan``'s, or several plans' together) on this
     machine, recording each run's action in ``result``.
 
-    ``jobs`` > 1 trains that many chains at once in worker processes, each with
-    one intra-op thread; ``jobs`` = 0 picks the number of CPU cores on a CPU
-    (``device``), 1 on a GPU. A run's numbers depend on its thread count (float
-    summation order), not on which worker trains it.
+    ``jobs`` > 1 trains that many chains at once in worker processes
+    (``workers.WorkerPool``), each with one intra-op thread; ``jobs`` = 0 picks
+    the number of CPU cores on a CPU (``device``), 1 on a GPU. A run's numbers
+    depend on its thread count (float summation order), not on which worker
+    trains it. SIGTERM or Ctrl-C stops every run after its step in flight, with
+    a checkpoint (``result.interrupted``, ``result.stop_signal``). A run's file
+    that cannot be written (a full disk) stops the others the same way, then
+    raises a ``StorageError``.
     """
     chains = [list(chain) for chain in chains]
     if jobs <= 0:  # auto: one single-threaded worker per core on a CPU, one on a GPU
         jobs = (os.cpu_count() or 1) if resolve_device(device).type == "cpu" else 1
-    if jobs > 1 and len(chains) > 1:
-        _train_in_parallel(chains, jobs, result, reporter)
-        return
-    for segments in chains:
-        _record(result, reporter, _train_segments(segments, reporter=reporter))
-        if result.interrupted:
-            break
+    try:
+        if jobs > 1 and len(chains) > 1:
+            _train_in_parallel(chains, jobs, result, reporter)
+            return
+        with StopRequest(escalate=False) as stop:
+            for segments in chains:
+                _record(result, reporter, _train_segments(segments, reporter, stop))
+                if result.interrupted or stop.requested:
+                    break
+        result.stop_signal = stop.signal
+        result.interrupted = result.interrupted or stop.requested
+    except StorageError as error:  # the same command resumes every run
+        raise StorageError(error.what, error.fix) from None
 
 
-def _train_segments(segments: list[Segment], reporter=None, threads: int = 0) -> list[tuple]:
-    """Train segments in order; ``(run_dir, action, TrainResult)`` of each finished run.
+def _train_segments(segments: list[Segment], reporter=None,
+                    stop: StopRequest | None = None) -> list[tuple]:  # fmt: skip
+    """Train segments in order; ``(run_dir, action, TrainResult)`` of each finished or
+    interrupted run. ``stop`` (in a worker: its own): asked before each segment starts;
+    the runs a stop leaves untrained are ``interrupted`` too (``_left_by_stop``).
 
-    ``threads`` > 0 sets torch's intra-op threads first (worker processes).
+    A run's file that cannot be written (``storage``) is a ``StorageError``.
     """
-    from curriculum_cli.devices import set_threads
     from curriculum_cli.training.loop import train
 
-    if threads > 0:
-        set_threads(threads)
+    stop = stop if stop is not None else worker_stop_request()
     done = []
     forked_at: dict[Path, int] = {}
-    for segment in segments:
+    for index, segment in enumerate(segments):
+        if stop is not None and stop.requested:
+            done += _left_by_stop(segments[index:])
+            break
         run_dir, config = segment.run_dir, segment.config
-        if segment.copy_from is not None:
-            fork_run(segment.copy_from, run_dir, config)
-            forked_at.setdefault(run_dir, segment.start)
+        try:
+            if segment.copy_from is not None:
+                fork_run(segment.copy_from, run_dir, config)
+                forked_at.setdefault(run_dir, segment.start)
+        except OSError as error:
+            if not is_storage_problem(error):
+                raise
+            raise storage_error(error, run_dir, checkpoint_step(run_dir)) from error
         resume = segment.start != 0  # -1: an interrupted run resumed from its own checkpoint
         if reporter is not None:
             verb = "resuming" if segment.start < 0 else "training"
@@ -386,6 +471,7 @@ def _train_segments(segments: list[Segment], reporter=None, threads: int = 0) ->
         trained = train(config, run_dir, resume=resume, max_steps=segment.stop, reporter=reporter)
         if trained.status == "interrupted":
             done.append((run_dir, "interrupted", trained))
+            done += _left_by_stop([s for s in segments[index + 1 :] if s.run_dir != run_dir])
             break
         if segment.stop is None:
             action = "resumed" if segment.start < 0 else "trained"
@@ -395,37 +481,63 @@ def _train_segments(segments: list[Segment], reporter=None, threads: int = 0) ->
     return done
 
 
+def _left_by_stop(segments: list[Segment]) -> list[tuple]:
+    """``(run_dir, "interrupted", TrainResult)`` of each run of segments a stop left untrained,
+    at the step its log ends (0: not started)."""
+    from curriculum_cli.training.loop import TrainResult
+
+    left = {}
+    for segment in segments:
+        end = last_end_record(segment.run_dir)
+        step = end["step"] if end is not None else 0
+        left[segment.run_dir] = TrainResult(segment.run_dir, "interrupted", step,
+                                            segment.config.total_steps)  # fmt: skip
+    return [(run_dir, "interrupted", trained) for run_dir, trained in left.items()]
+
+
 def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, reporter) -> None:
     """Train the lists of segments in ``jobs`` worker processes (one thread each).
 
-    Every 30 s the step each running run has reached is reported. Ctrl-C
-    reaches every worker: each stops after its step in flight with a
-    checkpoint, and work not started yet is cancelled.
+    Every 30 s the step each running run has reached is reported. SIGTERM or
+    Ctrl-C reaches every worker (``WorkerPool``): each stops after its step in
+    flight with a checkpoint, and work not started yet is cancelled; so does an
+    error in one worker, which is raised once the others have stopped.
     """
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(_train_segments, segments, None, 1): segments for segments in work}
+    failure: Exception | None = None
+    with WorkerPool(jobs, threads=1) as pool:
+        futures = {pool.submit(_train_segments, segments): segments for segments in work}
         n_runs = sum(1 for segments in work for s in segments if s.stop is None)
         _tell(reporter, result, f"training {n_runs} runs, {jobs} seeds at a time (one thread "
                                 "each)")  # fmt: skip
-        pending = set(futures)
-        while pending:
-            try:
-                done, pending = wait(pending, timeout=30, return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt:
-                result.interrupted = True
-                for future in pending:
-                    future.cancel()
+
+        def progress(pending) -> None:
+            if reporter is not None:
+                reporter.message(_progress_line(sorted({s.run_dir for f in pending
+                                                        for s in futures[f]})))  # fmt: skip
+
+        for future in pool.finished(futures, on_wait=progress):
+            if future.cancelled():  # a stop came before it started
+                _record(result, reporter, _left_by_stop(futures[future]))
                 continue
-            for future in done:
-                if not future.cancelled():
-                    _record(result, reporter, future.result())
-            if pending and reporter is not None and not result.interrupted:
-                running = {s.run_dir for f in pending for s in futures[f]}
-                reporter.message(_progress_line(sorted(running)))
+            try:
+                _record(result, reporter, future.result())
+            except BrokenProcessPool:
+                if pool.stopping:  # a worker stopped while it started: nothing of it is lost
+                    continue
+                failure = failure or RunError(
+                    "a worker process died (killed for its memory?); every run keeps its last "
+                    "checkpoint: run the same command to resume"
+                )
+                pool.stop()
+            except Exception as error:  # the first error is raised once the others stopped
+                failure = failure or error
+                pool.stop()
+        result.stop_signal = pool.signal
+        result.interrupted = result.interrupted or pool.signal is not None
+    if failure is not None:
+        raise failure
 
 
 def _progress_line(run_dirs: list[Path]) -> str:
@@ -447,7 +559,8 @@ def _record(result: AbResult, reporter, done: list[tuple]) -> None:
     for run_dir, action, trained in done:
         if action == "interrupted":
             result.interrupted = True
-            _tell(reporter, result, f"{run_dir.name}: interrupted at step {trained.step}")
+            where = f"interrupted at step {trained.step}" if trained.step else "not started"
+            _tell(reporter, result, f"{run_dir.name}: {where}")
             continue
         result.actions[str(run_dir)] = action
         _tell(reporter, result, f"{run_dir.name}: {action}, {trained.status} at step "

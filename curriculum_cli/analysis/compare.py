@@ -279,7 +279,7 @@ def compare_runs(
     rows = _checked_rows(target_metric, target, metric, at, margin, rescore)
     logs, warnings = _read_runs(run_dirs)
     at = _nominal_step(logs, at, rescore)
-    rows = _rows_with_data(rows, logs, metric)
+    rows = _rows_with_data(rows, any(has_real_validation(run) for run in logs), metric)
     steps = max((refinement_steps_logged(run) for run in logs), default=0) if per_step else 0
     if per_step and not steps:
         warnings.append("--per-step: no run given logged values per refinement step (a model "
@@ -313,6 +313,17 @@ def compare_runs(
     )  # fmt: skip
 
 
+def check_question(
+    metric: str, target: float, at: int | None, margin: float | None, real_validation: bool
+) -> None:
+    """The checks ``compare_runs`` makes of its options, before any run exists: ``ab`` asks
+    them before it records its question or trains. ``real_validation``: whether the runs
+    will log a val_real set (``--val-data``), without which the ``_real`` rows are empty."""
+    target_metric = metric if metric in SERIES_METRICS else DEFAULT_METRIC
+    _rows_with_data(_checked_rows(target_metric, target, metric, at, margin, None),
+                    real_validation, metric)  # fmt: skip
+
+
 def _checked_rows(
     target_metric: str, target: float, metric: str, at: int | None, margin: float | None,
     rescore: int | None,
@@ -341,13 +352,13 @@ def _nominal_step(logs: list[RunLog], at: int | None, rescore: int | None) -> in
     return at
 
 
-def _rows_with_data(rows: list[Row], logs: list[RunLog], metric: str) -> list[Row]:
+def _rows_with_data(rows: list[Row], real_validation: bool, metric: str) -> list[Row]:
     """The rows without the ``_real`` ones when no run has a val_real set."""
-    if any(has_real_validation(run) for run in logs):
+    if real_validation:
         return rows
     if metric.endswith("_real"):
         raise PepcurrError(
-            f"--metric {metric}: no run given has a val_real set (train with --val-data)"
+            f"--metric {metric}: no run has a val_real set (train them with --val-data)"
         )
     return [row for row in rows if not row.key.endswith("_real")]
 

@@ -10,6 +10,7 @@ inside the commands, so ``pepcurr --help`` stays instant.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -648,8 +649,8 @@ def ab(
     progress_console = stdout_console() if output_format is CompareFormat.table else None
     reporter = TrainingProgress(progress_console or stderr_console(), quiet=quiet)
     result = run_ab(spec, plot=plot, jobs=jobs, reporter=reporter)
-    if result.interrupted:
-        raise typer.Exit(130)
+    if result.interrupted:  # 128 + the signal, as a shell reports it (Ctrl-C: 130)
+        raise typer.Exit(128 + (result.stop_signal or signal.SIGINT))
     _print_comparison(result.comparison, output_format)
     print_note(f"wrote {result.plot}")
 

@@ -33,6 +33,7 @@ from curriculum_cli.training.config import (
     read_provenance,
     read_run_config,
 )
+from curriculum_cli.training.storage import naming
 
 CHECKPOINT_FILE = "last.pt"
 
@@ -58,7 +59,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as handle:
+        with naming(tmp), open(tmp, "wb") as handle:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -76,6 +77,17 @@ def load_checkpoint(path: Path) -> dict:
         raise RunError(f"{path}: no checkpoint") from None
     except Exception as error:  # torch raises many kinds for a damaged file
         raise RunError(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
+
+
+def checkpoint_step(run_dir: Path | str) -> int | None:
+    """The step of a run directory's checkpoint; None when it has none, or an unreadable one."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return int(load_checkpoint(path)[CKPT_STEP])
+    except (RunError, KeyError, TypeError, ValueError):
+        return None
 
 
 def read_checkpoint(path: Path, config: RunConfig) -> dict:

@@ -178,5 +178,11 @@ def fork_run(source: Path, run_dir: Path, config: RunConfig) -> None:
         )
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    shutil.copytree(source, run_dir, ignore=shutil.ignore_patterns(LOCK_FILE))
+    run_dir.mkdir(parents=True)
+    for path in sorted(source.rglob("*")):  # copytree would hide a full disk's errno
+        target = run_dir / path.relative_to(source)
+        if path.is_dir():
+            target.mkdir()
+        elif path.name != LOCK_FILE:
+            shutil.copy2(path, target)
     write_json_atomic(run_dir / RUN_FILE, run_json(config, read_provenance(source)))

@@ -51,8 +51,6 @@ global batch with the same ``data_shards`` follows the same curve.
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,14 +65,16 @@ from curriculum_cli.model.losses import StepTerms, sharded_loss_terms, total_los
 from curriculum_cli.model.metrics import residue_accuracy, token_accuracy
 from curriculum_cli.model.refinement import step_weights
 from curriculum_cli.spectra.batch import concat_batches
-from curriculum_cli.training.checkpoint import CHECKPOINT_FILE
+from curriculum_cli.training.checkpoint import CHECKPOINT_FILE, checkpoint_step
 from curriculum_cli.training.config import RUN_FILE, RunConfig, read_run_config
 from curriculum_cli.training.distributed import Distributed
 from curriculum_cli.training.gradients import measure_gradients, measured_at
 from curriculum_cli.training.runlock import RunLock
 from curriculum_cli.training.runlog import last_end_record
 from curriculum_cli.training.setup import PendingStep, TrainingRun, setup
+from curriculum_cli.training.storage import is_storage_problem, storage_error
 from curriculum_cli.training.tensorboard_log import require_tensorboard
+from curriculum_cli.training.workers import StopRequest
 
 LOSS_TERMS = ("ce", *AUXILIARY_LOSSES)
 """The loss terms in the order records and the stability monitor list them."""
@@ -134,34 +134,6 @@ def learning_rate(step: int, config: RunConfig) -> float:
     return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * cosine)
 
 
-class _StopRequest:
-    """Turns the first Ctrl-C (SIGINT) or SIGTERM into a flag the loop checks between steps.
-
-    The step in flight completes, so the checkpoint is consistent; a second
-    Ctrl-C interrupts at once.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
-
-
 def train(
     config: RunConfig,
     run_dir: Path | str,
@@ -181,7 +153,9 @@ def train(
     model from its file even when the file changed since the run recorded it
     (``checkpoint.build_run_model``). Returns a summary; everything else is in
     the run directory. Under ``torchrun`` every rank calls this; rank 0 alone
-    writes (``distributed``), and holds the run directory's lock (``runlock``).
+    writes (``distributed``), and holds the run directory's lock (``runlock``). A full
+    disk or a file that may not be written is a ``StorageError`` naming the file and the
+    intact checkpoint (``storage``).
     """
     if tensorboard:
         require_tensorboard("--tensorboard")
@@ -201,6 +175,10 @@ def train(
         run = setup(config, run_dir, ranks, lock, resume, tensorboard and ranks.is_main,
                     allow_changed_model)  # fmt: skip
         return _loop(run, max_steps, reporter, loss_hook)
+    except OSError as error:  # a full disk, a file that may not be written: one clear line
+        if not is_storage_problem(error):
+            raise
+        raise storage_error(error, run_dir, checkpoint_step(run_dir)) from error
     finally:
         lock.release()
         ranks.close()
@@ -248,7 +226,7 @@ def _loop(
     reporter.start(total_steps, run.step)
     model.train()
     try:
-        with _StopRequest() as stop:
+        with StopRequest() as stop:
             if run.step == 0:
                 final_val = run.validate()
             # steps_per_s: training alone; validation, gradients and checkpoints are set aside
@@ -349,11 +327,14 @@ def _loop(
         status = "failed"  # the end record must not say "finished" (ab would reuse the run)
         raise
     finally:
-        run.read_pending()
-        run.log.write("end", run.step, status=status, skipped=monitor.skipped,
-                      spikes=monitor.spikes, elapsed_s=time.perf_counter() - started)  # fmt: skip
-        run.close()
-        reporter.finish()
+        try:
+            run.read_pending()
+            elapsed_s = time.perf_counter() - started
+            run.log.write("end", run.step, status=status, skipped=monitor.skipped,
+                          spikes=monitor.spikes, elapsed_s=elapsed_s)  # fmt: skip
+        finally:  # even when the log cannot be written (a full disk)
+            run.close()
+            reporter.finish()
     if not mid_step:  # every rank returns once rank 0 has written the checkpoint and end record
         run.ranks.barrier()
     return TrainResult(

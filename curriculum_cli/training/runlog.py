@@ -7,7 +7,8 @@ docs/run-directory.md for the fields of each kind. Non-finite floats are
 written as ``null`` (JSON has no NaN).
 
 Reading tolerates exactly one kind of damage: a truncated last line, as left
-by a crash mid-write. Anything else unparseable is a ``RunError``. Logs of
+by a crash mid-write. Anything else unparseable is a ``RunError``; a resumed
+run repairs its log (``rewind_log``). Logs of
 pepcurr 0.1 have no ``residue_accuracy``: ``RunLog.logged_as`` names the field
 that stands in, for every reader. ``run.json`` is read through
 ``config.read_run_config``, the checkpoint through ``checkpoint.read_checkpoint``.
@@ -18,13 +19,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curriculum_cli.errors import RunError
 from curriculum_cli.training.config import RunConfig, read_run_config
+from curriculum_cli.training.storage import naming
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +50,8 @@ def _finite_or_none(value):
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON to ``path`` through a temporary file and a rename."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    with naming(tmp):
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -67,8 +70,9 @@ class MetricsWriter:
     def write(self, event: str, step: int, **fields) -> dict:
         record = {"event": event, "step": int(step)}
         record.update({k: _finite_or_none(v) for k, v in fields.items()})
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        with naming(self.path):
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
         if self._mirror is not None:
             self._mirror(record)
         return record
@@ -79,7 +83,8 @@ class MetricsWriter:
         return self._file.tell()
 
     def close(self) -> None:
-        self._file.close()
+        with naming(self.path):  # what a full disk left unwritten is flushed once more
+            self._file.close()
 
 
 def read_records(path: Path) -> tuple[list[dict], list[str]]:
@@ -96,11 +101,7 @@ def read_records(path: Path) -> tuple[list[dict], list[str]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or "step" not in record or "event" not in record:
-                raise ValueError("a record needs 'event' and 'step'")
-            if not isinstance(record["step"], int) or isinstance(record["step"], bool):
-                raise ValueError(f"'step' must be an integer, got {record['step']!r}")
+            record = _parse_record(line)
         except ValueError as error:
             if number == len(lines):
                 warnings.append(f"{path}: line {number} is truncated (a crash mid-write?); ignored")
@@ -110,34 +111,73 @@ def read_records(path: Path) -> tuple[list[dict], list[str]]:
     return records, warnings
 
 
+def _parse_record(line: str | bytes) -> dict:
+    """One line's record; a ``ValueError`` when it is not one."""
+    record = json.loads(line)
+    if not isinstance(record, dict) or "step" not in record or "event" not in record:
+        raise ValueError("a record needs 'event' and 'step'")
+    if not isinstance(record["step"], int) or isinstance(record["step"], bool):
+        raise ValueError(f"'step' must be an integer, got {record['step']!r}")
+    return record
+
+
 def last_end_record(run_dir: Path) -> dict | None:
     """The last ``end`` record of a run directory (how the run last stopped), or None.
 
-    None when the run has no metrics file yet or never stopped cleanly.
+    None when the run has no metrics file yet or never stopped cleanly. A damaged line
+    is skipped: a resume repairs the log (``rewind_log``).
     """
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return None
-    ends = [r for r in read_records(path)[0] if r["event"] == "end"]
+    ends = [record for _, record in _whole_records(path.read_bytes()) if record["event"] == "end"]
     return ends[-1] if ends else None
 
 
-def rewind_log(path: Path, step: int, size: int | None) -> None:
-    """Cut a metrics file back to a checkpoint taken at ``step``, on resume: records
-    written after it, including a half-written last line, are logged again by the resumed run.
+def _whole_records(data: bytes) -> Iterator[tuple[bytes, dict]]:
+    """Each line of a metrics file that is a whole record, with its bytes; a line that is none
+    (half-written, NUL bytes where a crash left them, garbage) is skipped."""
+    for line in data.splitlines(keepends=True):
+        line = line.lstrip(b"\0")  # a crash may leave NUL bytes where a write did not land
+        if not line.endswith(b"\n"):
+            continue
+        try:
+            yield line, _parse_record(line)
+        except ValueError:  # UnicodeDecodeError and json's errors too
+            continue
 
-    ``size``: the file's length in bytes when the checkpoint was taken; None for a
-    checkpoint of pepcurr 0.1, which did not record it: then the records of steps up to
-    ``step`` are kept, without ``end`` records.
+
+def rewind_log(path: Path, step: int, size: int | None) -> None:
+    """Cut a metrics file back to a checkpoint taken at ``step``, on resume: the records
+    written after it are logged again by the resumed run.
+
+    ``size``: the file's length in bytes when the checkpoint was taken. The records
+    kept are the whole records that fill those bytes, in order; a line that is no
+    record (half-written, NUL bytes left by a crash, garbage) is dropped wherever
+    it lies, so that the resumed run ends with the records of an uninterrupted
+    one. None, for a checkpoint of pepcurr 0.1, which did not record the length:
+    then the records of steps up to ``step`` are kept, without ``end`` records.
     """
-    if size is not None:
-        with open(path, "r+b") as handle:
-            handle.truncate(min(int(size), os.fstat(handle.fileno()).st_size))
+    path = Path(path)
+    data = path.read_bytes()
+    kept, length = [], 0
+    for line, record in _whole_records(data):
+        if size is not None and (length + len(line) > size or record["step"] > step):
+            break
+        if size is None and (record["step"] > step or record["event"] == "end"):
+            continue
+        kept.append(line)
+        length += len(line)
+    repaired = b"".join(kept)
+    if repaired == data:
         return
-    records, _ = read_records(path)
-    kept = [r for r in records if r["step"] <= step and r["event"] != "end"]
+    if data.startswith(repaired):  # only a tail to cut: in place
+        with naming(path), open(path, "r+b") as handle:
+            handle.truncate(len(repaired))
+        return
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    with naming(tmp):
+        tmp.write_bytes(repaired)
     os.replace(tmp, path)
 
 
