@@ -118,24 +118,30 @@ class Sensitivity:
 
     def text(self) -> str:
         """One sentence: what a difference would have had to be, what the margin needs."""
-        mdd = (
-            f"the smallest difference it finds with {self.power:.0%} power is {self.mdd:.2g}"
-            if math.isfinite(self.mdd)
-            else "it cannot find a difference of any size (too few untied pairs for the exact test)"
-        )
-        reach = (
-            f"the narrowest margin it shows equivalence within is {self.equivalence_reach:.2g}"
-            if math.isfinite(self.equivalence_reach)
-            else "nor show equivalence within any margin (too few pairs for the one-sided "
-            "sign-flip tests)"
-        )
+        if math.isfinite(self.mdd):
+            mdd = f"the smallest difference it finds with {self.power:.0%} power is {self.mdd:.2g}"
+        else:
+            mdd = (
+                "it cannot find a difference of any size (too few untied pairs for the exact test)"
+            )
+        if math.isfinite(self.equivalence_reach):
+            reach = (
+                f", the narrowest margin it shows equivalence within is "
+                f"{self.equivalence_reach:.2g}"
+            )
+        else:
+            lead = ", but it cannot" if math.isfinite(self.mdd) else ", nor"
+            reach = (
+                f"{lead} show equivalence within any margin (too few pairs for the one-sided "
+                "sign-flip tests)"
+            )
         if self.paired:
             tied = f" ({self.n_tied} tied)" if self.n_tied else ""
             among = " among the untied pairs" if self.n_tied else ""
             spread = f"{self.n} seed pairs{tied} and a paired sd of {self.sd:.2g}{among}"
         else:
             spread = f"{self.n} runs per arm and an sd of {self.sd:.2g} per run difference"
-        words = f"What it could have seen: with {spread}, {mdd}, {reach}"
+        words = f"What it could have seen: with {spread}, {mdd}{reach}"
         if self.margin is not None:
             seeds = (
                 f"more than {MAX_SEEDS:,}"
