@@ -88,6 +88,7 @@ def test_a_clear_six_seed_difference_names_the_winner(better, winner):
     assert verdict.mean_difference == pytest.approx(0.03)
     assert verdict.paired and verdict.n_pairs == 6 and verdict.inside_margin is None
     assert "exact sign-flip" in verdict.test and "6 seed pairs" in verdict.test
+    assert "(assumes differences symmetric about 0)" in verdict.test  # exact under that only
     assert verdict.sentence.startswith("At step 5,000, ")
     assert f"{winner} is better" in verdict.sentence and "val token accuracy" in verdict.sentence
 
