@@ -1,4 +1,5 @@
-"""``stats``: t distribution, Welch, paired t, sign-flip test, ties, Holm, censoring.
+"""``stats``: t distribution, Welch, paired t, sign-flip tests, the skew guard, ties, Holm,
+censoring.
 
 Reference values marked "scipy 1.17.1" were computed once with SciPy in a throwaway
 environment (``scipy.stats.t``, ``ttest_ind(equal_var=False)``, ``ttest_rel``,
@@ -12,13 +13,16 @@ import math
 import pytest
 
 from curriculum_cli.analysis.stats import (
+    GUARD_SIMULATED_UP_TO,
     binomial_standard_error,
     censored_summary,
     first_crossing,
+    guarded_t_quantile,
     holm,
     paired_differences,
     paired_t,
     restricted_steps,
+    sign_flip_lower_p_value,
     sign_flip_p_value,
     student_t_cdf,
     student_t_quantile,
@@ -151,6 +155,60 @@ def test_sign_flip_monte_carlo_above_max_exact_is_seeded_and_says_so():
     assert "Monte Carlo" in first.method and "seed 7" in first.method
     assert first.p_value == again.p_value
     assert first.p_value == pytest.approx(0.109375, abs=0.01)  # exact value, 4 sd margin
+
+
+def test_one_sided_sign_flip_by_brute_force():
+    import itertools
+
+    values = [-0.3, 0.1, -0.2, -0.4, 0.05]
+    observed = sum(values)
+    patterns = list(itertools.product((1, -1), repeat=len(values)))
+    by_hand = sum(sum(s * v for s, v in zip(signs, values, strict=True)) <= observed + 1e-12
+                  for signs in patterns) / len(patterns)  # fmt: skip
+    found = sign_flip_lower_p_value(values)
+    assert found.p_value == by_hand and found.exact and found.smallest_p == 1 / 32
+    assert sign_flip_lower_p_value([-1.0] * 5).p_value == 1 / 32  # all below 0: the floor
+    assert sign_flip_lower_p_value([-1.0] * 4).p_value == 1 / 16  # 4 can never reach 0.05
+    assert sign_flip_lower_p_value([1.0, 2.0]).p_value == 1.0
+    assert sign_flip_lower_p_value([0.0, 0.0]).p_value == 1.0  # all tied
+    ties = sign_flip_lower_p_value([-1.0, 0.0, -2.0, -0.5])  # the tie is not flipped
+    assert ties.n_nonzero == 3 and ties.p_value == 1 / 8
+    mc = sign_flip_lower_p_value([-1.0 - 0.01 * i for i in range(20)], max_exact=16,
+                                 samples=2000, seed=3)  # fmt: skip
+    assert not mc.exact and mc.p_value == 1 / 2001 and "seed 3" in mc.method
+
+
+def _upper_tail_of_the_studentized_mean(n: int, draws: int, seed: int):
+    """-T = -mean sqrt(n) / sd for centred lognormal (sigma 1) samples: large when a sample
+    misses the long right tail (independent of the guard's own draws)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = np.exp(rng.standard_normal((draws, n))) - math.exp(0.5)
+    return -x.mean(axis=1) * math.sqrt(n) / x.std(axis=1, ddof=1)
+
+
+@pytest.mark.parametrize("n", [4, 6, 10, 20])
+def test_the_guarded_quantile_holds_its_level_for_lognormal_differences(n):
+    """Student's t(0.95) is exceeded by -T for 20% of lognormal samples; the guarded value by
+    at most 5% (an independent simulation, 200,000 samples: sd of the share 0.0005)."""
+    tail = _upper_tail_of_the_studentized_mean(n, 200_000, seed=99)
+    assert (tail >= student_t_quantile(0.95, n - 1)).mean() > 0.15
+    assert (tail >= guarded_t_quantile(0.95, n)).mean() <= 0.05 + 0.0015
+    assert guarded_t_quantile(0.95, n) > student_t_quantile(0.95, n - 1)
+
+
+def test_the_guarded_quantile_beyond_the_simulated_sizes_errs_on_the_safe_side():
+    n = 2 * GUARD_SIMULATED_UP_TO
+    tail = _upper_tail_of_the_studentized_mean(n, 100_000, seed=5)
+    assert (tail >= guarded_t_quantile(0.95, n)).mean() <= 0.05
+    # it shrinks towards Student's t as n grows
+    assert guarded_t_quantile(0.95, 1000) == pytest.approx(student_t_quantile(0.95, 999), abs=0.3)
+    first = guarded_t_quantile(0.95, 6)
+    guarded_t_quantile.cache_clear()
+    assert guarded_t_quantile(0.95, 6) == first  # seeded: the same value in every process
+    with pytest.raises(ValueError):
+        guarded_t_quantile(0.4, 6)
 
 
 def test_a_rounding_difference_is_a_tie_everywhere():

@@ -490,7 +490,9 @@ def _decide(runs, key: str, better: str, margin, at, horizon, label: str | None 
         )
     if len(arms) < 2:
         return []
-    return decide(arms, better, margin=margin, metric=label or key, step=at, values_note=note)
+    censored_at = horizon if key == "steps_to_target" else None
+    return decide(arms, better, margin=margin, metric=label or key, step=at, values_note=note,
+                  censored_at=censored_at)  # fmt: skip
 
 
 def _check_rescore_step(logs: list[RunLog], at: int) -> None:

@@ -68,11 +68,12 @@ class Bootstrap:
     draw's deviations from the observed differences), to be set against ``paired_sd``,
     the observed sd of the per-seed differences; ``share`` = ``sd_between^2 /
     paired_sd^2``, the part of the paired variance the finite set explains (about; may
-    exceed 1 by chance). ``se_mean``: the bootstrap sd of the mean difference over
-    pairs, the set's error of the estimate with the models fixed; ``sd_common``: its
-    part common to all seeds (``sqrt(se_mean^2 - sd_between^2 / n_pairs)``), which the
-    paired interval does not contain (it moves every pair alike) and more seeds do not
-    shrink: a larger set does.
+    exceed 1 by chance; an upper estimate with few pairs: dividing by the variance of n
+    paired differences biases it up by about (n - 1) / (n - 3), 5/3 at 6 pairs).
+    ``se_mean``: the bootstrap sd of the mean difference over pairs, the set's error of
+    the estimate with the models fixed; ``sd_common``: its part common to all seeds
+    (``sqrt(se_mean^2 - sd_between^2 / n_pairs)``), which the paired interval does not
+    contain (it moves every pair alike) and more seeds do not shrink: a larger set does.
     """
 
     arm: str

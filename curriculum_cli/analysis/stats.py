@@ -1,4 +1,5 @@
-"""Statistics for A/B tests of training curricula, in pure Python (``math`` and ``random``).
+"""Statistics for A/B tests of training curricula, in pure Python (``math`` and ``random``;
+numpy only to simulate the skew guard's critical values).
 
 ``compare`` asks: does arm B beat the baseline A on a metric, by more than seed noise,
 and how sure can we be? This module holds the numbers (``verdict`` turns them into a
@@ -8,8 +9,11 @@ verdict); it reads no files and prints nothing.
   regularized incomplete beta function; no SciPy).
 - Unpaired arms (no shared seeds): ``welch_interval``, ``welch_test``.
 - Arms paired by seed: ``paired_differences`` (ties snapped to 0), ``paired_t`` (interval
-  of the mean paired difference) and ``sign_flip_p_value`` (exact sign-flip permutation
-  test of the mean difference).
+  of the mean paired difference), ``sign_flip_p_value`` (two-sided sign-flip permutation
+  test, exact when the differences are symmetric about 0) and ``sign_flip_lower_p_value``
+  (one-sided: a mean below 0; the equivalence tests against +-M use it).
+- Skewed differences: ``guarded_t_quantile``, a t critical value that holds its level for
+  skewed per-seed differences as well as for normal ones (``GUARD_SHAPES``).
 - Several arms against one baseline: ``holm`` (step-down adjusted p-values).
 - Validation-set noise: ``binomial_standard_error``.
 - Steps to a target: ``first_crossing``, ``censored_summary`` for seeds that never
@@ -28,6 +32,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -263,14 +268,21 @@ def welch_test(
 
 
 def paired_t(
-    differences: Sequence[float], confidence: float = CONFIDENCE, scale: float | None = None
+    differences: Sequence[float],
+    confidence: float = CONFIDENCE,
+    scale: float | None = None,
+    *,
+    skew_guarded: bool = False,
 ) -> TResult:
     """Paired t interval and two-sided test of the mean of per-seed differences.
 
     ``differences``: one value per seed, arm minus baseline. Interval
     ``mean +- t_{(1+confidence)/2, n-1} * sd / sqrt(n)``; p from t = mean / (sd / sqrt(n))
-    with n - 1 degrees of freedom. NaN interval, t and p with fewer than 2 differences
-    or when they are all equal (zero spread, judged against ``scale``: ``spread_is_zero``).
+    with n - 1 degrees of freedom. ``skew_guarded``: the interval's half-width takes
+    ``guarded_t_quantile((1 + confidence) / 2, n)`` standard errors instead of Student's
+    quantile (t and p stay Student's). NaN interval, t and p with fewer than 2
+    differences or when they are all equal (zero spread, judged against ``scale``:
+    ``spread_is_zero``).
     """
     _check_confidence(confidence)
     d = [float(v) for v in differences]
@@ -284,9 +296,95 @@ def paired_t(
         return TResult(mean, nan, nan, nan, nan, nan, confidence, method)
     se = math.sqrt(_sample_variance(d) / n)
     df = n - 1.0
-    half = student_t_quantile(0.5 + confidence / 2.0, df) * se
+    if skew_guarded:
+        half = guarded_t_quantile(0.5 + confidence / 2.0, n) * se
+        method = f"paired t over {n} differences, interval guarded against skew"
+    else:
+        half = student_t_quantile(0.5 + confidence / 2.0, df) * se
     t = mean / se
     return TResult(mean, mean - half, mean + half, df, t, _two_sided_t_p(t, df), confidence, method)
+
+
+# ----------------------------------------------------------------------------
+# Skewed differences: the guarded critical value
+# ----------------------------------------------------------------------------
+
+
+GUARD_SHAPES = ("normal", "exponential", "lognormal")
+"""The shapes of per-seed differences whose skew ``guarded_t_quantile`` holds its level
+against: normal (Student's t exactly), a centred exponential (skewness 2) and a centred
+lognormal of sigma 1 (skewness 6.2), each in either direction (mirrored)."""
+
+GUARD_DRAWS = 100_000
+"""Simulated samples per shape and number of differences."""
+
+GUARD_SEED = 0
+"""``numpy.random.default_rng([GUARD_SEED, n])`` draws the samples of ``n`` differences."""
+
+GUARD_CONFIDENCE = 0.99
+"""The simulated quantile is an upper confidence bound at this level (an order statistic
+above the plain estimate), so the simulation error errs on the safe side."""
+
+GUARD_SIMULATED_UP_TO = 32
+"""Numbers of differences simulated; above, the excess over Student's t at this many is
+carried on shrinking as 1 / sqrt(n) (``guarded_t_quantile``)."""
+
+
+def _standard_shape(name: str, rng, size):
+    """Samples of one of ``GUARD_SHAPES`` (not normal), scaled to mean 0 and sd 1, skewed right."""
+    import numpy as np
+
+    if name == "exponential":
+        return rng.standard_exponential(size) - 1.0
+    spread = math.e - 1.0  # lognormal, sigma 1: mean e^(1/2), variance (e - 1) e
+    return (np.exp(rng.standard_normal(size)) - math.exp(0.5)) / math.sqrt(spread * math.e)
+
+
+@functools.lru_cache(maxsize=256)
+def guarded_t_quantile(p: float, n: int) -> float:
+    """The ``p`` quantile (0.5 < p < 1) of the studentized mean of ``n`` differences, taken
+    as the largest over ``GUARD_SHAPES``: a critical value that keeps a one-sided t test
+    at level ``1 - p`` for skewed differences too.
+
+    For differences with mean mu and statistic ``T = (mean - mu) / (sd / sqrt(n))``,
+    Student's quantile gives ``P(T <= -t) = 1 - p`` for normal differences only. When the
+    differences are skewed right, a sample that misses the long right tail has a mean
+    below mu *and* a small sd, so ``-T`` is large far more often (a centred lognormal,
+    n = 6: ``P(-T >= t(0.95, 5)) = 0.22``, not 0.05): a test of "the mean is at least mu"
+    rejects too often. This returns the largest of Student's quantile and, for each
+    skewed shape, the ``p`` quantile of ``-T`` over ``GUARD_DRAWS`` simulated samples
+    (``GUARD_SEED``; an upper ``GUARD_CONFIDENCE`` bound). A shape skewed left is the
+    mirror image, whose ``T`` has the same upper tail, so one value serves both one-sided
+    tests of an equivalence. E.g. n = 6, p = 0.95: 5.7 (Student: 2.015). Beyond
+    ``GUARD_SIMULATED_UP_TO`` differences: Student's quantile plus the excess simulated
+    there times ``sqrt(GUARD_SIMULATED_UP_TO / n)`` (simulated up to 50 differences the
+    excess shrinks faster than that, so the extension errs on the safe side). No
+    critical value can hold for every shape with few differences (Bahadur and Savage,
+    1956): more skewed differences than these can still exceed the level.
+    """
+    import numpy as np
+
+    if not 0.5 < p < 1.0:
+        raise ValueError(f"need 0.5 < p < 1, got {p}")
+    if n < 2:
+        raise ValueError(f"need n >= 2 differences, got {n}")
+    student = student_t_quantile(p, n - 1)
+    if n > GUARD_SIMULATED_UP_TO:
+        at = GUARD_SIMULATED_UP_TO
+        excess = guarded_t_quantile(p, at) - student_t_quantile(p, at - 1)
+        return student + excess * math.sqrt(at / n)
+    rng = np.random.default_rng([GUARD_SEED, n])
+    z = NormalDist().inv_cdf(GUARD_CONFIDENCE)
+    rank = math.ceil(GUARD_DRAWS * p + z * math.sqrt(GUARD_DRAWS * p * (1.0 - p)))
+    rank = min(rank, GUARD_DRAWS)
+    largest = student
+    for name in GUARD_SHAPES[1:]:
+        sample = _standard_shape(name, rng, (GUARD_DRAWS, n))
+        total, squares = sample.sum(axis=1), np.einsum("ij,ij->i", sample, sample)
+        sd = np.sqrt(np.maximum(squares - total**2 / n, 0.0) / (n - 1))
+        upper = -total / math.sqrt(n) / sd
+        largest = max(largest, float(np.partition(upper, rank - 1)[rank - 1]))
+    return largest
 
 
 # ----------------------------------------------------------------------------
@@ -298,14 +396,16 @@ def paired_t(
 class SignFlipResult:
     """The sign-flip permutation test of a mean paired difference.
 
-    ``p_value``: two-sided, the share of sign patterns whose |sum| is at least the
-    observed |sum| (the observed pattern included). ``n``: differences given;
-    ``n_nonzero``: those not tied (a zero difference's sign changes nothing, so only
-    these are flipped). ``exact``: all 2^n_nonzero patterns enumerated, else a seeded
-    Monte Carlo over ``patterns`` random ones (``method`` says which, with the seed).
+    ``p_value``: two-sided (``sign_flip_p_value``), the share of sign patterns whose |sum|
+    is at least the observed |sum| (the observed pattern included), or one-sided
+    (``sign_flip_lower_p_value``), the share whose sum is at most the observed sum.
+    ``n``: differences given; ``n_nonzero``: those not tied (a zero difference's sign
+    changes nothing, so only these are flipped). ``exact``: all 2^n_nonzero patterns
+    enumerated, else a seeded Monte Carlo over ``patterns`` random ones (``method`` says
+    which, with the seed).
     ``smallest_p``: the smallest p-value these differences could give:
-    2 / 2^n_nonzero when exact (the observed pattern and its mirror always count),
-    at least 1 / (patterns + 1) for Monte Carlo.
+    2 / 2^n_nonzero when exact (the observed pattern and its mirror always count; one-sided:
+    1 / 2^n_nonzero), at least 1 / (patterns + 1) for Monte Carlo.
     """
 
     p_value: float
@@ -325,6 +425,31 @@ def _signed_sums(values: Sequence[float]) -> list[float]:
     return sums
 
 
+def _random_sign_sums(values: Sequence[float], samples: int, seed: int):
+    """``samples`` sums of +-values under random sign patterns from ``random.Random(seed)``."""
+    rng = random.Random(seed)
+    m = len(values)
+    chunks = []  # (shift, mask, table of signed sums of up to 12 values)
+    for start in range(0, m, 12):
+        part = values[start : start + 12]
+        chunks.append((start, (1 << len(part)) - 1, _signed_sums(part)))
+    for _ in range(samples):
+        bits = rng.getrandbits(m)
+        total = 0.0
+        for shift, mask, table in chunks:
+            total += table[(bits >> shift) & mask]
+        yield total
+
+
+def _untied(values: Sequence[float], scale: float | None) -> list[float]:
+    d = [float(v) for v in values]
+    if any(not math.isfinite(v) for v in d):
+        raise ValueError("a sign-flip test needs finite values")
+    if scale is None:
+        scale = max((abs(v) for v in d), default=0.0)
+    return [v for v in d if abs(v) > TIE_TOLERANCE * scale]
+
+
 def sign_flip_p_value(
     differences: Sequence[float],
     *,
@@ -337,8 +462,12 @@ def sign_flip_p_value(
 
     Under H0 (e.g. two arms that are the same curriculum) each seed's difference is as
     likely to be +d as -d, so the observed |sum| is compared with that of every sign
-    pattern. A difference within ``TIE_TOLERANCE`` of ``scale`` (default: the largest
-    |difference|; ``decide`` passes the values' magnitude) is a tie and is not flipped.
+    pattern. The test is exact under that H0, and only under it: differences with mean
+    0 but a skewed distribution (two arms whose seed-to-seed noise differs in shape) are
+    not symmetric, and the test then rejects more often than its level
+    (``docs/ab-testing.md`` gives figures). A difference within ``TIE_TOLERANCE`` of
+    ``scale`` (default: the largest |difference|; ``decide`` passes the values'
+    magnitude) is a tie and is not flipped.
     Exact up to ``max_exact`` untied differences (2^n patterns); above, ``samples``
     random patterns from ``random.Random(seed)``, p = (hits + 1) / (samples + 1). Sums
     within ``TIE_TOLERANCE`` of sum(|d|) of the observed one count as "at least as
@@ -349,19 +478,12 @@ def sign_flip_p_value(
     can never reach p < 0.05**, however large the difference; ``decide`` says so
     instead of reporting "no difference". No differences, or all tied: p = 1.
     """
-    d = [float(v) for v in differences]
-    if any(not math.isfinite(v) for v in d):
-        raise ValueError("sign_flip_p_value needs finite differences")
-    if scale is None:
-        scale = max((abs(v) for v in d), default=0.0)
-    nonzero = [v for v in d if abs(v) > TIE_TOLERANCE * scale]
-    m = len(nonzero)
+    nonzero = _untied(differences, scale)
+    n, m = len(differences), len(nonzero)
     observed = abs(sum(nonzero))
     threshold = observed - TIE_TOLERANCE * sum(abs(v) for v in nonzero)
     if m == 0:
-        return SignFlipResult(
-            1.0, len(d), 0, True, 1, 1.0, "exact sign-flip test (all differences 0)"
-        )
+        return SignFlipResult(1.0, n, 0, True, 1, 1.0, "exact sign-flip test (all differences 0)")
     if m <= max_exact:
         # Fix the first sign: the pattern set is symmetric, so half of it gives the same share.
         rest = _signed_sums(nonzero[1:])
@@ -369,27 +491,58 @@ def sign_flip_p_value(
         hits = sum(1 for s in rest if abs(first + s) >= threshold)
         p = hits / len(rest)
         return SignFlipResult(
-            p, len(d), m, True, 2**m, 2.0 / 2**m, f"exact sign-flip test over {2**m:,} patterns"
+            p, n, m, True, 2**m, 2.0 / 2**m, f"exact sign-flip test over {2**m:,} patterns"
         )
     if samples < 1:
         raise ValueError(f"need samples >= 1, got {samples}")
-    rng = random.Random(seed)
-    chunks = []  # (shift, mask, table of signed sums of up to 12 values)
-    for start in range(0, m, 12):
-        part = nonzero[start : start + 12]
-        chunks.append((start, (1 << len(part)) - 1, _signed_sums(part)))
-    hits = 0
-    for _ in range(samples):
-        bits = rng.getrandbits(m)
-        total = 0.0
-        for shift, mask, table in chunks:
-            total += table[(bits >> shift) & mask]
-        if abs(total) >= threshold:
-            hits += 1
+    hits = sum(1 for total in _random_sign_sums(nonzero, samples, seed) if abs(total) >= threshold)
     p = (hits + 1) / (samples + 1)
     smallest = max(2.0 / 2**m, 1.0 / (samples + 1))
     method = f"Monte Carlo sign-flip test over {samples:,} random sign patterns (seed {seed})"
-    return SignFlipResult(p, len(d), m, False, samples, smallest, method)
+    return SignFlipResult(p, n, m, False, samples, smallest, method)
+
+
+def sign_flip_lower_p_value(
+    values: Sequence[float],
+    *,
+    scale: float | None = None,
+    max_exact: int = MAX_EXACT,
+    samples: int = MONTE_CARLO_SAMPLES,
+    seed: int = 0,
+) -> SignFlipResult:
+    """One-sided sign-flip test of H0 "the values are symmetric about 0" against "their mean
+    is below 0".
+
+    p: the share of sign patterns whose sum is at most the observed sum (the observed
+    pattern included), so small when the observed sum is among the most negative. The
+    equivalence tests of ``decide`` use it on ``d - M`` (small p: the mean difference is
+    below +M) and on ``-d - M`` (above -M); like the two-sided test it is exact for
+    values symmetric about 0, i.e. for differences symmetric about the margin tested.
+    Ties (within ``TIE_TOLERANCE`` of ``scale``, default the largest |value|) are not
+    flipped. Exact up to ``max_exact`` untied values; above, a seeded Monte Carlo as in
+    ``sign_flip_p_value``. With n untied values the smallest attainable p is 1 / 2^n
+    (n = 4: 0.0625, n = 5: 0.03125): **fewer than 5 can never reach p < 0.05**. No
+    untied values: p = 1.
+    """
+    nonzero = _untied(values, scale)
+    n, m = len(values), len(nonzero)
+    threshold = sum(nonzero) + TIE_TOLERANCE * sum(abs(v) for v in nonzero)
+    if m == 0:
+        return SignFlipResult(1.0, n, 0, True, 1, 1.0, "exact one-sided sign-flip test (all 0)")
+    if m <= max_exact:
+        hits = sum(1 for total in _signed_sums(nonzero) if total <= threshold)
+        return SignFlipResult(
+            hits / 2**m, n, m, True, 2**m, 1.0 / 2**m,
+            f"exact one-sided sign-flip test over {2**m:,} patterns",
+        )  # fmt: skip
+    if samples < 1:
+        raise ValueError(f"need samples >= 1, got {samples}")
+    hits = sum(1 for total in _random_sign_sums(nonzero, samples, seed) if total <= threshold)
+    method = (
+        f"Monte Carlo one-sided sign-flip test over {samples:,} random sign patterns (seed {seed})"
+    )
+    smallest = max(1.0 / 2**m, 1.0 / (samples + 1))
+    return SignFlipResult((hits + 1) / (samples + 1), n, m, False, samples, smallest, method)
 
 
 # ----------------------------------------------------------------------------
@@ -430,8 +583,13 @@ def binomial_standard_error(p: float, n: int) -> float:
     on another validation set of the same size, with the model fixed (seed noise is
     separate and usually larger). Assumes independent items. Residues within one
     spectrum are not independent (one wrong mass shifts the rest), so for residue-level
-    accuracy use ``n`` = the number of *spectra*, not residues: that understates the
-    effective sample size, so the error is conservative (too large, never too small).
+    accuracy use ``n`` = the number of *spectra*, not residues. That is usually
+    conservative, but not always: a pooled residue accuracy weighs each spectrum by its
+    length, which adds variance that ``p (1 - p) / n`` misses, the more so when longer
+    spectra are also harder (256 spectra of 7-20 residues, each all right or all wrong:
+    5% too small at one accuracy for every length, 9% when it falls from 0.99 to 0.6
+    with length). The bootstrap over spectra of ``compare --rescore`` measures the set's
+    noise instead.
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"need 0 <= p <= 1, got {p}")
