@@ -138,9 +138,12 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
     axes[-1].set_xlabel("training step (optimizer updates)")
     axes[-1].xaxis.set_major_formatter(FuncFormatter(_thousands))
     axes[-1].set_xlim(0, max(curriculum.total_steps for curriculum in curricula))
+    names = " vs ".join(curriculum.name for curriculum in curricula)
+    if len(names) > 90:  # long names (a sweep's arms): the legend names them
+        names = f"{len(curricula)} curricula (see the legend)"
     figure.suptitle(
         "Curriculum schedules: "
-        + " vs ".join(curriculum.name for curriculum in curricula)
+        + names
         + "\n(vertical lines: where each auxiliary loss is introduced, in the loss's colour"
         + (
             ";\ngated curricula are drawn with every gate open at its earliest step, "
