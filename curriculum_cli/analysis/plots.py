@@ -138,9 +138,12 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
     axes[-1].set_xlabel("training step (optimizer updates)")
     axes[-1].xaxis.set_major_formatter(FuncFormatter(_thousands))
     axes[-1].set_xlim(0, max(curriculum.total_steps for curriculum in curricula))
+    names = " vs ".join(curriculum.name for curriculum in curricula)
+    if len(names) > 90:  # long names (a sweep's arms): the legend names them
+        names = f"{len(curricula)} curricula (see the legend)"
     figure.suptitle(
         "Curriculum schedules: "
-        + " vs ".join(curriculum.name for curriculum in curricula)
+        + names
         + "\n(vertical lines: where each auxiliary loss is introduced, in the loss's colour"
         + (
             ";\ngated curricula are drawn with every gate open at its earliest step, "
@@ -284,14 +287,100 @@ def plot_curves(comparison, path: Path) -> Path:
         Line2D([], [], color="black", linestyle=style, linewidth=1.1, label=f"{loss} loss on")
         for loss, style in _INTRODUCTION_STYLES.items()
     ] + [Line2D([], [], color="grey", linewidth=0.8, label=f"--at {comparison.at_nominal:,}")]
-    figure.legend(
-        handles=group_handles + introduction_handles,
-        loc="lower center",
-        ncols=len(group_handles) + len(introduction_handles),
-        fontsize="medium",
-    )
+    handles = group_handles + introduction_handles
+    # As many legend entries per row as fit the figure's width (long arm names: fewer, more rows)
+    longest = max(len(handle.get_label()) for handle in handles)
+    per_row = max(1, min(len(handles), int(150 / (longest + 6))))
+    rows = -(-len(handles) // per_row)
+    figure.subplots_adjust(bottom=0.1 + 0.03 * rows)
+    figure.legend(handles=handles, loc="lower center", ncols=per_row, fontsize="medium")
     band = " (line: mean, band: min-max over seeds)" if comparison.grouped else ""
     figure.suptitle(f"Training curves{band}")
+    try:
+        figure.savefig(path, dpi=100)
+    except (OSError, ValueError) as error:
+        raise PepcurrError(f"{path}: cannot write the plot: {error}") from None
+    return path
+
+
+def plot_dose_response(analysis, path: Path) -> Path:
+    """A sweep's dose-response figure (``sweep.SweepAnalysis``), saved as a PNG at ``path``.
+
+    One column per factor. Top: the metric against the level (a start factor's nominal
+    step, ``never`` at the right; a weight's multiplier), the mean over seeds with its 95%
+    t interval, one line per scale; the control level ringed; a filled marker for a level
+    in the best set (one factor), hollow otherwise. Bottom: the paired difference from the
+    control with its 95% paired t interval (what the contrasts test), 0 dashed.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    factors = list(analysis.scales[0].profiles)
+    width = 6.2 * len(factors) + 1.6
+    figure = Figure(figsize=(width, 7.8))
+    figure.subplots_adjust(left=1.3 / width, right=0.97, top=0.87, bottom=0.16, wspace=0.3,
+                           hspace=0.12)  # fmt: skip
+    axes = figure.subplots(2, len(factors), sharex="col", squeeze=False)
+    metric = analysis.question["metric"]
+    handles = []
+    for number, scale in enumerate(analysis.scales):
+        colour = f"C{number % 10}"
+        handles.append(Line2D([], [], color=colour, marker="o", label=f"scale {scale.scale:g} "
+                              f"(n={scale.profiles[factors[0]].n} seeds)"))  # fmt: skip
+        for column, name in enumerate(factors):
+            profile = scale.profiles[name]
+            top, bottom = axes[0][column], axes[1][column]
+            order = sorted(range(len(profile.x)), key=profile.x.__getitem__)
+            x = [profile.x[k] for k in order]
+            diff_low = [0.0 if k == profile.control else v for k, v in enumerate(profile.diff_low)]
+            diff_high = [0.0 if k == profile.control else v
+                         for k, v in enumerate(profile.diff_high)]  # fmt: skip
+            for ax, centre, low, high in (
+                (top, profile.mean, profile.mean_low, profile.mean_high),
+                (bottom, profile.diff, diff_low, diff_high),
+            ):
+                ax.plot(x, [centre[k] for k in order], color=colour, linewidth=1.4)
+                ax.fill_between(x, [low[k] for k in order], [high[k] for k in order],
+                                color=colour, alpha=0.15, linewidth=0)  # fmt: skip
+                for k, (x_k, y) in enumerate(zip(profile.x, centre, strict=True)):
+                    best = profile.in_best is None or profile.in_best[k]
+                    ax.plot([x_k], [y], marker="o", markersize=6, color=colour,
+                            markerfacecolor=colour if best else "white")  # fmt: skip
+                    if k == profile.control:
+                        ax.plot([x_k], [y], marker="o", markersize=13, markerfacecolor="none",
+                                markeredgecolor="black", markeredgewidth=1.2)  # fmt: skip
+    for column, name in enumerate(factors):
+        profile = analysis.scales[0].profiles[name]
+        top, bottom = axes[0][column], axes[1][column]
+        top.set_title(name, fontsize="medium")
+        top.set_ylabel(f"{metric}\n(mean, 95% CI)")
+        bottom.set_ylabel("difference from control\n(paired, 95% CI)")
+        bottom.axhline(0.0, color="grey", linestyle="--", linewidth=0.8)
+        for ax in (top, bottom):
+            ax.grid(True, alpha=0.3)
+        bottom.set_xticks(profile.x)
+        if name.endswith("_start"):
+            labels = [text if text == "never" else _thousands(float(text), 0)
+                      for text in profile.levels]  # fmt: skip
+            bottom.set_xlabel("level: nominal step at which the loss comes on")
+        else:
+            labels = [f"x{text}" for text in profile.levels]
+            bottom.set_xlabel("level: multiplier of the base's weights")
+        bottom.set_xticklabels(labels)
+        bottom.xaxis.set_major_formatter(FuncFormatter(
+            lambda value, position, labels=labels: labels[position]
+            if position is not None and position < len(labels) else ""))  # fmt: skip
+    handles += [
+        Line2D([], [], marker="o", color="black", markerfacecolor="none", markersize=13,
+               linestyle="none", label="control"),
+        Line2D([], [], marker="o", color="grey", markerfacecolor="white", linestyle="none",
+               label="outside the best set"),
+    ]  # fmt: skip
+    figure.legend(handles=handles, loc="lower center", ncols=min(len(handles), 5),
+                  fontsize="small")  # fmt: skip
+    base = analysis.question["base"]
+    figure.suptitle(f"Sweep of {base}\n{metric} at the compared step, by level", fontsize="large")
     try:
         figure.savefig(path, dpi=100)
     except (OSError, ValueError) as error:

@@ -45,6 +45,7 @@ from curriculum_cli.cli.typer_options import (
     ScaleOpt,
     SeedOpt,
     SourceArg,
+    SweepFormat,
     TargetOpt,
     ThreadsOpt,
     VocabOpt,
@@ -653,6 +654,113 @@ def ab(
         raise typer.Exit(128 + (result.stop_signal or signal.SIGINT))
     _print_comparison(result.comparison, output_format)
     print_note(f"wrote {result.plot}")
+
+
+def _scales(text: str | None) -> tuple[float | None, ...]:
+    """``--scale 0.0025,0.005,0.01`` as numbers (None: the curricula as written)."""
+    if text is None:
+        return (None,)
+    scales = []
+    for item in text.split(","):
+        try:
+            scales.append(float(item))
+        except ValueError:
+            raise PepcurrError(f"--scale {text!r}: {item.strip()!r} is not a number") from None
+    return tuple(scales)
+
+
+@app.command()
+@options_from(TrainOptions, panel=AB_RUN_SETTINGS_PANEL, exclude=AB_PER_RUN)
+def sweep(
+    base: Annotated[
+        str, typer.Argument(metavar="BASE", help="The base curriculum: a JSON file or preset.")
+    ],
+    options: TrainOptions,
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            "--vary",
+            metavar="FACTOR=LEVELS",
+            help="A factor and its levels, e.g. spectrum_start=0,10000,never (factors: "
+            "spectrum_start, precursor_start: the nominal step a loss comes on, or never; "
+            "spectrum_weight, precursor_weight: a multiplier of the base's weights). Repeat "
+            "for a full factorial.",
+        ),
+    ],
+    control: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--control",
+            metavar="FACTOR=LEVEL",
+            help="The control cell, the baseline of every contrast (default: the base's own "
+            "level of each factor, added if not listed).",
+        ),
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per arm (and scale).")] = 2,
+    base_seed: Annotated[int, typer.Option(help="First seed (then +1, +2, ...).")] = 0,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            "--scale",
+            metavar="S[,S...]",
+            help="Multiply every stage's steps; several scales (0.0025,0.005,0.01) run the "
+            "same sweep at each, in OUT/scale-S.",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the sweep.")] = Path(
+        "runs/sweep"
+    ),
+    at: AtOpt = None,
+    metric: MetricOpt = "residue_accuracy_hard",
+    target: TargetOpt = 0.9,
+    margin: MarginOpt = None,
+    output_format: Annotated[
+        SweepFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = SweepFormat.table,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Runs trained at once, one thread each (0: one per CPU core; 1 on CUDA)."
+        ),
+    ] = 0,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Train nothing: print the pepcurr train command of every run, scale by scale "
+            "(shared prefixes first); then run sweep again to analyse.",
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Vary when and how strongly the auxiliary losses come on: every level x seed (x scale),
+    trained with shared prefixes once, then the dose-response analysis (docs/sweep.md)."""
+    from curriculum_cli.analysis.sweep import SweepSpec, plan_sweep_commands, run_sweep
+    from curriculum_cli.cli.render.progress import TrainingProgress
+    from curriculum_cli.cli.render.sweep import render_sweep, sweep_json
+    from curriculum_cli.curriculum.factors import parse_control, parse_vary
+    from curriculum_cli.devices import set_threads
+
+    varied = tuple(parse_vary(text) for text in vary)
+    spec = SweepSpec(base=base, varied=varied, out_dir=out,
+                     control=tuple(parse_control(control or [], list(varied)).items()),
+                     scales=_scales(scale), seeds=seeds, base_seed=base_seed, options=options,
+                     at=at, metric=metric, target=target, margin=margin)  # fmt: skip
+    set_threads(None)
+    if plan:
+        typer.echo("\n".join(plan_sweep_commands(spec)))
+        return
+    table = output_format is SweepFormat.table
+    reporter = TrainingProgress(stdout_console() if table else stderr_console(), quiet=quiet)
+    result = run_sweep(spec, jobs=jobs, reporter=reporter)
+    if result.interrupted:
+        raise typer.Exit(130)
+    if table:
+        render_sweep(stdout_console(), result.analysis)
+    else:
+        typer.echo(sweep_json(result.analysis), nl=False)
+    for path in result.plots:
+        print_note(f"wrote {path}")
 
 
 @app.command("export-tensorboard")

@@ -197,6 +197,11 @@ class CompareFormat(StrEnum):
     markdown = "markdown"
 
 
+class SweepFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
 class RealismFormat(StrEnum):
     table = "table"
     json = "json"

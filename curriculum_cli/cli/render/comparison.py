@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from curriculum_cli.analysis.plain import plain
-from curriculum_cli.cli.render.common import MISSING, print_warnings
+from curriculum_cli.cli.render.common import MISSING, print_table, print_warnings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -90,27 +90,6 @@ def _column_headers(comparison: Comparison) -> list[str]:
     return [f"{group} (n={sizes[group]})" for group in comparison.columns]
 
 
-def _longest_word(texts: list[str]) -> int:
-    return max((len(word) for text in texts for word in text.split()), default=0)
-
-
-def _width_for_file(console: Console, table: Table, rows: list[list[str]]) -> int | None:
-    """Wide enough that no word is cut off, when the output goes to a file or pipe.
-
-    ``rows`` holds the header and every row, label first; each value column gets
-    its longest word as its least width. A terminal keeps its width (wider lines
-    would wrap); a log file has none, and rich's default 80 columns would shorten
-    long arm names such as "realistic-current" to "realistic-c…".
-    """
-    if console.is_terminal:
-        return None
-    label = max(len(row[0]) for row in rows)
-    for index, column in enumerate(table.columns[1:], start=1):
-        column.min_width = _longest_word([row[index] for row in rows])
-    padding = 2 * len(table.columns) + 4
-    return max(console.width, label + sum(c.min_width or 0 for c in table.columns) + padding)
-
-
 def render_comparison(console: Console, comparison: Comparison) -> None:
     """The comparison as a rich table (better value per row in bold green), verdict, warnings."""
     statistic = "mean ± sd over seeds" if comparison.grouped else "one column per run"
@@ -129,16 +108,7 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
             Text(c, style="bold green") if b else Text(c) for c, b in zip(cells, best, strict=True)
         ]
         table.add_row(label, *styled)
-    texts = [["", *headers]] + [[label, *cells] for label, cells, _ in rows]
-    width = _width_for_file(console, table, texts)
-    if width is None:
-        console.print(table)
-    else:
-        narrower, console.width = console.width, width  # print() never goes wider than the console
-        try:
-            console.print(table)
-        finally:
-            console.width = narrower
+    print_table(console, table, [["", *headers]] + [[label, *cells] for label, cells, _ in rows])
     if comparison.confounds:
         console.print(Text("What else differs between the arms:", style="bold"))
         for line in comparison.confounds:

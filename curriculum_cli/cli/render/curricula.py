@@ -201,7 +201,8 @@ def _value_range(curriculum: Curriculum, field: str) -> str:
     if loss is not None:
         if curriculum.introduction_gates()[loss] is not None:
             return f"gated (below) → {last:g}"
-        return f"on at {_steps(curriculum.introductions()[loss])} → {last:g}"
+        step = curriculum.introductions()[loss]
+        return "never" if step is None else f"on at {_steps(step)} → {last:g}"
     return f"{first:g} → {last:g}"
 
 
