@@ -195,3 +195,30 @@ def test_arms_of_different_worlds_share_no_prefix_and_the_world_is_a_confound(tm
     (line,) = [line for line in lines if line.startswith("synthetic spectra differ")]
     assert "plain the plain generator" in line
     assert "realistic a world calibrated on 125 spectra of train.mgf" in line
+
+
+def test_progress_counts_a_shared_prefix_once_and_a_fork_from_its_copy(tmp_path):
+    from curriculum_cli.analysis.ab import Progress
+    from curriculum_cli.training.fork import Segment
+    from tests.helpers import tiny_run_config
+
+    config = tiny_run_config()  # 40 steps
+    holder, fork = tmp_path / "holder", tmp_path / "fork"
+    chain = [Segment(holder, config, 0, 15), Segment(fork, config, 15, None, holder),
+             Segment(holder, config, 15, None)]  # fmt: skip
+
+    def log(run_dir: Path, last: int) -> None:
+        run_dir.mkdir(exist_ok=True)
+        records = [{"event": "train", "step": step} for step in range(5, last + 1, 5)]
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    now = [0.0]
+    log(holder, 10)
+    progress = Progress([chain], clock=lambda: now[0])
+    assert progress.total == 15 + 25 + 25 and progress.done_at_start == 10
+    log(holder, 15)
+    log(fork, 25)  # copied at 15, trained 10 more
+    now[0] = 20.0
+    line = progress.line()
+    assert line.startswith("progress: 25 of 65 steps (38%), 0.75 steps/s, about 1 min left")
+    assert "running: fork step 25/40" in line

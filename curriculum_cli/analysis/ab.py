@@ -27,6 +27,7 @@ import json
 import os
 import shlex
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -227,10 +228,10 @@ def run_ab(spec: AbSpec, plot: Path | str | None = None, jobs: int = 1,
                           steps_saved=plan.steps_saved, steps_total=plan.steps_total)  # fmt: skip
         for run_dir in plan.reused:
             result.actions[str(run_dir)] = "reused"
-            _tell(reporter, result, f"{run_dir.name}: finished already, reused")
+            tell(reporter, result, f"{run_dir.name}: finished already, reused")
         if plan.steps_saved:
             saved = f"{plan.steps_saved:,} of {plan.steps_total:,}"
-            _tell(reporter, result, f"shared prefixes: {saved} steps trained once for several "
+            tell(reporter, result, f"shared prefixes: {saved} steps trained once for several "
                                     "arms")  # fmt: skip
         device = spec.options.device or DEFAULTS["device"]
         train_locally(plan.chains, jobs, result, reporter, device)
@@ -238,7 +239,7 @@ def run_ab(spec: AbSpec, plot: Path | str | None = None, jobs: int = 1,
         lock.release()
     if result.interrupted:
         by = f" by {signal.Signals(result.stop_signal).name}" if result.stop_signal else ""
-        _tell(reporter, result, f"interrupted{by}; run the same command to resume")
+        tell(reporter, result, f"interrupted{by}; run the same command to resume")
         return result
 
     result.comparison = compare_runs(result.run_dirs, at=spec.at, metric=spec.metric,
@@ -509,13 +510,14 @@ def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, r
     with WorkerPool(jobs, threads=1) as pool:
         futures = {pool.submit(_train_segments, segments): segments for segments in work}
         n_runs = sum(1 for segments in work for s in segments if s.stop is None)
-        _tell(reporter, result, f"training {n_runs} runs, {jobs} seeds at a time (one thread "
+        tell(reporter, result, f"training {n_runs} runs, {jobs} seeds at a time (one thread "
                                 "each)")  # fmt: skip
+
+        tracker = Progress(work)
 
         def progress(pending) -> None:
             if reporter is not None:
-                reporter.message(_progress_line(sorted({s.run_dir for f in pending
-                                                        for s in futures[f]})))  # fmt: skip
+                reporter.message(tracker.line())
 
         for future in pool.finished(futures, on_wait=progress):
             if future.cancelled():  # a stop came before it started
@@ -540,19 +542,80 @@ def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, r
         raise failure
 
 
-def _progress_line(run_dirs: list[Path]) -> str:
-    """``name step N/total`` of each run, from the last train record of its metrics."""
-    parts = []
-    for run_dir in run_dirs:
-        step = "waiting"
-        if (run_dir / METRICS_FILE).is_file():
-            records, _ = read_records(run_dir / METRICS_FILE)
-            train = [r for r in records if r["event"] == "train"]
-            if train:
-                total_steps = read_run_config(run_dir).total_steps
-                step = f"step {train[-1]['step']}/{total_steps}"
-        parts.append(f"{run_dir.name} {step}")
-    return "  ".join(parts)
+def _last_step(run_dir: Path) -> int:
+    """The step of a run's last train record (0: none yet)."""
+    if not (run_dir / METRICS_FILE).is_file():
+        return 0
+    records, _ = read_records(run_dir / METRICS_FILE)
+    return next((r["step"] for r in reversed(records) if r["event"] == "train"), 0)
+
+
+class Progress:
+    """How far the chains have trained, read from each run's log, and when they will be done.
+
+    Every segment counts the steps it trains: from its start (a resumed run: the step
+    its log was at when this began) to its stop or its curriculum's end. A segment's
+    progress is the run's last train record between the two, so a fork counts from the
+    step it was copied at and a shared prefix once. The rate is over the steps
+    trained since this began; ``line`` says so with an ETA.
+    """
+
+    def __init__(self, chains, clock=time.monotonic):
+        self.chains = [list(chain) for chain in chains]
+        self.clock = clock
+        self.began = clock()
+        self._start = {}
+        for chain in self.chains:
+            for segment in chain:
+                if segment.start < 0:  # resumed: from wherever its log is now
+                    self._start[id(segment)] = _last_step(segment.run_dir)
+        self.total = sum(self._length(s) for chain in self.chains for s in chain)
+        self.done_at_start, _ = self._done()
+
+    def _bounds(self, segment: Segment) -> tuple[int, int]:
+        start = self._start.get(id(segment), max(segment.start, 0))
+        return start, segment.stop or segment.config.total_steps
+
+    def _length(self, segment: Segment) -> int:
+        start, end = self._bounds(segment)
+        return max(0, end - start)
+
+    def _done(self) -> tuple[int, list[tuple[Path, int, int]]]:
+        """Steps trained so far, and (run, step, end) of each segment in progress."""
+        done, running, steps = 0, [], {}
+        for chain in self.chains:
+            for segment in chain:
+                if segment.run_dir not in steps:
+                    steps[segment.run_dir] = _last_step(segment.run_dir)
+                start, end = self._bounds(segment)
+                trained = min(max(steps[segment.run_dir] - start, 0), end - start)
+                done += trained
+                if 0 < trained < end - start:
+                    running.append((segment.run_dir, steps[segment.run_dir], end))
+        return done, running
+
+    def line(self) -> str:
+        """``progress: 1,234 of 5,678 steps (22%), 2.1 steps/s, about 35 min left; running:
+        NAME step 40/100, ...``"""
+        done, running = self._done()
+        elapsed = self.clock() - self.began
+        rate = (done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
+        share = done / self.total if self.total else 1.0
+        words = f"progress: {done:,} of {self.total:,} steps ({share:.0%})"
+        if rate > 0:
+            left = (self.total - done) / rate
+            words += f", {rate:.2g} steps/s, about {_duration(left)} left"
+        if running:
+            words += "; running: " + ", ".join(f"{run.name} step {step}/{end}"
+                                               for run, step, end in running)  # fmt: skip
+        return words
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _record(result: AbResult, reporter, done: list[tuple]) -> None:
@@ -560,14 +623,14 @@ def _record(result: AbResult, reporter, done: list[tuple]) -> None:
         if action == "interrupted":
             result.interrupted = True
             where = f"interrupted at step {trained.step}" if trained.step else "not started"
-            _tell(reporter, result, f"{run_dir.name}: {where}")
+            tell(reporter, result, f"{run_dir.name}: {where}")
             continue
         result.actions[str(run_dir)] = action
-        _tell(reporter, result, f"{run_dir.name}: {action}, {trained.status} at step "
+        tell(reporter, result, f"{run_dir.name}: {action}, {trained.status} at step "
                                 f"{trained.step} in {trained.elapsed_s:.0f} s")  # fmt: skip
 
 
-def _tell(reporter, result: AbResult, message: str) -> None:
+def tell(reporter, result: AbResult, message: str) -> None:
     result.messages.append(message)
     if reporter is not None:
         reporter.message(message)

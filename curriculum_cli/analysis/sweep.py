@@ -29,17 +29,20 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from curriculum_cli.analysis.ab import (
+    AB_LOCK_FILE,
     AbPlan,
     AbResult,
     AbSpec,
     plan_ab,
     segment_command,
+    tell,
     train_locally,
 )
 from curriculum_cli.analysis.compare import DEFAULT_TARGET, Comparison, compare_runs
@@ -67,6 +70,7 @@ from curriculum_cli.curriculum.factors import (
 from curriculum_cli.curriculum.files import curriculum_json, load_curriculum
 from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.errors import PepcurrError, RunError
+from curriculum_cli.training.runlock import RunLock
 from curriculum_cli.training.runlog import write_json_atomic
 from curriculum_cli.training.settings import DEFAULTS, TrainOptions
 
@@ -162,11 +166,13 @@ class SweepPlan:
         return steps
 
 
-def plan_sweep(spec: SweepSpec, message=None) -> SweepPlan:
+def plan_sweep(spec: SweepSpec, message=None, locks: list[RunLock] | None = None) -> SweepPlan:
     """The arms written, the question recorded, every scale's A/B planned; nothing trained.
 
     A ``PepcurrError`` for anything wrong with the question or the arms, before a run
-    starts; ``message(text)`` hears the data files indexed.
+    starts; ``message(text)`` hears the data files indexed. ``locks``: each scale's
+    ``ab.lock`` is taken as its A/B is planned and appended here (the caller releases
+    them): another ``sweep`` or ``ab`` on those runs is refused as a whole.
     """
     arms = spec.arms()
     if len(arms) < 2:
@@ -182,7 +188,14 @@ def plan_sweep(spec: SweepSpec, message=None) -> SweepPlan:
                     seeds=spec.seeds, base_seed=spec.base_seed, scale=scale,
                     options=spec.options, at=spec.at, metric=spec.metric, target=spec.target,
                     margin=spec.margin)  # fmt: skip
-        plans[scale] = plan_ab(ab, message)
+        lock = RunLock(ab.out_dir, AB_LOCK_FILE)
+        if locks is not None:
+            locks.append(lock)
+        try:
+            plans[scale] = plan_ab(ab, message, lock)
+        finally:
+            if locks is None:
+                lock.release()
     return SweepPlan(spec, arms, arm_files, plans)
 
 
@@ -541,19 +554,26 @@ class SweepResult:
 
 def run_sweep(spec: SweepSpec, jobs: int = 1, reporter=None) -> SweepResult:
     """Plan the sweep, train every scale's chains together here, then analyse and plot."""
-    plan = plan_sweep(spec, reporter.message if reporter else None)
-    run_dirs = [d for ab_plan in plan.plans.values() for d in ab_plan.run_dirs]
-    training = AbResult(run_dirs=run_dirs, actions={}, steps_saved=plan.steps_saved,
-                        steps_total=plan.steps_total)  # fmt: skip
-    for ab_plan in plan.plans.values():
-        for run_dir in ab_plan.reused:
-            training.actions[str(run_dir)] = "reused"
-    _tell(reporter, training, _cost_line(plan, len(training.actions)))
-    chains = [chain for ab_plan in plan.plans.values() for chain in ab_plan.chains]
-    train_locally(chains, jobs, training, reporter, spec.options.device or DEFAULTS["device"])
+    locks: list[RunLock] = []
+    try:
+        plan = plan_sweep(spec, reporter.message if reporter else None, locks)
+        run_dirs = [d for ab_plan in plan.plans.values() for d in ab_plan.run_dirs]
+        training = AbResult(run_dirs=run_dirs, actions={}, steps_saved=plan.steps_saved,
+                            steps_total=plan.steps_total)  # fmt: skip
+        for ab_plan in plan.plans.values():
+            for run_dir in ab_plan.reused:
+                training.actions[str(run_dir)] = "reused"
+        tell(reporter, training, _cost_line(plan, len(training.actions)))
+        chains = [chain for ab_plan in plan.plans.values() for chain in ab_plan.chains]
+        device = spec.options.device or DEFAULTS["device"]
+        train_locally(chains, jobs, training, reporter, device)
+    finally:
+        for lock in locks:
+            lock.release()
     result = SweepResult(plan, training)
     if training.interrupted:
-        _tell(reporter, training, "interrupted; run the same command to resume")
+        by = f" by {signal.Signals(training.stop_signal).name}" if training.stop_signal else ""
+        tell(reporter, training, f"interrupted{by}; run the same command to resume")
         return result
     result.analysis = analyse(plan)
     result.plots = _plot(spec, result.analysis)
@@ -592,9 +612,3 @@ def _plot(spec: SweepSpec, analysis: SweepAnalysis) -> list[Path]:
         folder = spec.out_dir / scale_dir_name(scale.scale)
         paths.append(plot_curves(scale.comparison, folder / "curves.png"))
     return paths
-
-
-def _tell(reporter, result: AbResult, message: str) -> None:
-    result.messages.append(message)
-    if reporter is not None:
-        reporter.message(message)

@@ -753,8 +753,8 @@ def sweep(
     table = output_format is SweepFormat.table
     reporter = TrainingProgress(stdout_console() if table else stderr_console(), quiet=quiet)
     result = run_sweep(spec, jobs=jobs, reporter=reporter)
-    if result.interrupted:
-        raise typer.Exit(130)
+    if result.interrupted:  # 128 + the signal, as a shell reports it (Ctrl-C: 130)
+        raise typer.Exit(128 + (result.training.stop_signal or signal.SIGINT))
     if table:
         render_sweep(stdout_console(), result.analysis)
     else:
