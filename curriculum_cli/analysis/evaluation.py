@@ -236,6 +236,8 @@ def _decode_mgf(
     if not Path(source).exists():
         raise PepcurrError(f"{source}: no such run directory or checkpoint")
     for output in outputs:
+        if output is not None and Path(output).is_dir():
+            raise PepcurrError(f"{output}: is a directory; give a file name")
         if output is not None and not Path(output).parent.is_dir():
             raise PepcurrError(f"{output}: its directory does not exist")
     torch_device = resolve_device(decoding.device)

@@ -48,7 +48,7 @@ from curriculum_cli.cli.typer_options import (
     VocabOpt,
     options_from,
 )
-from curriculum_cli.errors import PepcurrError
+from curriculum_cli.errors import PepcurrError, check_output_file
 from curriculum_cli.spectra.split import SplitGroup
 from curriculum_cli.training.settings import TrainOptions
 
@@ -193,13 +193,16 @@ def plot_schedule(
     from curriculum_cli.curriculum.presets import PRESET_NAMES
 
     curricula = [load_curriculum(source) for source in sources or PRESET_NAMES]
+    if output is not None:
+        from curriculum_cli.analysis.plots import plot_file
+
+        output = plot_file(output)
     console = stdout_console()
     render_schedule(console, curricula)
     if output is not None:
         from curriculum_cli.analysis.plots import plot_schedule as draw_schedule
 
-        draw_schedule(curricula, output)
-        console.print(f"wrote {output}", highlight=False)
+        console.print(f"wrote {draw_schedule(curricula, output)}", highlight=False)
 
 
 # ----------------------------------------------------------------------------
@@ -309,10 +312,7 @@ def calibrate(
     from curriculum_cli.curriculum.presets import calibrated_curriculum
     from curriculum_cli.spectra.calibration import calibrate as fit_world
 
-    if output.is_dir():  # before a fit of tens of seconds
-        raise PepcurrError(f"{output}: is a directory; give a file name")
-    if output.exists() and not force:
-        raise PepcurrError(f"{output}: file exists; use --force to overwrite it")
+    check_output_file(output, force)  # before a fit of tens of seconds
     calibration = fit_world(paths)
     curriculum = calibrated_curriculum(calibration, name or f"calibrated-{paths[0].stem}")
     save_curriculum(curriculum, output, overwrite=force)
@@ -570,14 +570,17 @@ def compare(
     """Compare runs at one nominal step: seeds grouped, better value per row marked, verdict."""
     from curriculum_cli.analysis.compare import compare_runs
 
+    if plot is not None:
+        from curriculum_cli.analysis.plots import plot_file
+
+        plot = plot_file(plot)  # before the runs are read (and re-scored)
     comparison = compare_runs(runs, at=at, metric=metric, target=target, margin=margin,
                               rescore=rescore)  # fmt: skip
     _print_comparison(comparison, output_format)
     if plot is not None:
         from curriculum_cli.analysis.plots import plot_curves
 
-        plot_curves(comparison, plot)
-        print_note(f"wrote {plot}")
+        print_note(f"wrote {plot_curves(comparison, plot)}")
 
 
 @app.command()

@@ -28,7 +28,7 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from curriculum_cli.errors import MgfError, PeptideError
+from curriculum_cli.errors import MgfError, PeptideError, check_output_file
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import mz_from_neutral_mass, neutral_mass_from_mz
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
@@ -145,12 +145,7 @@ def write_mgf(
     written with the shortest decimal that reads back to the same float32.
     """
     path = Path(path)
-    if path.is_dir():
-        raise MgfError(f"{path}: is a directory; give a file name")
-    if path.exists() and not overwrite:
-        raise MgfError(f"{path}: file exists; use --force to overwrite it")
-    if not path.parent.is_dir():
-        raise MgfError(f"{path}: directory {path.parent} does not exist")
+    check_output_file(path, overwrite, MgfError)
     mz = batch.mz.detach().cpu().numpy()
     intensity = batch.intensity.detach().cpu().numpy()
     mask = batch.peak_mask.detach().cpu().numpy()
