@@ -358,8 +358,12 @@ def split(
         list[Path], typer.Argument(metavar="FILE.mgf", help="Annotated MGF files (SEQ=...).")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/val/test.mgf.")],
-    val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: val.")] = 0.1,
-    test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: test.")] = 0.1,
+    val: Annotated[
+        float, typer.Option(min=0.0, help="Fraction of spectra: val (below 1, with --test).")
+    ] = 0.1,
+    test: Annotated[
+        float, typer.Option(min=0.0, help="Fraction of spectra: test (below 1, with --val).")
+    ] = 0.1,
     seed: SeedOpt = 0,
     group: Annotated[
         SplitGroup,
@@ -393,7 +397,8 @@ def annotate(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Annotated MGF to write.")],
     fdr: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Keep target PSMs at or under this q-value.")
+        float,
+        typer.Option(help="Keep target PSMs at or under this q-value: above 0, at most 1."),
     ] = 0.01,
     psm_format: Annotated[
         str,

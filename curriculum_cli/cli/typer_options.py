@@ -98,10 +98,12 @@ def field_option(model: type[BaseModel], name: str, panel: str | None = None) ->
     """The ``typer.Option`` of the field ``name`` of ``model``: its flag, help and bounds."""
     field, extra = model.model_fields[name], _extra(model, name)
     bounds = {}
-    for bound in field.metadata:  # annotated_types' Ge, Gt, Le, Lt
-        for key, option in (("ge", "min"), ("gt", "min"), ("le", "max"), ("lt", "max")):
+    for bound in field.metadata:  # annotated_types' Ge, Le (Gt, Lt: below)
+        for key, option in (("ge", "min"), ("le", "max")):
             if hasattr(bound, key):
-                bounds[option] = getattr(bound, key)  # gt, lt: the object refuses the bound
+                bounds[option] = getattr(bound, key)
+    # Typer's ranges are closed: a Gt or Lt bound given as min or max would show "x>=0" in
+    # --help for a value the object refuses; the object alone checks it, in one line.
     names = [extra["flag"], *([extra["short"]] if "short" in extra else [])]
     shown = {"show_default": extra["shown_default"]} if "shown_default" in extra else {}
     return typer.Option(*names, help=field.description, metavar=extra.get("metavar"),
