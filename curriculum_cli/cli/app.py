@@ -326,7 +326,9 @@ def realism(
     ],
     curriculum: CurriculumOpt,
     stage: Annotated[str | None, typer.Option(help="Only this stage (default: all).")] = None,
-    n: Annotated[int, typer.Option("--n", "-n", min=20, help="Synthetic spectra per stage.")] = 512,
+    n: Annotated[
+        int, typer.Option("--n", "-n", min=20, help="Synthetic spectra per stage (at most 20,000).")
+    ] = 512,
     seed: SeedOpt = 0,
     vocab: VocabOpt = "standard",
     output_format: Annotated[
