@@ -50,6 +50,7 @@ from curriculum_cli.cli.typer_options import (
 )
 from curriculum_cli.errors import PepcurrError, check_output_file
 from curriculum_cli.spectra.split import SplitGroup
+from curriculum_cli.spectra.stage_data import MAX_SPECTRA_AT_ONCE
 from curriculum_cli.training.settings import TrainOptions
 
 app = typer.Typer(
@@ -216,7 +217,9 @@ def spectra(
     output: Annotated[Path, typer.Option("--output", "-o", help="MGF file to write.")],
     stage: Annotated[str | None, typer.Option(help="Stage name (or --step).")] = None,
     step: Annotated[int | None, typer.Option(min=0, help="0-based step: its stage.")] = None,
-    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Number of spectra.")] = 1000,
+    n: Annotated[
+        int, typer.Option("--n", "-n", min=1, max=MAX_SPECTRA_AT_ONCE, help="Number of spectra.")
+    ] = 1000,
     seed: SeedOpt = 0,
     noise_peaks: Annotated[int | None, typer.Option(min=0, help="Override: noise peaks.")] = None,
     peak_dropout: Annotated[
@@ -271,7 +274,8 @@ def inspect_command(
         bool, typer.Option("--skip-invalid", help="Skip invalid spectra and count them.")
     ] = False,
     tolerance_da: Annotated[
-        float, typer.Option("--tolerance", min=0.0, help="b/y ion m/z tolerance (Da).")
+        float,
+        typer.Option("--tolerance", min=0.0, max=1.0, help="b/y ion m/z tolerance (Da)."),
     ] = 0.02,
     no_filter: Annotated[
         bool, typer.Option("--no-filter", help="Use the peaks as in the file (no preprocessing).")
@@ -565,6 +569,7 @@ def compare(
         typer.Option(
             "--rescore",
             min=2,
+            max=MAX_SPECTRA_AT_ONCE,
             metavar="N",
             help="Also score each run's final checkpoint on N fixed spectra (and its own "
             "validation set, spectrum by spectrum): paired, with the validation set's share "

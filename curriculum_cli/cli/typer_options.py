@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from curriculum_cli.curriculum.presets import ALL_PRESET_NAMES
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.spectra.chemistry import ResidueDistribution
-from curriculum_cli.training.settings import TrainOptions
+from curriculum_cli.training.settings import MAX_SEED, TrainOptions
 
 PRESETS_HELP = ", ".join(ALL_PRESET_NAMES)
 
@@ -43,7 +43,10 @@ CurriculumArgs = Annotated[
         show_default=False,
     ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (every draw is seeded from it).")]
+SeedOpt = Annotated[
+    int,
+    typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed (every draw is seeded from it)."),
+]
 OutFileOpt = Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")]

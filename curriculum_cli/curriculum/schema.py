@@ -339,9 +339,13 @@ class Curriculum(BaseModel):
         return index, self.stages[index]
 
     def stage_named_or_at(self, name: str | None, step: int | None) -> tuple[int, Stage]:
-        """Index and stage named ``name``, or in force at ``step`` (exactly one of the two)."""
+        """Index and stage named ``name``, or in force at ``step`` (exactly one of the two; a
+        step past the curriculum's end is refused)."""
         if (name is None) == (step is None):
             raise CurriculumError("give exactly one of --stage NAME and --step N")
+        if step is not None and step >= self.total_steps:  # stage_at: the last stage
+            raise CurriculumError(f"--step {step:,}: {self.name} has steps 0-"
+                                  f"{self.total_steps - 1:,}")  # fmt: skip
         if step is not None:
             return self.stage_at(step)
         for index, stage in enumerate(self.stages):

@@ -296,8 +296,11 @@ def load_vocabulary(spec: str | Path) -> Vocabulary:
         problems.append("residues: must map each token to its mass in Da "
                         "(e.g. 'M[Oxidation]: 147.0354')")  # fmt: skip
         given = {}
-    problems += [f"{key}: given {len(at)} times, on lines {', '.join(map(str, at))}; keep one"
-                 for key, at in lines.items() if len(at) > 1]  # the file's reader keeps the last
+    problems += [
+        f"{key}: given {len(at)} times, on lines {', '.join(map(str, at))}; keep one"
+        for key, at in lines.items()
+        if len(at) > 1
+    ]  # the file's reader keeps the last
     tokens, own, spelled = list(base), [], {}
     for raw_token, raw_mass in given.items():
         token, mass, problem = _file_token(str(raw_token), raw_mass)
@@ -415,8 +418,11 @@ def _file_token(token: str, mass) -> tuple[str, float | None, str | None]:
         return token, None, "a token pepcurr does not know needs its mass in Da"
     low, high = N_TERM_DELTA_RANGE_DA if n_terminal else RESIDUE_MASS_RANGE_DA
     if not low <= mass <= high or (n_terminal and abs(mass) <= _SAME_MASS_DA):
-        what = ("an N-terminal token's mass delta must be from {:g} to {:g} Da and not 0"
-                if n_terminal else "a residue's full mass must be from {:g} to {:g} Da")
+        what = (
+            "an N-terminal token's mass delta must be from {:g} to {:g} Da and not 0"
+            if n_terminal
+            else "a residue's full mass must be from {:g} to {:g} Da"
+        )
         return token, None, f"{what.format(low, high)} (docs/vocabulary.md), got {mass:g}"
     delta = token[1:-1] if n_terminal else token[2:-1]
     if _is_number(delta):
