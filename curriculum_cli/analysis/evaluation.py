@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 DECODE_BATCH_SIZE = 64
 """Spectra decoded at once (each with ``beam_size`` beams)."""
 
+MAX_BEAM_SIZE = 100
+"""Most beams per spectrum: ``DECODE_BATCH_SIZE`` spectra times the beams are decoded at
+once, each beam with its own copy of the spectrum's encoding."""
+
 
 class DecodeSettings(BaseModel):
     """How ``evaluate`` and ``predict`` decode: each setting declared once, here (the
@@ -45,7 +49,8 @@ class DecodeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     beam_size: int = Field(
-        5, ge=1, description="Beams per spectrum (1: greedy, with the precursor filter).",
+        5, ge=1, le=MAX_BEAM_SIZE,
+        description="Beams per spectrum (1: greedy, with the precursor filter).",
         json_schema_extra={"flag": "--beam-size"},
     )  # fmt: skip
     precursor_tol_ppm: float = Field(
@@ -58,7 +63,8 @@ class DecodeSettings(BaseModel):
         json_schema_extra={"flag": "--no-filter"},
     )  # fmt: skip
     max_isotope: int = Field(
-        1, ge=0, description="Accept isotope offsets 0..N (13C peaks; Casanovo's range is 0-1).",
+        1, ge=0, le=5,
+        description="Accept isotope offsets 0..N (13C peaks; Casanovo's range is 0-1).",
         json_schema_extra={"flag": "--max-isotope"},
     )  # fmt: skip
     max_length: int | None = Field(
@@ -123,13 +129,12 @@ def evaluate_checkpoint(
 
     decoding = decoding or DecodeSettings()
     outputs = (predictions_csv, mztab)
-    decoded = _decode_mgf(source, mgf_path, decoding, outputs, residue_scores=mztab is not None)
+    decoded = _decode_mgf(source, mgf_path, decoding, outputs, residue_scores=mztab is not None,
+                          scored=True)  # fmt: skip
     batch, read, predictions = decoded.read.batch, decoded.read, decoded.predictions
     true = list(batch.peptides)
     annotated = [i for i, peptide in enumerate(true) if peptide]
     warnings = decoded.report_warnings()
-    if not annotated:
-        warnings.append(f"{mgf_path}: no spectrum has a SEQ; nothing to score")
     metrics = aa_match_metrics([predictions[i].peptide for i in annotated],
                                [true[i] for i in annotated], decoded.vocab.masses)  # fmt: skip
     errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
@@ -217,10 +222,12 @@ class _Decoded:
 
 
 def _decode_mgf(
-    source, mgf_path, decoding: DecodeSettings, outputs, residue_scores: bool
+    source, mgf_path, decoding: DecodeSettings, outputs, residue_scores: bool, scored=False
 ) -> _Decoded:
     """Check the paths, load the model, read the MGF file, decode every spectrum (beam
-    search, or a parallel model's one pass)."""
+    search, or a parallel model's one pass). ``scored`` (``evaluate``): the spectra must
+    have SEQ, checked before decoding, and targets longer than the decoding allows are
+    counted in a warning."""
     from curriculum_cli.devices import resolve_device
     from curriculum_cli.model.decoding import (
         MassRepair,
@@ -242,9 +249,13 @@ def _decode_mgf(
             raise PepcurrError(f"{output}: its directory does not exist")
     torch_device = resolve_device(decoding.device)
     model, config = load_model(source, device=str(torch_device))
-    max_length = decoding.max_length or model.max_peptide_length
+    max_length = min(decoding.max_length or model.max_peptide_length, model.max_peptide_length)
     read = read_mgf(mgf_path, config.vocab, skip_invalid=decoding.skip_invalid)
     batch = read.batch
+    notes = _length_notes(decoding, model.max_peptide_length, batch if scored else None)
+    if scored and not any(batch.peptides):
+        raise PepcurrError(f"{mgf_path}: no spectrum has a SEQ, so there is nothing to score; "
+                           "pepcurr predict decodes spectra without one")  # fmt: skip
     isotope_offsets = tuple(range(decoding.max_isotope + 1))
 
     parallel = is_parallel(model)
@@ -283,8 +294,27 @@ def _decode_mgf(
         settings={**settings, "precursor_tol_ppm": precursor_tol_ppm,
                   "isotope_offsets": list(isotope_offsets), "max_length": max_length,
                   "device": str(torch_device)},
-        warnings=warnings,
+        warnings=notes + warnings,
     )  # fmt: skip
+
+
+def _length_notes(decoding: DecodeSettings, model_max: int, targets) -> list[str]:
+    """Warnings of lengths: a ``--max-length`` past what the model decodes (it decodes
+    ``model_max`` tokens at most), and the annotated spectra of ``targets`` (a batch, or
+    None) whose peptides are longer than the decoding allows: none of them can be recalled."""
+    notes, limit = [], min(decoding.max_length or model_max, model_max)
+    if decoding.max_length is not None and decoding.max_length > model_max:
+        notes.append(f"--max-length {decoding.max_length}: the model decodes at most {model_max} "
+                     f"tokens, so peptides stop there")  # fmt: skip
+    if targets is not None:
+        annotated = [length for length, peptide in zip(targets.lengths.tolist(), targets.peptides,
+                                                       strict=True) if peptide]  # fmt: skip
+        longer = sum(length > limit for length in annotated)
+        if longer:
+            notes.append(f"{longer:,} of the {len(annotated):,} annotated spectra have peptides "
+                         f"longer than the {limit} tokens decoded (residues and an N-terminal "
+                         "modification): none of them can be recalled")  # fmt: skip
+    return notes
 
 
 def _parallel_decoding(repair: MassRepair | None) -> str:
