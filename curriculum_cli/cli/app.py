@@ -674,6 +674,8 @@ def export_tensorboard_command(
     names = [run.resolve().name for run in runs]
     if out is not None and len(set(names)) < len(names):
         raise PepcurrError("two runs share a directory name; export them without --out")
+    if out is not None and out.exists() and not out.is_dir():
+        raise PepcurrError(f"--out {out}: is a file; give a directory")
     console = stdout_console()
     log_dirs = []
     for run, name in zip(runs, names, strict=True):

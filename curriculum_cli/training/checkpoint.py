@@ -113,6 +113,9 @@ def load_model(source: Path | str, device: str = "cpu") -> tuple[torch.nn.Module
         raise RunError(f"{source}: no such run directory or checkpoint")
     run_dir = source if source.is_dir() else source.parent
     checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
+    if not source.is_dir() and not (run_dir / RUN_FILE).is_file():
+        raise RunError(f"{source}: neither a run directory nor a checkpoint in one (no "
+                       f"{RUN_FILE} beside it)")  # fmt: skip
     config = read_run_config(run_dir)
     model = build_model(config.model, config.architecture, config.vocab)
     state = read_checkpoint(checkpoint, config)
