@@ -242,11 +242,7 @@ def _decode_mgf(
     beam_size, precursor_tol_ppm = decoding.beam_size, decoding.filter_tol_ppm
     if not Path(source).exists():
         raise PepcurrError(f"{source}: no such run directory or checkpoint")
-    for output in outputs:
-        if output is not None and Path(output).is_dir():
-            raise PepcurrError(f"{output}: is a directory; give a file name")
-        if output is not None and not Path(output).parent.is_dir():
-            raise PepcurrError(f"{output}: its directory does not exist")
+    _check_outputs(source, mgf_path, [Path(output) for output in outputs if output is not None])
     torch_device = resolve_device(decoding.device)
     model, config = load_model(source, device=str(torch_device))
     max_length = min(decoding.max_length or model.max_peptide_length, model.max_peptide_length)
@@ -296,6 +292,28 @@ def _decode_mgf(
                   "device": str(torch_device)},
         warnings=notes + warnings,
     )  # fmt: skip
+
+
+def _check_outputs(source, mgf_path, outputs: list[Path]) -> None:
+    """Refuse an output that is a directory, lies in a missing one, is written twice, or
+    would replace an input: the MGF file or the run's own files."""
+    from curriculum_cli.training.checkpoint import CHECKPOINT_FILE
+    from curriculum_cli.training.config import RUN_FILE
+    from curriculum_cli.training.runlog import METRICS_FILE
+
+    run_dir = Path(source) if Path(source).is_dir() else Path(source).parent
+    own = [run_dir / name for name in (CHECKPOINT_FILE, RUN_FILE, METRICS_FILE)]
+    inputs = [Path(mgf_path), Path(source), *own]
+    for index, output in enumerate(outputs):
+        if output.is_dir():
+            raise PepcurrError(f"{output}: is a directory; give a file name")
+        if not output.parent.is_dir():
+            raise PepcurrError(f"{output}: its directory does not exist")
+        if any(output.resolve() == path.resolve() for path in inputs):
+            raise PepcurrError(f"{output}: is an input (the spectra or the run's own file); "
+                               "choose another name")  # fmt: skip
+        if any(output.resolve() == other.resolve() for other in outputs[:index]):
+            raise PepcurrError(f"{output}: given for both --predictions and --mztab")
 
 
 def _length_notes(decoding: DecodeSettings, model_max: int, targets) -> list[str]:

@@ -51,7 +51,7 @@ from curriculum_cli.cli.typer_options import (
 from curriculum_cli.errors import PepcurrError, check_output_file
 from curriculum_cli.spectra.split import SplitGroup
 from curriculum_cli.spectra.stage_data import MAX_SPECTRA_AT_ONCE
-from curriculum_cli.training.settings import TrainOptions
+from curriculum_cli.training.settings import MAX_SEED, TrainOptions
 
 app = typer.Typer(
     cls=ErrorBoundary,
@@ -603,8 +603,10 @@ def ab(
         typer.Argument(metavar="CURRICULUM", help="Two or more curriculum JSON files or presets."),
     ],
     options: TrainOptions,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per curriculum.")] = 2,
-    base_seed: Annotated[int, typer.Option(help="First seed (then +1, +2, ...).")] = 0,
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="Seeds per curriculum.")] = 2,
+    base_seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="First seed (then +1, +2, ...).")
+    ] = 0,
     scale: ScaleOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the runs.")] = Path(
         "runs/ab"

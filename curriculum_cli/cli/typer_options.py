@@ -23,6 +23,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 
 from curriculum_cli.curriculum.presets import ALL_PRESET_NAMES
+from curriculum_cli.devices import MAX_THREADS
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.spectra.chemistry import ResidueDistribution
 from curriculum_cli.training.settings import MAX_SEED, TrainOptions
@@ -52,7 +53,11 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing f
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")]
 ThreadsOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="torch CPU threads per run (default 1: see docs/performance.md)."),
+    typer.Option(
+        min=1,
+        max=MAX_THREADS,
+        help="torch CPU threads per run (default 1: see docs/performance.md).",
+    ),
 ]
 VocabOpt = Annotated[
     str,

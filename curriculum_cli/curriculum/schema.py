@@ -472,6 +472,10 @@ class Curriculum(BaseModel):
         for stage in self.stages:
             nominal_end += stage.steps
             start, end = end, max(end + 1, round(nominal_end * factor))
+            if end - start > MAX_STAGE_STEPS:  # model_copy below checks no bound
+                raise CurriculumError(f"scale {factor:g} makes stage {stage.name!r} of {self.name} "
+                                      f"{float(end - start):.3g} steps long; a stage lasts at most "
+                                      f"{MAX_STAGE_STEPS:,}")  # fmt: skip
             stages.append(_scaled_stage(stage, end - start, factor))
         return Curriculum.model_validate({**self.model_dump(), "stages": stages})
 
