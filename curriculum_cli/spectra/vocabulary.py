@@ -310,13 +310,14 @@ def load_vocabulary(spec: str | Path) -> Vocabulary:
             other = spelled[token]
             at = f" (lines {lines[other][0]} and {lines[str(raw_token)][0]})" if lines else ""
             problems.append(f"residues.{raw_token}: the same token as {other}{at}; keep one")
-        elif token == "I" and fold_il:
-            continue  # folded into L, as Casanovo's tokenizer drops I
-        elif token not in tokens:
+        else:
             spelled[token] = str(raw_token)
-            tokens.append(token)
-            if mass is not None:
-                own.append((token, mass))
+            if token == "I" and fold_il:
+                continue  # folded into L, as Casanovo's tokenizer drops I
+            if token not in tokens:
+                tokens.append(token)
+                if mass is not None:
+                    own.append((token, mass))
     problems += _same_mass_problems(tokens, dict(own))
     if problems:
         raise VocabularyError("\n".join(f"{path}: {line}" for line in problems))
