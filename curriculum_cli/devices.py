@@ -41,6 +41,11 @@ beside a busy neighbour (two threads slowed 4.5x there), and gives ``train`` and
 single-threaded workers the same numbers bit for bit."""
 
 
+MAX_THREADS = 256
+"""Most torch CPU threads ``--threads`` asks for: more than any machine's cores, and far
+below the counts that crash torch's thread pool."""
+
+
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op CPU threads (None: ``DEFAULT_THREADS``); returns the count.
 

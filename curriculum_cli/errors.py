@@ -3,10 +3,12 @@
 The library raises these (never ``SystemExit``) with a message that says what
 is wrong and, where possible, how to fix it. ``cli.boundary.ErrorBoundary``
 maps each one to a line on stderr; ``--debug`` shows the traceback instead.
+``check_output_file`` is the one check of a file a command is about to write.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -63,6 +65,20 @@ class StorageError(RunError):
 
 class TrainingError(PepcurrError):
     """Training cannot go on (e.g. too many non-finite steps in a row)."""
+
+
+def check_output_file(
+    path: Path | str, overwrite: bool, error: type[PepcurrError] = PepcurrError
+) -> None:
+    """Refuse, before any work, a file that cannot or should not be written: a directory, an
+    existing file without ``--force`` (``overwrite``), a file in a missing directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{path}: is a directory; give a file name")
+    if path.exists() and not overwrite:
+        raise error(f"{path}: file exists; use --force to overwrite it")
+    if not path.parent.is_dir():
+        raise error(f"{path}: directory {path.parent} does not exist")
 
 
 def validation_problem_lines(error, source: str | None = None, max_lines: int = 5) -> list[str]:

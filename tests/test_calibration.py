@@ -63,7 +63,8 @@ def test_calibrate_fits_the_files_spectra(small_file, calibrated):
                                                     max(world.spectra.length))  # fmt: skip
     for part in ("intensity model:", "noise:", "errors:", "isotopes:", "modifications:"):
         assert part in output
-    assert "16 of charge 2-4" in output
+    assert "spectra: 16 used (charge 2+ " in output
+    assert "warning: a world fitted to 16 spectra" in output  # under FEW_SPECTRA
     # the world draws spectra
     batch = generate_spectra(SpectrumSettings.from_stage(stage, world=world), 16,
                              Vocabulary.named("casanovo"), seed=0)  # fmt: skip

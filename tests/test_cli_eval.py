@@ -72,7 +72,7 @@ def test_evaluate_reads_a_checkpoint_path_too(ab_runs, small_mgf):
          "its directory does not exist"),
         (["compare", "{tmp}/nothing"], "no such run directory"),
         (["compare", "{run}", "--metric", "nope"], "unknown --metric 'nope'"),
-        (["compare", "{run}", "--plot", "{tmp}/no/curves.png"], "cannot write the plot"),
+        (["compare", "{run}", "--plot", "{tmp}/no/curves.png"], "no does not exist"),
         (["compare", "{run}", "--margin", "-0.01"], "--margin must be a number > 0"),
         (["compare", "{run}", "--margin", "nan"], "--margin must be a number > 0"),
         (["compare", "{run}", "--rescore", "100", "--at", "20"], "before its end (step 40)"),

@@ -333,8 +333,9 @@ def _checked_rows(
     scored = [row.key for row in rows if row.better is not None]
     if metric not in scored:
         raise PepcurrError(f"unknown --metric {metric!r}; choose one of: {', '.join(scored)}")
-    if not math.isfinite(target):
-        raise PepcurrError(f"--target must be a number, got {target}")
+    if not 0.0 <= target <= 1.0:  # every series metric is a fraction (nan fails too)
+        raise PepcurrError(f"--target is the fraction {target_metric} must reach (0.9: 90%), "
+                           f"from 0 to 1; got {target}")  # fmt: skip
     if at is not None and at < 0:
         raise PepcurrError(f"--at must be a step >= 0, got {at}")
     check_margin(margin, metric)

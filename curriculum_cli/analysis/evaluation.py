@@ -40,6 +40,10 @@ DECODE_BATCH_SIZE = 64
 DEFAULT_BEAM_SIZE = 5
 """Beams per spectrum of an autoregressive model when ``--beam-size`` is not given."""
 
+MAX_BEAM_SIZE = 100
+"""Most beams per spectrum: ``DECODE_BATCH_SIZE`` spectra times the beams are decoded at
+once, each beam with its own copy of the spectrum's encoding."""
+
 
 class DecodeSettings(BaseModel):
     """How ``evaluate`` and ``predict`` decode: each setting declared once, here (the
@@ -51,7 +55,8 @@ class DecodeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     beam_size: int | None = Field(
-        None, ge=1, description="Beams per spectrum (1: greedy, with the precursor filter).",
+        None, ge=1, le=MAX_BEAM_SIZE,
+        description="Beams per spectrum (1: greedy, with the precursor filter).",
         json_schema_extra={"flag": "--beam-size", "shown_default": str(DEFAULT_BEAM_SIZE)},
     )  # fmt: skip
     precursor_tol_ppm: float = Field(
@@ -64,7 +69,8 @@ class DecodeSettings(BaseModel):
         json_schema_extra={"flag": "--no-filter"},
     )  # fmt: skip
     max_isotope: int = Field(
-        1, ge=0, description="Accept isotope offsets 0..N (13C peaks; Casanovo's range is 0-1).",
+        1, ge=0, le=5,
+        description="Accept isotope offsets 0..N (13C peaks; Casanovo's range is 0-1).",
         json_schema_extra={"flag": "--max-isotope"},
     )  # fmt: skip
     max_length: int | None = Field(
@@ -137,13 +143,11 @@ def evaluate_checkpoint(
     decoding = decoding or DecodeSettings()
     outputs = (predictions_csv, mztab)
     decoded = _decode_mgf(source, mgf_path, decoding, outputs, residue_scores=mztab is not None,
-                          allow_changed_model=allow_changed_model)  # fmt: skip
+                          allow_changed_model=allow_changed_model, scored=True)  # fmt: skip
     batch, read, predictions = decoded.read.batch, decoded.read, decoded.predictions
     true = list(batch.peptides)
     annotated = [i for i, peptide in enumerate(true) if peptide]
     warnings = decoded.report_warnings()
-    if not annotated:
-        warnings.append(f"{mgf_path}: no spectrum has a SEQ; nothing to score")
     metrics = aa_match_metrics([predictions[i].peptide for i in annotated],
                                [true[i] for i in annotated], decoded.vocab.masses)  # fmt: skip
     errors = [abs(p.precursor_error_ppm) for p in predictions if p.peptide]
@@ -235,10 +239,12 @@ class _Decoded:
 
 def _decode_mgf(
     source, mgf_path, decoding: DecodeSettings, outputs, residue_scores: bool,
-    allow_changed_model: bool = False,
+    allow_changed_model: bool = False, scored: bool = False,
 ) -> _Decoded:  # fmt: skip
     """Check the paths, load the model, read the MGF file, decode every spectrum (beam
-    search, or a parallel model's one pass)."""
+    search, or a parallel model's one pass). ``scored`` (``evaluate``): the spectra must
+    have SEQ, checked before decoding, and targets longer than the decoding allows are
+    counted in a warning."""
     from curriculum_cli.devices import resolve_device
     from curriculum_cli.model.decoding import (
         MassRepair,
@@ -253,14 +259,16 @@ def _decode_mgf(
     beam_size, precursor_tol_ppm = decoding.beams, decoding.filter_tol_ppm
     if not Path(source).exists():
         raise PepcurrError(f"{source}: no such run directory or checkpoint")
-    for output in outputs:
-        if output is not None and not Path(output).parent.is_dir():
-            raise PepcurrError(f"{output}: its directory does not exist")
+    _check_outputs(source, mgf_path, [Path(output) for output in outputs if output is not None])
     torch_device = resolve_device(decoding.device)
     model, config = load_model(source, str(torch_device), allow_changed_model)
-    max_length = decoding.max_length or model.max_peptide_length
+    max_length = min(decoding.max_length or model.max_peptide_length, model.max_peptide_length)
     read = read_mgf(mgf_path, config.vocab, skip_invalid=decoding.skip_invalid)
     batch = read.batch
+    notes = _length_notes(decoding, model.max_peptide_length, batch if scored else None)
+    if scored and not any(batch.peptides):
+        raise PepcurrError(f"{mgf_path}: no spectrum has a SEQ, so there is nothing to score; "
+                           "pepcurr predict decodes spectra without one")  # fmt: skip
     isotope_offsets = tuple(range(decoding.max_isotope + 1))
 
     parallel = is_parallel(model)
@@ -299,8 +307,49 @@ def _decode_mgf(
         settings={**settings, "precursor_tol_ppm": precursor_tol_ppm,
                   "isotope_offsets": list(isotope_offsets), "max_length": max_length,
                   "device": str(torch_device)},
-        warnings=warnings,
+        warnings=notes + warnings,
     )  # fmt: skip
+
+
+def _check_outputs(source, mgf_path, outputs: list[Path]) -> None:
+    """Refuse an output that is a directory, lies in a missing one, is written twice, or
+    would replace an input: the MGF file or the run's own files."""
+    from curriculum_cli.training.checkpoint import CHECKPOINT_FILE
+    from curriculum_cli.training.config import RUN_FILE
+    from curriculum_cli.training.runlog import METRICS_FILE
+
+    run_dir = Path(source) if Path(source).is_dir() else Path(source).parent
+    own = [run_dir / name for name in (CHECKPOINT_FILE, RUN_FILE, METRICS_FILE)]
+    inputs = [Path(mgf_path), Path(source), *own]
+    for index, output in enumerate(outputs):
+        if output.is_dir():
+            raise PepcurrError(f"{output}: is a directory; give a file name")
+        if not output.parent.is_dir():
+            raise PepcurrError(f"{output}: its directory does not exist")
+        if any(output.resolve() == path.resolve() for path in inputs):
+            raise PepcurrError(f"{output}: is an input (the spectra or the run's own file); "
+                               "choose another name")  # fmt: skip
+        if any(output.resolve() == other.resolve() for other in outputs[:index]):
+            raise PepcurrError(f"{output}: given for both --predictions and --mztab")
+
+
+def _length_notes(decoding: DecodeSettings, model_max: int, targets) -> list[str]:
+    """Warnings of lengths: a ``--max-length`` past what the model decodes (it decodes
+    ``model_max`` tokens at most), and the annotated spectra of ``targets`` (a batch, or
+    None) whose peptides are longer than the decoding allows: none of them can be recalled."""
+    notes, limit = [], min(decoding.max_length or model_max, model_max)
+    if decoding.max_length is not None and decoding.max_length > model_max:
+        notes.append(f"--max-length {decoding.max_length}: the model decodes at most {model_max} "
+                     f"tokens, so peptides stop there")  # fmt: skip
+    if targets is not None:
+        annotated = [length for length, peptide in zip(targets.lengths.tolist(), targets.peptides,
+                                                       strict=True) if peptide]  # fmt: skip
+        longer = sum(length > limit for length in annotated)
+        if longer:
+            notes.append(f"{longer:,} of the {len(annotated):,} annotated spectra have peptides "
+                         f"longer than the {limit} tokens decoded (residues and an N-terminal "
+                         "modification): none of them can be recalled")  # fmt: skip
+    return notes
 
 
 def _parallel_decoding(repair: MassRepair | None) -> str:

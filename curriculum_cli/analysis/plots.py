@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curriculum_cli.errors import PepcurrError
+from curriculum_cli.errors import PepcurrError, check_output_file
 
 if TYPE_CHECKING:
     from curriculum_cli.curriculum.schema import Curriculum
@@ -48,6 +48,32 @@ _SCHEDULE_PANELS = (
 _LOSS_COLOURS = {"spectrum": "tab:blue", "precursor": "tab:orange"}
 
 
+def plot_file(path: Path | str) -> Path:
+    """The file a plot is written to, checked before any work: ``path``, or ``path.png`` when
+    it has no suffix (as matplotlib names it); a directory, a missing directory or a format
+    matplotlib cannot write is refused. An existing file is replaced."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    check_output_file(path, overwrite=True)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        raise PepcurrError(f"{path}: cannot write a plot as {path.suffix}; give one of "
+                           f"{', '.join('.' + name for name in sorted(formats))}")  # fmt: skip
+    return path
+
+
+def _save(figure, path: Path, dpi: int) -> Path:
+    path = plot_file(path)
+    try:
+        figure.savefig(path, dpi=dpi)
+    except (OSError, ValueError) as error:
+        raise PepcurrError(f"{path}: cannot write the plot: {error}") from None
+    return path
+
+
 def _thousands(step: float, _position: int) -> str:
     return f"{step / 1000:g}k" if step else "0"
 
@@ -63,7 +89,7 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
     open at its earliest step; in the loss-weight panel a band in the loss's
     colour runs from there to the step the loss comes on at the latest, and the
     legend names the gate.
-    Returns ``path``.
+    Returns the file written (``plot_file``).
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -152,11 +178,7 @@ def plot_schedule(curricula: list[Curriculum], path: Path) -> Path:
             else ")"
         )
     )
-    try:
-        figure.savefig(path, dpi=110)
-    except (OSError, ValueError) as error:
-        raise PepcurrError(f"{path}: cannot write the plot: {error}") from None
-    return path
+    return _save(figure, path, dpi=110)
 
 
 # (panel title, y label, [(event, column, split or None, line style, legend)], log scale)
@@ -296,11 +318,7 @@ def plot_curves(comparison, path: Path) -> Path:
     figure.legend(handles=handles, loc="lower center", ncols=per_row, fontsize="medium")
     band = " (line: mean, band: min-max over seeds)" if comparison.grouped else ""
     figure.suptitle(f"Training curves{band}")
-    try:
-        figure.savefig(path, dpi=100)
-    except (OSError, ValueError) as error:
-        raise PepcurrError(f"{path}: cannot write the plot: {error}") from None
-    return path
+    return _save(figure, path, dpi=100)
 
 
 def plot_dose_response(analysis, path: Path) -> Path:
@@ -381,8 +399,4 @@ def plot_dose_response(analysis, path: Path) -> Path:
                   fontsize="small")  # fmt: skip
     base = analysis.question["base"]
     figure.suptitle(f"Sweep of {base}\n{metric} at the compared step, by level", fontsize="large")
-    try:
-        figure.savefig(path, dpi=100)
-    except (OSError, ValueError) as error:
-        raise PepcurrError(f"{path}: cannot write the plot: {error}") from None
-    return path
+    return _save(figure, path, dpi=100)

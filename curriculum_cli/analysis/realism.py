@@ -8,7 +8,8 @@ two sets apart: the ROC AUC of 5-fold stratified cross-validation, repeated
 ``AUC_REPEATS`` times with other folds (mean and SD), on three feature sets (the table's
 4, a core of 9, all 20). 0.5: the classifier cannot tell them apart; 1: always can. The
 same classifier on two backbone-disjoint halves of the real spectra gives the floor the
-sampling noise of the real set allows.
+sampling noise of the real set allows (when each half holds ``AUC_FOLDS`` spectra). It
+needs ``MIN_REAL_SPECTRA`` real spectra and draws at most ``MAX_SYNTHETIC_SPECTRA`` per stage.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from curriculum_cli.curriculum.schema import Curriculum
+from curriculum_cli.errors import PepcurrError
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import (
     C13_C12_DELTA_DA,
@@ -70,6 +72,14 @@ FEATURE_SETS = {"table": TABLE_FEATURES, "core": CORE_FEATURES, "all": FEATURES}
 
 AUC_FOLDS = 5
 AUC_REPEATS = 3
+
+MIN_REAL_SPECTRA = 2 * AUC_FOLDS
+"""Fewest real spectra (with peaks) ``realism`` compares: each of the ``AUC_FOLDS``
+stratified folds needs real spectra to test on, and two halves of them need as many."""
+
+MAX_SYNTHETIC_SPECTRA = 20_000
+"""Most synthetic spectra per stage (``-n``): a few milliseconds each to annotate, and past
+this the AUC's error is the real set's, not theirs."""
 
 
 def spectrum_features(spectrum: AnnotatedSpectrum) -> dict[str, float]:
@@ -211,7 +221,19 @@ def realism(real_paths: list[Path], curriculum: Curriculum, stage_indices: list[
     """Real spectra against ``n`` synthetic spectra of each chosen stage (seed ``seed``)."""
     from curriculum_cli.spectra.synthetic import SpectrumSettings, generate_spectra
 
+    files = ", ".join(map(str, real_paths))
+    if n > MAX_SYNTHETIC_SPECTRA:
+        raise PepcurrError(
+            f"-n {n}: at most {MAX_SYNTHETIC_SPECTRA:,} synthetic spectra per "
+            "stage (more do not sharpen the AUC: the real ones limit it)"
+        )
+    if len({Path(path).resolve() for path in real_paths}) < len(real_paths):
+        raise PepcurrError(f"{files}: the same file is given twice; give each file once")
     real = read_real(real_paths)
+    if len(real) < MIN_REAL_SPECTRA:
+        raise PepcurrError(f"{files}: {len(real)} annotated spectra with peaks; realism needs at "
+                           f"least {MIN_REAL_SPECTRA} (its classifier is cross-validated in "
+                           f"{AUC_FOLDS} folds)")  # fmt: skip
     x_real = feature_matrix(real)
     report = RealismReport(
         real_files=[str(p) for p in real_paths], n_real=len(x_real),
@@ -225,8 +247,9 @@ def realism(real_paths: list[Path], curriculum: Curriculum, stage_indices: list[
         x = feature_matrix(synthetic_spectra(batch, vocab))
         report.stages.append(StageRealism(stage.name, len(x), _medians(x), _aucs(x_real, x)))
     first, second = _halves(real)
-    report.halves = _aucs(x_real[first], x_real[second])
     report.halves_n = (len(first), len(second))
+    if min(report.halves_n) >= AUC_FOLDS:  # else no floor: empty ``halves``
+        report.halves = _aucs(x_real[first], x_real[second])
     return report
 
 

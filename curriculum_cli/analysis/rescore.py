@@ -30,7 +30,7 @@ from pathlib import Path
 
 from curriculum_cli.analysis.run_values import SPLITS
 from curriculum_cli.errors import PepcurrError, RunError
-from curriculum_cli.spectra.stage_data import DATA_FIELDS
+from curriculum_cli.spectra.stage_data import DATA_FIELDS, MAX_SPECTRA_AT_ONCE
 from curriculum_cli.training.runlog import RunLog, write_json_atomic
 
 RESCORE_SEED = 1_000_003
@@ -127,8 +127,9 @@ def check_rescore(metric: str, n_spectra: int) -> str:
             f"--rescore re-scores teacher-forced accuracies of val_easy or val_hard; --metric "
             f"{metric} is not one (choose one of {', '.join(RESCORE_METRICS)})"
         )
-    if n_spectra < 2:
-        raise PepcurrError(f"--rescore needs at least 2 spectra, got {n_spectra}")
+    if not 2 <= n_spectra <= MAX_SPECTRA_AT_ONCE:
+        raise PepcurrError(f"--rescore: give 2 to {MAX_SPECTRA_AT_ONCE:,} spectra (a set is drawn "
+                           f"and held whole), got {n_spectra:,}")  # fmt: skip
     return RESCORE_METRICS[metric][0]
 
 

@@ -51,9 +51,10 @@ from curriculum_cli.cli.typer_options import (
     VocabOpt,
     options_from,
 )
-from curriculum_cli.errors import PepcurrError
+from curriculum_cli.errors import PepcurrError, check_output_file
 from curriculum_cli.spectra.split import SplitGroup
-from curriculum_cli.training.settings import TrainOptions
+from curriculum_cli.spectra.stage_data import MAX_SPECTRA_AT_ONCE
+from curriculum_cli.training.settings import MAX_SEED, TrainOptions
 
 app = typer.Typer(
     cls=ErrorBoundary,
@@ -196,13 +197,16 @@ def plot_schedule(
     from curriculum_cli.curriculum.presets import PRESET_NAMES
 
     curricula = [load_curriculum(source) for source in sources or PRESET_NAMES]
+    if output is not None:
+        from curriculum_cli.analysis.plots import plot_file
+
+        output = plot_file(output)
     console = stdout_console()
     render_schedule(console, curricula)
     if output is not None:
         from curriculum_cli.analysis.plots import plot_schedule as draw_schedule
 
-        draw_schedule(curricula, output)
-        console.print(f"wrote {output}", highlight=False)
+        console.print(f"wrote {draw_schedule(curricula, output)}", highlight=False)
 
 
 # ----------------------------------------------------------------------------
@@ -216,7 +220,9 @@ def spectra(
     output: Annotated[Path, typer.Option("--output", "-o", help="MGF file to write.")],
     stage: Annotated[str | None, typer.Option(help="Stage name (or --step).")] = None,
     step: Annotated[int | None, typer.Option(min=0, help="0-based step: its stage.")] = None,
-    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Number of spectra.")] = 1000,
+    n: Annotated[
+        int, typer.Option("--n", "-n", min=1, max=MAX_SPECTRA_AT_ONCE, help="Number of spectra.")
+    ] = 1000,
     seed: SeedOpt = 0,
     noise_peaks: Annotated[int | None, typer.Option(min=0, help="Override: noise peaks.")] = None,
     peak_dropout: Annotated[
@@ -271,7 +277,8 @@ def inspect_command(
         bool, typer.Option("--skip-invalid", help="Skip invalid spectra and count them.")
     ] = False,
     tolerance_da: Annotated[
-        float, typer.Option("--tolerance", min=0.0, help="b/y ion m/z tolerance (Da).")
+        float,
+        typer.Option("--tolerance", min=0.0, max=1.0, help="b/y ion m/z tolerance (Da)."),
     ] = 0.02,
     no_filter: Annotated[
         bool, typer.Option("--no-filter", help="Use the peaks as in the file (no preprocessing).")
@@ -312,10 +319,7 @@ def calibrate(
     from curriculum_cli.curriculum.presets import calibrated_curriculum
     from curriculum_cli.spectra.calibration import calibrate as fit_world
 
-    if output.is_dir():  # before a fit of tens of seconds
-        raise PepcurrError(f"{output}: is a directory; give a file name")
-    if output.exists() and not force:
-        raise PepcurrError(f"{output}: file exists; use --force to overwrite it")
+    check_output_file(output, force)  # before a fit of tens of seconds
     calibration = fit_world(paths)
     curriculum = calibrated_curriculum(calibration, name or f"calibrated-{paths[0].stem}")
     save_curriculum(curriculum, output, overwrite=force)
@@ -329,7 +333,9 @@ def realism(
     ],
     curriculum: CurriculumOpt,
     stage: Annotated[str | None, typer.Option(help="Only this stage (default: all).")] = None,
-    n: Annotated[int, typer.Option("--n", "-n", min=20, help="Synthetic spectra per stage.")] = 512,
+    n: Annotated[
+        int, typer.Option("--n", "-n", min=20, help="Synthetic spectra per stage (at most 20,000).")
+    ] = 512,
     seed: SeedOpt = 0,
     vocab: VocabOpt = "standard",
     output_format: Annotated[
@@ -361,8 +367,12 @@ def split(
         list[Path], typer.Argument(metavar="FILE.mgf", help="Annotated MGF files (SEQ=...).")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/val/test.mgf.")],
-    val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: val.")] = 0.1,
-    test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of spectra: test.")] = 0.1,
+    val: Annotated[
+        float, typer.Option(min=0.0, help="Fraction of spectra: val (below 1, with --test).")
+    ] = 0.1,
+    test: Annotated[
+        float, typer.Option(min=0.0, help="Fraction of spectra: test (below 1, with --val).")
+    ] = 0.1,
     seed: SeedOpt = 0,
     group: Annotated[
         SplitGroup,
@@ -396,7 +406,8 @@ def annotate(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Annotated MGF to write.")],
     fdr: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Keep target PSMs at or under this q-value.")
+        float,
+        typer.Option(help="Keep target PSMs at or under this q-value: above 0, at most 1."),
     ] = 0.01,
     psm_format: Annotated[
         str,
@@ -566,6 +577,7 @@ def compare(
         typer.Option(
             "--rescore",
             min=2,
+            max=MAX_SPECTRA_AT_ONCE,
             metavar="N",
             help="Also score each run's final checkpoint on N fixed spectra (and its own "
             "validation set, spectrum by spectrum): paired, with the validation set's share "
@@ -586,14 +598,17 @@ def compare(
     """Compare runs at one nominal step: seeds grouped, better value per row marked, verdict."""
     from curriculum_cli.analysis.compare import compare_runs
 
+    if plot is not None:
+        from curriculum_cli.analysis.plots import plot_file
+
+        plot = plot_file(plot)  # before the runs are read (and re-scored)
     comparison = compare_runs(runs, at=at, metric=metric, target=target, margin=margin,
                               rescore=rescore, per_step=per_step)  # fmt: skip
     _print_comparison(comparison, output_format)
     if plot is not None:
         from curriculum_cli.analysis.plots import plot_curves
 
-        plot_curves(comparison, plot)
-        print_note(f"wrote {plot}")
+        print_note(f"wrote {plot_curves(comparison, plot)}")
 
 
 @app.command()
@@ -604,8 +619,10 @@ def ab(
         typer.Argument(metavar="CURRICULUM", help="Two or more curriculum JSON files or presets."),
     ],
     options: TrainOptions,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per curriculum.")] = 2,
-    base_seed: Annotated[int, typer.Option(help="First seed (then +1, +2, ...).")] = 0,
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="Seeds per curriculum.")] = 2,
+    base_seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="First seed (then +1, +2, ...).")
+    ] = 0,
     scale: ScaleOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the runs.")] = Path(
         "runs/ab"
@@ -782,6 +799,8 @@ def export_tensorboard_command(
     names = [run.resolve().name for run in runs]
     if out is not None and len(set(names)) < len(names):
         raise PepcurrError("two runs share a directory name; export them without --out")
+    if out is not None and out.exists() and not out.is_dir():
+        raise PepcurrError(f"--out {out}: is a file; give a directory")
     console = stdout_console()
     log_dirs = []
     for run, name in zip(runs, names, strict=True):

@@ -23,9 +23,10 @@ import typer
 from pydantic import BaseModel, ValidationError
 
 from curriculum_cli.curriculum.presets import ALL_PRESET_NAMES
+from curriculum_cli.devices import MAX_THREADS
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.spectra.chemistry import ResidueDistribution
-from curriculum_cli.training.settings import TrainOptions
+from curriculum_cli.training.settings import MAX_SEED, TrainOptions
 
 PRESETS_HELP = ", ".join(ALL_PRESET_NAMES)
 
@@ -43,13 +44,20 @@ CurriculumArgs = Annotated[
         show_default=False,
     ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (every draw is seeded from it).")]
+SeedOpt = Annotated[
+    int,
+    typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed (every draw is seeded from it)."),
+]
 OutFileOpt = Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")]
 ThreadsOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="torch CPU threads per run (default 1: see docs/performance.md)."),
+    typer.Option(
+        min=1,
+        max=MAX_THREADS,
+        help="torch CPU threads per run (default 1: see docs/performance.md).",
+    ),
 ]
 VocabOpt = Annotated[
     str,
@@ -98,10 +106,12 @@ def field_option(model: type[BaseModel], name: str, panel: str | None = None) ->
     """The ``typer.Option`` of the field ``name`` of ``model``: its flag, help and bounds."""
     field, extra = model.model_fields[name], _extra(model, name)
     bounds = {}
-    for bound in field.metadata:  # annotated_types' Ge, Gt, Le, Lt
-        for key, option in (("ge", "min"), ("gt", "min"), ("le", "max"), ("lt", "max")):
+    for bound in field.metadata:  # annotated_types' Ge, Le (Gt, Lt: below)
+        for key, option in (("ge", "min"), ("le", "max")):
             if hasattr(bound, key):
-                bounds[option] = getattr(bound, key)  # gt, lt: the object refuses the bound
+                bounds[option] = getattr(bound, key)
+    # Typer's ranges are closed: a Gt or Lt bound given as min or max would show "x>=0" in
+    # --help for a value the object refuses; the object alone checks it, in one line.
     names = [extra["flag"], *([extra["short"]] if "short" in extra else [])]
     shown = {"show_default": extra["shown_default"]} if "shown_default" in extra else {}
     return typer.Option(*names, help=field.description, metavar=extra.get("metavar"),

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from curriculum_cli.curriculum.presets import ALL_PRESET_NAMES, preset
 from curriculum_cli.curriculum.schema import Curriculum
-from curriculum_cli.errors import CurriculumError, validation_problem_lines
+from curriculum_cli.errors import CurriculumError, check_output_file, validation_problem_lines
 
 MAX_PROBLEM_LINES = 5
 """How many schema problems one error message lists before it summarises the rest."""
@@ -32,10 +32,7 @@ def curriculum_json(curriculum: Curriculum) -> str:
 
 def save_curriculum(curriculum: Curriculum, path: Path, *, overwrite: bool = False) -> None:
     """Write ``curriculum`` to ``path``; refuse to replace an existing file unless told to."""
-    if path.is_dir():
-        raise CurriculumError(f"{path}: is a directory; give a file name")
-    if path.exists() and not overwrite:
-        raise CurriculumError(f"{path}: file exists; use --force to overwrite it")
+    check_output_file(path, overwrite, CurriculumError)
     try:
         path.write_text(curriculum_json(curriculum), encoding="utf-8")
     except OSError as error:

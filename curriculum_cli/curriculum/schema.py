@@ -339,9 +339,13 @@ class Curriculum(BaseModel):
         return index, self.stages[index]
 
     def stage_named_or_at(self, name: str | None, step: int | None) -> tuple[int, Stage]:
-        """Index and stage named ``name``, or in force at ``step`` (exactly one of the two)."""
+        """Index and stage named ``name``, or in force at ``step`` (exactly one of the two; a
+        step past the curriculum's end is refused)."""
         if (name is None) == (step is None):
             raise CurriculumError("give exactly one of --stage NAME and --step N")
+        if step is not None and step >= self.total_steps:  # stage_at: the last stage
+            raise CurriculumError(f"--step {step:,}: {self.name} has steps 0-"
+                                  f"{self.total_steps - 1:,}")  # fmt: skip
         if step is not None:
             return self.stage_at(step)
         for index, stage in enumerate(self.stages):
@@ -468,6 +472,10 @@ class Curriculum(BaseModel):
         for stage in self.stages:
             nominal_end += stage.steps
             start, end = end, max(end + 1, round(nominal_end * factor))
+            if end - start > MAX_STAGE_STEPS:  # model_copy below checks no bound
+                raise CurriculumError(f"scale {factor:g} makes stage {stage.name!r} of {self.name} "
+                                      f"{float(end - start):.3g} steps long; a stage lasts at most "
+                                      f"{MAX_STAGE_STEPS:,}")  # fmt: skip
             stages.append(_scaled_stage(stage, end - start, factor))
         return Curriculum.model_validate({**self.model_dump(), "stages": stages})
 

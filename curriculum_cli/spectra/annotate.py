@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curriculum_cli.errors import MgfError, PeptideError, PsmError
+from curriculum_cli.errors import MgfError, PeptideError, PsmError, check_output_file
 from curriculum_cli.spectra.mgf import mgf_block
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
@@ -161,10 +161,7 @@ def annotate_spectra(
 
 
 def _check_output(output: Path, spectra: Path, overwrite: bool) -> None:
-    if output.exists() and not overwrite:
-        raise PsmError(f"{output}: file exists; use --force to overwrite it")
-    if not output.parent.is_dir():
-        raise PsmError(f"{output}: directory {output.parent} does not exist")
+    check_output_file(output, overwrite, PsmError)
     if output.resolve() == spectra.resolve():
         raise PsmError(f"{output}: is the spectra file; choose another -o")
 

@@ -13,7 +13,9 @@ no intensity cut: the simulator applies pepcurr's ``PeakFilter`` itself), in ord
 6. peptides: charge and length per spectrum, residue composition, modification rates.
 
 Every figure comes with the number of spectra (or ions) behind it
-(``Calibration.report``). Only spectra of charge 2 to 4 are used (the simulator's).
+(``Calibration.report``). Only spectra the simulator can draw are used: charge 2 to 4,
+peptides of 6-40 residues (``stage_data``); the others are counted and left out. A fit
+needs ``MIN_SPECTRA`` of them, and warns under ``FEW_SPECTRA``.
 ``curriculum.presets.calibrated_curriculum`` makes the world a one-stage curriculum.
 """
 
@@ -21,14 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
-from curriculum_cli.errors import MgfError
+from curriculum_cli.errors import MgfError, validation_problem_lines
 from curriculum_cli.spectra.chemistry import (
     C13_C12_DELTA_DA,
     MASS_DEFECT_SLOPE,
@@ -46,6 +50,7 @@ from curriculum_cli.spectra.fragments import (
 from curriculum_cli.spectra.intensity_fit import IntensityFit, fit_intensities, ion_rows
 from curriculum_cli.spectra.ions import FAMILY
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
+from curriculum_cli.spectra.stage_data import MAX_PEPTIDE_LENGTH, MIN_PEPTIDE_LENGTH
 from curriculum_cli.spectra.world import (
     AMINO_ACIDS,
     PRECURSOR_CHARGES,
@@ -71,35 +76,67 @@ WINDOW_FILTER = PeakFilter(max_peaks=None, min_intensity=0.0)
 HEADROOM_JITTER_LOG10 = 0.1
 """SD of the jitter on a drawn spectrum's headroom (log10): rows are not copied exactly."""
 
+MIN_SPECTRA = 10
+"""Fewest usable spectra ``calibrate`` fits a world to: from fewer, every spread (the
+precursor and fragment errors' SDs, the spectra's headroom) rests on a handful of values,
+one spectrum gives SDs of exactly 0, and the intensity model has more coefficients than
+the data can tell."""
+
+FEW_SPECTRA = 50
+"""Under this many spectra ``calibrate`` warns that the world's spreads are rough."""
+
 
 @dataclass
 class Calibration:
-    """A fitted world and one line per figure, each with what it rests on."""
+    """A fitted world, one line per figure, each with what it rests on, and warnings."""
 
     world: World
     report: list[tuple[str, str]] = field(default_factory=list)  # (what, value and n)
+    warnings: list[str] = field(default_factory=list)
 
 
 def calibrate(paths: list[Path], reference: Reference | None = None,
               max_iter: int = 300) -> Calibration:  # fmt: skip
     """Fit a world to the annotated spectra of ``paths`` (module docstring); ``max_iter``
     bounds the LBFGS iterations of the intensity fit."""
-    raw = [s for path in paths for s in read_annotated_mgf(Path(path), PeakFilter.keep_all())]
-    kept = [s for s in raw if s.charge in PRECURSOR_CHARGES]
-    if not kept:
-        raise MgfError(f"{', '.join(map(str, paths))}: no annotated spectrum of charge 2-4")
-    windowed = [_filtered(s, WINDOW_FILTER) for s in kept]
-    if any(len(s.mz) == 0 for s in windowed):
-        empty = next(s for s in windowed if len(s.mz) == 0)
-        raise MgfError(f"spectrum {empty.title!r}: no peak inside 50-2500 m/z")
-    report: list[tuple[str, str]] = []
-    n = len(windowed)
-    left_out = len(raw) - n
-    report.append(("spectra", f"{n} of charge 2-4" + (f" ({left_out} others left out)"
-                                                      if left_out else "")))  # fmt: skip
+    paths = [Path(path) for path in paths]
+    files = ", ".join(map(str, paths))
+    if len({path.resolve() for path in paths}) < len(paths):
+        raise MgfError(f"{files}: the same file is given twice; give each file once")
+    raw = [(path, s) for path in paths for s in read_annotated_mgf(path, PeakFilter.keep_all())]
+    for path, s in raw:
+        if s.charge in PRECURSOR_CHARGES and not len(_filtered(s, WINDOW_FILTER).mz):
+            raise MgfError(f"{path}: spectrum {s.title!r}: no peak inside "
+                           f"{WINDOW_FILTER.min_mz:g}-{WINDOW_FILTER.max_mz:g} m/z")  # fmt: skip
+    kept = [s for _, s in raw if _drawable(s)]
+    report: list[tuple[str, str]] = [("spectra", _spectra_line(kept, [s for _, s in raw]))]
+    if len(kept) < MIN_SPECTRA:
+        raise MgfError(f"{files}: {report[0][1]}; calibrate needs at least {MIN_SPECTRA} "
+                       "annotated spectra of charge 2-4 and 6-40 residues")  # fmt: skip
+    n = len(kept)
+    notes = []
+    if n < FEW_SPECTRA:
+        notes.append(f"a world fitted to {n} spectra: its spreads and correlations rest "
+                     f"on few values; {FEW_SPECTRA} or more give steadier ones")  # fmt: skip
+    try:
+        with warnings.catch_warnings():  # numpy's "mean of empty slice": NaN, refused below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            world = _fit_world(paths, kept, reference, max_iter, report, files)
+    except ValidationError as error:  # a figure with nothing behind it (NaN)
+        problems = "; ".join(validation_problem_lines(error))
+        raise MgfError(f"{files}: the {n} spectra leave a figure of the world undetermined "
+                       f"({problems}); calibrate needs real spectra with unexplained peaks "
+                       "and 13C isotopes, and more of them") from None  # fmt: skip
+    return Calibration(world, report, notes)
 
+
+def _fit_world(paths: list[Path], kept: list[AnnotatedSpectrum], reference: Reference | None,
+               max_iter: int, report: list, files: str) -> World:  # fmt: skip
+    """Each part of the world in the order of the module docstring (a report line each)."""
+    windowed = [_filtered(s, WINDOW_FILTER) for s in kept]
+    n = len(windowed)
     instrument = _fit_instrument(kept, windowed, report)
-    errors = _fit_errors(kept, report)  # first: it finds spectra their peptides do not explain
+    errors = _fit_errors(kept, report, files)  # first: finds spectra their peptides do not explain
     window = (WINDOW_FILTER.min_mz, WINDOW_FILTER.max_mz)
     rows = ion_rows(windowed, instrument.scan_min_mz, instrument.precursor_gap_da, window)
     fit = fit_intensities(windowed, rows, max_iter=max_iter)
@@ -111,9 +148,9 @@ def calibrate(paths: list[Path], reference: Reference | None = None,
         f"{coefficients['C:P']:+.2f}, a2 {coefficients['a:span2']:+.2f}; headroom median "
         f"{np.median(fit.headroom):.2f} log10"
     )))  # fmt: skip
-    noise, noise_counts = _fit_noise(windowed, fit, instrument.scan_min_mz, report)
+    noise, noise_counts = _fit_noise(windowed, fit, instrument.scan_min_mz, report, files)
     preprocessed = [_filtered(s, PeakFilter()) for s in kept]
-    world = World(
+    return World(
         source=_source(paths, n),
         reference=reference or Reference(),
         spectra=SpectrumTable(
@@ -135,7 +172,26 @@ def calibrate(paths: list[Path], reference: Reference | None = None,
         errors=errors,
         instrument=instrument,
     )  # fmt: skip
-    return Calibration(world, report)
+
+
+def _drawable(spectrum: AnnotatedSpectrum) -> bool:
+    """A spectrum the simulator can draw: its charge and its peptide's length."""
+    return (spectrum.charge in PRECURSOR_CHARGES
+            and MIN_PEPTIDE_LENGTH <= spectrum.length <= MAX_PEPTIDE_LENGTH)  # fmt: skip
+
+
+def _spectra_line(kept: list[AnnotatedSpectrum], read: list[AnnotatedSpectrum]) -> str:
+    """The spectra used, by charge, and those left out, by reason."""
+    charges = Counter(s.charge for s in kept)
+    by_charge = ", ".join(f"{z}+ {charges[z]}" for z in sorted(charges))
+    line = f"{len(kept)} used" + (f" (charge {by_charge})" if kept else "")
+    other_charge = sum(s.charge not in PRECURSOR_CHARGES for s in read)
+    other_length = len(read) - len(kept) - other_charge
+    reasons = [f"{other_charge} of charge 1 or over 4"] if other_charge else []
+    if other_length:
+        reasons.append(f"{other_length} of fewer than {MIN_PEPTIDE_LENGTH} or more than "
+                       f"{MAX_PEPTIDE_LENGTH} residues")  # fmt: skip
+    return line + (f"; left out: {', '.join(reasons)}" if reasons else "")
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
@@ -309,7 +365,7 @@ def _fit_isotopes(spectra: list[AnnotatedSpectrum], report: list) -> Isotopes:
 
 
 def _fit_noise(spectra: list[AnnotatedSpectrum], fit: IntensityFit, scan_min_mz: float,
-               report: list) -> tuple[Noise, np.ndarray]:  # fmt: skip
+               report: list, files: str) -> tuple[Noise, np.ndarray]:  # fmt: skip
     """Unexplained peaks (no ion or 13C isotope within 20 ppm): where and how strong.
 
     Heights share each spectrum's level: ``log10 I = alpha_s + nu + log10(E) / kappa``,
@@ -326,6 +382,10 @@ def _fit_noise(spectra: list[AnnotatedSpectrum], fit: IntensityFit, scan_min_mz:
         relative += (s.mz[unexplained] / s.precursor_mass_da).tolist()
         mz = s.mz[unexplained]
         defects += (mz - np.round(mz / MASS_DEFECT_SLOPE) * MASS_DEFECT_SLOPE).tolist()
+    if not heights:
+        raise MgfError(f"{files}: no spectrum has a peak that its peptide's ions do not explain, "
+                       "so there is no noise to fit; simulated spectra? calibrate needs real "
+                       "ones")  # fmt: skip
     edges = np.linspace(0, RELATIVE_MZ_MAX, RELATIVE_MZ_BINS + 1)
     histogram = np.histogram(np.clip(relative, 0, RELATIVE_MZ_MAX - 1e-9), bins=edges)[0]
     defects = np.array(defects)
@@ -390,7 +450,7 @@ def _chance_match_rate(spectra: list[AnnotatedSpectrum], shape: dict, scan_min_m
     return hits / max(tries, 1)
 
 
-def _fit_errors(spectra: list[AnnotatedSpectrum], report: list) -> Errors:
+def _fit_errors(spectra: list[AnnotatedSpectrum], report: list, files: str) -> Errors:
     """Precursor m/z error against the annotated peptide (an isotope error when it is off by
     whole 13C spacings), and the b/y ions' m/z errors: a per-spectrum offset and a scatter."""
     precursor_ppm, isotope_errors, offsets, within = [], 0, [], []
@@ -409,8 +469,8 @@ def _fit_errors(spectra: list[AnnotatedSpectrum], report: list) -> Errors:
             within += (errors - np.median(errors)).tolist()
     if not offsets:
         raise MgfError(
-            f"none of the {len(spectra)} spectra has 3 b/y ions within 20 ppm of its peptide's; "
-            "are the SEQ annotations right (and the peaks centroided m/z)?"
+            f"{files}: none of the {len(spectra)} spectra has 3 b/y ions within 20 ppm of its "
+            "peptide's; are the SEQ annotations right (and the peaks centroided m/z)?"
         )
     errors = Errors(
         precursor_ppm_mean=float(np.mean(precursor_ppm)),

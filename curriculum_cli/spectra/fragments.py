@@ -39,7 +39,7 @@ from curriculum_cli.spectra.chemistry import (
     parse_peptide,
 )
 from curriculum_cli.spectra.ions import FAMILY, ION_FAMILIES, families_in
-from curriculum_cli.spectra.mgf import read_mgf
+from curriculum_cli.spectra.mgf import FIX_HINT, read_mgf
 from curriculum_cli.spectra.peaks import PeakFilter
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
@@ -249,7 +249,7 @@ def annotate(spectrum: AnnotatedSpectrum, tol_ppm: float = TABLE_TOLERANCE_PPM) 
 def read_annotated_mgf(path: Path, peak_filter: PeakFilter) -> list[AnnotatedSpectrum]:
     """Every spectrum of an annotated MGF file, peaks through ``peak_filter``; an ``MgfError``
     naming the spectrum when one has no SEQ or a peptide pepcurr cannot read."""
-    result = read_mgf(path, Vocabulary.named("casanovo"), peak_filter)
+    result = read_mgf(path, Vocabulary.named("casanovo"), peak_filter, hint=FIX_HINT)
     batch = result.batch
     counts = batch.peak_mask.sum(-1).tolist()
     spectra = []

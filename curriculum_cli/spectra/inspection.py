@@ -23,6 +23,7 @@ from curriculum_cli.spectra.chemistry import (
 )
 from curriculum_cli.spectra.mgf import read_mgf
 from curriculum_cli.spectra.peaks import PeakFilter
+from curriculum_cli.spectra.stage_data import MAX_PEPTIDE_LENGTH, MIN_PEPTIDE_LENGTH
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
 
@@ -67,8 +68,9 @@ class MgfReport:
     charge (as text) to its count; ``peaks_in_file``/``peaks_used`` are per
     spectrum before and after ``preprocessing``; ``n_outside_vocabulary``
     counts annotated spectra with no training target because of
-    ``residues_outside_vocabulary``. The last four are None when no spectrum
-    has a SEQ.
+    ``residues_outside_vocabulary``; ``n_outside_lengths`` those whose peptide is
+    shorter or longer than any stage may be (``stage_data``'s 6-40 residues). The
+    last three are None when no spectrum has a SEQ.
     """
 
     path: str
@@ -83,6 +85,7 @@ class MgfReport:
     modifications: dict[str, int]
     n_outside_vocabulary: int
     residues_outside_vocabulary: list[str]
+    n_outside_lengths: int = 0
     peptide_length: ValueRange | None = None
     precursor_error_ppm: PrecursorErrorSummary | None = None
     fragment_coverage: CoverageSummary | None = None
@@ -128,6 +131,7 @@ def inspect_mgf(
         residues_outside_vocabulary=sorted(
             {r for i in annotated for r in residues[i]} - set(vocab.residues) - {"I"}
         ),
+        n_outside_lengths=sum(not MIN_PEPTIDE_LENGTH <= n <= MAX_PEPTIDE_LENGTH for n in lengths),
     )
     if not annotated:
         return MgfReport(**fields)

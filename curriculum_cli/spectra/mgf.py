@@ -28,13 +28,16 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from curriculum_cli.errors import MgfError, PeptideError
+from curriculum_cli.errors import MgfError, PeptideError, check_output_file
 from curriculum_cli.spectra.batch import SpectrumBatch
 from curriculum_cli.spectra.chemistry import mz_from_neutral_mass, neutral_mass_from_mz
 from curriculum_cli.spectra.peaks import PeakFilter, filter_peaks
 from curriculum_cli.spectra.vocabulary import EOS_TOKEN, Vocabulary
 
 SKIP_HINT = "; use --skip-invalid to skip such spectra"
+FIX_HINT = "; fix or remove it (pepcurr inspect --skip-invalid FILE lists every invalid one)"
+"""What an invalid spectrum's message advises: skipping it, where the command offers
+``--skip-invalid``, else fixing the file."""
 
 
 @dataclass
@@ -100,12 +103,14 @@ def read_mgf(
     vocab: Vocabulary,
     peak_filter: PeakFilter = PeakFilter(),  # noqa: B008 (frozen dataclass: immutable)
     skip_invalid: bool = False,
+    hint: str = SKIP_HINT,
 ) -> MgfReadResult:
     """Read every spectrum of an MGF file into one padded ``SpectrumBatch``.
 
     Each spectrum needs PEPMASS (precursor m/z) and CHARGE; SEQ is optional.
     Peaks go through ``peak_filter`` (Casanovo's defaults). Any problem raises
-    ``MgfError`` naming the file, the spectrum's 0-based index and its TITLE;
+    ``MgfError`` naming the file, the spectrum's 0-based index and its TITLE,
+    and ``hint`` (``FIX_HINT`` for a command without ``--skip-invalid``);
     with ``skip_invalid`` such spectra are skipped and counted instead (a file
     that is not MGF at all is always an error).
     """
@@ -119,7 +124,7 @@ def read_mgf(
         except _InvalidSpectrum as problem:
             message = _problem_message(path, index, block, problem)
             if not skip_invalid:
-                raise MgfError(message + SKIP_HINT) from None
+                raise MgfError(message + hint) from None
             skipped.append(message)
     if not spectra:
         raise MgfError(f"{path}: no valid spectrum ({len(skipped)} skipped); first: {skipped[0]}")
@@ -145,12 +150,7 @@ def write_mgf(
     written with the shortest decimal that reads back to the same float32.
     """
     path = Path(path)
-    if path.is_dir():
-        raise MgfError(f"{path}: is a directory; give a file name")
-    if path.exists() and not overwrite:
-        raise MgfError(f"{path}: file exists; use --force to overwrite it")
-    if not path.parent.is_dir():
-        raise MgfError(f"{path}: directory {path.parent} does not exist")
+    check_output_file(path, overwrite, MgfError)
     mz = batch.mz.detach().cpu().numpy()
     intensity = batch.intensity.detach().cpu().numpy()
     mask = batch.peak_mask.detach().cpu().numpy()

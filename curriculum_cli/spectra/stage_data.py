@@ -19,6 +19,11 @@ MIN_PEPTIDE_LENGTH = 6
 MAX_PEPTIDE_LENGTH = 40
 """Longest peptide (residues): bounds the decoder's positions and the padded batch width."""
 
+MAX_SPECTRA_AT_ONCE = 100_000
+"""Most spectra drawn in one go (a validation set, ``pepcurr spectra -n``, ``compare
+--rescore``): a batch is held in memory whole, about 14 KB a spectrum with its MGF text
+(1.4 GB at the bound). For more, draw several files with different seeds."""
+
 
 class StageData(BaseModel):
     """A stage's data settings: the peptide lengths and noise of the spectra it trains on."""

@@ -138,6 +138,7 @@ class SpectrumSettings:
         ``SpectrumSettings.from_stage(stage, noise_peaks=20)`` is the stage with
         20 noise peaks; ``noise_peaks=None`` keeps the stage's value (handy for
         optional command-line options); ``world=curriculum.world`` its curriculum's world.
+        Overridden data fields keep a stage's bounds (a pydantic ``ValidationError``).
         """
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -145,6 +146,8 @@ class SpectrumSettings:
             raise TypeError(f"unknown spectrum settings: {', '.join(sorted(unknown))}")
         values = {name: getattr(stage, name) for name in DATA_FIELDS}
         values.update({name: value for name, value in overrides.items() if value is not None})
+        if any(values[name] != getattr(stage, name) for name in DATA_FIELDS):
+            StageData(**{name: values[name] for name in DATA_FIELDS})  # the bounds of a stage
         return cls(**values)
 
     @property

@@ -63,6 +63,16 @@ _N_TERM_TOKEN_RE = re.compile(r"\[[^\]\[]+\]-")
 # Two tokens of one site closer in mass than this cannot be told apart by a mass delta.
 _SAME_MASS_DA = DELTA_TOLERANCE_DA
 
+RESIDUE_MASS_RANGE_DA = (30.0, 3000.0)
+"""The full mass (Da) a vocabulary file may give a residue token pepcurr does not know:
+glycine, the lightest residue, is 57.02 Da; a residue with a large modification (a glycan, a
+cross-linker) stays under 3,000 Da. A mass outside is a typo or a unit slip (1e-7, 1e300)."""
+
+N_TERM_DELTA_RANGE_DA = (-500.0, 500.0)
+"""The mass delta (Da) a file may give an N-terminal token pepcurr does not know: the
+labels in use (acetyl 42.01, TMTpro 304.21) lie well inside; a delta within 0.01 Da of 0
+is an unmodified N-terminus, no token."""
+
 
 @dataclass(frozen=True)
 class ModifiedToken:
@@ -263,7 +273,7 @@ def load_vocabulary(spec: str | Path) -> Vocabulary:
         raise VocabularyError(
             f"--vocab {text}: give {' or '.join(VOCABULARY_NAMES)}, or a .yaml/.yml/.json file"
         )
-    data = _read_vocabulary_file(path)
+    data, lines = _read_vocabulary_file(path)
     problems: list[str] = []
     unknown = sorted(set(data) - {"base", "residues", "fold_il"})
     if unknown:
@@ -286,44 +296,97 @@ def load_vocabulary(spec: str | Path) -> Vocabulary:
         problems.append("residues: must map each token to its mass in Da "
                         "(e.g. 'M[Oxidation]: 147.0354')")  # fmt: skip
         given = {}
-    tokens, own = list(base), []
+    problems += [
+        f"{key}: given {len(at)} times, on lines {', '.join(map(str, at))}; keep one"
+        for key, at in lines.items()
+        if len(at) > 1
+    ]  # the file's reader keeps the last
+    tokens, own, spelled = list(base), [], {}
     for raw_token, raw_mass in given.items():
         token, mass, problem = _file_token(str(raw_token), raw_mass)
         if problem:
             problems.append(f"residues.{raw_token}: {problem}")
-        elif token == "I" and fold_il:
-            continue  # folded into L, as Casanovo's tokenizer drops I
-        elif token not in tokens:
-            tokens.append(token)
-            if mass is not None:
-                own.append((token, mass))
+        elif token in spelled:
+            other = spelled[token]
+            at = f" (lines {lines[other][0]} and {lines[str(raw_token)][0]})" if lines else ""
+            problems.append(f"residues.{raw_token}: the same token as {other}{at}; keep one")
+        else:
+            spelled[token] = str(raw_token)
+            if token == "I" and fold_il:
+                continue  # folded into L, as Casanovo's tokenizer drops I
+            if token not in tokens:
+                tokens.append(token)
+                if mass is not None:
+                    own.append((token, mass))
     problems += _same_mass_problems(tokens, dict(own))
     if problems:
         raise VocabularyError("\n".join(f"{path}: {line}" for line in problems))
     return Vocabulary(residues=tuple(tokens), fold_il=fold_il, masses_da=tuple(own))
 
 
-def _read_vocabulary_file(path: Path) -> dict:
+def _read_vocabulary_file(path: Path) -> tuple[dict, dict[str, list[int]]]:
+    """The file's mapping, and the lines (1-based) each key stands on: a key on several lines
+    is given twice, which JSON and YAML readers settle silently (the last one wins)."""
     if not path.is_file():
         what = "no such file" if not path.exists() else "is a directory"
         raise VocabularyError(f"--vocab {path}: {what}")
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise VocabularyError(f"{path}: cannot read the vocabulary file: {error}") from None
+    except UnicodeDecodeError:
+        raise VocabularyError(f"{path}: not a text file (not UTF-8)") from None
+    except OSError as error:
+        raise VocabularyError(f"{path}: cannot read it: {error.strerror}") from None
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(text)
+            data, lines = json.loads(text), _json_key_lines(text)
         else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data, lines = _yaml_with_key_lines(text)
     except Exception as error:  # json and yaml raise their own kinds
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        mark = getattr(error, "problem_mark", None)
+        if mark is not None:  # yaml: where, and what
+            first = f"line {mark.line + 1}: {error.problem}"
+            near = text.splitlines()[max(mark.line - 1, 0) : mark.line + 1]
+            if any(line.lstrip().startswith("[") for line in near):  # [Acetyl]-: a flow list
+                first += " (quote a token that starts with '[': '[Acetyl]-')"
         raise VocabularyError(f"{path}: not valid {path.suffix[1:].upper()}: {first}") from None
     if not isinstance(data, dict):
         raise VocabularyError(f"{path}: the vocabulary file must be a mapping with 'residues'")
-    return data
+    return data, lines
+
+
+def _json_key_lines(text: str) -> dict[str, list[int]]:
+    """Each object key of a JSON text and the lines it stands on."""
+    lines: dict[str, list[int]] = {}
+    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"\s*:', text):
+        key = json.loads(f'"{match.group(1)}"')
+        lines.setdefault(key, []).append(text.count("\n", 0, match.start()) + 1)
+    return lines
+
+
+def _yaml_with_key_lines(text: str) -> tuple[Any, dict[str, list[int]]]:
+    """A YAML text read as ``yaml.safe_load`` reads it, and each mapping key's lines."""
+    import yaml
+
+    class KeyLineLoader(yaml.SafeLoader):
+        pass
+
+    lines: dict[str, list[int]] = {}
+
+    def mapping(loader, node):
+        loader.flatten_mapping(node)
+        data = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: a key must be "
+                                     "text; quote an N-terminal token ('[Acetyl]-')")  # fmt: skip
+            lines.setdefault(str(key), []).append(key_node.start_mark.line + 1)
+            data[key] = loader.construct_object(value_node, deep=True)
+        return data
+
+    KeyLineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=KeyLineLoader), lines  # noqa: S506 (a SafeLoader)
 
 
 def _file_token(token: str, mass) -> tuple[str, float | None, str | None]:
@@ -354,8 +417,14 @@ def _file_token(token: str, mass) -> tuple[str, float | None, str | None]:
         return token, None, None
     if mass is None:
         return token, None, "a token pepcurr does not know needs its mass in Da"
-    if not n_terminal and mass <= 0:
-        return token, None, f"a residue's mass must be > 0 Da (its full mass), got {mass}"
+    low, high = N_TERM_DELTA_RANGE_DA if n_terminal else RESIDUE_MASS_RANGE_DA
+    if not low <= mass <= high or (n_terminal and abs(mass) <= _SAME_MASS_DA):
+        what = (
+            "an N-terminal token's mass delta must be from {:g} to {:g} Da and not 0"
+            if n_terminal
+            else "a residue's full mass must be from {:g} to {:g} Da"
+        )
+        return token, None, f"{what.format(low, high)} (docs/vocabulary.md), got {mass:g}"
     delta = token[1:-1] if n_terminal else token[2:-1]
     if _is_number(delta):
         base_da = 0.0 if n_terminal else _base_mass_da(token[0])

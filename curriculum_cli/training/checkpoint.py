@@ -154,6 +154,9 @@ def load_model(
         raise RunError(f"{source}: no such run directory or checkpoint")
     run_dir = source if source.is_dir() else source.parent
     checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
+    if not source.is_dir() and not (run_dir / RUN_FILE).is_file():
+        raise RunError(f"{source}: neither a run directory nor a checkpoint in one (no "
+                       f"{RUN_FILE} beside it)")  # fmt: skip
     config = read_run_config(run_dir)
     model = build_run_model(config, run_dir, allow_changed_model)
     state = read_checkpoint(checkpoint, config)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curriculum_cli.devices import resolve_device
+from curriculum_cli.errors import RunError
 from curriculum_cli.model.factory import recorded_factory
 from curriculum_cli.spectra.chemistry import MAX_CHARGE
 from curriculum_cli.spectra.vocabulary import Vocabulary, vocabulary_label
@@ -91,6 +92,8 @@ def run_training(
     """
     reporter = reporter or SilentReporter()
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--out {run_dir}: is a file; give a run directory")
     ranks = Distributed.from_env()
     if not ranks.is_main:
         reporter = SilentReporter()

@@ -30,6 +30,7 @@ from curriculum_cli.curriculum.schema import Curriculum
 from curriculum_cli.devices import DEVICE_HELP, Device
 from curriculum_cli.errors import PepcurrError
 from curriculum_cli.spectra.chemistry import ResidueDistribution
+from curriculum_cli.spectra.stage_data import MAX_SPECTRA_AT_ONCE
 from curriculum_cli.spectra.vocabulary import Vocabulary
 
 POINTS_PER_RUN = 50
@@ -92,6 +93,14 @@ def _interval(help: str, flag: str) -> Setting:
 # In run.json's order. A flag's help is read in `pepcurr train --help`: say what the value
 # means and its unit; the default is added from `default`.
 # fmt: off
+MAX_SEED = 2**31 - 1
+"""Largest seed of any command: scikit-learn's seeds stop at 2**32 - 1 and a run's data
+seeds (``setup.data_seed``: seed x 1,000,003 + shard) must stay inside torch's 64 bits."""
+
+MAX_BATCH_SIZE = 16_384
+"""Most spectra per optimizer step: far above what the presets were tuned for (32), and
+below the sizes whose synthetic batches alone fill a machine's memory."""
+
 RUN_SETTINGS: dict[str, Setting] = {
     "curriculum": Setting(
         f"Curriculum: a JSON file or a preset ({', '.join(ALL_PRESET_NAMES)}). run.json holds "
@@ -124,17 +133,17 @@ RUN_SETTINGS: dict[str, Setting] = {
     ),
     "seed": Setting(
         "Training seed: model initialisation and data stream.", default=0, flag="--seed",
-        type=int, bounds={"ge": 0},
+        type=int, bounds={"ge": 0, "le": MAX_SEED},
     ),
     "val_seed": Setting(
         "Seed of the validation sets (the same for every run).", default=20_240_501, type=int,
-        bounds={"ge": 0},
+        bounds={"ge": 0, "le": MAX_SEED},
     ),
     "device": Setting(DEVICE_HELP, default=Device.auto, flag="--device", type=Device),
     "batch_size": Setting(
         "Spectra per optimizer step (under torchrun the flag is per process; run.json holds "
         "the total over all processes).",
-        default=32, flag="--batch-size", type=int, bounds={"ge": 1},
+        default=32, flag="--batch-size", type=int, bounds={"ge": 1, "le": MAX_BATCH_SIZE},
     ),
     "data_shards": Setting(
         "Draw each batch as N equal shards, each from its own data stream (shard k seeded by "
@@ -166,7 +175,7 @@ RUN_SETTINGS: dict[str, Setting] = {
     "val_every": _interval("Steps between validations.", "--val-every"),
     "val_size": Setting(
         "Spectra in each validation set.", default=256, flag="--val-size", type=int,
-        bounds={"ge": 1}, measures_only=True,
+        bounds={"ge": 1, "le": MAX_SPECTRA_AT_ONCE}, measures_only=True,
     ),
     "decode_every": Setting(
         "Decoded metrics at every N-th validation.", default=5, flag="--decode-every", type=int,

@@ -157,7 +157,8 @@ def render_preset_list(console: Console, curricula: list[Curriculum]) -> None:
             highlight=False,
         )
     for curriculum in curricula:
-        console.print(f"[bold]{curriculum.name}[/bold]: {curriculum.description}", highlight=False)
+        console.print(Text.assemble((curriculum.name, "bold"), f": {curriculum.description}"),
+                      highlight=False)  # fmt: skip
     console.print(
         "also: pepcurr generate phased --spectrum-at S --precursor-at P [--total T]\n"
         "      pepcurr generate phased --spectrum-at-accuracy A --precursor-at-accuracy B "

@@ -40,7 +40,7 @@ class TrainingProgress:
         )
 
         self._progress = Progress(
-            TextColumn("[bold]{task.fields[stage]}"),
+            TextColumn("{task.fields[stage]}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[losses]}"),
@@ -86,10 +86,15 @@ class TrainingProgress:
 
 def render_train_result(console: Console, result: TrainResult) -> None:
     """A short summary of a finished (or stopped) run."""
+    from rich.text import Text
+
     console.print(
-        f"[bold]{result.status}[/] at step {result.step}/{result.total_steps} "
-        f"in {result.elapsed_s:.0f} s; skipped steps {result.skipped_steps}, "
-        f"loss spikes {result.loss_spikes}; run directory {result.run_dir}",
+        Text.assemble(
+            (result.status, "bold"),
+            f" at step {result.step}/{result.total_steps} in {result.elapsed_s:.0f} s; skipped "
+            f"steps {result.skipped_steps}, loss spikes {result.loss_spikes}; run directory "
+            f"{result.run_dir}",
+        ),
         highlight=False,
         soft_wrap=True,
     )

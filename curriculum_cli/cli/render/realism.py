@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.table import Table
 
+from curriculum_cli.cli.render.common import MISSING, print_warnings
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -30,6 +32,7 @@ def render_calibration(console: Console, calibration: Calibration, output: Path)
         "pepcurr spectra -c and pepcurr realism -c read it",
         highlight=False, soft_wrap=True,
     )  # fmt: skip
+    print_warnings(console, calibration.warnings)
 
 
 _REALISM_LABELS = {
@@ -79,8 +82,8 @@ def render_realism(console: Console, report: RealismReport) -> None:
             *[f"{stage.auc[s][0]:.3f}" for s in FEATURE_SETS],
         )  # fmt: skip
     first, second = report.halves_n
-    table.add_row(f"real halves {first}/{second}", "", *[""] * len(TABLE_FEATURES),
-                  *[f"{report.halves[s][0]:.3f}" for s in FEATURE_SETS])  # fmt: skip
+    halves = [f"{report.halves[s][0]:.3f}" if report.halves else MISSING for s in FEATURE_SETS]
+    table.add_row(f"real halves {first}/{second}", "", *[""] * len(TABLE_FEATURES), *halves)
     console.print(table)
     if len(report.stages) == 1:
         stage = report.stages[0]

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from curriculum_cli.cli.render.common import print_warnings
+from curriculum_cli.spectra.stage_data import MAX_PEPTIDE_LENGTH, MIN_PEPTIDE_LENGTH
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,14 +49,22 @@ def render_inspect_report(console: Console, report: MgfReport) -> None:
         table.add_row("peptide length", f"{_range(report.peptide_length)} residues")
         mods = ", ".join(f"{name} {n:,}" for name, n in report.modifications.items())
         table.add_row("modifications", mods or "none")
-        outside = report.n_outside_vocabulary
+        outside, lengths = report.n_outside_vocabulary, report.n_outside_lengths
         table.add_row(
             "outside vocabulary",
             f"{outside:,} peptides hold {', '.join(report.residues_outside_vocabulary)} "
             "(no training target)"
             if outside
+            else "none"
+            if lengths
             else "none (every peptide is a training target)",
         )
+        if lengths:
+            table.add_row(
+                "outside lengths",
+                f"{lengths:,} peptides of fewer than {MIN_PEPTIDE_LENGTH} or more than "
+                f"{MAX_PEPTIDE_LENGTH} residues (no stage trains on them)",
+            )
     error = report.precursor_error_ppm
     if error is not None:
         table.add_row(
