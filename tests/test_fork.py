@@ -216,7 +216,9 @@ def test_progress_counts_a_shared_prefix_once_and_a_fork_from_its_copy(tmp_path)
     log(holder, 10)
     progress = Progress([chain], clock=lambda: now[0])
     assert progress.total == 15 + 25 + 25 and progress.done_at_start == 10
-    log(holder, 15)
+    log(holder, 10)
+    with (holder / "metrics.jsonl").open("a") as file:  # stopped at 15 between train records
+        file.write(json.dumps({"event": "end", "step": 15, "status": "stopped"}) + "\n")
     log(fork, 25)  # copied at 15, trained 10 more
     now[0] = 20.0
     line = progress.line()

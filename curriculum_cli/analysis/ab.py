@@ -543,11 +543,12 @@ def _train_in_parallel(work: list[list[Segment]], jobs: int, result: AbResult, r
 
 
 def _last_step(run_dir: Path) -> int:
-    """The step of a run's last train record (0: none yet)."""
+    """The step a run's log has reached: its last train record, or the step an end record
+    says it stopped at (a shared prefix stopped between two train records); 0: none yet."""
     if not (run_dir / METRICS_FILE).is_file():
         return 0
     records, _ = read_records(run_dir / METRICS_FILE)
-    return next((r["step"] for r in reversed(records) if r["event"] == "train"), 0)
+    return max((r["step"] for r in records if r["event"] in ("train", "end")), default=0)
 
 
 class Progress:
